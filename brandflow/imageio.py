@@ -1,0 +1,119 @@
+"""Reading and writing images safely: one place that turns any file into known pixels or a clear error.
+
+Packshots and creatives come from outside (feeds, agencies), so every decode goes through here:
+a pixel-count limit against decompression bombs, every mode (P, L, LA, CMYK, I;16, RGBA …)
+converted explicitly, and every failure raised as :class:`~brandflow.errors.ImageError` naming the file.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from brandflow.errors import ImageError
+
+#: Largest image decoded, in pixels (about 8K × 8K). Pillow's own default warns at 89 Mpx and
+#: refuses at 179 Mpx; a 20000 × 20000 PNG (400 Mpx) is refused here before decoding.
+MAX_PIXELS = 64_000_000
+
+
+def open_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Open and fully decode an image file, applying its EXIF orientation.
+
+    Args:
+        path: image file (PNG, JPEG, WebP, TIFF …).
+        max_pixels: refuse images with more pixels than this (decompression-bomb guard).
+
+    Returns:
+        A loaded ``PIL.Image`` in the file's own mode.
+
+    Raises:
+        ImageError: missing, unreadable, truncated/corrupt, or larger than ``max_pixels``.
+    """
+    path = Path(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                w, h = im.size
+                if w * h > max_pixels:
+                    raise ImageError(
+                        f"{path}: {w}×{h} px is over the {max_pixels:,} pixel limit (decompression-bomb guard); "
+                        "downscale the image"
+                    )
+                im.load()
+                return ImageOps.exif_transpose(im)
+    except ImageError:
+        raise
+    except FileNotFoundError:
+        raise ImageError(f"{path}: file not found") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise ImageError(f"{path}: refused as a decompression bomb ({e}); downscale the image") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ImageError(f"{path}: not a readable image ({e}); re-export it as PNG or JPEG") from None
+
+
+def to_rgba(im: Image.Image) -> Image.Image:
+    """Convert any mode to 8-bit RGBA (16-bit and float greys are scaled, CMYK converted, palette expanded)."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+        a = np.asarray(im, dtype=np.float64)
+        peak = 65535.0 if a.max() > 255 else 255.0
+        im = Image.fromarray(np.clip(a / peak * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    elif im.mode == "F":
+        a = np.asarray(im, dtype=np.float64)
+        im = Image.fromarray(np.clip(a * (255.0 if a.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8), "L")
+    if im.mode == "P" and "transparency" in im.info:
+        im = im.convert("PA")
+    return im.convert("RGBA")
+
+
+def load_rgba(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Decode ``path`` as an ``(H, W, 4) uint8`` sRGB + alpha array (opaque alpha where the file has none).
+
+    Raises:
+        ImageError: see :func:`open_image`.
+    """
+    return np.asarray(to_rgba(open_image(path, max_pixels)))
+
+
+def load_rgb(path: str | Path, max_pixels: int = MAX_PIXELS, matte: tuple[int, int, int] = (255, 255, 255)) -> np.ndarray:
+    """Decode ``path`` as an ``(H, W, 3) uint8`` sRGB array; transparency is flattened onto ``matte``.
+
+    Raises:
+        ImageError: see :func:`open_image`.
+    """
+    rgba = to_rgba(open_image(path, max_pixels))
+    if rgba.getextrema()[3][0] == 255:
+        return np.asarray(rgba.convert("RGB"))
+    base = Image.new("RGBA", rgba.size, matte + (255,))
+    return np.asarray(Image.alpha_composite(base, rgba).convert("RGB"))
+
+
+def encode(image: Image.Image, file_type: str, quality: int = 90) -> bytes:
+    """Encode ``image`` as ``'png' | 'jpeg' | 'webp'`` bytes, deterministically (no timestamps).
+
+    Raises:
+        ValueError: unknown ``file_type``.
+    """
+    buf = io.BytesIO()
+    if file_type == "png":
+        image.save(buf, "PNG", optimize=False, compress_level=6)
+    elif file_type == "jpeg":
+        image.convert("RGB").save(buf, "JPEG", quality=quality, subsampling=0)
+    elif file_type == "webp":
+        image.save(buf, "WEBP", quality=quality, method=4)
+    else:
+        raise ValueError(f"unknown file type {file_type!r}: expected png, jpeg or webp")
+    return buf.getvalue()
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and rename, so a crash never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)

@@ -1,0 +1,74 @@
+"""The QA check interface, the context a check sees, and running a set of checks on one image."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from brandflow import registry
+from brandflow.records import CheckResult, QAResult, TextRegion
+from brandflow.spec import BrandKit, FormatSpec, QASpec
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """Everything a check may hold an image against.
+
+    Attributes:
+        path: the image file (format check reads its bytes and container type).
+        brand: the brand kit (colours, forbidden words).
+        thresholds: the campaign's QA spec (thresholds per check).
+        format: the channel format the image must match, or ``None`` (``brandflow qa`` on any image).
+        regions: where exact text was drawn (compose records them); OCR reads these crops.
+        expected_text: strings that must be readable anywhere when no region is known.
+        references: reference packshots (RGBA PNG paths) for the identity check.
+    """
+
+    path: Path
+    brand: BrandKit
+    thresholds: QASpec = field(default_factory=QASpec)
+    format: FormatSpec | None = None
+    regions: tuple[TextRegion, ...] = ()
+    expected_text: tuple[str, ...] = ()
+    references: tuple[Path, ...] = ()
+
+
+@runtime_checkable
+class Check(Protocol):
+    """A QA check: a pure function of the pixels and the context → numbers, thresholds, verdict."""
+
+    name: str
+
+    def run(self, image: np.ndarray, ctx: CheckContext) -> CheckResult:
+        """Check ``image``, an ``(H, W, 3) uint8 sRGB`` array decoded from ``ctx.path``."""
+        ...
+
+
+_checks: dict[str, Check] = {}
+
+
+def get_check(name: str) -> Check:
+    """The process-wide instance of check ``name`` (from the ``brandflow.checks`` registry)."""
+    if name not in _checks:
+        _checks[name] = registry.load("check", name)()
+    return _checks[name]
+
+
+def run_checks(image: np.ndarray, ctx: CheckContext, names: list[str]) -> QAResult:
+    """Run the named checks on one ``(H, W, 3) uint8 sRGB`` image; a crashing check becomes a 'fail'.
+
+    A check that raises never sinks the run: its result is ``fail`` with the exception as reason.
+    """
+    results = []
+    for name in names:
+        t0 = time.perf_counter()
+        try:
+            res = get_check(name).run(image, ctx)
+        except Exception as e:  # noqa: BLE001 — a broken check is a QA finding, not a crash
+            res = CheckResult(check=name, verdict="fail", reasons=[f"check crashed: {type(e).__name__}: {e}"])
+        results.append(res.model_copy(update={"seconds": round(time.perf_counter() - t0, 4)}))
+    return QAResult.combine(results)

@@ -1,0 +1,274 @@
+"""The records that flow between stages. Small, JSON-serialisable, never pixels.
+
+Stages pass paths and sha256 content hashes, so Prefect task results and the manifest stay
+small (DESIGN.md: never pass image bytes through task results or cache keys).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from brandflow.spec import HEX_RE, FormatSpec
+
+Verdict = Literal["pass", "warn", "fail"]
+VERDICT_ORDER: dict[str, int] = {"pass": 0, "warn": 1, "fail": 2}
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------- catalogue
+class Money(_Record):
+    """A price: exact decimal amount and ISO 4217 currency code."""
+
+    amount: Decimal
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+
+    @property
+    def display(self) -> str:
+        """Human price string, e.g. ``'$10.00'`` or ``'10.00 CHF'``."""
+        symbol = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}.get(self.currency)
+        q = f"{self.amount:.2f}" if self.currency != "JPY" else f"{self.amount:.0f}"
+        return f"{symbol}{q}" if symbol else f"{q} {self.currency}"
+
+
+class Product(_Record):
+    """One product of the feed, cleaned: plain text (no HTML), parsed price, absolute image paths.
+
+    ``images[0]`` is the primary packshot; the rest are additional views.
+    """
+
+    id: str
+    title: str
+    description: str = ""
+    product_type: str = ""
+    price: Money | None = None
+    images: list[Path] = Field(min_length=1)
+    row: int = Field(description="1-based data row number in the feed (header excluded)")
+
+
+class Rejection(_Record):
+    """A feed row that could not become a product: where, which field, and why."""
+
+    source: str
+    row: int
+    product_id: str | None = None
+    field: str | None = None
+    reason: str
+
+
+# --------------------------------------------------------------------------- prompts
+class Subject(_Record):
+    description: str
+    position: str = ""
+    action: str = ""
+
+
+class Camera(_Record):
+    angle: str = ""
+    lens: str = ""
+    depth_of_field: str = ""
+
+
+class StructuredPrompt(_Record):
+    """A FLUX.2 JSON structured prompt (Black Forest Labs' prompting guide field names).
+
+    ``color_palette`` holds ``'#RRGGBB'`` sRGB hex strings, brand colours first.
+    """
+
+    scene: str
+    subjects: list[Subject] = Field(min_length=1)
+    style: str = ""
+    color_palette: list[str] = []
+    lighting: str = ""
+    mood: str = ""
+    background: str = ""
+    composition: str = ""
+    camera: Camera = Camera()
+
+    @field_validator("color_palette")
+    @classmethod
+    def _hexes(cls, v: list[str]) -> list[str]:
+        bad = [c for c in v if not HEX_RE.match(c)]
+        if bad:
+            raise ValueError(f"color_palette entries must be '#RRGGBB'; got {bad}")
+        return [c.upper() for c in v]
+
+    def to_json(self) -> str:
+        """Minified JSON, the form sent to a model (token budget: DESIGN.md, 512 tokens)."""
+        return json.dumps(self.model_dump(mode="json"), separators=(",", ":"), ensure_ascii=False)
+
+
+class ReferenceImage(_Record):
+    """A reference image handed to the generator; ``role`` orders them (primary packshot first)."""
+
+    path: Path
+    role: Literal["primary_packshot", "alternate_view", "logo", "style"]
+    sha256: str
+
+
+# --------------------------------------------------------------------------- jobs
+class Job(_Record):
+    """One creative to make: product × format × variant, with its seed and rendered inputs.
+
+    ``attempt`` counts from 1; a QA failure re-plans the job with the next seed.
+    """
+
+    campaign: str
+    product_id: str
+    product_title: str
+    format: FormatSpec
+    variant: int = Field(ge=0)
+    seed: int = Field(ge=0)
+    attempt: int = Field(default=1, ge=1)
+    backend: str
+    prompt: StructuredPrompt
+    references: list[ReferenceImage] = Field(min_length=1)
+    overlay: dict[str, str] = Field(default_factory=dict, description="slot → exact text, e.g. headline/price/cta")
+
+    @property
+    def job_id(self) -> str:
+        """Stable, human-readable id: ``product/format/vN``."""
+        return f"{self.product_id}/{self.format.name}/v{self.variant}"
+
+    def content_key(self, *extra: Any) -> str:
+        """sha256 of everything that determines the pixels: prompt, seed, backend, references, size, overlay."""
+        payload = {
+            "prompt": self.prompt.model_dump(mode="json"),
+            "seed": self.seed,
+            "backend": self.backend,
+            "refs": [r.sha256 for r in self.references],
+            "format": self.format.model_dump(mode="json"),
+            "overlay": self.overlay,
+            "extra": [str(e) for e in extra],
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+class Box(_Record):
+    """A pixel rectangle ``[x0, y0, x1, y1)`` in image coordinates (origin top-left)."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+
+
+class TextRegion(_Record):
+    """Where compose drew an exact text: the box, the colours (sRGB hex) and their WCAG contrast ratio."""
+
+    slot: str
+    text: str
+    box: Box
+    fg: str
+    bg: str
+    contrast: float = Field(description="WCAG 2.x contrast ratio, 1–21")
+    font_px: int
+
+
+class GeneratedImage(_Record):
+    """What a generator wrote: path, size in pixels, content hash, timing."""
+
+    path: Path
+    width: int
+    height: int
+    sha256: str
+    seconds: float = 0.0
+
+
+class Creative(_Record):
+    """A finished creative at the exact format size, with the overlay regions QA will read."""
+
+    path: Path
+    sha256: str
+    width: int
+    height: int
+    file_type: str
+    bytes: int
+    regions: list[TextRegion] = []
+
+
+# --------------------------------------------------------------------------- QA
+class CheckResult(_Record):
+    """One QA check's outcome: its numbers, the thresholds they were held to, a verdict and why."""
+
+    check: str
+    verdict: Verdict
+    metrics: dict[str, Any] = {}
+    thresholds: dict[str, Any] = {}
+    reasons: list[str] = []
+    seconds: float = 0.0
+
+
+class QAResult(_Record):
+    """All checks of one creative; the verdict is the worst of them."""
+
+    verdict: Verdict
+    checks: list[CheckResult]
+
+    @classmethod
+    def combine(cls, checks: list[CheckResult]) -> QAResult:
+        worst = max((c.verdict for c in checks), key=VERDICT_ORDER.__getitem__, default="pass")
+        return cls(verdict=worst, checks=checks)
+
+    @property
+    def reasons(self) -> list[str]:
+        return [f"{c.check}: {r}" for c in self.checks for r in c.reasons]
+
+
+class PublishedAsset(_Record):
+    """A creative at its destination; ``written`` is False when identical bytes were already there."""
+
+    uri: str
+    key: str
+    sha256: str
+    etag: str | None = None
+    written: bool = True
+
+
+class Attempt(_Record):
+    """One try at a job: the seed, what came out, what QA said, timings in seconds per stage."""
+
+    attempt: int
+    seed: int
+    creative: Creative | None = None
+    qa: QAResult | None = None
+    error: str | None = None
+    cached: bool = False
+    timings: dict[str, float] = {}
+
+
+class JobRecord(_Record):
+    """The manifest entry of one job: the final job inputs, every attempt, and where it was published."""
+
+    job_id: str
+    product_id: str
+    format: str
+    variant: int
+    backend: str
+    prompt: StructuredPrompt
+    overlay: dict[str, str]
+    references: list[ReferenceImage]
+    attempts: list[Attempt]
+    status: Literal["published", "failed", "error", "held"]
+    published: PublishedAsset | None = None
+
+    @property
+    def final(self) -> Attempt:
+        return self.attempts[-1]

@@ -1,0 +1,329 @@
+"""The declarative core: pydantic models of a campaign and a brand kit, loaded from YAML.
+
+Every model forbids unknown keys (a typo is an error, never silently ignored). Relative paths
+resolve against the folder of the YAML file that names them. Validation errors are rewrapped
+into one :class:`SpecError` that names the file, the field path and the fix.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from brandflow.errors import SpecError
+
+HEX_RE = re.compile(r"^#[0-9A-Fa-f]{6}$")
+ColourRole = Literal["primary", "secondary", "accent", "text", "background"]
+FileType = Literal["png", "jpeg", "webp"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- brand kit
+class BrandColour(_Model):
+    """One brand colour: a ``#RRGGBB`` sRGB hex with its role in layouts."""
+
+    name: str
+    hex: str = Field(description="sRGB hex, '#RRGGBB'")
+    role: ColourRole
+    max_delta_e: float | None = Field(
+        default=None, gt=0, description="per-colour ΔE00 pass threshold; None → the campaign's qa.colour.pass_delta_e"
+    )
+    required: bool = Field(default=True, description="the colour QA check asks that this colour appears")
+
+    @field_validator("hex")
+    @classmethod
+    def _hex(cls, v: str) -> str:
+        if not HEX_RE.match(v):
+            raise ValueError(f"{v!r} is not a colour: expected '#RRGGBB' (six hex digits 0-9/A-F), e.g. '#1A63EC'")
+        return v.upper()
+
+    @property
+    def rgb(self) -> tuple[int, int, int]:
+        """The colour as an ``(R, G, B)`` tuple of sRGB uint8 values."""
+        h = self.hex.lstrip("#")
+        return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
+
+
+class BrandFonts(_Model):
+    """Font files (TTF/OTF) for overlays; ``None`` → the bundled DejaVu Sans (Bold for headlines)."""
+
+    headline: Path | None = None
+    body: Path | None = None
+
+
+class BrandKit(_Model):
+    """A brand kit: colours with roles, fonts, logo, tone of voice and words that must never appear."""
+
+    name: str
+    colours: list[BrandColour] = Field(min_length=1)
+    fonts: BrandFonts = BrandFonts()
+    logo: Path | None = Field(default=None, description="RGBA PNG placed in the safe area when overlay.logo is true")
+    tone: str = ""
+    forbidden_words: list[str] = []
+
+    @model_validator(mode="after")
+    def _roles(self) -> BrandKit:
+        roles = {c.role for c in self.colours}
+        missing = {"primary"} - roles
+        if missing:
+            raise ValueError("brand kit needs a colour with role 'primary'")
+        return self
+
+    def colour(self, role: ColourRole) -> BrandColour | None:
+        """The first colour with ``role``, or ``None``."""
+        return next((c for c in self.colours if c.role == role), None)
+
+    @property
+    def palette(self) -> list[str]:
+        """All brand hex colours, primary first, as ``'#RRGGBB'`` strings."""
+        order = ["primary", "secondary", "accent", "background", "text"]
+        return [c.hex for c in sorted(self.colours, key=lambda c: order.index(c.role))]
+
+
+# --------------------------------------------------------------------------- campaign
+class FeedSpec(_Model):
+    """Where the product feed is and how its columns map to brandflow's product fields.
+
+    Default column names are Google Merchant Center's (``id, title, description, product_type,
+    price, image_link, additional_image_link``); ``columns`` maps a field to another name.
+    """
+
+    path: Path
+    format: Literal["auto", "csv", "json", "jsonl"] = "auto"
+    columns: dict[Literal["id", "title", "description", "product_type", "price", "image_link", "additional_image_link"], str] = {}
+    images_dir: Path | None = Field(default=None, description="base folder for relative image paths; default: the feed's folder")
+    filter: FeedFilter | None = None
+
+
+class FeedFilter(_Model):
+    """Keep only some products: by id and/or by a product_type prefix (``'Groceries'``)."""
+
+    ids: list[str] = []
+    product_type_prefix: str | None = None
+
+
+class FormatSpec(_Model):
+    """A channel format: exact output size in pixels and file type."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    width: int = Field(ge=64, le=8192)
+    height: int = Field(ge=64, le=8192)
+    file_type: FileType = "png"
+    max_bytes: int | None = Field(default=None, gt=0, description="upper bound on the file size, bytes")
+
+    @property
+    def aspect(self) -> float:
+        return self.width / self.height
+
+
+class SeedPolicy(_Model):
+    """How job seeds are chosen: ``derived`` hashes (base, product, format, variant) so adding a
+    product never changes another product's seeds; ``sequential`` is base + job index."""
+
+    base: int = Field(default=0, ge=0)
+    strategy: Literal["derived", "sequential"] = "derived"
+
+
+class GeneratorSpec(_Model):
+    """The image generator backend (a name in the ``brandflow.generators`` registry) and its options."""
+
+    backend: str = "compositor"
+    options: dict[str, Any] = {}
+
+
+class OverlaySpec(_Model):
+    """Exact text drawn on every creative, as Jinja templates over ``product`` and ``campaign``.
+
+    An empty string draws nothing for that slot.
+    """
+
+    headline: str = "{{ product.title }}"
+    price: str = "{{ product.price.display if product.price else '' }}"
+    cta: str = "Shop now"
+    logo: bool = False
+    safe_margin: float = Field(default=0.06, ge=0, le=0.25, description="fraction of the short side kept free")
+    min_contrast: float = Field(default=4.5, ge=1, le=21, description="WCAG 2.x contrast ratio (4.5 = AA body text)")
+
+
+class TextThresholds(_Model):
+    min_ned: float = Field(default=0.9, ge=0, le=1, description="normalised edit distance similarity (AnyText); pass ≥")
+
+
+class ColourThresholds(_Model):
+    pass_delta_e: float = Field(default=2.0, gt=0, description="ΔE00 pass ≤ (print practice)")
+    warn_delta_e: float = Field(default=3.5, gt=0, description="ΔE00 warn ≤ (ISO 12647-2 solids)")
+    min_coverage: float = Field(default=0.005, ge=0, le=1, description="fraction of pixels the matched colour covers")
+
+    @model_validator(mode="after")
+    def _order(self) -> ColourThresholds:
+        if self.warn_delta_e < self.pass_delta_e:
+            raise ValueError("warn_delta_e must be ≥ pass_delta_e")
+        return self
+
+
+class IdentityThresholds(_Model):
+    pass_score: float = Field(default=0.5, ge=0, le=1)
+    warn_score: float = Field(default=0.35, ge=0, le=1)
+
+
+class QASpec(_Model):
+    """Which checks run and their thresholds; ``max_attempts`` seeds per job before giving up."""
+
+    checks: list[str] = ["format", "text", "colour", "identity"]
+    text: TextThresholds = TextThresholds()
+    colour: ColourThresholds = ColourThresholds()
+    identity: IdentityThresholds = IdentityThresholds()
+    max_attempts: int = Field(default=2, ge=1, le=10)
+
+
+class PublishSpec(_Model):
+    """Where passing creatives go: ``file://DIR`` (default: ``<run dir>/published``)."""
+
+    target: str | None = None
+    key_template: str = "{campaign}/{product_id}/{format}/{variant}.{ext}"
+    on_conflict: Literal["skip", "overwrite", "version"] = "version"
+
+
+class CampaignSpec(_Model):
+    """A campaign: which products, how prompts are written, what sizes, how checked, where published."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.-]*$")
+    brand_kit: Path
+    feed: FeedSpec
+    template: str = Field(default="studio", description="a name in templates/prompts/ or a path to a .json.j2 file")
+    formats: list[FormatSpec] = Field(min_length=1)
+    variants: int = Field(default=1, ge=1, le=16)
+    seed: SeedPolicy = SeedPolicy()
+    generator: GeneratorSpec = GeneratorSpec()
+    overlay: OverlaySpec = OverlaySpec()
+    qa: QASpec = QASpec()
+    publish: PublishSpec = PublishSpec()
+
+    @field_validator("formats")
+    @classmethod
+    def _unique_formats(cls, v: list[FormatSpec]) -> list[FormatSpec]:
+        names = [f.name for f in v]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"format names must be unique; repeated: {sorted(dup)}")
+        return v
+
+    @property
+    def slug(self) -> str:
+        return re.sub(r"[^a-z0-9]+", "-", self.name.lower()).strip("-")
+
+
+FeedSpec.model_rebuild()
+
+
+# --------------------------------------------------------------------------- loading
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(path, None, "file not found", "check the path") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
+        raise SpecError(path, where, f"not valid YAML: {getattr(e, 'problem', e)}", "fix the YAML syntax") from None
+    if not isinstance(data, dict):
+        raise SpecError(path, None, "expected a mapping at the top level", "see the README's YAML reference")
+    return data
+
+
+def _resolve_paths(obj: Any, base: Path) -> Any:
+    """Make every ``Path`` field of a validated model absolute, relative to ``base``."""
+    if isinstance(obj, BaseModel):
+        updates = {}
+        for name in type(obj).model_fields:
+            value = getattr(obj, name)
+            new = _resolve_paths(value, base)
+            if new is not value:
+                updates[name] = new
+        return obj.model_copy(update=updates) if updates else obj
+    if isinstance(obj, Path):
+        return obj if obj.is_absolute() else (base / obj).resolve()
+    if isinstance(obj, list):
+        new = [_resolve_paths(v, base) for v in obj]
+        return new if any(a is not b for a, b in zip(new, obj)) else obj
+    return obj
+
+
+def _validate(model: type[BaseModel], data: dict[str, Any], path: Path) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or None
+        fix = _FIXES.get(err["type"], "see the README's YAML reference")
+        if err["type"] == "extra_forbidden":
+            allowed = _allowed_keys(model, err["loc"][:-1])
+            fix = f"remove it or use one of: {', '.join(allowed)}" if allowed else fix
+        msg = err["msg"].removeprefix("Value error, ")
+        raise SpecError(path, field, msg, fix, count=len(e.errors())) from None
+
+
+_FIXES = {
+    "missing": "add this field",
+    "string_pattern_mismatch": "use lowercase letters, digits, '-' or '_'",
+    "literal_error": "use one of the listed values",
+    "int_parsing": "use a whole number",
+    "float_parsing": "use a number",
+}
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The field names of the (nested) model at ``loc``, for 'did you mean' errors."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = current.model_fields.get(part) if isinstance(current, type) and issubclass(current, BaseModel) else None
+        if field is None:
+            return []
+        ann = field.annotation
+        args = [a for a in getattr(ann, "__args__", ()) if isinstance(a, type) and issubclass(a, BaseModel)]
+        current = args[0] if args else ann
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return sorted(current.model_fields)
+    return []
+
+
+def load_brand_kit(path: str | Path) -> BrandKit:
+    """Load and validate a brand-kit YAML file; relative paths resolve against its folder.
+
+    Raises:
+        SpecError: the file is missing, not YAML, or a field is invalid (names file, field and fix).
+    """
+    path = Path(path).resolve()
+    kit = _validate(BrandKit, _read_yaml(path), path)
+    kit = _resolve_paths(kit, path.parent)
+    for p in (kit.logo, kit.fonts.headline, kit.fonts.body):
+        if p is not None and not p.is_file():
+            raise SpecError(path, "logo" if p == kit.logo else "fonts", f"file not found: {p}", "fix the path (relative to the brand kit)")
+    return kit
+
+
+def load_campaign(path: str | Path) -> tuple[CampaignSpec, BrandKit]:
+    """Load a campaign YAML and the brand kit it names.
+
+    Returns:
+        ``(spec, brand_kit)`` with every path absolute.
+
+    Raises:
+        SpecError: names the file (campaign or brand kit), the field and the fix.
+    """
+    path = Path(path).resolve()
+    spec: CampaignSpec = _resolve_paths(_validate(CampaignSpec, _read_yaml(path), path), path.parent)
+    if not spec.feed.path.is_file():
+        raise SpecError(path, "feed.path", f"file not found: {spec.feed.path}", "point feed.path at a CSV, JSON or JSONL product feed")
+    return spec, load_brand_kit(spec.brand_kit)

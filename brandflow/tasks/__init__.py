@@ -1,0 +1,1 @@
+"""Stage work: each module does one stage of the campaign (catalog, prompts, generate, compose, publish)."""

@@ -1,0 +1,1 @@
+"""Image generator backends behind one interface (see base.Generator)."""
