@@ -259,6 +259,7 @@ class JobRecord(_Record):
 
     job_id: str
     product_id: str
+    product_title: str = ""
     format: str
     variant: int
     backend: str

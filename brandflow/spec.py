@@ -189,6 +189,9 @@ class PublishSpec(_Model):
     target: str | None = None
     key_template: str = "{campaign}/{product_id}/{format}/{variant}.{ext}"
     on_conflict: Literal["skip", "overwrite", "version"] = "version"
+    warned: Literal["hold", "publish"] = Field(
+        default="hold", description="QA 'warn' creatives: held for a human (default) or published and flagged"
+    )
 
 
 class CampaignSpec(_Model):

@@ -1,0 +1,76 @@
+"""The run manifest: the audit record of a campaign run, written as ``manifest.json``."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from brandflow import __version__
+from brandflow.imageio import write_atomic
+from brandflow.records import JobRecord, Rejection
+
+
+class RunSummary(BaseModel):
+    """Counts of one run: jobs by status, products, rejected rows, attempts, cached jobs, seconds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    products: int
+    jobs: int
+    published: int
+    failed: int
+    errors: int
+    held: int
+    warned: int
+    rejected_rows: int
+    attempts: int
+    reused: int = Field(description="attempts whose generate + compose results were reused from an earlier run")
+    seconds: float
+
+    @classmethod
+    def of(cls, records: list[JobRecord], rejections: list[Rejection], products: int, seconds: float) -> RunSummary:
+        status = Counter(r.status for r in records)
+        return cls(
+            products=products,
+            jobs=len(records),
+            published=status["published"],
+            failed=status["failed"],
+            errors=status["error"],
+            held=status["held"],
+            warned=sum(1 for r in records if r.final.qa is not None and r.final.qa.verdict == "warn"),
+            rejected_rows=len(rejections),
+            attempts=sum(len(r.attempts) for r in records),
+            reused=sum(1 for r in records for a in r.attempts if a.cached),
+            seconds=round(seconds, 2),
+        )
+
+
+class RunManifest(BaseModel):
+    """Everything a run did: the campaign, every job with every attempt and QA number, rejections."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    brandflow_version: str = __version__
+    campaign: str
+    spec_path: str
+    brand: str
+    backend: str
+    publish_target: str
+    started_at: datetime
+    finished_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
+    flow_run_id: str | None = None
+    summary: RunSummary
+    jobs: list[JobRecord]
+    rejections: list[Rejection]
+
+    def write(self, path: Path) -> Path:
+        """Write atomically as indented JSON; returns ``path``."""
+        write_atomic(path, self.model_dump_json(indent=1).encode())
+        return path
+
+    @classmethod
+    def read(cls, path: Path) -> RunManifest:
+        return cls.model_validate_json(Path(path).read_text())

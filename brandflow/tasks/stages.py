@@ -1,0 +1,164 @@
+"""The per-job stage functions, plain Python, with content-addressed resumption.
+
+The Prefect flow wraps these as tasks; the benchmark calls the very same functions in a plain loop.
+Each job owns a work folder named after its content key (prompt, seed, backend, references, size,
+overlay, generator options, brand kit): a stage whose record is already there with an intact file
+is not redone, so a re-run after a crash redoes only what is missing. We keep this cache in the run
+folder rather than in Prefect's result store so that it can never point at a file that is gone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import TypeVar
+
+from pydantic import BaseModel
+
+from brandflow.imageio import load_rgb, write_atomic
+from brandflow.qa.base import CheckContext, run_checks
+from brandflow.records import Attempt, Creative, GeneratedImage, Job, PublishedAsset, QAResult, sha256_file
+from brandflow.spec import BrandKit, CampaignSpec
+from brandflow.tasks.compose import compose
+from brandflow.tasks.generate.base import get_generator
+from brandflow.tasks.publish.base import publisher_for
+from brandflow.tasks.publish.keys import render_key
+
+R = TypeVar("R", bound=BaseModel)
+
+
+def _digest(*parts: object) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def work_dir(job: Job, spec: CampaignSpec, brand: BrandKit, run_dir: Path) -> Path:
+    """``run_dir/work/<key>``: the job's folder, keyed by everything that determines its pixels."""
+    key = job.content_key(spec.generator.options, brand.model_dump(mode="json"), spec.overlay.model_dump(mode="json"))
+    return run_dir / "work" / f"{job.product_id[:40]}-{key[:20]}"
+
+
+def _load_cached(record: Path, model: type[R], image_field: str = "path") -> R | None:
+    """The stage record at ``record`` if it exists and its image file still has the recorded sha256."""
+    if not record.is_file():
+        return None
+    try:
+        obj = model.model_validate_json(record.read_text())
+    except ValueError:
+        return None
+    image = getattr(obj, image_field, None)
+    if image is not None and (not Path(image).is_file() or sha256_file(image) != obj.sha256):  # type: ignore[attr-defined]
+        return None
+    return obj
+
+
+def _save(record: Path, obj: BaseModel) -> None:
+    write_atomic(record, obj.model_dump_json(indent=1).encode())
+
+
+def generate_stage(job: Job, spec: CampaignSpec, brand: BrandKit, run_dir: Path) -> tuple[GeneratedImage, bool]:
+    """Render the job's image with the campaign's generator backend (model resident per process).
+
+    Returns:
+        ``(generated, cached)``: the RGB PNG at the backend's native size, and whether it was reused.
+    """
+    folder = work_dir(job, spec, brand, run_dir)
+    record = folder / "generated.json"
+    if (hit := _load_cached(record, GeneratedImage)) is not None:
+        return hit, True
+    generator = get_generator(spec.generator.backend, spec.generator.options)
+    out = generator.generate(job, folder / "generated.png")
+    _save(record, out)
+    return out, False
+
+
+def compose_stage(generated: GeneratedImage, job: Job, spec: CampaignSpec, brand: BrandKit, run_dir: Path) -> tuple[Creative, bool]:
+    """Deliver the exact format size with the overlay text drawn; returns ``(creative, cached)``."""
+    folder = work_dir(job, spec, brand, run_dir)
+    record = folder / f"creative-{generated.sha256[:12]}.json"
+    if (hit := _load_cached(record, Creative)) is not None:
+        return hit, True
+    creative = compose(generated, job, brand, spec.overlay, folder / f"creative.{_ext(job)}")
+    _save(record, creative)
+    return creative, False
+
+
+def qa_stage(creative: Creative, job: Job, spec: CampaignSpec, brand: BrandKit, run_dir: Path) -> QAResult:
+    """Run the campaign's QA checks on one creative (result cached by creative sha and QA settings)."""
+    folder = work_dir(job, spec, brand, run_dir)
+    record = folder / f"qa-{_digest(creative.sha256, spec.qa.model_dump(mode='json'), brand.model_dump(mode='json'))[:16]}.json"
+    if (hit := _load_cached(record, QAResult, image_field="")) is not None:
+        return hit
+    ctx = CheckContext(
+        path=creative.path,
+        brand=brand,
+        thresholds=spec.qa,
+        format=job.format,
+        regions=tuple(creative.regions),
+        references=tuple(r.path for r in job.references if r.role in ("primary_packshot", "alternate_view")),
+    )
+    result = run_checks(load_rgb(creative.path), ctx, spec.qa.checks)
+    _save(record, result)
+    return result
+
+
+def publish_stage(creative: Creative, job: Job, qa: QAResult, spec: CampaignSpec, target: str) -> PublishedAsset:
+    """Publish one passing creative to ``target`` under the campaign's key template (idempotent)."""
+    key = render_key(
+        spec.publish.key_template,
+        campaign=spec.slug,
+        product_id=job.product_id,
+        format=job.format.name,
+        variant=f"v{job.variant}",
+        ext=_ext(job),
+        seed=job.seed,
+        job=job.job_id,
+    )
+    metadata = {
+        "campaign": spec.slug,
+        "product_id": job.product_id,
+        "format": job.format.name,
+        "variant": str(job.variant),
+        "seed": str(job.seed),
+        "backend": job.backend,
+        "qa_verdict": qa.verdict,
+    }
+    return publisher_for(target).publish(creative.path, key, creative.sha256, metadata, spec.publish.on_conflict)
+
+
+def run_attempt(job: Job, spec: CampaignSpec, brand: BrandKit, run_dir: Path) -> Attempt:
+    """One attempt at a job: generate → compose → QA, with per-stage timings in seconds.
+
+    Never raises for a bad product: any error becomes ``Attempt.error`` (with the exception type),
+    so one broken packshot cannot sink the campaign.
+    """
+    timings: dict[str, float] = {}
+    try:
+        with Timer(timings, "generate"):
+            generated, gen_cached = generate_stage(job, spec, brand, run_dir)
+        with Timer(timings, "compose"):
+            creative, comp_cached = compose_stage(generated, job, spec, brand, run_dir)
+        with Timer(timings, "qa"):
+            qa = qa_stage(creative, job, spec, brand, run_dir)
+    except Exception as e:  # noqa: BLE001 — recorded per job, shown in the report
+        return Attempt(attempt=job.attempt, seed=job.seed, error=f"{type(e).__name__}: {e}", timings=timings)
+    return Attempt(attempt=job.attempt, seed=job.seed, creative=creative, qa=qa, cached=gen_cached and comp_cached, timings=timings)
+
+
+def _ext(job: Job) -> str:
+    return {"jpeg": "jpg"}.get(job.format.file_type, job.format.file_type)
+
+
+class Timer:
+    """Context manager that records elapsed seconds into ``timings[name]``."""
+
+    def __init__(self, timings: dict[str, float], name: str):
+        self.timings, self.name = timings, name
+
+    def __enter__(self) -> Timer:
+        self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.timings[self.name] = round(time.perf_counter() - self.t0, 4)
