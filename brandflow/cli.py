@@ -71,25 +71,18 @@ def run(
         task_id = bar.add_task("creatives", total=None)
         unsubscribe = progress.subscribe(lambda stage, done, total: bar.update(task_id, completed=done, total=total))
         try:
-            summary = campaign_flow(str(campaign), str(out_dir) if out_dir else None, only, limit, publish)
+            result = campaign_flow(str(campaign), str(out_dir) if out_dir else None, only, limit, publish)
         except BrandflowError as e:
             raise _fail(e) from None
         finally:
             unsubscribe()
-    s = summary
+    s = result.summary
     out.print(
         f"[bold]{s.jobs}[/] creatives from {s.products} products in {s.seconds:.1f} s: "
         f"[green]{s.published} published[/], [yellow]{s.held} held for review[/], [red]{s.failed} failed QA, {s.errors} errors[/]; "
         f"{s.rejected_rows} rejected rows; {s.attempts} attempts, {s.reused} reused"
     )
-    run_dir = out_dir or campaign.resolve().parent / "runs" / _slug(campaign)
-    out.print(f"report: {Path(run_dir).resolve() / 'report.html'}")
-
-
-def _slug(campaign: Path) -> str:
-    from brandflow.spec import load_campaign
-
-    return load_campaign(campaign)[0].slug
+    out.print(f"report: {result.report}")
 
 
 @app.command()

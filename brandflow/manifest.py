@@ -48,6 +48,17 @@ class RunSummary(BaseModel):
         )
 
 
+class RunResult(BaseModel):
+    """What a campaign flow run returns: its summary and where its outputs are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    summary: RunSummary
+    run_dir: Path
+    manifest: Path
+    report: Path
+
+
 class RunManifest(BaseModel):
     """Everything a run did: the campaign, every job with every attempt and QA number, rejections."""
 

@@ -21,7 +21,7 @@ from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from brandflow import progress
-from brandflow.manifest import RunManifest, RunSummary
+from brandflow.manifest import RunManifest, RunResult, RunSummary
 from brandflow.qa.report import render_report
 from brandflow.records import Attempt, Job, JobRecord, Product, PublishedAsset, Rejection
 from brandflow.spec import BrandKit, CampaignSpec, load_campaign
@@ -127,7 +127,7 @@ def campaign_flow(
     only: list[str] | None = None,
     limit: int | None = None,
     publish_to: str | None = None,
-) -> RunSummary:
+) -> RunResult:
     """Run a campaign end to end and write ``manifest.json`` and ``report.html`` into the run folder.
 
     Args:
@@ -177,9 +177,9 @@ def campaign_flow(
         publish_target=target, started_at=started, flow_run_id=str(ctx.flow_run.id) if getattr(ctx, "flow_run", None) else None,
         summary=summary, jobs=records, rejections=all_rejections,
     )
-    _, report = write_outputs(manifest, run_dir)
+    manifest_path, report = write_outputs(manifest, run_dir)
     publish_artifacts(manifest, report)
-    return summary
+    return RunResult(summary=summary, run_dir=run_dir, manifest=manifest_path, report=report)
 
 
 def publish_artifacts(manifest: RunManifest, report: Path) -> None:
