@@ -327,6 +327,12 @@ def load_campaign(path: str | Path) -> tuple[CampaignSpec, BrandKit]:
     """
     path = Path(path).resolve()
     spec: CampaignSpec = _resolve_paths(_validate(CampaignSpec, _read_yaml(path), path), path.parent)
+    if "/" in spec.template or spec.template.endswith(".j2"):  # a path, not a built-in template name
+        template = Path(spec.template)
+        template = template if template.is_absolute() else (path.parent / template).resolve()
+        if not template.is_file():
+            raise SpecError(path, "template", f"file not found: {template}", "use a built-in name (studio, lifestyle) or a path to a .json.j2 file")
+        spec = spec.model_copy(update={"template": str(template)})
     if not spec.feed.path.is_file():
         raise SpecError(path, "feed.path", f"file not found: {spec.feed.path}", "point feed.path at a CSV, JSON or JSONL product feed")
     return spec, load_brand_kit(spec.brand_kit)
