@@ -17,6 +17,8 @@ system-deps:
 	@command -v tesseract >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tesseract-ocr >/dev/null; \
 	  else echo "tesseract-ocr is missing: sudo apt-get install -y tesseract-ocr (Debian/Ubuntu) or brew install tesseract (macOS)"; exit 1; fi; }
+	@command -v exiftool >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libimage-exiftool-perl >/dev/null; } \
+	  || echo "exiftool not installed (apt-get install libimage-exiftool-perl): its provenance read-back tests are skipped"
 
 setup: system-deps $(VENV)/.installed
 

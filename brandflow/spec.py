@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlparse
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -183,8 +184,53 @@ class QASpec(_Model):
     max_attempts: int = Field(default=2, ge=1, le=10)
 
 
+class S3Options(_Model):
+    """Options of an ``s3://`` target. Credentials never go here: boto3's standard chain (environment,
+    AWS_PROFILE, role) or a Prefect AwsCredentials block supplies them (docs/publishing.md)."""
+
+    endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint; default AWS_ENDPOINT_URL(_S3) or AWS")
+    region: str | None = Field(default=None, description="signing region ('auto' for R2); default from the environment")
+    profile: str | None = Field(default=None, description="a named profile in ~/.aws/config (not a secret)")
+    credentials_block: str | None = Field(default=None, description="a Prefect AwsCredentials block name (needs prefect-aws)")
+    addressing_style: Literal["auto", "path", "virtual"] = "auto"
+    cache_control: str | None = "public, max-age=86400"
+    presign_expiry: int = Field(default=3600, ge=1, le=604800, description="seconds the report's presigned links stay valid")
+    checksum: bool = Field(default=True, description="send ChecksumSHA256 (the store verifies the bytes)")
+    request_checksum_calculation: Literal["when_supported", "when_required"] | None = None
+    conditional_writes: bool = Field(default=True, description="If-None-Match / If-Match on writes")
+    multipart_threshold: int = Field(default=16 * 2**20, ge=1, description="bytes; larger files go up in parts")
+    multipart_chunksize: int = Field(default=8 * 2**20, ge=5 * 2**20, description="bytes per part (S3 minimum 5 MiB)")
+    multipart_concurrency: int = Field(default=4, ge=1, le=64)
+    retry_attempts: int = Field(default=6, ge=1, le=20, description="attempts for transient errors, the first included")
+    retry_base_delay: float = Field(default=0.25, ge=0, description="seconds")
+    retry_max_delay: float = Field(default=20.0, ge=0, description="seconds")
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _no_credentials(cls, v: str | None) -> str | None:
+        if v and "@" in urlparse(v).netloc:
+            raise ValueError("credentials never go in endpoint_url: use the environment, AWS_PROFILE or a role")
+        return v
+
+
+class C2paSpec(_Model):
+    """Sign a C2PA manifest into every creative (needs c2pa-python); paths relative to the campaign file."""
+
+    cert_chain: Path = Field(description="PEM: signing certificate first, then intermediates")
+    private_key: Path = Field(description="PEM (PKCS#8) signing key; keep it out of the repository")
+    alg: Literal["es256", "es384", "es512", "ps256", "ps384", "ps512", "ed25519"] = "es256"
+    tsa_url: str | None = Field(default=None, description="an RFC 3161 time-stamp authority")
+
+
+class ProvenanceSpec(_Model):
+    """Machine-readable marking of published creatives (EU AI Act art. 50): XMP with the IPTC DigitalSourceType."""
+
+    enabled: bool = True
+    c2pa: C2paSpec | None = None
+
+
 class PublishSpec(_Model):
-    """Where passing creatives go: ``file://DIR`` (default: ``<run dir>/published``)."""
+    """Where passing creatives go: ``file://DIR`` (default: ``<run dir>/published``) or ``s3://bucket/prefix``."""
 
     target: str | None = None
     key_template: str = "{campaign}/{product_id}/{format}/{variant}.{ext}"
@@ -192,6 +238,13 @@ class PublishSpec(_Model):
     warned: Literal["hold", "publish"] = Field(
         default="hold", description="QA 'warn' creatives: held for a human (default) or published and flagged"
     )
+    s3: S3Options = S3Options()
+    provenance: ProvenanceSpec = ProvenanceSpec()
+
+    def options_for(self, target: str) -> dict[str, Any]:
+        """Keyword options for ``target``'s publisher: the ``s3`` block for ``s3://`` (only what the YAML set,
+        so options in the URI's query still apply), nothing for ``file://``."""
+        return self.s3.model_dump(exclude_defaults=True) if urlparse(target).scheme == "s3" else {}
 
 
 class CampaignSpec(_Model):

@@ -27,6 +27,7 @@ from brandflow.records import Attempt, Job, JobRecord, Product, PublishedAsset, 
 from brandflow.spec import BrandKit, CampaignSpec, load_campaign
 from brandflow.tasks.catalog import load_feed
 from brandflow.tasks.plan import next_attempt, plan_jobs
+from brandflow.tasks.publish.s3 import S3UnavailableError
 from brandflow.tasks.stages import publish_stage, run_attempt
 
 # Inputs are pydantic records, hashed by nothing: resumption is content-addressed in the run folder
@@ -61,7 +62,20 @@ def make_creative(job: Job, spec: CampaignSpec, brand: BrandKit, run_dir: Path) 
     return run_attempt(job, spec, brand, run_dir)
 
 
-@task(name="publish", task_run_name="publish-{job.product_id}-{job.format.name}-v{job.variant}", retries=2, retry_delay_seconds=[1, 5], **_task)
+def _store_unavailable(task, task_run, state) -> bool:  # noqa: ANN001 - Prefect's retry_condition_fn signature
+    """Retry the publish task only when the store stayed unavailable through the publisher's own retries
+    (throttling, 5xx, dropped connections); a 4xx or a bad file is final."""
+    try:
+        state.result()
+    except S3UnavailableError:
+        return True
+    except Exception:  # noqa: BLE001
+        return False
+    return False
+
+
+@task(name="publish", task_run_name="publish-{job.product_id}-{job.format.name}-v{job.variant}", retries=2,
+      retry_delay_seconds=[30, 120], retry_condition_fn=_store_unavailable, **_task)
 def publish(attempt: Attempt, job: Job, spec: CampaignSpec, target: str) -> PublishedAsset:
     """Publish one creative that passed QA (idempotent by content sha256)."""
     assert attempt.creative is not None and attempt.qa is not None

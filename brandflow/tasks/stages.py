@@ -25,6 +25,7 @@ from brandflow.tasks.compose import compose
 from brandflow.tasks.generate.base import get_generator
 from brandflow.tasks.publish.base import publisher_for
 from brandflow.tasks.publish.keys import render_key
+from brandflow.tasks.publish.provenance import C2paSigning, mark
 
 R = TypeVar("R", bound=BaseModel)
 
@@ -104,7 +105,8 @@ def qa_stage(creative: Creative, job: Job, spec: CampaignSpec, brand: BrandKit, 
 
 
 def publish_stage(creative: Creative, job: Job, qa: QAResult, spec: CampaignSpec, target: str) -> PublishedAsset:
-    """Publish one passing creative to ``target`` under the campaign's key template (idempotent)."""
+    """Mark one passing creative with its provenance (unless switched off) and publish it to ``target``
+    under the campaign's key template (idempotent: the marked file's sha256 decides)."""
     key = render_key(
         spec.publish.key_template,
         campaign=spec.slug,
@@ -124,7 +126,18 @@ def publish_stage(creative: Creative, job: Job, qa: QAResult, spec: CampaignSpec
         "backend": job.backend,
         "qa_verdict": qa.verdict,
     }
-    return publisher_for(target).publish(creative.path, key, creative.sha256, metadata, spec.publish.on_conflict)
+    src, sha = creative.path, creative.sha256
+    provenance = spec.publish.provenance
+    if provenance.enabled:
+        c2pa = C2paSigning(**provenance.c2pa.model_dump()) if provenance.c2pa else None
+        src, sha = mark(
+            creative.path, creative.path.with_name(f"{creative.path.stem}.marked{creative.path.suffix}"),
+            campaign=spec.slug, job_id=job.job_id, product_id=job.product_id, backend=job.backend,
+            composited=any(job.overlay.values()), extra={"Seed": str(job.seed)}, c2pa=c2pa,
+        )
+        metadata["provenance"] = "xmp+c2pa" if c2pa else "xmp"
+    publisher = publisher_for(target, **spec.publish.options_for(target))
+    return publisher.publish(src, key, sha, metadata, spec.publish.on_conflict)
 
 
 def run_attempt(job: Job, spec: CampaignSpec, brand: BrandKit, run_dir: Path) -> Attempt:

@@ -10,6 +10,8 @@ import yaml
 
 from brandflow.flows.campaign import campaign_flow
 from brandflow.manifest import RunManifest
+from brandflow.records import sha256_file
+from brandflow.tasks.publish.provenance import read_provenance
 
 PRODUCTS = ["apple-juice", "white-plimsolls", "dash-force"]
 
@@ -46,7 +48,9 @@ def test_end_to_end_then_rerun_reuses_everything(prefect_harness, campaign_dir, 
         if job.status == "published":
             published = Path(job.published.uri.removeprefix("file://"))
             assert published.is_file() and job.published.key.startswith("saleor-autumn/")
-            assert json.loads(published.with_name(published.name + ".json").read_text())["sha256"] == final.creative.sha256
+            assert json.loads(published.with_name(published.name + ".json").read_text())["sha256"] == job.published.sha256
+            assert job.published.sha256 == sha256_file(published) != final.creative.sha256  # the marked file was published
+            assert read_provenance(published)["job_id"] == job.job_id
         else:
             assert (run_dir / job.status).is_dir(), "creatives that are not published are kept aside with reasons"
     report = first.report.read_text()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 from urllib.parse import urlparse
 
 from brandflow import registry
@@ -21,11 +21,15 @@ class Publisher(Protocol):
         ...
 
 
-def publisher_for(uri: str) -> Publisher:
+def publisher_for(uri: str, **options: Any) -> Publisher:
     """The publisher for a target URI; the scheme picks the ``brandflow.publishers`` plugin.
+
+    Args:
+        uri: ``file:///dir``, a plain path, or ``s3://bucket/prefix``.
+        options: keyword options of that publisher (``PublishSpec.options_for(uri)``).
 
     Raises:
         UnknownPluginError: no publisher for that scheme is installed.
     """
     scheme = urlparse(uri).scheme or "file"
-    return registry.load("publisher", scheme)(uri)
+    return registry.load("publisher", scheme)(uri, **options)
