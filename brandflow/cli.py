@@ -14,6 +14,8 @@ from rich.table import Table
 
 from brandflow.errors import BrandflowError
 
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no telemetry calls from a closed network
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Declarative content pipelines on Prefect.")
 console = Console(stderr=True)
 out = Console()
