@@ -1,0 +1,140 @@
+"""Identity QA on real Saleor packshots: the same product composited passes, another product does not."""
+
+from __future__ import annotations
+
+import random
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+import brandflow.qa.identity as identity
+from brandflow.imageio import load_rgba
+from brandflow.qa.calibrate_identity import paste, roc_auc
+from brandflow.qa.identity import IdentityCheck, reference_features
+from brandflow.spec import IdentityThresholds, QASpec
+
+PLIMSOLLS = [f"saleor-blue-plimsolls-{i}.png" for i in range(1, 5)]
+
+
+#: The calibrated thresholds (module notes of brandflow.qa.identity), explicit so the tests do not depend on
+#: the spec's defaults.
+CALIBRATED = QASpec(identity=IdentityThresholds(pass_score=0.70, warn_score=0.50))
+
+
+@pytest.fixture
+def make_ctx(make_ctx):
+    def make(**kw):
+        kw.setdefault("thresholds", CALIBRATED)
+        return make_ctx(**kw)
+
+    return make
+
+
+def _composite(packshots, name: str, seed: int, **kw) -> np.ndarray:
+    return paste(load_rgba(packshots / name), random.Random(seed), augment=False, **kw)
+
+
+@pytest.mark.parametrize(("shown", "refs", "seed"), [
+    ("saleor-blue-plimsolls-2.png", PLIMSOLLS, 0),
+    ("saleor-apple-drink.png", ["saleor-apple-drink.png"], 1),
+    ("saleor-blue-hoodie.png", ["saleor-blue-hoodie.png"], 2),
+    ("saleor-battle-tested-book.png", ["saleor-battle-tested-book.png"], 3),
+])
+def test_same_product_composited_passes(packshots, make_ctx, shown, refs, seed):
+    img = _composite(packshots, shown, seed)
+    res = IdentityCheck().run(img, make_ctx(references=tuple(packshots / r for r in refs)))
+    assert res.verdict == "pass", (res.reasons, res.metrics)
+    m = res.metrics
+    assert m["score"] >= 0.7 and m["inliers"] >= 20 and m["best_reference"] == shown
+    assert res.thresholds == {"pass_score": 0.7, "warn_score": 0.5}
+    assert m["colour_similarity"] > 0.8 and m["pixel_agreement"] > 0.8
+    assert set(m) >= {"matches", "inliers", "inlier_ratio", "colour_similarity", "score", "best_reference"}
+    assert len(m["per_reference"]) == len(refs)
+
+
+@pytest.mark.parametrize(("shown", "refs"), [
+    ("saleor-blue-plimsolls-2.png", ["saleor-white-hoodie.png"]),
+    ("saleor-apple-drink.png", ["saleor-mighty-mug.png"]),
+    ("saleor-blue-hoodie.png", ["saleor-dash-force-1.png", "saleor-dash-force-2.png"]),
+])
+def test_different_product_fails(packshots, make_ctx, shown, refs):
+    img = _composite(packshots, shown, 5)
+    res = IdentityCheck().run(img, make_ctx(references=tuple(packshots / r for r in refs)))
+    assert res.verdict == "fail" and res.metrics["score"] < 0.5
+    assert res.reasons and "product match score" in res.reasons[0]
+
+
+def test_same_design_other_flavour_scores_below_the_same_product(packshots, make_ctx):
+    """The juice bottles share one label design: geometry matches, colour must tell them apart."""
+    img = _composite(packshots, "saleor-apple-drink.png", 7)
+    same = IdentityCheck().run(img, make_ctx(references=(packshots / "saleor-apple-drink.png",)))
+    other = IdentityCheck().run(img, make_ctx(references=(packshots / "saleor-bean-drink.png",)))
+    assert other.metrics["inliers"] >= 20  # the premise: the packaging matches geometrically
+    assert other.metrics["pixel_agreement"] < same.metrics["pixel_agreement"] - 0.2
+    assert other.metrics["score"] < same.metrics["score"] - 0.2
+    assert other.verdict != "pass"
+
+
+def test_recoloured_product_loses_the_colour_term(packshots, make_ctx):
+    rgba = load_rgba(packshots / "saleor-blue-hoodie.png").copy()
+    rgba[..., :3] = rgba[..., [2, 1, 0]]  # blue hoodie → orange hoodie, same shape
+    img = paste(rgba, random.Random(2), augment=False)
+    res = IdentityCheck().run(img, make_ctx(references=(packshots / "saleor-blue-hoodie.png",)))
+    assert res.verdict != "pass"
+    assert res.metrics["colour_similarity"] < 0.5
+
+
+def test_score_separates_same_from_different_products(packshots):
+    """A small version of ``python -m brandflow.qa.calibrate_identity``: AUC on 12 positive/negative pairs."""
+    names = ["saleor-blue-plimsolls-1.png", "saleor-apple-drink.png", "saleor-blue-hoodie.png",
+             "saleor-mighty-mug.png", "saleor-sunnies.png", "saleor-white-hoodie.png"]
+    pos, neg = [], []
+    for i, name in enumerate(names):
+        img = paste(load_rgba(packshots / name), random.Random(10 + i))
+        cre = identity.creative_features(img)
+        pos.append(identity.match_reference(reference_features(packshots / name), cre)["score"])
+        other = names[(i + 1) % len(names)]
+        neg.append(identity.match_reference(reference_features(packshots / other), cre)["score"])
+    assert roc_auc(pos, neg) == 1.0, (pos, neg)
+    assert roc_auc([1.0, 0.2], [0.5, 0.2]) == 0.625  # the rank statistic itself, ties count ½
+
+
+def test_reference_features_are_cached_by_path_and_content(packshots, tmp_path):
+    ref = tmp_path / "ref.png"
+    shutil.copy(packshots / "saleor-mighty-mug.png", ref)
+    a = reference_features(ref)
+    assert reference_features(ref) is a  # cache hit
+    assert a.descriptors is not None and a.descriptors.shape[1] == 32 and len(a.points) == len(a.descriptors)
+    assert a.mask.shape == a.lab.shape[:2] and max(a.mask.shape) == identity.REF_SIDE
+    assert a.hist.sum() == pytest.approx(1.0, abs=1e-5)
+    im = Image.open(ref)
+    im.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(ref)  # new bytes at the same path
+    b = reference_features(ref)
+    assert b is not a and b.sha256 != a.sha256
+
+
+def test_no_references_passes_with_a_note(make_ctx):
+    res = IdentityCheck().run(np.zeros((64, 64, 3), np.uint8), make_ctx())
+    assert res.verdict == "pass" and res.metrics["notes"] == ["no reference packshots; identity not checked"]
+
+
+def test_blank_creative_fails_and_transparent_reference_raises(packshots, tmp_path, make_ctx):
+    res = IdentityCheck().run(np.full((1080, 1080, 3), 200, np.uint8),
+                              make_ctx(references=(packshots / "saleor-mighty-mug.png",)))
+    assert res.verdict == "fail" and res.metrics["score"] == 0.0 and res.metrics["inliers"] == 0
+    empty = tmp_path / "empty.png"
+    Image.new("RGBA", (64, 64), (0, 0, 0, 0)).save(empty)
+    with pytest.raises(ValueError, match="no product pixels"):
+        IdentityCheck().run(np.zeros((64, 64, 3), np.uint8), make_ctx(references=(empty,)))
+
+
+def test_jpeg_and_scale_extremes_still_pass(packshots, make_ctx):
+    for scale, seed in (((0.4, 0.4), 3), ((0.7, 0.7), 4)):
+        img = _composite(packshots, "saleor-blue-hoodie.png", seed, scale=scale)
+        ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(img[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, 85])
+        img = np.ascontiguousarray(cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1])
+        res = IdentityCheck().run(img, make_ctx(references=(packshots / "saleor-blue-hoodie.png",)))
+        assert res.verdict == "pass", (scale, res.metrics)
