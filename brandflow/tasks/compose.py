@@ -43,20 +43,34 @@ def _wrap(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.FreeTypeFont, ma
     return lines if len(lines) <= max_lines else None
 
 
-def _mean_rgb(img: Image.Image, box: tuple[int, int, int, int]) -> tuple[float, float, float]:
-    a = np.asarray(img.crop(box), dtype=np.float64).reshape(-1, 3)
-    return tuple(a.mean(axis=0)) if a.size else (255.0, 255.0, 255.0)  # type: ignore[return-value]
+RGB = tuple[int, int, int]
 
 
-def pick_text_colour(bg: tuple[float, float, float], brand: BrandKit, min_contrast: float) -> tuple[tuple[int, int, int], float]:
-    """The text colour with the best WCAG contrast on ``bg``: the brand 'text' colour if it reaches
-    ``min_contrast``, else white or near-black, whichever is higher. Returns ``(rgb, ratio)``."""
+def background_stats(img: Image.Image, box: tuple[int, int, int, int]) -> tuple[RGB, list[RGB]]:
+    """What is behind a text box: its most common colour, and the darkest and lightest colours
+    (5th / 95th luminance percentile) that the text must stand out against. sRGB uint8 tuples."""
+    a = np.asarray(img.crop(box), dtype=np.uint8).reshape(-1, 3)
+    if not len(a):
+        return (255, 255, 255), [(255, 255, 255)]
+    colours, counts = np.unique(a, axis=0, return_counts=True)
+    mode = tuple(int(c) for c in colours[counts.argmax()])
+    lum = a.astype(np.float64) @ np.array([0.2126, 0.7152, 0.0722])
+    order = np.argsort(lum, kind="stable")
+    extremes = [tuple(int(c) for c in a[order[int(q * (len(a) - 1))]]) for q in (0.05, 0.95)]
+    return mode, extremes  # type: ignore[return-value]
+
+
+def pick_text_colour(backgrounds: list[RGB], brand: BrandKit, min_contrast: float) -> tuple[RGB, float]:
+    """The text colour whose *worst* WCAG contrast over ``backgrounds`` is best: the brand 'text'
+    colour when it reaches ``min_contrast``, else white or near-black. Returns ``(rgb, ratio)``."""
+    def worst(c: RGB) -> float:
+        return min(contrast_ratio(c, bg) for bg in backgrounds)
+
     text = brand.colour("text")
-    if text is not None and contrast_ratio(text.rgb, bg) >= min_contrast:
-        return text.rgb, contrast_ratio(text.rgb, bg)
-    options = [(255, 255, 255), (17, 17, 17)]
-    best = max(options, key=lambda c: contrast_ratio(c, bg))
-    return best, contrast_ratio(best, bg)
+    if text is not None and worst(text.rgb) >= min_contrast:
+        return text.rgb, worst(text.rgb)
+    best = max([(255, 255, 255), (17, 17, 17)], key=worst)
+    return best, worst(best)
 
 
 class _Painter:
@@ -71,13 +85,18 @@ class _Painter:
         self.regular = str(brand.fonts.body or REGULAR)
 
     def text_block(self, slot: str, text: str, lines: list[str], font: ImageFont.FreeTypeFont, x: int, y: int,
-                   bg_box: tuple[int, int, int, int] | None = None, fill: tuple[int, int, int] | None = None) -> int:
-        """Draw ``lines`` at ``(x, y)`` with a colour that reaches min contrast; returns the bottom y."""
+                   fill: RGB | None = None) -> int:
+        """Draw ``lines`` at ``(x, y)`` in a colour that reaches min contrast against everything behind
+        them (a plate is drawn when none does); ``fill`` is a known solid background (the CTA button).
+        Records the tight text box as a TextRegion; returns its bottom y, pixels."""
         line_h = round(font.size * 1.18)
         bbox = [self.draw.textbbox((x, y + i * line_h), ln, font=font) for i, ln in enumerate(lines)]
         box = (min(b[0] for b in bbox), min(b[1] for b in bbox), max(b[2] for b in bbox), max(b[3] for b in bbox))
-        bg = fill if fill is not None else _mean_rgb(self.img, bg_box or box)
-        colour, ratio = pick_text_colour(bg, self.brand, self.overlay.min_contrast)
+        if fill is not None:
+            bg, extremes = fill, [fill]
+        else:
+            bg, extremes = background_stats(self.img, box)
+        colour, ratio = pick_text_colour(extremes, self.brand, self.overlay.min_contrast)
         if fill is None and ratio < self.overlay.min_contrast:
             # busy or mid-tone background: a plate in the brand background colour (or white) under the text
             plate = self.brand.colour("background")
@@ -85,7 +104,7 @@ class _Painter:
             pad = round(12 * self.unit)
             self.draw.rounded_rectangle([box[0] - pad, box[1] - pad, box[2] + pad, box[3] + pad], radius=pad, fill=plate_rgb)
             bg = plate_rgb
-            colour, ratio = pick_text_colour(bg, self.brand, self.overlay.min_contrast)
+            colour, ratio = pick_text_colour([bg], self.brand, self.overlay.min_contrast)
         for i, ln in enumerate(lines):
             self.draw.text((x, y + i * line_h), ln, font=font, fill=colour)
         self.regions.append(
@@ -129,7 +148,7 @@ class _Painter:
             y0 = y_mid - bh // 2
             button = self.brand.colour("accent") or self.brand.colour("primary")
             button_rgb = button.rgb if button else (0, 0, 0)
-            under = _mean_rgb(self.img, (x0, y0, x1, y0 + bh))
+            under, _ = background_stats(self.img, (x0, y0, x1, y0 + bh))
             if contrast_ratio(button_rgb, under) < 1.5:  # button would vanish into the background
                 text_c = self.brand.colour("text")
                 button_rgb = text_c.rgb if text_c else (17, 17, 17)
