@@ -1,0 +1,85 @@
+"""Bad images get a clear error or a clear result, never a crash: corrupt, bombs, odd modes."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from brandflow.errors import ImageError
+from brandflow.imageio import load_rgb, load_rgba
+from brandflow.qa.base import CheckContext, run_checks
+from brandflow.spec import load_brand_kit
+
+
+def _png_header_only(path: Path, width: int, height: int) -> None:
+    """A PNG whose IHDR claims ``width × height`` with almost no pixel data (a decompression-bomb shape)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+
+
+def test_truncated_png_names_the_file(tmp_path, example_dir):
+    src = (example_dir / "images" / "saleor-apple-drink.png").read_bytes()
+    bad = tmp_path / "truncated.png"
+    bad.write_bytes(src[: len(src) // 2])
+    with pytest.raises(ImageError, match="truncated.png"):
+        load_rgb(bad)
+
+
+def test_garbage_and_missing_files(tmp_path):
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"not an image at all")
+    with pytest.raises(ImageError, match="not a readable image"):
+        load_rgb(junk)
+    with pytest.raises(ImageError, match="file not found"):
+        load_rgb(tmp_path / "nope.png")
+
+
+def test_20000_square_png_is_refused_before_decoding(tmp_path):
+    bomb = tmp_path / "bomb.png"
+    _png_header_only(bomb, 20000, 20000)
+    with pytest.raises(ImageError, match=r"bomb\.png.*decompression.bomb.*400000000 pixels.*downscale"):
+        load_rgb(bomb)
+
+
+@pytest.mark.parametrize(
+    "mode, make",
+    [
+        ("L", lambda: Image.new("L", (64, 48), 128)),
+        ("I;16", lambda: Image.fromarray(np.full((48, 64), 65535 // 2, dtype=np.uint16))),
+        ("CMYK", lambda: Image.new("CMYK", (64, 48), (0, 255, 255, 0))),
+        ("P", lambda: Image.new("RGB", (64, 48), (24, 100, 236)).convert("P")),
+        ("LA", lambda: Image.new("LA", (64, 48), (200, 0))),
+    ],
+)
+def test_every_mode_becomes_rgb_uint8(tmp_path, mode, make):
+    path = tmp_path / f"img.{'jpg' if mode == 'CMYK' else 'png'}"
+    make().save(path)
+    rgb = load_rgb(path)
+    assert rgb.shape == (48, 64, 3) and rgb.dtype == np.uint8
+    if mode == "I;16":
+        assert 120 <= rgb[0, 0, 0] <= 135, "16-bit grey is scaled to 8 bits, not clipped"
+    if mode == "CMYK":
+        assert rgb[0, 0, 0] > 200 and rgb[0, 0, 1] < 60, "CMYK red stays red"
+    if mode == "LA":
+        assert (rgb == 255).all(), "fully transparent pixels flatten onto the white matte"
+    assert load_rgba(path).shape == (48, 64, 4)
+
+
+def test_qa_of_a_fully_transparent_image_is_a_result_not_a_crash(tmp_path, example_dir):
+    path = tmp_path / "clear.png"
+    Image.new("RGBA", (256, 256), (0, 0, 0, 0)).save(path)
+    brand = load_brand_kit(example_dir / "brand.yaml")
+    ctx = CheckContext(path=path, brand=brand, expected_text=("",), references=(example_dir / "images" / "saleor-apple-drink.png",))
+    result = run_checks(load_rgb(path), ctx, ["format", "text", "colour", "identity"])
+    by = {c.check: c for c in result.checks}
+    assert by["colour"].verdict == "fail", "no brand colour in an empty image"
+    assert by["identity"].verdict == "fail", "no product in an empty image"
+    assert not any("crashed" in r for r in result.reasons), result.reasons
