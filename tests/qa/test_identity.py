@@ -52,7 +52,16 @@ def test_same_product_composited_passes(packshots, make_ctx, shown, refs, seed):
     assert res.thresholds == {"pass_score": 0.7, "warn_score": 0.5}
     assert m["colour_similarity"] > 0.8 and m["pixel_agreement"] > 0.8
     assert set(m) >= {"matches", "inliers", "inlier_ratio", "colour_similarity", "score", "best_reference"}
-    assert len(m["per_reference"]) == len(refs)
+    # references are compared in order and the check stops at the first that passes
+    assert m["references_checked"] == refs.index(shown) + 1 and m["references_total"] == len(refs)
+    assert [r["reference"] for r in m["per_reference"]] == refs[: refs.index(shown) + 1]
+
+
+def test_every_reference_is_compared_when_none_passes(packshots, make_ctx):
+    img = _composite(packshots, "saleor-blue-hoodie.png", 6)
+    res = IdentityCheck().run(img, make_ctx(references=tuple(packshots / r for r in PLIMSOLLS)))
+    assert res.verdict == "fail"
+    assert res.metrics["references_checked"] == 4 and len(res.metrics["per_reference"]) == 4
 
 
 @pytest.mark.parametrize(("shown", "refs"), [
@@ -65,6 +74,21 @@ def test_different_product_fails(packshots, make_ctx, shown, refs):
     res = IdentityCheck().run(img, make_ctx(references=tuple(packshots / r for r in refs)))
     assert res.verdict == "fail" and res.metrics["score"] < 0.5
     assert res.reasons and "product match score" in res.reasons[0]
+
+
+@pytest.mark.parametrize(("shown", "seed"), [("saleor-sunnies.png", 0), ("saleor-blue-polygon-tee-front.png", 1)])
+def test_overlay_text_regions_are_excluded_from_keypoints(packshots, make_ctx, draw_text, shown, seed):
+    """Big white glyphs take the keypoint budget from a small product unless the text regions are masked."""
+    img = paste(load_rgba(packshots / shown), random.Random(seed), augment=False, scale=(0.45, 0.45))
+    img, regions = draw_text(img, [("headline", "Dry Sunglasses for", (60, 40), 76, (255, 255, 255)),
+                                   ("headline2", "summer days", (60, 130), 76, (255, 255, 255)),
+                                   ("price", "$40.00", (60, 900), 64, (255, 255, 255)),
+                                   ("cta", "Shop now", (700, 910), 40, (255, 255, 255))])
+    refs = (packshots / shown,)
+    masked = IdentityCheck().run(img, make_ctx(references=refs, regions=tuple(regions)))
+    unmasked = IdentityCheck().run(img, make_ctx(references=refs))
+    assert masked.verdict == "pass", masked.metrics
+    assert unmasked.metrics["score"] < masked.metrics["score"] - 0.5
 
 
 def test_same_design_other_flavour_scores_below_the_same_product(packshots, make_ctx):
