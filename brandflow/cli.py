@@ -28,15 +28,20 @@ def _fail(e: Exception) -> typer.Exit:
 
 @app.command()
 def validate(campaign: Annotated[Path, typer.Argument(help="campaign YAML")]) -> None:
-    """Check a campaign, its brand kit, product feed and templates without generating anything."""
+    """Check a campaign, its brand kit, product feed, templates and generator options without generating
+    anything, and print what the run would cost."""
+    from rich.markup import escape
+
     from brandflow.spec import load_campaign
     from brandflow.tasks.catalog import load_feed
+    from brandflow.tasks.cost import estimate
     from brandflow.tasks.plan import plan_jobs
 
     try:
         spec, brand = load_campaign(campaign)
         products, rejections = load_feed(spec.feed)
         jobs, template_rejections = plan_jobs(spec, brand, products)
+        cost = estimate(spec, len(jobs), jobs)
     except BrandflowError as e:
         raise _fail(e) from None
     rejections += template_rejections
@@ -51,6 +56,9 @@ def validate(campaign: Annotated[Path, typer.Argument(help="campaign YAML")]) ->
         for r in rejections:
             table.add_row(Path(r.source).name, str(r.row), r.product_id or "", r.field or "", r.reason)
         out.print(table)
+    out.print(escape(cost.summary()))
+    if cost.over_budget:
+        out.print("[yellow]warning:[/] the estimate is over budget.max_cost: the run stops generating once the budget is reached")
     out.print("[green]valid[/]")
 
 
@@ -128,6 +136,90 @@ def qa(
                 table.add_row(c.check, c.verdict, "; ".join(c.reasons))
             out.print(table)
     raise typer.Exit(1 if any(r.verdict == "fail" for r in results.values()) else 0)
+
+
+# --------------------------------------------------------------------------- production: deployments, serving, approval
+def _ids(values: Optional[list[str]]) -> list[str]:
+    """Repeatable options that also accept comma-separated values: ``--ids a,b --ids c``."""
+    return [v.strip() for value in values or [] for v in value.split(",") if v.strip()]
+
+
+@app.command()
+def deploy(
+    file: Annotated[Path, typer.Option("--file", "-f", help="the prefect.yaml to register")] = Path("prefect.yaml"),
+    name: Annotated[Optional[list[str]], typer.Option("--name", "-n", help="only this deployment (repeatable)")] = None,
+    campaign: Annotated[Optional[Path], typer.Option("--campaign", help="instead: deploy this campaign file with its schedule")] = None,
+    pool: Annotated[str, typer.Option("--pool", help="work pool for --campaign")] = "brandflow-cpu",
+    catalog: Annotated[Optional[str], typer.Option("--catalog", help="--campaign also runs on brandflow.catalog.updated for this catalog")] = None,
+    create_pools: Annotated[bool, typer.Option("--create-pools/--no-create-pools", help="create missing process work pools")] = True,
+) -> None:
+    """Register deployments on the Prefect server of PREFECT_API_URL: every deployment of prefect.yaml
+    (schedules and event triggers included), or one campaign file with --campaign."""
+    from brandflow.flows import deploy as d
+
+    try:
+        if campaign is not None:
+            deployment_id = d.deploy_campaign(campaign, pool, name=(name or [None])[0], catalog=catalog, create_pool=create_pools)
+            out.print(f"deployed {campaign} on pool [bold]{pool}[/] as deployment {deployment_id}")
+            return
+        created = d.deploy_from_yaml(file, names=name, create_pools=create_pools)
+    except BrandflowError as e:
+        raise _fail(e) from None
+    if created:
+        out.print(f"created work pools: {', '.join(created)}")
+    out.print(f"deployed {', '.join(name) if name else 'all deployments'} from {file}; start a worker: "
+              f"BRANDFLOW_PROJECT_DIR={file.resolve().parent} prefect worker start --pool brandflow-cpu")
+
+
+@app.command()
+def serve(
+    campaign: Annotated[Path, typer.Argument(help="campaign YAML (its schedule: is served)")],
+    name: Annotated[Optional[str], typer.Option("--name", help="deployment name (default: the campaign's slug)")] = None,
+    catalog: Annotated[Optional[str], typer.Option("--catalog", help="also run on brandflow.catalog.updated for this catalog")] = None,
+    triggers: Annotated[bool, typer.Option("--triggers/--no-triggers", help="react to brandflow.campaign.requested events")] = True,
+    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="at most N runs at once")] = None,
+) -> None:
+    """Serve one campaign from this process until Ctrl-C: its schedule, its event triggers, and REST/UI runs."""
+    from brandflow.flows import deploy as d
+
+    try:
+        d.serve_campaign(campaign, name=name, triggers=triggers, catalog=catalog, limit=limit)
+    except BrandflowError as e:
+        raise _fail(e) from None
+
+
+@app.command()
+def approve(
+    run_id: Annotated[str, typer.Argument(help="the paused flow run's id")],
+    approve_all: Annotated[bool, typer.Option("--all", help="approve every creative that passed QA")] = False,
+    ids: Annotated[Optional[list[str]], typer.Option("--ids", help="approve these job ids (repeatable or comma-separated)")] = None,
+    reject: Annotated[Optional[list[str]], typer.Option("--reject", help="reject these job ids (repeatable or comma-separated)")] = None,
+    reason: Annotated[str, typer.Option("--reason", help="why: recorded in the manifest")] = "",
+    reviewer: Annotated[Optional[str], typer.Option("--reviewer", help="who decides (default: your user name)")] = None,
+    api: Annotated[Optional[str], typer.Option("--api", help="Prefect API URL (default: PREFECT_API_URL)")] = None,
+) -> None:
+    """Resume a campaign run waiting for approval with a decision, over the Prefect REST API.
+
+    Creatives that passed QA and are not approved are not published; held (QA warn) creatives are
+    published only when listed in --ids.
+    """
+    from brandflow.flows.approval import ApprovalError, ApprovalInput, default_reviewer, resume_run
+
+    answer = ApprovalInput(
+        approve_all=approve_all, approve=_ids(ids), reject=_ids(reject), reason=reason,
+        reviewer=reviewer if reviewer is not None else default_reviewer(),
+    )
+    if not (answer.approve_all or answer.approve or answer.reject):
+        console.print("[bold red]error:[/] say what to do: --all, --ids JOB_ID … and/or --reject JOB_ID …")
+        raise typer.Exit(2)
+    try:
+        resume_run(run_id, answer, api_url=api)
+    except ApprovalError as e:
+        raise _fail(e) from None
+    what = ["all that passed QA"] if answer.approve_all else []
+    what += [f"approved {len(answer.approve)}"] if answer.approve else []
+    what += [f"rejected {len(answer.reject)}"] if answer.reject else []
+    out.print(f"run {run_id} resumed: {', '.join(what)} (reviewer {answer.reviewer or 'unknown'})")
 
 
 if __name__ == "__main__":

@@ -11,10 +11,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from brandflow import __version__
 from brandflow.imageio import write_atomic
 from brandflow.records import JobRecord, Rejection
+from brandflow.tasks.cost import stopped_by_budget
 
 
 class RunSummary(BaseModel):
-    """Counts of one run: jobs by status, products, rejected rows, attempts, cached jobs, seconds."""
+    """Counts of one run: jobs by status, products, rejected rows, attempts, cached jobs, seconds, cost."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -29,6 +30,10 @@ class RunSummary(BaseModel):
     attempts: int
     reused: int = Field(description="attempts whose generate + compose results were reused from an earlier run")
     seconds: float
+    cost: float = Field(default=0.0, description="spent by this run's attempts, in cost_currency (attempts of unknown cost excluded)")
+    cost_currency: str = "USD"
+    cost_unknown: int = Field(default=0, description="attempts whose cost is unknown (e.g. local GPU without budget.price_per_gpu_hour)")
+    budget_stopped: int = Field(default=0, description="jobs not generated because budget.max_cost was reached (status 'error')")
 
     @classmethod
     def of(cls, records: list[JobRecord], rejections: list[Rejection], products: int, seconds: float) -> RunSummary:
@@ -45,6 +50,9 @@ class RunSummary(BaseModel):
             attempts=sum(len(r.attempts) for r in records),
             reused=sum(1 for r in records for a in r.attempts if a.cached),
             seconds=round(seconds, 2),
+            cost=round(sum(a.cost for r in records for a in r.attempts if a.cost is not None), 6),
+            cost_unknown=sum(1 for r in records for a in r.attempts if a.cost is None),
+            budget_stopped=sum(1 for r in records if stopped_by_budget(r.final)),
         )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -183,13 +184,15 @@ class TextRegion(_Record):
 
 
 class GeneratedImage(_Record):
-    """What a generator wrote: path, size in pixels, content hash, timing."""
+    """What a generator wrote: path, size in pixels, content hash, timing, and what it cost (see tasks/cost.py)."""
 
     path: Path
     width: int
     height: int
     sha256: str
     seconds: float = 0.0
+    cost: float | None = Field(default=None, description="USD; None = the backend does not know (the stage prices it, see tasks/cost.py)")
+    cost_basis: str | None = Field(default=None, description="how cost was obtained: free | bfl-api | bfl-table | gpu-time | backend | unknown")
 
 
 class Creative(_Record):
@@ -252,6 +255,23 @@ class Attempt(_Record):
     error: str | None = None
     cached: bool = False
     timings: dict[str, float] = {}
+    cost: float | None = Field(default=None, description="spent on this attempt in cost_currency (0 when reused); None = unknown")
+    cost_currency: Literal["USD"] = "USD"
+
+
+class ReviewDecision(_Record):
+    """A human (or timeout) decision on one creative at the approval gate: what, who, when and why.
+
+    ``verdict`` is ``pending`` in the manifest written while the run waits for a reviewer.
+    """
+
+    verdict: Literal["pending", "approved", "rejected"]
+    by: str | None = Field(default=None, description="the reviewer's name as given with the decision; 'timeout' when none came")
+    at: datetime | None = Field(default=None, description="UTC time the decision reached the run")
+    reason: str = ""
+    source: Literal["reviewer", "timeout", "gate"] = Field(
+        default="reviewer", description="reviewer: an explicit choice; timeout: on_review_timeout applied; gate: the run's own rule"
+    )
 
 
 class JobRecord(_Record):
@@ -269,6 +289,8 @@ class JobRecord(_Record):
     attempts: list[Attempt]
     status: Literal["published", "failed", "error", "held"]
     published: PublishedAsset | None = None
+    decision: ReviewDecision | None = Field(default=None, description="the approval gate's decision (campaigns with review: required)")
+    cost: float | None = Field(default=None, description="USD spent on all attempts of this job in this run; None if one is unknown")
 
     @property
     def final(self) -> Attempt:

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from brandflow.errors import SpecError
+from brandflow.tasks.cost import BudgetSpec
 
 HEX_RE = re.compile(r"^#[0-9A-Fa-f]{6}$")
 ColourRole = Literal["primary", "secondary", "accent", "text", "background"]
@@ -170,8 +171,11 @@ class ColourThresholds(_Model):
 
 
 class IdentityThresholds(_Model):
-    pass_score: float = Field(default=0.5, ge=0, le=1)
-    warn_score: float = Field(default=0.35, ge=0, le=1)
+    """Identity score thresholds, calibrated on Saleor same- vs different-product pairs
+    (``python -m brandflow.qa.calibrate_identity``; README, "QA calibration")."""
+
+    pass_score: float = Field(default=0.70, ge=0, le=1)
+    warn_score: float = Field(default=0.50, ge=0, le=1)
 
 
 class QASpec(_Model):
@@ -247,6 +251,59 @@ class PublishSpec(_Model):
         return self.s3.model_dump(exclude_defaults=True) if urlparse(target).scheme == "s3" else {}
 
 
+class ScheduleSpec(_Model):
+    """When a served or deployed campaign runs by itself: a cron expression in an IANA time zone."""
+
+    cron: str = Field(description="five-field cron, e.g. '0 6 * * 1' (Mondays 06:00)")
+    timezone: str = Field(default="UTC", description="IANA time zone the cron is read in, e.g. 'Europe/Berlin'")
+
+    @model_validator(mode="after")
+    def _valid(self) -> ScheduleSpec:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {self.timezone!r}: use an IANA name such as 'UTC' or 'Europe/Berlin'") from None
+        from prefect.client.schemas.schedules import CronSchedule  # Prefect's own cron grammar decides
+
+        try:
+            CronSchedule(cron=self.cron, timezone=self.timezone)
+        except ValidationError:
+            raise ValueError(f"{self.cron!r} is not a valid cron expression (five fields: minute hour day month weekday)") from None
+        return self
+
+
+NotifyEvent = Literal["awaiting_approval", "finished", "failed"]
+
+
+class NotifySpec(_Model):
+    """A webhook told when a run waits for approval, finishes or fails (Slack-compatible ``{text, blocks}``).
+
+    Webhook URLs are secrets: prefer ``webhook_url_env`` (the name of an environment variable on the
+    worker) over writing the URL into the YAML.
+    """
+
+    webhook_url: str | None = Field(default=None, description="http(s) URL that receives a JSON POST")
+    webhook_url_env: str | None = Field(default=None, description="name of an environment variable holding the URL")
+    on: list[NotifyEvent] = Field(default=["awaiting_approval", "finished", "failed"], min_length=1)
+    timeout_seconds: float = Field(default=10.0, gt=0, le=120, description="per request")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> NotifySpec:
+        if (self.webhook_url is None) == (self.webhook_url_env is None):
+            raise ValueError("set exactly one of webhook_url or webhook_url_env")
+        if self.webhook_url is not None and urlparse(self.webhook_url).scheme not in ("http", "https"):
+            raise ValueError(f"webhook_url must be an http(s) URL, got {self.webhook_url!r}")
+        return self
+
+    def url(self) -> str | None:
+        """The webhook URL: ``webhook_url``, or the value of ``webhook_url_env`` (``None`` when that is unset)."""
+        import os
+
+        return self.webhook_url if self.webhook_url is not None else (os.environ.get(self.webhook_url_env or "") or None)
+
+
 class CampaignSpec(_Model):
     """A campaign: which products, how prompts are written, what sizes, how checked, where published."""
 
@@ -261,6 +318,18 @@ class CampaignSpec(_Model):
     overlay: OverlaySpec = OverlaySpec()
     qa: QASpec = QASpec()
     publish: PublishSpec = PublishSpec()
+    review: Literal["none", "required"] = Field(
+        default="none", description="'required': the run pauses after QA until a reviewer approves (docs/operations.md)"
+    )
+    review_timeout_seconds: int = Field(
+        default=86400, ge=1, le=30 * 86400, description="seconds a run waits for a review decision before on_review_timeout applies"
+    )
+    on_review_timeout: Literal["reject_all", "publish_passing"] = Field(
+        default="reject_all", description="no decision in time: publish nothing, or publish the creatives that passed QA"
+    )
+    schedule: ScheduleSpec | None = Field(default=None, description="used by `brandflow serve` and `brandflow deploy --campaign`")
+    notify: NotifySpec | None = None
+    budget: BudgetSpec = Field(default=BudgetSpec(), description="spending cap and GPU price (brandflow/tasks/cost.py, docs/bfl.md)")
 
     @field_validator("formats")
     @classmethod

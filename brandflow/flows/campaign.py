@@ -1,6 +1,10 @@
 """The campaign flow: the data flow of DESIGN.md, top to bottom, as Prefect tasks.
 
-    campaign.yaml → spec → product feed → jobs → [generate → compose → QA]* → publish → manifest + report
+    campaign.yaml → spec → product feed → jobs → [generate → compose → QA]* → [approval] → publish → manifest + report
+
+With ``review: required`` the run writes its manifest and report, pauses for a reviewer
+(:mod:`brandflow.flows.approval`) and publishes only what was approved. ``notify:`` posts to a webhook
+when the run waits for approval, finishes or fails (:mod:`brandflow.notify`).
 
 Tasks pass paths, hashes and small records — never pixels. Stage work lives in
 ``brandflow.tasks`` and ``brandflow.qa``; this module only wires it.
@@ -20,12 +24,15 @@ from prefect.context import get_run_context
 from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from brandflow import progress
+from brandflow import notify, progress
+from brandflow.errors import SpecError
+from brandflow.flows import approval
 from brandflow.manifest import RunManifest, RunResult, RunSummary
 from brandflow.qa.report import render_report
 from brandflow.records import Attempt, Job, JobRecord, Product, PublishedAsset, Rejection
 from brandflow.spec import BrandKit, CampaignSpec, load_campaign
 from brandflow.tasks.catalog import load_feed
+from brandflow.tasks.cost import BudgetMeter, job_cost
 from brandflow.tasks.plan import next_attempt, plan_jobs
 from brandflow.tasks.publish.s3 import S3UnavailableError
 from brandflow.tasks.stages import publish_stage, run_attempt
@@ -36,9 +43,23 @@ _task = dict(cache_policy=NO_CACHE, persist_result=False)
 
 
 @task(name="load-campaign", **_task)
-def load_spec(spec_path: str) -> tuple[CampaignSpec, BrandKit]:
-    """Parse and validate the campaign YAML and its brand kit."""
-    return load_campaign(spec_path)
+def load_spec(spec_path: str, feed: str | None = None) -> tuple[CampaignSpec, BrandKit]:
+    """Parse and validate the campaign YAML and its brand kit; ``feed`` replaces ``feed.path``."""
+    if not spec_path or not spec_path.strip():
+        raise SpecError("<spec_path>", None, "no campaign file given (empty spec_path)",
+                        "pass spec_path, e.g. in the event payload as {\"spec_path\": \"/campaigns/autumn.yaml\"}")
+    spec, brand = load_campaign(spec_path)
+    return (with_feed(spec, feed, Path(spec_path).resolve()), brand) if feed else (spec, brand)
+
+
+def with_feed(spec: CampaignSpec, feed: str, spec_file: Path) -> CampaignSpec:
+    """``spec`` reading its products from ``feed`` (relative paths: against the campaign file's folder)."""
+    path = Path(feed).expanduser()
+    path = path if path.is_absolute() else (spec_file.parent / path).resolve()
+    if not path.is_file():
+        raise SpecError(spec_file, "feed.path", f"the feed given to this run is not a file: {path}",
+                        "pass the path of a CSV, JSON or JSONL feed that the worker can read")
+    return spec.model_copy(update={"feed": spec.feed.model_copy(update={"path": path})})
 
 
 @task(name="load-product-feed", **_task)
@@ -57,9 +78,9 @@ def plan(spec: CampaignSpec, brand: BrandKit, products: list[Product]) -> tuple[
 
 
 @task(name="make-creative", task_run_name="make-{job.product_id}-{job.format.name}-v{job.variant}-a{job.attempt}", **_task)
-def make_creative(job: Job, spec: CampaignSpec, brand: BrandKit, run_dir: Path) -> Attempt:
-    """generate → compose → QA for one attempt of one job."""
-    return run_attempt(job, spec, brand, run_dir)
+def make_creative(job: Job, spec: CampaignSpec, brand: BrandKit, run_dir: Path, budget: BudgetMeter | None = None) -> Attempt:
+    """generate → compose → QA for one attempt of one job (refused once the run's budget is spent)."""
+    return run_attempt(job, spec, brand, run_dir, budget)
 
 
 def _store_unavailable(task, task_run, state) -> bool:  # noqa: ANN001 - Prefect's retry_condition_fn signature
@@ -90,12 +111,14 @@ def write_outputs(manifest: RunManifest, run_dir: Path) -> tuple[Path, Path]:
 
 def make_all(jobs: list[Job], spec: CampaignSpec, brand: BrandKit, run_dir: Path) -> dict[str, tuple[Job, list[Attempt]]]:
     """Every job through generate → compose → QA; a QA 'fail' is retried with the next seed up to
-    ``qa.max_attempts``. Returns ``job_id → (final job, attempts)``."""
+    ``qa.max_attempts``. One :class:`BudgetMeter` keeps the run within ``budget.max_cost``.
+    Returns ``job_id → (final job, attempts)``."""
     history: dict[str, tuple[Job, list[Attempt]]] = {j.job_id: (j, []) for j in jobs}
+    budget = BudgetMeter.from_spec(spec)
     progress_id = create_progress_artifact(0.0, key=f"{spec.slug}-progress", description="creatives finished")
     pending, done = jobs, 0
     while pending:
-        futures = {make_creative.submit(job, spec, brand, run_dir): job for job in pending}
+        futures = {make_creative.submit(job, spec, brand, run_dir, budget): job for job in pending}
         retry: list[Job] = []
         for future in as_completed(list(futures)):
             job, attempt = futures[future], future.result()
@@ -131,7 +154,19 @@ def keep_aside(record: JobRecord, run_dir: Path) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(creative.path, dest)
     reasons = record.final.qa.reasons if record.final.qa else []
+    if record.decision is not None:
+        d = record.decision
+        reasons = [f"review: {d.verdict} by {d.by} at {d.at:%Y-%m-%d %H:%M:%S} UTC: {d.reason}" if d.at else f"review: {d.verdict}", *reasons]
     dest.with_suffix(".txt").write_text("\n".join(reasons) + "\n")
+
+
+def record_of(job: Job, attempts: list[Attempt], spec: CampaignSpec) -> JobRecord:
+    """The manifest record of one job, its status decided by QA (``published`` = to be published)."""
+    return JobRecord(
+        job_id=job.job_id, product_id=job.product_id, product_title=job.product_title, format=job.format.name, variant=job.variant,
+        backend=job.backend, prompt=job.prompt, overlay=job.overlay, references=job.references,
+        attempts=attempts, status=status_of(attempts[-1], spec), cost=job_cost(attempts),  # type: ignore[arg-type]
+    )
 
 
 @flow(name="brandflow-campaign", task_runner=ThreadPoolTaskRunner(max_workers=3), log_prints=True)
@@ -141,59 +176,114 @@ def campaign_flow(
     only: list[str] | None = None,
     limit: int | None = None,
     publish_to: str | None = None,
+    feed: str | None = None,
 ) -> RunResult:
     """Run a campaign end to end and write ``manifest.json`` and ``report.html`` into the run folder.
 
     Args:
-        spec_path: the campaign YAML.
+        spec_path: the campaign YAML, as a path the worker can read (relative: to the worker's
+            working directory, which the deployments in prefect.yaml set to ``$BRANDFLOW_PROJECT_DIR``).
         out_dir: run folder; default ``runs/<campaign>`` beside the campaign file. Re-running into the
             same folder resumes: finished jobs are reused, published creatives are not written twice.
         only: product ids to run (default: all).
         limit: at most this many products (after ``only``).
         publish_to: a target URI overriding the campaign's ``publish.target`` for this run.
+        feed: a product feed file replacing the campaign's ``feed.path`` for this run (e.g. from a
+            ``brandflow.catalog.updated`` event); relative paths resolve against the campaign file's folder.
     """
     started, t0 = datetime.now(timezone.utc), time.perf_counter()
     logger = get_run_logger()
-    spec, brand = load_spec(spec_path)
+    ctx = get_run_context()
+    flow_run_id = str(ctx.flow_run.id) if getattr(ctx, "flow_run", None) else None
+    spec, brand = load_spec(spec_path, feed or None)
+    if spec.review == "required" and approval.configured_api_url() is None:
+        raise SpecError(spec_path, "review", "review: required needs a Prefect server, and this run has none (ephemeral mode)",
+                        "start one (`prefect server start`), set PREFECT_API_URL, and run again or deploy the campaign "
+                        "(docs/operations.md); or set review: none")
+    try:
+        return _run(spec, brand, spec_path, out_dir, only, limit, publish_to, started, t0, flow_run_id, logger)
+    except Exception as e:
+        notify.notify(spec.notify, "failed", spec.slug, flow_run_id=flow_run_id, detail=f"{type(e).__name__}: {e}"[:500])
+        raise
+
+
+def _run(
+    spec: CampaignSpec, brand: BrandKit, spec_path: str, out_dir: str | None, only: list[str] | None, limit: int | None,
+    publish_to: str | None, started: datetime, t0: float, flow_run_id: str | None, logger,  # noqa: ANN001
+) -> RunResult:
+    """The body of :func:`campaign_flow` once the spec is loaded (split out so failures can be notified)."""
     run_dir = Path(out_dir).resolve() if out_dir else Path(spec_path).resolve().parent / "runs" / spec.slug
     target = publish_to or spec.publish.target or (run_dir / "published").as_uri()
 
     products, rejections = load_products(spec, only, limit)
     jobs, template_rejections = plan(spec, brand, products)
-    logger.info("%d products, %d rejected rows, %d jobs", len(products), len(rejections) + len(template_rejections), len(jobs))
+    all_rejections = rejections + template_rejections
+    logger.info("%d products, %d rejected rows, %d jobs", len(products), len(all_rejections), len(jobs))
 
     history = make_all(jobs, spec, brand, run_dir)
+    jobs_by_id = {job.job_id: job for job, _ in history.values()}
+    records = [record_of(job, attempts, spec) for job, attempts in history.values()]
 
-    to_publish = {}
-    records: list[JobRecord] = []
-    for job, attempts in history.values():
-        status = status_of(attempts[-1], spec)
-        if status == "published":
-            to_publish[job.job_id] = publish.submit(attempts[-1], job, spec, target)
-        records.append(
-            JobRecord(
-                job_id=job.job_id, product_id=job.product_id, product_title=job.product_title, format=job.format.name, variant=job.variant,
-                backend=job.backend, prompt=job.prompt, overlay=job.overlay, references=job.references,
-                attempts=attempts, status=status,  # type: ignore[arg-type]
-            )
+    def manifest_of(records: list[JobRecord]) -> RunManifest:
+        return RunManifest(
+            campaign=spec.slug, spec_path=str(Path(spec_path).resolve()), brand=brand.name, backend=spec.generator.backend,
+            publish_target=target, started_at=started, flow_run_id=flow_run_id,
+            summary=RunSummary.of(records, all_rejections, len(products), time.perf_counter() - t0),
+            jobs=records, rejections=all_rejections,
         )
+
+    if spec.review == "required":
+        records = review_gate(records, spec, manifest_of, run_dir, flow_run_id)
+
+    to_publish = {
+        r.job_id: publish.submit(r.final, jobs_by_id[r.job_id], spec, target) for r in records if r.status == "published"
+    }
     for i, record in enumerate(records):
         if record.job_id in to_publish:
             records[i] = record.model_copy(update={"published": to_publish[record.job_id].result()})
         else:
             keep_aside(record, run_dir)
 
-    all_rejections = rejections + template_rejections
-    summary = RunSummary.of(records, all_rejections, len(products), time.perf_counter() - t0)
-    ctx = get_run_context()
-    manifest = RunManifest(
-        campaign=spec.slug, spec_path=str(Path(spec_path).resolve()), brand=brand.name, backend=spec.generator.backend,
-        publish_target=target, started_at=started, flow_run_id=str(ctx.flow_run.id) if getattr(ctx, "flow_run", None) else None,
-        summary=summary, jobs=records, rejections=all_rejections,
-    )
+    manifest = manifest_of(records)
     manifest_path, report = write_outputs(manifest, run_dir)
     publish_artifacts(manifest, report)
-    return RunResult(summary=summary, run_dir=run_dir, manifest=manifest_path, report=report)
+    notify.notify(spec.notify, "finished", spec.slug, manifest, str(report), flow_run_id)
+    return RunResult(summary=manifest.summary, run_dir=run_dir, manifest=manifest_path, report=report)
+
+
+def review_gate(records: list[JobRecord], spec: CampaignSpec, manifest_of, run_dir: Path, flow_run_id: str | None) -> list[JobRecord]:  # noqa: ANN001
+    """The approval gate: write the manifest and report with every creative under review ``held`` and
+    ``pending``, notify, pause for an :class:`~brandflow.flows.approval.ApprovalInput`, then return the
+    records with one decision each (approved ones keep status ``published``, to be published next)."""
+    logger = get_run_logger()
+    if not approval.under_review(records):
+        logger.info("review: required, but no creative passed QA: nothing to review")
+        return records
+    waiting = manifest_of(approval.pending(records))
+    manifest_path, report = write_outputs(waiting, run_dir)
+    create_markdown_artifact(
+        key=f"{spec.slug}-review", description="brandflow: awaiting approval",
+        markdown=f"## {spec.slug}: awaiting approval\n\n{waiting.summary.held} creatives to review.\n\nReport: `{report}`\n",
+    )
+    description = approval.pause_description(
+        spec.slug, records, str(report), str(manifest_path), spec.review_timeout_seconds, spec.on_review_timeout
+    )
+    notify.notify(spec.notify, "awaiting_approval", spec.slug, waiting, str(report), flow_run_id,
+                  detail=f"approve: brandflow approve {flow_run_id} --all | --ids JOB … | --reject JOB … --reason …")
+    logger.warning(  # a warning, so that `brandflow run` (quiet by default) shows it too
+        "awaiting approval of %d creatives; report: %s; decide with `brandflow approve %s --all | --ids … | --reject …`",
+        waiting.summary.held, report, flow_run_id,
+    )
+    answer = approval.wait_for_approval(description, spec.review_timeout_seconds)
+    if answer is None:
+        outcome = approval.decide_on_timeout(records, spec.on_review_timeout, spec.review_timeout_seconds)
+        logger.warning("no review decision within %d s: %s", spec.review_timeout_seconds, spec.on_review_timeout)
+    else:
+        outcome = approval.decide(records, answer)
+        for job_id, why in outcome.ignored.items():
+            logger.warning("review answer names %s, which is not under review (%s): ignored", job_id, why)
+    logger.info("review: %d approved, %d rejected", len(outcome.approved), len(outcome.rejected))
+    return approval.apply(records, outcome)
 
 
 def publish_artifacts(manifest: RunManifest, report: Path) -> None:
@@ -222,6 +312,7 @@ def publish_artifacts(manifest: RunManifest, report: Path) -> None:
                 "seed": r.final.seed,
                 "uri": r.published.uri if r.published else "",
                 "reasons": "; ".join(r.final.qa.reasons if r.final.qa else [r.final.error or ""])[:300],
+                "review": f"{r.decision.verdict} by {r.decision.by}: {r.decision.reason}"[:300] if r.decision else "",
             }
             for r in manifest.jobs
         ],

@@ -22,6 +22,7 @@ from brandflow.qa.base import CheckContext, run_checks
 from brandflow.records import Attempt, Creative, GeneratedImage, Job, PublishedAsset, QAResult, sha256_file
 from brandflow.spec import BrandKit, CampaignSpec
 from brandflow.tasks.compose import compose
+from brandflow.tasks.cost import BudgetMeter, generation_cost
 from brandflow.tasks.generate.base import get_generator
 from brandflow.tasks.publish.base import publisher_for
 from brandflow.tasks.publish.keys import render_key
@@ -58,18 +59,37 @@ def _save(record: Path, obj: BaseModel) -> None:
     write_atomic(record, obj.model_dump_json(indent=1).encode())
 
 
-def generate_stage(job: Job, spec: CampaignSpec, brand: BrandKit, run_dir: Path) -> tuple[GeneratedImage, bool]:
+def generate_stage(
+    job: Job, spec: CampaignSpec, brand: BrandKit, run_dir: Path, budget: BudgetMeter | None = None
+) -> tuple[GeneratedImage, bool]:
     """Render the job's image with the campaign's generator backend (model resident per process).
 
+    With a ``budget``, the job's estimated cost is reserved first and replaced by the actual cost after;
+    a reused image costs nothing and needs no reservation.
+
     Returns:
-        ``(generated, cached)``: the RGB PNG at the backend's native size, and whether it was reused.
+        ``(generated, cached)``: the RGB PNG at the backend's native size with its ``cost`` (USD, priced by
+        tasks/cost.py when the backend does not report one), and whether it was reused.
+
+    Raises:
+        BudgetExhaustedError: generating would exceed ``budget.max_cost`` (nothing is generated).
     """
     folder = work_dir(job, spec, brand, run_dir)
     record = folder / "generated.json"
     if (hit := _load_cached(record, GeneratedImage)) is not None:
         return hit, True
     generator = get_generator(spec.generator.backend, spec.generator.options)
-    out = generator.generate(job, folder / "generated.png")
+    hold = budget.reserve(job, spec) if budget is not None else None
+    try:
+        out = generator.generate(job, folder / "generated.png")
+    except Exception as e:
+        if hold is not None:
+            hold.settle(getattr(e, "cost", None) or 0.0)  # bfl errors after submission carry what was charged
+        raise
+    priced = generation_cost(out, spec.generator.backend, spec.budget)
+    out = out.model_copy(update={"cost": priced.usd, "cost_basis": priced.basis})
+    if hold is not None:
+        hold.settle(priced.usd)
     _save(record, out)
     return out, False
 
@@ -140,23 +160,29 @@ def publish_stage(creative: Creative, job: Job, qa: QAResult, spec: CampaignSpec
     return publisher.publish(src, key, sha, metadata, spec.publish.on_conflict)
 
 
-def run_attempt(job: Job, spec: CampaignSpec, brand: BrandKit, run_dir: Path) -> Attempt:
-    """One attempt at a job: generate → compose → QA, with per-stage timings in seconds.
+def run_attempt(job: Job, spec: CampaignSpec, brand: BrandKit, run_dir: Path, budget: BudgetMeter | None = None) -> Attempt:
+    """One attempt at a job: generate → compose → QA, with per-stage timings in seconds and its cost in USD.
 
     Never raises for a bad product: any error becomes ``Attempt.error`` (with the exception type),
-    so one broken packshot cannot sink the campaign.
+    so one broken packshot cannot sink the campaign — a moderated request (``ModerationError: request
+    moderated: …``) and a spent budget (``BudgetExhaustedError: budget exhausted: …``) included.
     """
     timings: dict[str, float] = {}
+    cost: float | None = 0.0
     try:
         with Timer(timings, "generate"):
-            generated, gen_cached = generate_stage(job, spec, brand, run_dir)
+            generated, gen_cached = generate_stage(job, spec, brand, run_dir, budget)
+        cost = 0.0 if gen_cached else generated.cost
         with Timer(timings, "compose"):
             creative, comp_cached = compose_stage(generated, job, spec, brand, run_dir)
         with Timer(timings, "qa"):
             qa = qa_stage(creative, job, spec, brand, run_dir)
     except Exception as e:  # noqa: BLE001 — recorded per job, shown in the report
-        return Attempt(attempt=job.attempt, seed=job.seed, error=f"{type(e).__name__}: {e}", timings=timings)
-    return Attempt(attempt=job.attempt, seed=job.seed, creative=creative, qa=qa, cached=gen_cached and comp_cached, timings=timings)
+        spent = cost if "compose" in timings or "qa" in timings else getattr(e, "cost", 0.0)
+        return Attempt(attempt=job.attempt, seed=job.seed, error=f"{type(e).__name__}: {e}", timings=timings, cost=spent)
+    return Attempt(
+        attempt=job.attempt, seed=job.seed, creative=creative, qa=qa, cached=gen_cached and comp_cached, timings=timings, cost=cost
+    )
 
 
 def _ext(job: Job) -> str:
