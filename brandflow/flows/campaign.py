@@ -35,7 +35,7 @@ from brandflow.tasks.catalog import load_feed
 from brandflow.tasks.cost import BudgetMeter, job_cost
 from brandflow.tasks.plan import next_attempt, plan_jobs
 from brandflow.tasks.publish.s3 import S3UnavailableError
-from brandflow.tasks.stages import publish_stage, run_attempt
+from brandflow.tasks.stages import publish_run_record, publish_stage, run_attempt
 
 # Inputs are pydantic records, hashed by nothing: resumption is content-addressed in the run folder
 # (see tasks/stages.py), so Prefect's input-hash cache would only cost time.
@@ -101,6 +101,12 @@ def publish(attempt: Attempt, job: Job, spec: CampaignSpec, target: str) -> Publ
     """Publish one creative that passed QA (idempotent by content sha256)."""
     assert attempt.creative is not None and attempt.qa is not None
     return publish_stage(attempt.creative, job, attempt.qa, spec, target)
+
+
+@task(name="publish-run-record", retries=2, retry_delay_seconds=[30, 120], retry_condition_fn=_store_unavailable, **_task)
+def publish_record(files: list[Path], spec: CampaignSpec, target: str, run_name: str) -> list[PublishedAsset]:
+    """Publish manifest.json and report.html beside the creatives (the audit record travels with them)."""
+    return publish_run_record(files, spec, target, run_name)
 
 
 @task(name="write-run-outputs", **_task)
@@ -246,6 +252,7 @@ def _run(
 
     manifest = manifest_of(records)
     manifest_path, report = write_outputs(manifest, run_dir)
+    publish_record([manifest_path, report], spec, target, flow_run_id or started.strftime("%Y%m%dT%H%M%SZ"))
     publish_artifacts(manifest, report)
     notify.notify(spec.notify, "finished", spec.slug, manifest, str(report), flow_run_id)
     return RunResult(summary=manifest.summary, run_dir=run_dir, manifest=manifest_path, report=report)

@@ -25,7 +25,7 @@ from brandflow.tasks.compose import compose
 from brandflow.tasks.cost import BudgetMeter, generation_cost
 from brandflow.tasks.generate.base import get_generator
 from brandflow.tasks.publish.base import publisher_for
-from brandflow.tasks.publish.keys import render_key
+from brandflow.tasks.publish.keys import render_key, sanitise_segment
 from brandflow.tasks.publish.provenance import C2paSigning, mark
 
 R = TypeVar("R", bound=BaseModel)
@@ -158,6 +158,15 @@ def publish_stage(creative: Creative, job: Job, qa: QAResult, spec: CampaignSpec
         metadata["provenance"] = "xmp+c2pa" if c2pa else "xmp"
     publisher = publisher_for(target, **spec.publish.options_for(target))
     return publisher.publish(src, key, sha, metadata, spec.publish.on_conflict)
+
+
+def publish_run_record(files: list[Path], spec: CampaignSpec, target: str, run_name: str) -> list[PublishedAsset]:
+    """Publish the audit record (``manifest.json``, ``report.html``) beside the creatives, under
+    ``<campaign>/_runs/<run_name>/``; a later decision on the same run overwrites them."""
+    publisher = publisher_for(target, **spec.publish.options_for(target))
+    folder = f"{spec.slug}/_runs/{sanitise_segment(run_name)}"
+    meta = {"campaign": spec.slug, "run": run_name}
+    return [publisher.publish(f, f"{folder}/{f.name}", sha256_file(f), meta, "overwrite") for f in files]
 
 
 def run_attempt(job: Job, spec: CampaignSpec, brand: BrandKit, run_dir: Path, budget: BudgetMeter | None = None) -> Attempt:

@@ -53,6 +53,9 @@ def test_end_to_end_then_rerun_reuses_everything(prefect_harness, campaign_dir, 
             assert read_provenance(published)["job_id"] == job.job_id
         else:
             assert (run_dir / job.status).is_dir(), "creatives that are not published are kept aside with reasons"
+    runs = run_dir / "published" / "saleor-autumn" / "_runs"
+    assert {p.name for p in runs.glob("*/*") if not p.name.endswith(".json.json")} >= {"manifest.json", "report.html"}, \
+        "the audit record is published beside the creatives"
     report = first.report.read_text()
     for pid in PRODUCTS:
         assert f'id="p-{pid}"' in report
