@@ -33,6 +33,14 @@ Hence ``pass ≥ 0.70`` (no negative passed; 1 % of positives did not) and ``war
 positives fail; look-alike products go to a human).
 Valid for composited packshots; a generative backend that redraws the product lowers ``pixel_agreement``:
 calibrate again, or use an embedding check (DINOv2 / CLIP-I).
+
+Learned option: ``qa.identity.method`` ``"dino"`` or ``"clip"`` with ``qa.identity.model_path`` (a local
+folder; read with ``getattr`` until the spec has the fields; default ``"keypoints"``, the method above) scores
+the cosine similarity of DINOv2 CLS / CLIP image embeddings of the creative (overlay text boxes filled with
+their median colour) and of each packshot (cut out on white) — DreamBooth's DINO and CLIP-I scores
+(:mod:`brandflow.qa.embeddings`). ``score = max(0, cosine)``; ``pass_score`` / ``warn_score`` must then be
+calibrated for that model (``python bench/qa.py --identity-method dino --identity-model PATH`` prints the
+held-out ROC and error rates): the keypoint defaults 0.70 / 0.50 do not carry over.
 """
 
 from __future__ import annotations
@@ -72,6 +80,8 @@ COLOUR_SIDE = 540
 _HIST_BINS, _HIST_RANGE = [17, 17], [-8, 264, -8, 264]
 #: Reference features kept in memory (the same packshots serve many creatives).
 CACHE_SIZE = 64
+#: ``qa.identity.method`` values: the weight-free default and the two learned embeddings.
+METHODS = ("keypoints", "dino", "clip")
 
 
 @dataclass(frozen=True)
@@ -254,11 +264,19 @@ class IdentityCheck:
     ``score ≥ qa.identity.pass_score``, warn if ``≥ warn_score``, else fail (calibration: module notes).
     With no references the check passes with a note (nothing to compare with).
 
+    Learned option (module notes): with ``qa.identity.method`` ``"dino"`` / ``"clip"`` the metrics are
+    ``method``, ``model`` (folder), ``score`` = max(0, ``cosine``) in [0, 1], ``cosine`` in [-1, 1] (best
+    reference), ``best_reference``, ``per_reference`` (``reference``, ``cosine``, ``score``), ``references_checked``
+    / ``references_total`` — same verdict rule and early stop. The keypoint method adds ``method: "keypoints"``.
+
     ``run(image, ctx)``: ``image`` is ``(H, W, 3) uint8`` sRGB.
 
     Raises:
-        ValueError: ``image`` has another shape/dtype, or a reference has no opaque pixel.
+        ValueError: ``image`` has another shape/dtype, a reference has no opaque pixel, ``qa.identity.method`` is
+            unknown, or a learned method has no ``model_path``.
         ImageError: a reference cannot be decoded.
+        ModelWeightsMissingError: the learned method's model folder is missing or incomplete (message: the
+            download command); MissingDependencyError: torch/transformers missing.
     """
 
     name = "identity"
@@ -272,8 +290,13 @@ class IdentityCheck:
             return CheckResult(check=self.name, verdict="pass", thresholds=thresholds,
                                metrics={"notes": ["no reference packshots; identity not checked"]})
         pad = lambda r: round(0.3 * r.font_px)  # noqa: E731 — glyph edges, anti-aliasing, the CTA button rim
-        cre = creative_features(image, tuple((r.box.x0 - pad(r), r.box.y0 - pad(r), r.box.x1 + pad(r), r.box.y1 + pad(r))
-                                             for r in ctx.regions))
+        boxes = tuple((r.box.x0 - pad(r), r.box.y0 - pad(r), r.box.x1 + pad(r), r.box.y1 + pad(r)) for r in ctx.regions)
+        method = getattr(th, "method", "keypoints") or "keypoints"
+        if method not in METHODS:
+            raise ValueError(f"qa.identity.method must be one of {', '.join(METHODS)}; got {method!r}")
+        if method != "keypoints":
+            return self._run_learned(image, ctx, method, boxes, thresholds)
+        cre = creative_features(image, boxes)
         per = []
         for path in ctx.references:  # in order (primary packshot first); stop at the first that passes
             m = match_reference(reference_features(path), cre)
@@ -290,7 +313,37 @@ class IdentityCheck:
             reasons.append(f"product match score {score:.2f} < {th.pass_score:g} (best reference {best['reference']}: {why})")
         return CheckResult(
             check=self.name, verdict=verdict, thresholds=thresholds, reasons=reasons,
-            metrics={**{k: best[k] for k in best if k != "reference"}, "score": score,
+            metrics={"method": "keypoints", **{k: best[k] for k in best if k != "reference"}, "score": score,
+                     "best_reference": best["reference"], "per_reference": per,
+                     "references_checked": len(per), "references_total": len(ctx.references)},
+        )
+
+    def _run_learned(self, image: np.ndarray, ctx: CheckContext, method: str,
+                     boxes: tuple[tuple[int, int, int, int], ...], thresholds: dict[str, float]) -> CheckResult:
+        """The DINOv2 / CLIP-I variant (see the class notes); ``boxes`` are the padded overlay text boxes."""
+        from brandflow.qa import embeddings  # torch / transformers only when asked for
+
+        th = ctx.thresholds.identity
+        folder = getattr(th, "model_path", None)
+        if not folder:
+            raise ValueError(f"qa.identity.method {method!r} needs qa.identity.model_path, a local model folder "
+                             f"(fetch one: {embeddings.download_hint(method, '/models/' + method)})")
+        model = embeddings.get_model(method, folder)
+        creative = model.embed([embeddings.mask_boxes(image, boxes)])[0]
+        per = []
+        for path in ctx.references:  # in order; stop at the first that passes
+            cos = float(np.clip(float(creative @ embeddings.reference_embedding(model, path)), -1.0, 1.0))
+            per.append({"reference": Path(path).name, "cosine": round(cos, 4), "score": round(max(0.0, cos), 4)})
+            if per[-1]["score"] >= th.pass_score:
+                break
+        best = max(per, key=lambda m: m["cosine"])
+        score = float(best["score"])
+        verdict = "pass" if score >= th.pass_score else "warn" if score >= th.warn_score else "fail"
+        reasons = [] if verdict == "pass" else [
+            f"{method} embedding similarity {score:.2f} < {th.pass_score:g} (best reference {best['reference']})"]
+        return CheckResult(
+            check=self.name, verdict=verdict, thresholds=thresholds, reasons=reasons,
+            metrics={"method": method, "model": str(model.path), "score": score, "cosine": best["cosine"],
                      "best_reference": best["reference"], "per_reference": per,
                      "references_checked": len(per), "references_total": len(ctx.references)},
         )

@@ -15,6 +15,13 @@ call per image:
   boxes are blanked (filled with their median colour): they were read in the strip, and the full-image
   results (expected strings, forbidden words) are searched in the region readings as well.
 
+Scene-text engine (``qa.text.engine``, read with ``getattr`` until the spec has the field; default
+``"tesseract"``): ``"rapidocr"`` reads the **full image** with RapidOCR (PP-OCRv4 detection + recognition,
+:mod:`brandflow.qa.scene_text`) instead of Tesseract — for text at unknown positions (expected strings
+without a region, forbidden words anywhere); ``"both"`` runs both full-image readings and searches either.
+Regions (known boxes) are always read by the Tesseract strip. RapidOCR sees the image unblanked, so the
+overlay text is read a second time there (a forbidden word in the overlay is found by either engine).
+
 Score: NED = 1 − Levenshtein(read, expected) / max(len) after normalisation (NFKC, typographic
 quotes/dashes → ASCII, case-fold, whitespace collapsed) — the normalised edit distance used by AnyText
 (Tuo et al., 2023, "AnyText: Multilingual Visual Text Generation and Editing"). Pass: NED ≥
@@ -51,6 +58,8 @@ CAP_RATIO = 0.73
 SCALE_RANGE = (0.25, 4.0)
 #: Tesseract options for every call: Sauvola local binarisation (Tesseract ≥ 5.0).
 TESSERACT_CONFIG = "-c thresholding_method=2"
+#: Full-image OCR engines ``qa.text.engine`` may name.
+ENGINES = ("tesseract", "rapidocr", "both")
 _QUOTES = str.maketrans({"‘": "'", "’": "'", "‚": "'", "“": '"', "”": '"', "„": '"', "–": "-", "—": "-", "−": "-"})
 
 
@@ -334,13 +343,20 @@ class TextCheck:
       reading → ``ned``; fail below ``min_ned``. Empty strings are ignored with a note.
     * ``brand.forbidden_words``: searched (case-insensitive, whole words) in the full-image OCR and the region
       readings → fail naming each word found.
-    * The full-image OCR runs only when expected strings or forbidden words exist.
+    * The full-image OCR runs only when expected strings or forbidden words exist; its engine is
+      ``qa.text.engine`` (:data:`ENGINES`, default ``"tesseract"``; module notes). Metrics ``engine``;
+      ``full_text`` / ``full_words`` are the Tesseract full-image reading, or RapidOCR's with engine
+      ``"rapidocr"``; whenever RapidOCR ran, ``scene_text``, ``scene_words`` (same shape as ``words``,
+      conf 0–100) and ``scene_lines`` (plus the detector's ``quad``) and ``scene_seconds``. Each
+      ``expected`` entry names the reading its best match came from (``source``).
 
     ``run(image, ctx)``: ``image`` is ``(H, W, 3) uint8`` sRGB.
 
     Raises:
         ValueError: ``image`` has another shape or dtype.
-        MissingDependencyError: the ``tesseract`` binary is missing (``apt-get install -y tesseract-ocr``).
+        MissingDependencyError: the ``tesseract`` binary is missing (``apt-get install -y tesseract-ocr``), or
+            engine ``rapidocr``/``both`` without rapidocr-onnxruntime installed.
+        ValueError: ``qa.text.engine`` is not one of :data:`ENGINES`.
     """
 
     name = "text"
@@ -349,6 +365,9 @@ class TextCheck:
         if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(f"image must be an (H, W, 3) uint8 sRGB array; got {getattr(image, 'shape', type(image))}")
         min_ned = ctx.thresholds.text.min_ned
+        engine = getattr(ctx.thresholds.text, "engine", "tesseract")
+        if engine not in ENGINES:
+            raise ValueError(f"qa.text.engine must be one of {', '.join(ENGINES)}; got {engine!r}")
         reasons: list[str] = []
         notes = [f"region {r.slot!r} has empty text; not checked" for r in ctx.regions if not normalise_text(r.text)]
         regions = [r for r in ctx.regions if normalise_text(r.text)]
@@ -357,7 +376,13 @@ class TextCheck:
             notes.append(f"{len(ctx.expected_text) - len(expected)} empty expected string(s) ignored")
         forbidden = [w for w in ctx.brand.forbidden_words if normalise_text(w)]
         need_full = bool(expected or forbidden)
-        reading = read_image(image, regions, full=need_full) if (regions or need_full) else Reading([], None)
+        tess_full = need_full and engine != "rapidocr"
+        reading = read_image(image, regions, full=tess_full) if (regions or tess_full) else Reading([], None)
+        scene = None
+        if need_full and engine != "tesseract":
+            from brandflow.qa.scene_text import read_scene_text  # optional dependency, imported lazily
+
+            scene = read_scene_text(image)
 
         region_metrics = []
         for region, res in zip(regions, reading.regions):
@@ -379,27 +404,39 @@ class TextCheck:
                 reasons.append(f"{region.slot}: read {read!r}, expected {region.text!r} (NED {score:.2f} < {min_ned:g})")
 
         metrics: dict[str, Any] = {"regions": region_metrics}
-        if reading.full is not None:
-            tokens = [w.text for w in reading.full]
-            sequences = [tokens] + [[w.text for w in res[1]] for res in reading.regions if res is not None]
+        if need_full:
+            full = reading.full if reading.full is not None else (scene.words if scene is not None else [])
+            tokens = [w.text for w in full]
+            sequences: list[tuple[str, list[str]]] = [("rapidocr" if engine == "rapidocr" else "tesseract", tokens)]
+            if scene is not None and engine == "both":
+                sequences.append(("rapidocr", [w.text for w in scene.words]))
+            sequences += [(f"region:{r.slot}", [w.text for w in res[1]]) for r, res in zip(regions, reading.regions)
+                          if res is not None]
             expected_metrics = []
             for text in expected:
-                match, score = max((best_window(seq, text) for seq in sequences), key=lambda m: m[1])
-                expected_metrics.append({"expected": text, "best_match": match, "ned": round(score, 4)})
+                source, (match, score) = max(((src, best_window(seq, text)) for src, seq in sequences),
+                                             key=lambda m: m[1][1])
+                expected_metrics.append({"expected": text, "best_match": match, "ned": round(score, 4), "source": source})
                 if score < min_ned:
                     reasons.append(f"expected text {text!r} not found (best match {match!r}, NED {score:.2f} < {min_ned:g})")
-            texts = [" ".join(tokens)] + [m["read"] for m in region_metrics]
+            texts = [" ".join(seq) for src, seq in sequences if not src.startswith("region:")]
+            texts += [m["read"] for m in region_metrics]
             found = find_forbidden(" | ".join(texts), forbidden)  # "|" stops a phrase spanning two texts
             if found:
                 reasons.append(f"forbidden word(s) in the image: {', '.join(found)}")
-            metrics |= {"expected": expected_metrics, "forbidden_found": found,
-                        "full_text": " ".join(tokens), "full_words": _words_json(reading.full)}
+            metrics |= {"engine": engine, "expected": expected_metrics, "forbidden_found": found,
+                        "full_text": " ".join(tokens), "full_words": _words_json(full)}
+            if scene is not None:
+                from brandflow.qa.scene_text import lines_json
+
+                metrics |= {"scene_text": scene.text, "scene_words": _words_json(scene.words),
+                            "scene_lines": lines_json(scene.lines), "scene_seconds": scene.seconds}
         if notes:
             metrics["notes"] = notes
         return CheckResult(
             check=self.name,
             verdict="fail" if reasons else "pass",
             metrics=metrics,
-            thresholds={"min_ned": min_ned, "forbidden_words": forbidden},
+            thresholds={"min_ned": min_ned, "forbidden_words": forbidden, "engine": engine},
             reasons=reasons,
         )

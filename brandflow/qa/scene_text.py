@@ -1,0 +1,219 @@
+"""Scene-text OCR for text at unknown positions: RapidOCR (PP-OCRv4 detection + recognition, ONNX Runtime).
+
+The Tesseract route of :mod:`brandflow.qa.text` is tuned for text whose box and colour are known (compose
+records them). Text a generative model painted itself, a forbidden word on the packaging, or an agency's
+image have no such record: a scene-text detector finds the lines first. ``rapidocr-onnxruntime`` ships the
+PaddleOCR PP-OCRv4 detection (DB) and recognition (SVTR-LCNet, Chinese + English alphabet) models, and the
+v2.0 direction classifier, **inside its wheel** (``rapidocr_onnxruntime/models/*.onnx``, ~15 MB): it works
+offline and downloads nothing.
+
+Install (optional; imported lazily)::
+
+    pip install onnxruntime pyclipper shapely six
+    pip install --no-deps rapidocr-onnxruntime==1.4.4
+
+``--no-deps`` because rapidocr-onnxruntime 1.4.x requires the GUI build ``opencv-python``, which would be
+installed into the same ``cv2`` package folder as brandflow's ``opencv-python-headless``; the headless build
+serves it equally.
+
+Output shape: the same as the Tesseract words of :mod:`brandflow.qa.text` — :class:`~brandflow.qa.text.Word`
+(text, confidence 0–100, axis-aligned box ``(x0, y0, x1, y1)`` in image pixels) — plus :class:`Line` with
+the detector's quadrilateral. Cost on a 1080 × 1080 creative, one core: ~1 s CPU (bench/results/qa.md);
+detection runs at :data:`DET_MAX_SIDE`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import dataclass
+from threading import Lock
+from typing import Any
+
+import numpy as np
+
+from brandflow.errors import MissingDependencyError
+from brandflow.qa.text import Word
+
+#: Longest image side the detector sees, px (larger images are scaled down for detection only; recognition
+#: crops come from the full-resolution image). 960 keeps 18 px text ≥ 16 px for the detector on a
+#: 1080 × 1080 creative; rapidocr's own default (shortest side ≥ 736, no upper bound) detects at full size.
+DET_MAX_SIDE = 960
+#: Lines whose recognition confidence (0–1) is below this are dropped (rapidocr's ``text_score``).
+MIN_LINE_CONF = 0.5
+INSTALL_HINT = ("pip install onnxruntime pyclipper shapely six && pip install --no-deps rapidocr-onnxruntime==1.4.4 "
+                "(or: pip install 'brandflow[qa-ml]')")
+
+
+@dataclass(frozen=True)
+class Line:
+    """One detected text line.
+
+    Attributes:
+        text: the recognised string (as read; not normalised).
+        conf: recognition confidence, 0–100 (rapidocr's 0–1 score × 100, the scale of Tesseract's ``conf``).
+        box: axis-aligned ``(x0, y0, x1, y1)`` bounding box of ``quad``, integer image pixels.
+        quad: the detector's quadrilateral, four ``(x, y)`` corners clockwise from top-left, float pixels.
+        words: the line's words (split on whitespace) with their own boxes and confidences.
+    """
+
+    text: str
+    conf: float
+    box: tuple[int, int, int, int]
+    quad: tuple[tuple[float, float], ...]
+    words: tuple[Word, ...]
+
+
+@dataclass(frozen=True)
+class SceneText:
+    """A full-image scene-text reading: ``lines`` top to bottom (rapidocr's order), ``words`` of all lines in
+    the same order, ``text`` the lines joined by spaces, ``seconds`` wall time of the OCR call."""
+
+    lines: tuple[Line, ...]
+    seconds: float
+
+    @property
+    def words(self) -> list[Word]:
+        """Every word of every line, in reading order."""
+        return [w for line in self.lines for w in line.words]
+
+    @property
+    def text(self) -> str:
+        """All lines joined by single spaces."""
+        return " ".join(line.text for line in self.lines)
+
+
+_engines: dict[tuple[int, int], Any] = {}
+_lock = Lock()
+
+
+def default_threads() -> int:
+    """ONNX Runtime intra-op threads: ``OMP_THREAD_LIMIT`` when set (as for Tesseract), else ONNX Runtime's
+    default (``-1``: one per physical core)."""
+    try:
+        return max(1, int(os.environ["OMP_THREAD_LIMIT"]))
+    except (KeyError, ValueError):
+        return -1
+
+
+def get_engine(threads: int | None = None, det_max_side: int = DET_MAX_SIDE) -> Any:
+    """The process-wide ``rapidocr_onnxruntime.RapidOCR`` for these settings (created once, ~0.3 s).
+
+    Args:
+        threads: ONNX Runtime intra-op threads; ``None`` → :func:`default_threads`.
+        det_max_side: longest side for detection, px (≥ 32).
+
+    Raises:
+        MissingDependencyError: rapidocr-onnxruntime (or onnxruntime) is not installed; the message has the
+            install command.
+    """
+    threads = default_threads() if threads is None else threads
+    key = (threads, det_max_side)
+    with _lock:
+        if key in _engines:
+            return _engines[key]
+        try:
+            from rapidocr_onnxruntime import RapidOCR
+        except ImportError as e:
+            raise MissingDependencyError(
+                f"the scene-text OCR engine needs rapidocr-onnxruntime ({e}); install it: {INSTALL_HINT}"
+            ) from e
+        engine = RapidOCR(
+            intra_op_num_threads=threads, inter_op_num_threads=1, text_score=MIN_LINE_CONF,
+            det_limit_type="max", det_limit_side_len=det_max_side,
+        )
+        _engines[key] = engine
+        return engine
+
+
+def _aabb(points: np.ndarray) -> tuple[int, int, int, int]:
+    p = np.asarray(points, np.float64).reshape(-1, 2)
+    return int(np.floor(p[:, 0].min())), int(np.floor(p[:, 1].min())), int(np.ceil(p[:, 0].max())), int(np.ceil(p[:, 1].max()))
+
+
+def split_words(text: str, conf: float, quad: np.ndarray, pieces: list[tuple[str, np.ndarray, float]] | None) -> tuple[Word, ...]:
+    """Split one recognised line into :class:`~brandflow.qa.text.Word` s (whitespace-separated).
+
+    Args:
+        text: the line as recognised.
+        conf: the line confidence, 0–100 (used when ``pieces`` give none).
+        quad: ``(4, 2)`` line quadrilateral, image pixels.
+        pieces: rapidocr's per-piece boxes (``return_word_box``): ``(content, (4, 2) quad, conf 0–1)`` for each
+            character (Chinese model) or word, in text order; ``None`` or unalignable → each word's box is its
+            share of the line box by character position (the line is assumed horizontal).
+
+    Returns:
+        The words in order; boxes are axis-aligned ``(x0, y0, x1, y1)`` integer pixels, confidences 0–100.
+    """
+    spans = [(m.start(), m.end(), m.group()) for m in re.finditer(r"\S+", text)]
+    if not spans:
+        return ()
+    aligned: list[tuple[int, int, np.ndarray, float]] = []  # (start, end, quad, conf) per piece
+    if pieces:
+        pos = 0
+        for content, pquad, pconf in pieces:
+            content = content.strip()
+            if not content:
+                continue
+            at = text.find(content, pos)
+            if at < 0:
+                aligned = []
+                break
+            aligned.append((at, at + len(content), np.asarray(pquad, np.float64).reshape(4, 2), float(pconf)))
+            pos = at + len(content)
+    words = []
+    x0, y0, x1, y1 = _aabb(quad)
+    for start, end, token in spans:
+        mine = [a for a in aligned if a[0] < end and a[1] > start]
+        if mine:
+            box = _aabb(np.concatenate([a[2] for a in mine]))
+            wconf = 100.0 * float(np.mean([a[3] for a in mine]))
+        else:  # share of the line box by character position
+            n = max(len(text), 1)
+            box = (round(x0 + (x1 - x0) * start / n), y0, round(x0 + (x1 - x0) * end / n), y1)
+            wconf = conf
+        words.append(Word(token, round(wconf, 1), box))
+    return tuple(words)
+
+
+def read_scene_text(image: np.ndarray, *, threads: int | None = None, det_max_side: int = DET_MAX_SIDE) -> SceneText:
+    """Detect and recognise all text in an image (positions unknown).
+
+    Args:
+        image: ``(H, W, 3) uint8`` sRGB (RGB order; converted to BGR for rapidocr here).
+        threads: ONNX Runtime intra-op threads (see :func:`get_engine`).
+        det_max_side: longest side for detection, px.
+
+    Returns:
+        :class:`SceneText`: lines (confidence ≥ :data:`MIN_LINE_CONF`) with words; empty when nothing is found.
+
+    Raises:
+        ValueError: ``image`` is not ``(H, W, 3) uint8``.
+        MissingDependencyError: rapidocr-onnxruntime is not installed.
+    """
+    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"image must be an (H, W, 3) uint8 sRGB array; got {getattr(image, 'shape', type(image))}")
+    engine = get_engine(threads, det_max_side)
+    t0 = time.perf_counter()
+    result, _ = engine(np.ascontiguousarray(image[..., ::-1]), return_word_box=True)
+    lines = []
+    for item in result or []:
+        quad = np.asarray(item[0], np.float64).reshape(4, 2)
+        text, conf = str(item[1]), 100.0 * float(item[2])
+        pieces = None
+        if len(item) >= 6 and item[3] and item[4] and len(item[3]) == len(item[4]) == len(item[5]):
+            pieces = list(zip(item[4], item[3], item[5]))  # (content, quad, conf)
+        if not text.strip():
+            continue
+        lines.append(Line(text.strip(), round(conf, 1), _aabb(quad), tuple(map(tuple, quad.round(1).tolist())),
+                          split_words(text.strip(), round(conf, 1), quad, pieces)))
+    return SceneText(tuple(lines), round(time.perf_counter() - t0, 4))
+
+
+def lines_json(lines: tuple[Line, ...] | list[Line]) -> list[dict[str, Any]]:
+    """Lines as JSON-ready dicts: ``{"text", "conf" (0–100), "box": [x0, y0, x1, y1], "quad": [[x, y] × 4]}``."""
+    return [{"text": ln.text, "conf": ln.conf, "box": list(ln.box), "quad": [list(p) for p in ln.quad]} for ln in lines]
+
+
+__all__ = ["DET_MAX_SIDE", "Line", "SceneText", "get_engine", "lines_json", "read_scene_text", "split_words"]
