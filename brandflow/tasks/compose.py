@@ -28,6 +28,7 @@ contrast ratio.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -36,7 +37,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from brandflow.imageio import encode, load_rgb, load_rgba, write_atomic
-from brandflow.records import Box, Creative, GeneratedImage, Job, TextRegion, sha256_file
+from brandflow.records import Box, Creative, GeneratedImage, Job, TextRegion
 from brandflow.spec import BrandKit, OverlaySpec
 from brandflow.tasks.layout import bottom_band, contrast_ratio, rgb_to_hex, safe_margin_px, top_band
 
@@ -374,6 +375,6 @@ def compose(generated: GeneratedImage, job: Job, brand: BrandKit, overlay: Overl
     data = encode(img, fmt.file_type)
     write_atomic(Path(out_path), data)
     return Creative(
-        path=Path(out_path), sha256=sha256_file(out_path), width=fmt.width, height=fmt.height,
+        path=Path(out_path), sha256=hashlib.sha256(data).hexdigest(), width=fmt.width, height=fmt.height,
         file_type=fmt.file_type, bytes=len(data), regions=painter.regions,
     )

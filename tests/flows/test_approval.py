@@ -261,7 +261,7 @@ def test_no_decision_in_time_applies_on_review_timeout(prefect_harness, tiny_cam
         ":eyes: saleor-autumn is waiting for approval", ":white_check_mark: saleor-autumn finished",
     ]
     if not published:
-        assert not (result.run_dir / "published").exists()
+        assert not list((result.run_dir / "published").rglob("*.png")), "no creative is published (only the run's audit record)"
         assert len(list((result.run_dir / "held").glob("*.png"))) == 2
         assert "review: rejected by timeout" in next((result.run_dir / "held").glob("*.txt")).read_text()
 
