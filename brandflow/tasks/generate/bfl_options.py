@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlparse
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from brandflow.tasks.generate.flux2_options import GeneratorOptionsError
+from brandflow.tasks.generate.options import GeneratorOptionsError, validate_options
 
 Model = Literal["flux-2-pro", "flux-2-max", "flux-2-flex", "flux-2-klein-4b", "flux-2-klein-9b"]
 Region = Literal["global", "eu", "us"]
@@ -172,23 +172,6 @@ class BFLOptions(BaseModel):
         return self.max_references if self.max_references is not None else self.info.max_references
 
 
-def _fix(err: dict[str, Any]) -> str:
-    kind = err["type"]
-    if kind == "extra_forbidden":
-        return f"remove it, or use one of: {', '.join(sorted(BFLOptions.model_fields))}"
-    if kind == "literal_error":
-        return "use one of the listed values"
-    if kind.startswith(("greater_than", "less_than")):
-        return "use a value in the allowed range"
-    if kind in ("int_parsing", "int_from_float"):
-        return "use a whole number"
-    if kind == "float_parsing":
-        return "use a number"
-    if kind == "bool_parsing":
-        return "use true or false"
-    return "see docs/bfl.md"
-
-
 def parse_options(options: Mapping[str, Any]) -> BFLOptions:
     """Validate ``generator.options`` of the ``bfl`` backend.
 
@@ -211,16 +194,7 @@ def parse_options(options: Mapping[str, Any]) -> BFLOptions:
                 "cache keys). Fix: remove it; export BFL_API_KEY in the worker's environment, or store the key in a Prefect "
                 "Secret block and set generator.options.api_key_block: <block name> (docs/bfl.md)"
             )
-    try:
-        opts = BFLOptions.model_validate(options)
-    except ValidationError as e:
-        problems = []
-        for err in e.errors():
-            field = ".".join(str(p) for p in err["loc"]) or "(options)"
-            msg = err["msg"].removeprefix("Value error, ")
-            got = f" (got {err['input']!r})" if err["type"] != "missing" and not isinstance(err.get("input"), dict) else ""
-            problems.append(f"generator.options.{field}: {msg}{got}. Fix: {_fix(err)}")
-        raise GeneratorOptionsError("invalid options for backend 'bfl': " + "; ".join(problems)) from None
+    opts = validate_options(BFLOptions, options, "bfl", "docs/bfl.md")
     info = opts.info
     if not info.flex_controls:
         given = [f for f in _FLEX_ONLY if getattr(opts, f) is not None]

@@ -21,9 +21,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from brandflow.errors import BrandflowError
+from brandflow.tasks.generate.options import GeneratorOptionsError, validate_options
+
 
 Variant = Literal["dev", "klein-4b", "klein-9b"]
 MemoryMode = Literal["none", "model_cpu_offload", "group_offload", "sequential_cpu_offload"]
@@ -95,10 +96,6 @@ VARIANTS: dict[str, VariantInfo] = {
 DEFAULT_VARIANT: dict[str, str] = {"flux2": "dev", "flux2-klein": "klein-4b"}
 
 
-class GeneratorOptionsError(BrandflowError, ValueError):
-    """``generator.options`` of a campaign is invalid; the message names ``generator.options.<field>`` and the fix."""
-
-
 class Flux2Options(BaseModel):
     """``generator.options`` of the ``flux2`` / ``flux2-klein`` backends (unknown keys are errors).
 
@@ -160,23 +157,6 @@ class Flux2Options(BaseModel):
         return VARIANTS[self.variant]
 
 
-def _fix(err: dict[str, Any]) -> str:
-    kind = err["type"]
-    if kind == "extra_forbidden":
-        return f"remove it, or use one of: {', '.join(sorted(Flux2Options.model_fields))}"
-    if kind == "literal_error":
-        return "use one of the listed values"
-    if kind.startswith(("greater_than", "less_than")):
-        return "use a value in the allowed range"
-    if kind in ("int_parsing", "int_from_float"):
-        return "use a whole number"
-    if kind == "float_parsing":
-        return "use a number"
-    if kind == "bool_parsing":
-        return "use true or false"
-    return "see docs/gpu.md"
-
-
 def parse_options(backend: str, options: Mapping[str, Any]) -> Flux2Options:
     """Validate ``generator.options`` for ``backend`` and fill every default from the variant.
 
@@ -192,16 +172,7 @@ def parse_options(backend: str, options: Mapping[str, Any]) -> Flux2Options:
         GeneratorOptionsError: an unknown key, a bad value, a variant of the other backend, or more
             references than the variant's documented limit. The message names ``generator.options.<field>``.
     """
-    try:
-        opts = Flux2Options.model_validate(dict(options))
-    except ValidationError as e:
-        problems = []
-        for err in e.errors():
-            field = ".".join(str(p) for p in err["loc"]) or "(options)"
-            msg = err["msg"].removeprefix("Value error, ")
-            got = f" (got {err['input']!r})" if err["type"] != "missing" and not isinstance(err.get("input"), dict) else ""
-            problems.append(f"generator.options.{field}: {msg}{got}. Fix: {_fix(err)}")
-        raise GeneratorOptionsError(f"invalid options for backend {backend!r}: " + "; ".join(problems)) from None
+    opts = validate_options(Flux2Options, options, backend, "docs/gpu.md")
 
     if backend not in DEFAULT_VARIANT:
         raise GeneratorOptionsError(f"backend {backend!r} is not a FLUX.2 backend (expected one of {sorted(DEFAULT_VARIANT)})")
