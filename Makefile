@@ -5,7 +5,7 @@ PIP     := $(PY) -m pip
 EXAMPLE ?= examples/saleor/campaign.yaml
 export OMP_THREAD_LIMIT := 1
 
-.PHONY: demo test setup system-deps bench clean
+.PHONY: demo test bench clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -13,23 +13,27 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install -q -e '.[test]'
 	touch $@
 
-system-deps:
-	@command -v tesseract >/dev/null || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tesseract-ocr >/dev/null; \
-	  else echo "tesseract-ocr is missing: sudo apt-get install -y tesseract-ocr (Debian/Ubuntu) or brew install tesseract (macOS)"; exit 1; fi; }
-	@command -v exiftool >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libimage-exiftool-perl >/dev/null; } \
-	  || echo "exiftool not installed (apt-get install libimage-exiftool-perl): its provenance read-back tests are skipped"
+# Debian packages: Tesseract 5 for OCR QA; the tests also read provenance back with exiftool.
+DEMO_TOOLS := tesseract:tesseract-ocr
+TEST_TOOLS := $(DEMO_TOOLS) exiftool:libimage-exiftool-perl
+define need
+	@missing=""; for pair in $(1); do command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair#*:}"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "missing system packages: sudo apt-get install -y$$missing (Debian/Ubuntu)"; exit 1; fi; fi
+endef
 
-setup: system-deps $(VENV)/.installed
-
-demo: setup
+demo: $(VENV)/.installed
+	$(call need,$(DEMO_TOOLS))
 	$(VENV)/bin/brandflow validate $(EXAMPLE)
 	$(VENV)/bin/brandflow run $(EXAMPLE)
 
-test: setup
+test: $(VENV)/.installed
+	$(call need,$(TEST_TOOLS))
 	$(PY) -m pytest -q
 
-bench: setup
+bench: $(VENV)/.installed
+	$(call need,$(DEMO_TOOLS))
 	$(PY) bench/campaign.py
 
 clean:

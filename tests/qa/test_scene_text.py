@@ -9,7 +9,6 @@ import cv2
 import numpy as np
 import pytest
 
-pytest.importorskip("rapidocr_onnxruntime", reason="optional scene-text engine: see brandflow/qa/scene_text.py")
 
 import brandflow.qa.scene_text as scene_text  # noqa: E402
 from brandflow.errors import MissingDependencyError  # noqa: E402

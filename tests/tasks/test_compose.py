@@ -338,7 +338,6 @@ def test_drawn_text_matches_a_re_rendering_of_the_recorded_text(tmp_path, brand,
 
 def test_rapidocr_reads_every_region(tmp_path, brand, gen):
     """A second, Tesseract-free reader (PP-OCRv4 via RapidOCR) reads each recorded box back."""
-    pytest.importorskip("rapidocr_onnxruntime")
     from brandflow.qa.scene_text import read_scene_text
 
     job = make_job(5, SQUARE, headline="Juicy Commerce Apple", price="$12.50", cta="Shop now")

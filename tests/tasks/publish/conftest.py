@@ -55,8 +55,7 @@ def aws_env(tmp_path_factory) -> Iterator[None]:
 @pytest.fixture(scope="session")
 def moto_endpoint(aws_env) -> Iterator[str]:
     """``http://127.0.0.1:<port>`` of a moto S3 server running for the whole test session."""
-    pytest.importorskip("boto3", reason="pip install 'boto3>=1.36'")
-    ThreadedMotoServer = pytest.importorskip("moto.server", reason="pip install 'moto[server]>=5'").ThreadedMotoServer
+    from moto.server import ThreadedMotoServer
 
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)

@@ -8,7 +8,7 @@ import pytest
 
 from brandflow.tasks.publish.retry import RetriesExhausted, RetryPolicy, call_with_retry, is_transient
 
-bex = pytest.importorskip("botocore.exceptions")
+import botocore.exceptions as bex
 
 
 def client_error(code: str, status: int):

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("boto3", reason="pip install 'boto3>=1.36'")
 
 from brandflow.errors import BrandflowError
 from brandflow.records import sha256_file
