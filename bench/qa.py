@@ -43,6 +43,7 @@ import argparse  # noqa: E402
 import platform  # noqa: E402
 import random  # noqa: E402
 import resource  # noqa: E402
+import shutil  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -356,6 +357,17 @@ def bench_identity(spec, brand, creatives: list[Rendered], trials: int, method: 
 
 
 # --------------------------------------------------------------------------- main
+def revision() -> str:
+    """``git`` commit of the tree being measured (``+dirty`` with uncommitted changes), or ``"unknown revision"``."""
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "brandflow", "bench"], cwd=ROOT,
+                               capture_output=True, text=True).stdout.strip()
+        return f"commit {rev}{'+dirty' if dirty else ''}"
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown revision"
+
+
 def versions() -> str:
     """Python, Tesseract, OpenCV and (when installed) rapidocr / onnxruntime versions, for the results header."""
     out = [f"Python {platform.python_version()}"]
@@ -382,6 +394,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--identity-model", default=None, help="local model folder for dino / clip")
     ap.add_argument("--no-scene-text", action="store_true", help="skip the RapidOCR rows")
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--label", default=None, help="what was measured, for the header (default: the git commit)")
     ap.add_argument("--parts", default="a,b,c", help="which of (a) timing, (b) OCR, (c) identity to run; "
                     "the results file is written only when all three run")
     args = ap.parse_args(argv)
@@ -397,6 +410,14 @@ def main(argv: list[str] | None = None) -> None:
     os.sched_setaffinity(0, {0})
     cv2.setNumThreads(1)
     tmp = Path(tempfile.mkdtemp(prefix="brandflow-bench-qa-"))
+    try:
+        run(args, tmp, scene, all_cpus, load0)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # the rendered creatives (~100 MB)
+
+
+def run(args: argparse.Namespace, tmp: Path, scene: bool, all_cpus: set[int], load0: float) -> None:
+    """The body of :func:`main`: render into ``tmp``, measure, print and write the results."""
     t_start = time.perf_counter()
 
     parts = set(args.parts.split(","))
@@ -418,8 +439,8 @@ def main(argv: list[str] | None = None) -> None:
         print("\n".join(timing_lines + [""] + ocr_lines + [""] + id_lines + [""] + [f"Render error: {e}" for e in RENDER_ERRORS]))
         return
 
-    head = [f"# bench/qa.py — {time.strftime('%Y-%m-%d')}, {platform.machine()}, {os.cpu_count()} cores, {versions()}; "
-            f"1-min load average at start {load0:.1f}", "",
+    head = [f"# bench/qa.py — {time.strftime('%Y-%m-%d')}, {args.label or revision()}, {platform.machine()}, "
+            f"{os.cpu_count()} cores, {versions()}; 1-min load average at start {load0:.1f}", "",
             "Targets (issue 3): all checks ≤ 0.5 s CPU per creative per core; OCR CER ≤ 2 % on our text; identity ROC "
             "AUC ≥ 0.95 on held-out pairs. CPU time is reported because the machine may be shared; wall time on a "
             "loaded machine is longer.", "",

@@ -156,6 +156,9 @@ class OverlaySpec(_Model):
 
 class TextThresholds(_Model):
     min_ned: float = Field(default=0.9, ge=0, le=1, description="normalised edit distance similarity (AnyText); pass ≥")
+    engine: Literal["tesseract", "rapidocr", "both"] = Field(
+        default="tesseract", description="OCR for text at unknown positions (the overlay regions always use Tesseract)"
+    )
 
 
 class ColourThresholds(_Model):
@@ -176,6 +179,16 @@ class IdentityThresholds(_Model):
 
     pass_score: float = Field(default=0.70, ge=0, le=1)
     warn_score: float = Field(default=0.50, ge=0, le=1)
+    method: Literal["keypoints", "dino", "clip"] = Field(
+        default="keypoints", description="weight-free keypoints, or DINOv2 / CLIP-I embeddings (needs model_path)"
+    )
+    model_path: Path | None = Field(default=None, description="local DINOv2 / CLIP model folder; never downloaded")
+
+    @model_validator(mode="after")
+    def _learned_needs_weights(self) -> IdentityThresholds:
+        if self.method != "keypoints" and self.model_path is None:
+            raise ValueError(f"method {self.method!r} needs model_path, a local model folder (docs/qa.md)")
+        return self
 
 
 class QASpec(_Model):

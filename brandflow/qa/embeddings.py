@@ -15,8 +15,7 @@ index) and ``preprocessor_config.json``. Fetch one once on a machine with hub ac
     hf download facebook/dinov2-small --local-dir /models/dinov2-small
     hf download openai/clip-vit-base-patch32 --local-dir /models/clip-vit-base-patch32
 
-torch and transformers are imported lazily (``pip install 'brandflow[flux2]'`` or ``pip install torch
-transformers``). A model is loaded once per process and stays resident (cache keyed by method and resolved
+torch and transformers are imported lazily (``pip install 'brandflow[ml-identity]'``). A model is loaded once per process and stays resident (cache keyed by method and resolved
 folder), as the FLUX.2 backends do.
 """
 
@@ -38,7 +37,7 @@ MODEL_CLASSES: dict[str, str] = {"dino": "Dinov2Model", "clip": "CLIPVisionModel
 #: A public checkpoint per method, for the download hint only.
 EXAMPLE_REPOS: dict[str, str] = {"dino": "facebook/dinov2-small", "clip": "openai/clip-vit-base-patch32"}
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")
-INSTALL_HINT = "pip install torch transformers (CPU wheel: pip install torch==2.13.0)"
+INSTALL_HINT = "pip install 'brandflow[ml-identity]' (torch and transformers; CPU wheel: pip install torch==2.13.0)"
 
 
 class ModelWeightsMissingError(BrandflowError, FileNotFoundError):

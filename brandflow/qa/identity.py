@@ -35,11 +35,11 @@ Valid for composited packshots; a generative backend that redraws the product lo
 calibrate again, or use an embedding check (DINOv2 / CLIP-I).
 
 Learned option: ``qa.identity.method`` ``"dino"`` or ``"clip"`` with ``qa.identity.model_path`` (a local
-folder; read with ``getattr`` until the spec has the fields; default ``"keypoints"``, the method above) scores
+folder; default ``"keypoints"``, the method above) scores
 the cosine similarity of DINOv2 CLS / CLIP image embeddings of the creative (overlay text boxes filled with
 their median colour) and of each packshot (cut out on white) — DreamBooth's DINO and CLIP-I scores
 (:mod:`brandflow.qa.embeddings`). ``score = max(0, cosine)``; ``pass_score`` / ``warn_score`` must then be
-calibrated for that model (``python bench/qa.py --identity-method dino --identity-model PATH`` prints the
+calibrated for that model (``python bench/qa.py --parts c --identity-method dino --identity-model PATH`` prints the
 held-out ROC and error rates): the keypoint defaults 0.70 / 0.50 do not carry over.
 """
 
@@ -291,7 +291,7 @@ class IdentityCheck:
                                metrics={"notes": ["no reference packshots; identity not checked"]})
         pad = lambda r: round(0.3 * r.font_px)  # noqa: E731 — glyph edges, anti-aliasing, the CTA button rim
         boxes = tuple((r.box.x0 - pad(r), r.box.y0 - pad(r), r.box.x1 + pad(r), r.box.y1 + pad(r)) for r in ctx.regions)
-        method = getattr(th, "method", "keypoints") or "keypoints"
+        method = th.method
         if method not in METHODS:
             raise ValueError(f"qa.identity.method must be one of {', '.join(METHODS)}; got {method!r}")
         if method != "keypoints":
@@ -324,7 +324,7 @@ class IdentityCheck:
         from brandflow.qa import embeddings  # torch / transformers only when asked for
 
         th = ctx.thresholds.identity
-        folder = getattr(th, "model_path", None)
+        folder = th.model_path
         if not folder:
             raise ValueError(f"qa.identity.method {method!r} needs qa.identity.model_path, a local model folder "
                              f"(fetch one: {embeddings.download_hint(method, '/models/' + method)})")

@@ -7,14 +7,13 @@ PaddleOCR PP-OCRv4 detection (DB) and recognition (SVTR-LCNet, Chinese + English
 v2.0 direction classifier, **inside its wheel** (``rapidocr_onnxruntime/models/*.onnx``, ~15 MB): it works
 offline and downloads nothing.
 
-Install (optional; imported lazily)::
+Install (optional; imported lazily): ``pip install 'brandflow[scene-text]'``. rapidocr-onnxruntime 1.4.x
+declares the GUI build ``opencv-python``, which pip then installs into the same ``cv2`` package folder as
+brandflow's ``opencv-python-headless``; that needs ``libGL.so.1``. On slim images install it without it (the
+headless build serves it equally)::
 
     pip install onnxruntime pyclipper shapely six
     pip install --no-deps rapidocr-onnxruntime==1.4.4
-
-``--no-deps`` because rapidocr-onnxruntime 1.4.x requires the GUI build ``opencv-python``, which would be
-installed into the same ``cv2`` package folder as brandflow's ``opencv-python-headless``; the headless build
-serves it equally.
 
 Output shape: the same as the Tesseract words of :mod:`brandflow.qa.text` — :class:`~brandflow.qa.text.Word`
 (text, confidence 0–100, axis-aligned box ``(x0, y0, x1, y1)`` in image pixels) — plus :class:`Line` with
@@ -42,8 +41,8 @@ from brandflow.qa.text import Word
 DET_MAX_SIDE = 960
 #: Lines whose recognition confidence (0–1) is below this are dropped (rapidocr's ``text_score``).
 MIN_LINE_CONF = 0.5
-INSTALL_HINT = ("pip install onnxruntime pyclipper shapely six && pip install --no-deps rapidocr-onnxruntime==1.4.4 "
-                "(or: pip install 'brandflow[qa-ml]')")
+INSTALL_HINT = ("pip install 'brandflow[scene-text]' (slim images without libGL: pip install onnxruntime pyclipper "
+                "shapely six && pip install --no-deps rapidocr-onnxruntime==1.4.4)")
 
 
 @dataclass(frozen=True)
@@ -67,7 +66,7 @@ class Line:
 
 @dataclass(frozen=True)
 class SceneText:
-    """A full-image scene-text reading: ``lines`` top to bottom (rapidocr's order), ``words`` of all lines in
+    """A full-image scene-text reading: ``lines`` in reading order (:func:`reading_order`), ``words`` of all lines in
     the same order, ``text`` the lines joined by spaces, ``seconds`` wall time of the OCR call."""
 
     lines: tuple[Line, ...]
@@ -177,6 +176,26 @@ def split_words(text: str, conf: float, quad: np.ndarray, pieces: list[tuple[str
     return tuple(words)
 
 
+def reading_order(lines: list[Line]) -> list[Line]:
+    """Sort detected lines into reading order: rows top to bottom, each row left to right.
+
+    Two boxes share a row when they overlap vertically by at least half the smaller height. rapidocr's own
+    order (top edge, then a single swap pass) misorders the separately detected words of one large, widely
+    spaced headline when their top edges differ by a few pixels ("Gift 50 card" for "Gift card 50").
+    """
+    rows: list[list[Line]] = []
+    for ln in sorted(lines, key=lambda ln: (ln.box[1] + ln.box[3]) / 2):
+        if rows:
+            row = rows[-1]
+            top, bottom = min(r.box[1] for r in row), max(r.box[3] for r in row)
+            overlap = min(ln.box[3], bottom) - max(ln.box[1], top)
+            if overlap >= 0.5 * min(ln.box[3] - ln.box[1], min(r.box[3] - r.box[1] for r in row)):
+                row.append(ln)
+                continue
+        rows.append([ln])
+    return [ln for row in rows for ln in sorted(row, key=lambda ln: ln.box[0])]
+
+
 def read_scene_text(image: np.ndarray, *, threads: int | None = None, det_max_side: int = DET_MAX_SIDE) -> SceneText:
     """Detect and recognise all text in an image (positions unknown).
 
@@ -186,7 +205,8 @@ def read_scene_text(image: np.ndarray, *, threads: int | None = None, det_max_si
         det_max_side: longest side for detection, px.
 
     Returns:
-        :class:`SceneText`: lines (confidence ≥ :data:`MIN_LINE_CONF`) with words; empty when nothing is found.
+        :class:`SceneText`: lines (confidence ≥ :data:`MIN_LINE_CONF`) in :func:`reading_order`, with words;
+        empty when nothing is found.
 
     Raises:
         ValueError: ``image`` is not ``(H, W, 3) uint8``.
@@ -208,7 +228,7 @@ def read_scene_text(image: np.ndarray, *, threads: int | None = None, det_max_si
             continue
         lines.append(Line(text.strip(), round(conf, 1), _aabb(quad), tuple(map(tuple, quad.round(1).tolist())),
                           split_words(text.strip(), round(conf, 1), quad, pieces)))
-    return SceneText(tuple(lines), round(time.perf_counter() - t0, 4))
+    return SceneText(tuple(reading_order(lines)), round(time.perf_counter() - t0, 4))
 
 
 def lines_json(lines: tuple[Line, ...] | list[Line]) -> list[dict[str, Any]]:
@@ -216,4 +236,4 @@ def lines_json(lines: tuple[Line, ...] | list[Line]) -> list[dict[str, Any]]:
     return [{"text": ln.text, "conf": ln.conf, "box": list(ln.box), "quad": [list(p) for p in ln.quad]} for ln in lines]
 
 
-__all__ = ["DET_MAX_SIDE", "Line", "SceneText", "get_engine", "lines_json", "read_scene_text", "split_words"]
+__all__ = ["DET_MAX_SIDE", "Line", "SceneText", "get_engine", "lines_json", "read_scene_text", "reading_order", "split_words"]

@@ -15,7 +15,7 @@ call per image:
   boxes are blanked (filled with their median colour): they were read in the strip, and the full-image
   results (expected strings, forbidden words) are searched in the region readings as well.
 
-Scene-text engine (``qa.text.engine``, read with ``getattr`` until the spec has the field; default
+Scene-text engine (``qa.text.engine``, default
 ``"tesseract"``): ``"rapidocr"`` reads the **full image** with RapidOCR (PP-OCRv4 detection + recognition,
 :mod:`brandflow.qa.scene_text`) instead of Tesseract — for text at unknown positions (expected strings
 without a region, forbidden words anywhere); ``"both"`` runs both full-image readings and searches either.
@@ -365,7 +365,7 @@ class TextCheck:
         if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(f"image must be an (H, W, 3) uint8 sRGB array; got {getattr(image, 'shape', type(image))}")
         min_ned = ctx.thresholds.text.min_ned
-        engine = getattr(ctx.thresholds.text, "engine", "tesseract")
+        engine = ctx.thresholds.text.engine
         if engine not in ENGINES:
             raise ValueError(f"qa.text.engine must be one of {', '.join(ENGINES)}; got {engine!r}")
         reasons: list[str] = []

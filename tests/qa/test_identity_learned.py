@@ -131,7 +131,7 @@ def test_learned_method_needs_a_path_and_a_known_name(make_ctx, packshots):
 def test_missing_transformers_names_the_install_command(models, tmp_path, monkeypatch):
     folder = shutil.copytree(models["dino"], tmp_path / "fresh")  # not in the process cache yet
     monkeypatch.setitem(sys.modules, "transformers", None)
-    with pytest.raises(MissingDependencyError, match="pip install torch transformers"):
+    with pytest.raises(MissingDependencyError, match=r"pip install .brandflow\[ml-identity\]."):
         get_model("dino", folder)
 
 

@@ -13,7 +13,7 @@ import pytest
 import brandflow.qa.scene_text as scene_text  # noqa: E402
 from brandflow.errors import MissingDependencyError  # noqa: E402
 from brandflow.imageio import load_rgb  # noqa: E402
-from brandflow.qa.scene_text import read_scene_text, split_words  # noqa: E402
+from brandflow.qa.scene_text import Line, read_scene_text, reading_order, split_words  # noqa: E402
 from brandflow.qa.text import TextCheck  # noqa: E402
 from brandflow.spec import BrandKit  # noqa: E402
 
@@ -106,10 +106,22 @@ def test_split_words_aligns_pieces_and_falls_back_to_character_shares():
     assert split_words("  ", 80.0, quad, None) == ()
 
 
+def test_reading_order_rows_then_left_to_right():
+    def line(text, box):
+        return Line(text, 99.0, box, (), ())
+
+    # one big headline detected word by word, top edges a few px apart (rapidocr ordered it "Gift 50 card"),
+    # a small line of packaging print below, then price and CTA side by side
+    lines = [line("50", (638, 60, 798, 160)), line("Gift", (71, 62, 300, 157)), line("card", (329, 66, 605, 161)),
+             line("saleor", (658, 318, 736, 353)), line("Shop now", (692, 866, 974, 927)), line("$50.00", (70, 851, 388, 937))]
+    assert [ln.text for ln in reading_order(lines)] == ["Gift", "card", "50", "saleor", "$50.00", "Shop now"]
+    assert reading_order([]) == []
+
+
 def test_missing_package_names_the_install_command(monkeypatch):
     monkeypatch.setattr(scene_text, "_engines", {})
     monkeypatch.setitem(sys.modules, "rapidocr_onnxruntime", None)  # import fails as if not installed
-    with pytest.raises(MissingDependencyError, match="pip install --no-deps rapidocr-onnxruntime"):
+    with pytest.raises(MissingDependencyError, match=r"pip install .brandflow\[scene-text\]."):
         read_scene_text(np.zeros((64, 64, 3), np.uint8))
     with pytest.raises(ValueError, match=r"\(H, W, 3\) uint8"):
         read_scene_text(np.zeros((64, 64), np.uint8))
