@@ -278,22 +278,11 @@ def make_scorer(method: str, model_path: str | None):
 
 
 def pasted_pairs(products, ids: list[str], trials: int, seed: int, scorer) -> tuple[list[float], list[float]]:
-    """calibrate_identity.synthetic_pairs restricted to ``ids`` (shown and reference products)."""
-    from brandflow.imageio import load_rgba
-    from brandflow.qa.calibrate_identity import paste
+    """calibrate_identity.pasted_pairs restricted to ``ids`` (shown and reference products), scores only."""
+    from brandflow.qa.calibrate_identity import pasted_pairs as pairs
 
-    rng = random.Random(seed)
-    pos, neg = [], []
-    for _ in range(trials):
-        pid = rng.choice(ids)
-        ptype, paths = products[pid]
-        boxes: list[tuple[int, int, int, int]] = []
-        img = paste(load_rgba(rng.choice(paths)), rng, text_boxes=boxes)
-        same_type = [i for i in ids if i != pid and products[i][0] == ptype]
-        other = rng.choice(same_type) if same_type and rng.random() < 0.5 else rng.choice([i for i in ids if i != pid])
-        pos.append(scorer(img, paths, tuple(boxes)))
-        neg.append(scorer(img, products[other][1], tuple(boxes)))
-    return pos, neg
+    pos, neg = pairs(products, ids, trials, seed, scorer)
+    return pos, [n[0] for n in neg]
 
 
 def pick_pass(neg: list[float]) -> float:

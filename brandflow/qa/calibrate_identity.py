@@ -84,10 +84,11 @@ def score(image: np.ndarray, refs: list[Path], text_boxes: tuple[tuple[int, int,
     return max(float(match_reference(reference_features(r), cre)["score"]) for r in refs)
 
 
-def synthetic_pairs(feed: Path, trials: int, seed: int) -> tuple[list[float], list[tuple[float, str, str]]]:
-    """Pasted packshots (module notes): positive scores, and ``(score, shown id, reference id)`` negatives."""
-    products = load_products(feed)
-    ids = sorted(products)
+def pasted_pairs(products: dict, ids: list[str], trials: int, seed: int, scorer=None) -> tuple[list[float], list[tuple[float, str, str]]]:
+    """Pasted packshots of the products ``ids`` (module notes): positive scores, and ``(score, shown id,
+    reference id)`` negatives (half of them another product of the same type where one exists).
+    ``scorer(image, reference_paths, text_boxes)`` defaults to :func:`score`."""
+    scorer = scorer or score
     rng = random.Random(seed)
     pos, neg = [], []
     for _ in range(trials):
@@ -97,9 +98,15 @@ def synthetic_pairs(feed: Path, trials: int, seed: int) -> tuple[list[float], li
         img = paste(load_rgba(rng.choice(paths)), rng, text_boxes=boxes)
         same_type = [i for i in ids if i != pid and products[i][0] == ptype]
         other = rng.choice(same_type) if same_type and rng.random() < 0.5 else rng.choice([i for i in ids if i != pid])
-        pos.append(score(img, paths, tuple(boxes)))
-        neg.append((score(img, products[other][1], tuple(boxes)), pid, other))
+        pos.append(scorer(img, paths, tuple(boxes)))
+        neg.append((scorer(img, products[other][1], tuple(boxes)), pid, other))
     return pos, neg
+
+
+def synthetic_pairs(feed: Path, trials: int, seed: int) -> tuple[list[float], list[tuple[float, str, str]]]:
+    """Pasted packshots of every product of ``feed``: see :func:`pasted_pairs`."""
+    products = load_products(feed)
+    return pasted_pairs(products, sorted(products), trials, seed)
 
 
 def campaign_pairs(campaign: Path, out_dir: Path) -> tuple[list[float], list[tuple[float, str, str]]]:
