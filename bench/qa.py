@@ -41,7 +41,6 @@ os.environ["OMP_THREAD_LIMIT"] = "1"  # before Tesseract / ONNX Runtime / OpenMP
 
 import argparse  # noqa: E402
 import platform  # noqa: E402
-import random  # noqa: E402
 import resource  # noqa: E402
 import shutil  # noqa: E402
 import statistics  # noqa: E402
