@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +21,32 @@ from brandflow.errors import ImageError
 #: Largest image decoded, in pixels (about 8K × 8K). Pillow's own default warns at 89 Mpx and
 #: refuses at 179 Mpx; a 20000 × 20000 PNG (400 Mpx) is refused here before decoding.
 MAX_PIXELS = 64_000_000
+
+
+@contextmanager
+def _guarded_open(path: Path, max_pixels: int) -> Iterator[Image.Image]:
+    """``Image.open(path)`` with the pixel-limit guard; every failure becomes one :class:`ImageError`."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                w, h = im.size
+                if w * h > max_pixels:
+                    raise ImageError(
+                        f"{path}: {w}×{h} px is over the {max_pixels:,} pixel limit (decompression-bomb guard); "
+                        "downscale the image"
+                    )
+                yield im
+    except ImageError:
+        raise
+    except FileNotFoundError:
+        raise ImageError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise ImageError(f"{path}: is a folder, not an image file") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise ImageError(f"{path}: refused as a decompression bomb ({e}); downscale the image") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ImageError(f"{path}: not a readable image ({e}); re-export it as PNG or JPEG") from None
 
 
 def open_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> Image.Image:
@@ -34,27 +62,26 @@ def open_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> Image.Image:
     Raises:
         ImageError: missing, unreadable, truncated/corrupt, or larger than ``max_pixels``.
     """
-    path = Path(path)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                w, h = im.size
-                if w * h > max_pixels:
-                    raise ImageError(
-                        f"{path}: {w}×{h} px is over the {max_pixels:,} pixel limit (decompression-bomb guard); "
-                        "downscale the image"
-                    )
-                im.load()
-                return ImageOps.exif_transpose(im)
-    except ImageError:
-        raise
-    except FileNotFoundError:
-        raise ImageError(f"{path}: file not found") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise ImageError(f"{path}: refused as a decompression bomb ({e}); downscale the image") from None
-    except (OSError, SyntaxError, ValueError) as e:
-        raise ImageError(f"{path}: not a readable image ({e}); re-export it as PNG or JPEG") from None
+    with _guarded_open(Path(path), max_pixels) as im:
+        im.load()
+        return ImageOps.exif_transpose(im)
+
+
+def verify_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> None:
+    """Check cheaply that ``path`` is a readable image, without decoding its pixels when possible.
+
+    PNG: header, pixel limit, and :meth:`PIL.Image.Image.verify` (walks every chunk and checks its
+    CRC, so truncation and corruption are caught; ~0.2 ms for a 576 px packshot). Other formats
+    (JPEG, WebP, TIFF …) have no such check in Pillow and are fully decoded via :func:`open_image`.
+
+    Raises:
+        ImageError: missing, not an image, truncated/corrupt, or over ``max_pixels``.
+    """
+    with _guarded_open(Path(path), max_pixels) as im:
+        if im.format == "PNG":
+            im.verify()
+            return
+    open_image(path, max_pixels)
 
 
 def to_rgba(im: Image.Image) -> Image.Image:

@@ -36,7 +36,6 @@ import json
 import logging
 import re
 import unicodedata
-import warnings
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from html.parser import HTMLParser
@@ -45,10 +44,8 @@ from typing import Any
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
-from PIL import Image
-
 from brandflow.errors import ImageError, SpecError
-from brandflow.imageio import MAX_PIXELS, open_image
+from brandflow.imageio import verify_image
 from brandflow.records import Money, Product, Rejection
 from brandflow.spec import FeedFilter, FeedSpec
 
@@ -244,38 +241,8 @@ def parse_price(value: Any) -> Money:
 
 
 # --------------------------------------------------------------------------- images
-def check_image(path: Path) -> None:
-    """Check cheaply that ``path`` is a readable image, without decoding its pixels when possible.
-
-    PNG: header, pixel limit, and :meth:`PIL.Image.Image.verify` (walks every chunk and checks its
-    CRC, so truncation and corruption are caught; ~0.2 ms for a 576 px packshot). Other formats
-    (JPEG, WebP, TIFF …) have no such check in Pillow and are fully decoded via
-    :func:`brandflow.imageio.open_image`.
-
-    Raises:
-        ImageError: missing, not an image, truncated/corrupt, or over ``MAX_PIXELS``.
-    """
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                w, h = im.size
-                if w * h > MAX_PIXELS:
-                    raise ImageError(f"{path}: {w}×{h} px is over the {MAX_PIXELS:,} pixel limit; downscale the image")
-                if im.format == "PNG":
-                    im.verify()
-                    return
-    except ImageError:
-        raise
-    except FileNotFoundError:
-        raise ImageError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise ImageError(f"{path}: is a folder, not an image file") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise ImageError(f"{path}: refused as a decompression bomb ({e}); downscale the image") from None
-    except (OSError, SyntaxError, ValueError) as e:
-        raise ImageError(f"{path}: not a readable image ({e}); re-export it as PNG or JPEG") from None
-    open_image(path)
+#: A feed's images are checked without decoding their pixels where the format allows (PNG).
+check_image = verify_image
 
 
 def _resolve_image(ref: str, base: Path, field: str) -> Path:
