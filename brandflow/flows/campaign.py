@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections import deque
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -21,7 +23,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.context import get_run_context
-from prefect.futures import as_completed
+from prefect.futures import PrefectFuture, as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from brandflow import notify, progress
@@ -35,7 +37,15 @@ from brandflow.tasks.catalog import load_feed
 from brandflow.tasks.cost import BudgetMeter, job_cost
 from brandflow.tasks.plan import next_attempt, plan_jobs
 from brandflow.tasks.publish.s3 import S3UnavailableError
-from brandflow.tasks.stages import publish_run_record, publish_stage, run_attempt
+from brandflow.tasks.stages import (
+    Pregenerated,
+    batch_jobs,
+    batch_size_of,
+    generate_batch_stage,
+    publish_run_record,
+    publish_stage,
+    run_attempt,
+)
 
 # Inputs are pydantic records, hashed by nothing: resumption is content-addressed in the run folder
 # (see tasks/stages.py), so Prefect's input-hash cache would only cost time.
@@ -78,9 +88,18 @@ def plan(spec: CampaignSpec, brand: BrandKit, products: list[Product]) -> tuple[
 
 
 @task(name="make-creative", task_run_name="make-{job.product_id}-{job.format.name}-v{job.variant}-a{job.attempt}", **_task)
-def make_creative(job: Job, spec: CampaignSpec, brand: BrandKit, run_dir: Path, budget: BudgetMeter | None = None) -> Attempt:
-    """generate → compose → QA for one attempt of one job (refused once the run's budget is spent)."""
-    return run_attempt(job, spec, brand, run_dir, budget)
+def make_creative(
+    job: Job, spec: CampaignSpec, brand: BrandKit, run_dir: Path, budget: BudgetMeter | None = None,
+    pregenerated: Pregenerated | None = None,
+) -> Attempt:
+    """generate (unless a batch did it) → compose → QA for one attempt of one job (refused once the run's budget is spent)."""
+    return run_attempt(job, spec, brand, run_dir, budget, pregenerated)
+
+
+@task(name="generate-batch", task_run_name="generate-batch-{jobs[0].product_id}-x{n}", **_task)
+def generate_batch(jobs: list[Job], spec: CampaignSpec, brand: BrandKit, run_dir: Path, budget: BudgetMeter, n: int) -> dict[str, Pregenerated]:
+    """One pipeline call for ``n`` jobs of one native size and reference set (backends with ``batch_size`` > 1)."""
+    return generate_batch_stage(jobs, spec, brand, run_dir, budget)
 
 
 def _store_unavailable(task, task_run, state) -> bool:  # noqa: ANN001 - Prefect's retry_condition_fn signature
@@ -123,8 +142,12 @@ def make_all(jobs: list[Job], spec: CampaignSpec, brand: BrandKit, run_dir: Path
     budget = BudgetMeter.from_spec(spec)
     progress_id = create_progress_artifact(0.0, key=f"{spec.slug}-progress", description="creatives finished")
     pending, done = jobs, 0
+    batch = batch_size_of(spec)
     while pending:
-        futures = {make_creative.submit(job, spec, brand, run_dir, budget): job for job in pending}
+        futures = {
+            make_creative.submit(job, spec, brand, run_dir, budget, pre): job
+            for job, pre in pregenerate(pending, spec, brand, run_dir, budget, batch)
+        }
         retry: list[Job] = []
         for future in as_completed(list(futures)):
             job, attempt = futures[future], future.result()
@@ -138,6 +161,36 @@ def make_all(jobs: list[Job], spec: CampaignSpec, brand: BrandKit, run_dir: Path
                 update_progress_artifact(progress_id, 100.0 * done / len(jobs))
         pending = retry
     return history
+
+
+#: Generation batches submitted ahead: one on the device and one queued behind its concurrency slot, so
+#: the device never waits for the flow, while compose and QA of finished batches run in the other threads.
+BATCHES_AHEAD = 2
+
+
+def pregenerate(
+    jobs: list[Job], spec: CampaignSpec, brand: BrandKit, run_dir: Path, budget: BudgetMeter, batch: int
+) -> Iterator[tuple[Job, Pregenerated | None]]:
+    """``(job, its batch result)`` for every job, batch by batch as they finish; ``(job, None)`` for all
+    jobs when the backend renders one image per call (the job's own task then generates it)."""
+    if batch <= 1:
+        yield from ((job, None) for job in jobs)
+        return
+    ahead: deque[tuple[list[Job], PrefectFuture]] = deque()
+    for chunk in batch_jobs(jobs, spec, batch):
+        ahead.append((chunk, generate_batch.submit(chunk, spec, brand, run_dir, budget, len(chunk))))
+        while len(ahead) >= BATCHES_AHEAD:
+            yield from _results(*ahead.popleft())
+    while ahead:
+        yield from _results(*ahead.popleft())
+
+
+def _results(chunk: list[Job], future: PrefectFuture) -> Iterator[tuple[Job, Pregenerated | None]]:
+    try:
+        results = future.result()
+    except Exception:  # noqa: BLE001 — the task itself failed: each job goes alone and records its own error
+        results = {}
+    return ((job, results.get(job.job_id)) for job in chunk)
 
 
 def status_of(attempt: Attempt, spec: CampaignSpec) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from pathlib import Path
 from typing import TypeVar
@@ -22,13 +23,14 @@ from brandflow.qa.base import CheckContext, run_checks
 from brandflow.records import Attempt, Creative, GeneratedImage, Job, PublishedAsset, QAResult, sha256_file
 from brandflow.spec import BrandKit, CampaignSpec
 from brandflow.tasks.compose import compose
-from brandflow.tasks.cost import BudgetMeter, generation_cost
+from brandflow.tasks.cost import BudgetExhaustedError, BudgetMeter, generation_cost
 from brandflow.tasks.generate.base import get_generator
 from brandflow.tasks.publish.base import publisher_for
 from brandflow.tasks.publish.keys import render_key, sanitise_segment
 from brandflow.tasks.publish.provenance import C2paSigning, mark
 
 R = TypeVar("R", bound=BaseModel)
+log = logging.getLogger(__name__)
 
 
 def _digest(*parts: object) -> str:
@@ -92,6 +94,84 @@ def generate_stage(
         hold.settle(priced.usd)
     _save(record, out)
     return out, False
+
+
+#: What :func:`generate_batch_stage` hands :func:`run_attempt` per job: ``(generated, cached)``, or the error
+#: that job alone met (its budget reservation was refused). A job it has no entry for is generated alone.
+Pregenerated = tuple[GeneratedImage, bool] | Exception
+
+
+def batch_size_of(spec: CampaignSpec) -> int:
+    """How many images the campaign's backend renders per call: its ``batch_size`` option for a backend
+    with ``generate_batch`` (the FLUX.2 ones), else 1 (every job generated alone)."""
+    try:
+        generator = get_generator(spec.generator.backend, spec.generator.options)
+    except Exception:  # noqa: BLE001 — a backend that cannot be built fails in each job's own task, recorded there
+        return 1
+    return int(getattr(generator, "batch_size", 1)) if hasattr(generator, "generate_batch") else 1
+
+
+def batch_jobs(jobs: list[Job], spec: CampaignSpec, size: int) -> list[list[Job]]:
+    """Split ``jobs`` into batches of at most ``size`` that one pipeline call can render together: the same
+    native size in pixels and the same reference images (role and sha256, in order). Order is kept within
+    a batch, and batches come in the order of their first job."""
+    generator = get_generator(spec.generator.backend, spec.generator.options)
+    groups: dict[tuple[object, ...], list[Job]] = {}
+    for job in jobs:
+        native = generator.native_size(job.format.width, job.format.height)
+        groups.setdefault((native, tuple((r.role, r.sha256) for r in job.references)), []).append(job)
+    return [group[i : i + size] for group in groups.values() for i in range(0, len(group), size)]
+
+
+def generate_batch_stage(
+    jobs: list[Job], spec: CampaignSpec, brand: BrandKit, run_dir: Path, budget: BudgetMeter | None = None
+) -> dict[str, Pregenerated]:
+    """Render a batch from :func:`batch_jobs` in one call of the backend's ``generate_batch``.
+
+    Each image still lands in its own job's work folder with its own ``generated.json``, priced alone, so
+    resumption and costs are exactly those of :func:`generate_stage`; a job already done is reused and
+    left out of the call. Every image comes from its job's seed alone (the backend keeps one random
+    generator per image), so batching never changes pixels beyond 1/255.
+
+    Returns:
+        ``job_id → Pregenerated``. A job whose budget reservation is refused gets its
+        :class:`BudgetExhaustedError`. When the call itself fails (e.g. out of memory in every memory mode),
+        its jobs are left out, so :func:`run_attempt` retries each alone and records its own error.
+    """
+    out: dict[str, Pregenerated] = {}
+    todo: list[tuple[Job, Path]] = []
+    for job in jobs:
+        folder = work_dir(job, spec, brand, run_dir)
+        if (hit := _load_cached(folder / "generated.json", GeneratedImage)) is not None:
+            out[job.job_id] = (hit, True)
+        else:
+            todo.append((job, folder))
+    holds = {}
+    for job, _ in todo:
+        try:
+            holds[job.job_id] = budget.reserve(job, spec) if budget is not None else None
+        except BudgetExhaustedError as e:
+            out[job.job_id] = e
+    todo = [(job, folder) for job, folder in todo if job.job_id in holds]
+    if not todo:
+        return out
+    generator = get_generator(spec.generator.backend, spec.generator.options)
+    try:
+        images = generator.generate_batch([job for job, _ in todo], [folder / "generated.png" for _, folder in todo])  # type: ignore[attr-defined]
+    except Exception as e:  # noqa: BLE001 — each job is retried alone and records its own error
+        log.warning("a batch of %d images failed (%s: %s); generating them one at a time", len(todo), type(e).__name__, e)
+        for hold in holds.values():
+            if hold is not None:
+                hold.settle(getattr(e, "cost", None) or 0.0)
+        return out
+    for (job, folder), image in zip(todo, images):
+        priced = generation_cost(image, spec.generator.backend, spec.budget)
+        image = image.model_copy(update={"cost": priced.usd, "cost_basis": priced.basis})
+        if (hold := holds[job.job_id]) is not None:
+            hold.settle(priced.usd)
+        _save(folder / "generated.json", image)
+        out[job.job_id] = (image, False)
+    return out
 
 
 def compose_stage(generated: GeneratedImage, job: Job, spec: CampaignSpec, brand: BrandKit, run_dir: Path) -> tuple[Creative, bool]:
@@ -169,8 +249,14 @@ def publish_run_record(files: list[Path], spec: CampaignSpec, target: str, run_n
     return [publisher.publish(f, f"{folder}/{f.name}", sha256_file(f), meta, "overwrite") for f in files]
 
 
-def run_attempt(job: Job, spec: CampaignSpec, brand: BrandKit, run_dir: Path, budget: BudgetMeter | None = None) -> Attempt:
+def run_attempt(
+    job: Job, spec: CampaignSpec, brand: BrandKit, run_dir: Path, budget: BudgetMeter | None = None,
+    pregenerated: Pregenerated | None = None,
+) -> Attempt:
     """One attempt at a job: generate → compose → QA, with per-stage timings in seconds and its cost in USD.
+
+    ``pregenerated`` is this job's entry from :func:`generate_batch_stage` when its image was rendered in a
+    batch (its ``generate`` timing is then the batch call's time divided by the batch size).
 
     Never raises for a bad product: any error becomes ``Attempt.error`` (with the exception type),
     so one broken packshot cannot sink the campaign — a moderated request (``ModerationError: request
@@ -180,7 +266,11 @@ def run_attempt(job: Job, spec: CampaignSpec, brand: BrandKit, run_dir: Path, bu
     cost: float | None = 0.0
     try:
         with Timer(timings, "generate"):
-            generated, gen_cached = generate_stage(job, spec, brand, run_dir, budget)
+            if isinstance(pregenerated, Exception):
+                raise pregenerated
+            generated, gen_cached = pregenerated or generate_stage(job, spec, brand, run_dir, budget)
+        if pregenerated is not None and not gen_cached:
+            timings["generate"] = generated.seconds
         cost = 0.0 if gen_cached else generated.cost
         with Timer(timings, "compose"):
             creative, comp_cached = compose_stage(generated, job, spec, brand, run_dir)

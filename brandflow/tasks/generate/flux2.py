@@ -448,6 +448,11 @@ class Flux2Generator:
         """
         return parse_options(cls.name, options)
 
+    @property
+    def batch_size(self) -> int:
+        """Images per pipeline call (``generator.options.batch_size``); the flow batches jobs by it."""
+        return self.options.batch_size
+
     def native_size(self, width: int, height: int) -> tuple[int, int]:
         """The size rendered for a ``width × height`` format: multiples of 16, ≈ ``target_megapixels``, nearest aspect.
 

@@ -101,3 +101,17 @@ def tiny_options():
 def make_job():
     """``make_job(seed=…, size=…, references=…, roles=…, scene=…)`` → a Job on the white plimsolls' packshots."""
     return _make_job
+
+
+@pytest.fixture
+def pipeline_calls(monkeypatch) -> list[dict]:
+    """The keyword arguments of every diffusion-pipeline call made during the test (the real call still runs)."""
+    calls: list[dict] = []
+    real = flux2.Flux2Generator._call_pipeline
+
+    def spy(gen, pipe, **kwargs):
+        calls.append(kwargs)
+        return real(gen, pipe, **kwargs)
+
+    monkeypatch.setattr(flux2.Flux2Generator, "_call_pipeline", spy)
+    return calls
