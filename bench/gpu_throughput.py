@@ -258,10 +258,9 @@ def save_flow_pipeline(folder: Path, dry: bool, device: str, dtype: Any, torch: 
 def flow_vs_bare(args: argparse.Namespace, device: str, dtype: Any, torch: Any, budget: Budget) -> dict[str, Any]:
     import yaml
 
-    from brandflow import registry
     from brandflow.tasks.generate import flux2
 
-    out: dict[str, Any] = {"products": args.flow_products}
+    out: dict[str, Any] = {"products": args.flow_products, "variants": args.flow_variants, "batch_size": args.flow_batch_size}
     if not budget.allows(120 if not args.dry_run else 5):
         return {**out, "status": "skipped: time budget"}
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="brandflow-gpu-bench-"))
@@ -273,7 +272,8 @@ def flow_vs_bare(args: argparse.Namespace, device: str, dtype: Any, torch: Any, 
         model, layers = save_flow_pipeline(workdir / "klein-4b-random", args.dry_run, device, dtype, torch)
         out["save_seconds"] = round(time.perf_counter() - t0, 1)
 
-        options: dict[str, Any] = {"model": str(model), "device": device, "dtype": str(dtype).removeprefix("torch."), "text_encoder_out_layers": layers}
+        options: dict[str, Any] = {"model": str(model), "device": device, "dtype": str(dtype).removeprefix("torch."), "text_encoder_out_layers": layers,
+                                   "batch_size": args.flow_batch_size}
         if args.dry_run:
             options.update(steps=2, target_megapixels=0.02, reference_megapixels=0.004)
         campaign = workdir / "campaign"
@@ -283,13 +283,10 @@ def flow_vs_bare(args: argparse.Namespace, device: str, dtype: Any, torch: Any, 
             shutil.copy(EXAMPLE / name, campaign / name)
         (campaign / "images").symlink_to(EXAMPLE / "images")
         spec = yaml.safe_load((EXAMPLE / "campaign.yaml").read_text())
-        spec.update(formats=[{"name": "square", "width": 1080, "height": 1080, "file_type": "png"}], variants=1,
+        spec.update(formats=[{"name": "square", "width": 1080, "height": 1080, "file_type": "png"}], variants=args.flow_variants,
                     generator={"backend": "flux2-klein", "options": options}, qa={"checks": ["format"], "max_attempts": 1})
         (campaign / "campaign.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
 
-        installed = registry.available("generator")
-        if "flux2-klein" not in installed:  # until pyproject.toml declares the entry point
-            registry.register("generator", "flux2-klein", flux2.Flux2KleinGenerator)
         gen = flux2.Flux2KleinGenerator(options)
         t0 = time.perf_counter()
         pipe = flux2.get_pipeline(gen.options, gen.memory_mode)  # resident: the flow's generator reuses it
@@ -372,7 +369,8 @@ def markdown(env: dict[str, Any], rows: list[dict[str, Any]], flow: dict[str, An
             f"| {fmt(r.get('peak_vram_gib'), '.1f')} | {r.get('timed_runs', '—')} | {r.get('status', '')} |"
         )
     if flow is not None:
-        lines += ["", "## Orchestrated flow vs bare diffusers loop (klein-4B size, memory mode none)", ""]
+        lines += ["", "## Orchestrated flow vs bare diffusers loop (klein-4B size, memory mode none)", "",
+                  f"{flow['products']} products × {flow['variants']} variant(s); flow batch_size {flow['batch_size']}, bare loop one image per call.", ""]
         if flow.get("status") != "ok":
             lines.append(f"{flow.get('status')}")
         else:
@@ -401,7 +399,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-flow", dest="flow", action="store_false", help="skip the flow-vs-bare-loop comparison")
     ap.add_argument("--repeats", type=int, default=3, help="timed runs per cell after the warm-up (fewer if the budget is short)")
     ap.add_argument("--dev-steps", type=int, default=4, help="steps for dev (its default is 50; per-step time is reported)")
-    ap.add_argument("--flow-products", type=int, default=8, help="products in the flow comparison (one 1080² format, one variant)")
+    ap.add_argument("--flow-products", type=int, default=8, help="products in the flow comparison (one 1080² format)")
+    ap.add_argument("--flow-variants", type=int, default=1, help="variants per product in the flow comparison (batchable: same references)")
+    ap.add_argument("--flow-batch-size", type=int, default=1, help="generator batch_size in the flow (the bare loop renders one at a time)")
     ap.add_argument("--budget", type=float, default=540.0, help="seconds for everything; cells that no longer fit are skipped")
     ap.add_argument("--workdir", default=None, help="folder for the saved flow pipeline (~8 GB) and runs; default: a temp folder, removed")
     ap.add_argument("--keep-workdir", action="store_true")

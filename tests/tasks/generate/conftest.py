@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
 
-from brandflow import registry
 from brandflow.records import Job, ReferenceImage, StructuredPrompt, Subject, sha256_file
 from brandflow.spec import FormatSpec
 from brandflow.tasks.generate import flux2, gpu
@@ -15,19 +13,6 @@ from brandflow.tasks.generate.flux2_tiny import TINY_OUT_LAYERS, save_tiny_pipel
 
 IMAGES = Path(__file__).resolve().parents[3] / "examples" / "saleor" / "images"
 PLIMSOLLS = [IMAGES / f"saleor-white-plimsolls-{i}.png" for i in (1, 2, 3)]
-
-
-@pytest.fixture(scope="session", autouse=True)
-def flux2_backends_registered():
-    """Stopgap until pyproject.toml declares the `flux2` / `flux2-klein` entry points: register them at run time.
-
-    Once the entry points are installed (`pip install -e .`), this does nothing and the tests go through them.
-    """
-    installed = {ep.name for ep in entry_points(group="brandflow.generators")}
-    if "flux2" not in installed:
-        registry.register("generator", "flux2", flux2.Flux2Generator)
-    if "flux2-klein" not in installed:
-        registry.register("generator", "flux2-klein", flux2.Flux2KleinGenerator)
 
 
 @pytest.fixture(scope="session")
