@@ -212,6 +212,9 @@ class S3Options(_Model):
     addressing_style: Literal["auto", "path", "virtual"] = "auto"
     cache_control: str | None = "public, max-age=86400"
     presign_expiry: int = Field(default=3600, ge=1, le=604800, description="seconds the report's presigned links stay valid")
+    public_base_url: str | None = Field(
+        default=None, description="https base of a CDN or public bucket; links use it instead of presigned URLs"
+    )
     checksum: bool = Field(default=True, description="send ChecksumSHA256 (the store verifies the bytes)")
     request_checksum_calculation: Literal["when_supported", "when_required"] | None = None
     conditional_writes: bool = Field(default=True, description="If-None-Match / If-Match on writes")
@@ -228,6 +231,20 @@ class S3Options(_Model):
         if v and "@" in urlparse(v).netloc:
             raise ValueError("credentials never go in endpoint_url: use the environment, AWS_PROFILE or a role")
         return v
+
+
+class WagtailOptions(_Model):
+    """Options of a ``wagtail+https://host/api/write/v1/`` target (a Wagtail site with wagtail-write-api).
+    The bearer token never goes here: it is read from the environment variable named by ``token_env``."""
+
+    token_env: str = Field(
+        default="BRANDFLOW_WAGTAIL_TOKEN", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="environment variable holding the API token (python manage.py create_api_token USER)",
+    )
+    timeout_seconds: float = Field(default=60.0, gt=0, le=600, description="per HTTP request (connect, read, write)")
+    retry_attempts: int = Field(default=6, ge=1, le=20, description="attempts for transient errors, the first included")
+    retry_base_delay: float = Field(default=0.25, ge=0, description="seconds")
+    retry_max_delay: float = Field(default=20.0, ge=0, description="seconds")
 
 
 class C2paSpec(_Model):
@@ -247,7 +264,8 @@ class ProvenanceSpec(_Model):
 
 
 class PublishSpec(_Model):
-    """Where passing creatives go: ``file://DIR`` (default: ``<run dir>/published``) or ``s3://bucket/prefix``."""
+    """Where passing creatives go: ``file://DIR`` (default: ``<run dir>/published``), ``s3://bucket/prefix``, or
+    a Wagtail image library ``wagtail+https://host/api/write/v1/``."""
 
     target: str | None = None
     key_template: str = "{campaign}/{product_id}/{format}/{variant}.{ext}"
@@ -256,12 +274,19 @@ class PublishSpec(_Model):
         default="hold", description="QA 'warn' creatives: held for a human (default) or published and flagged"
     )
     s3: S3Options = S3Options()
+    wagtail: WagtailOptions = WagtailOptions()
     provenance: ProvenanceSpec = ProvenanceSpec()
 
     def options_for(self, target: str) -> dict[str, Any]:
         """Keyword options for ``target``'s publisher: the ``s3`` block for ``s3://`` (only what the YAML set,
-        so options in the URI's query still apply), nothing for ``file://``."""
-        return self.s3.model_dump(exclude_defaults=True) if urlparse(target).scheme == "s3" else {}
+        so options in the URI's query still apply), the ``wagtail`` block for ``wagtail+http(s)://``, nothing
+        for ``file://``."""
+        scheme = urlparse(target).scheme
+        if scheme == "s3":
+            return self.s3.model_dump(exclude_defaults=True)
+        if scheme in ("wagtail+http", "wagtail+https"):
+            return self.wagtail.model_dump(exclude_defaults=True)
+        return {}
 
 
 class ScheduleSpec(_Model):
@@ -470,4 +495,18 @@ def load_campaign(path: str | Path) -> tuple[CampaignSpec, BrandKit]:
         spec = spec.model_copy(update={"template": str(template)})
     if not spec.feed.path.is_file():
         raise SpecError(path, "feed.path", f"file not found: {spec.feed.path}", "point feed.path at a CSV, JSON or JSONL product feed")
-    return spec, load_brand_kit(spec.brand_kit)
+    return _with_local_model(spec, path.parent), load_brand_kit(spec.brand_kit)
+
+
+def _with_local_model(spec: CampaignSpec, base: Path) -> CampaignSpec:
+    """``generator.options.model`` as an absolute folder when it names one relative to the campaign file
+    (``./weights/klein``, ``models/klein`` that exists there), like every other path in the spec; a Hugging
+    Face repo id (``owner/name``, no such folder) is left as it is."""
+    model = spec.generator.options.get("model")
+    if not isinstance(model, str) or not model or Path(model).expanduser().is_absolute() or model.startswith("~"):
+        return spec
+    local = (base / model).resolve()
+    if not (model.startswith(("./", "../")) or local.is_dir()):
+        return spec
+    options = {**spec.generator.options, "model": str(local)}
+    return spec.model_copy(update={"generator": spec.generator.model_copy(update={"options": options})})

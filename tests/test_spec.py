@@ -97,3 +97,24 @@ def test_brand_kit_needs_a_primary_colour(campaign_dir):
     brand.write_text(yaml.safe_dump(data))
     with pytest.raises(SpecError, match="primary"):
         load_brand_kit(brand)
+
+
+@pytest.mark.parametrize(
+    ("model", "make_dir", "expected"),
+    [
+        ("./weights/klein", False, "{base}/weights/klein"),  # explicit relative path: resolved even before download
+        ("weights/klein", True, "{base}/weights/klein"),  # a folder beside the campaign
+        ("black-forest-labs/FLUX.2-klein-4B", False, "black-forest-labs/FLUX.2-klein-4B"),  # a repo id: untouched
+        ("/models/klein", False, "/models/klein"),
+    ],
+)
+def test_generator_model_folder_is_relative_to_the_campaign(campaign_dir, monkeypatch, tmp_path, model, make_dir, expected):
+    path = campaign_dir / "campaign.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["generator"] = {"backend": "flux2-klein", "options": {"model": model}}
+    path.write_text(yaml.safe_dump(data))
+    if make_dir:
+        (campaign_dir / model).mkdir(parents=True)
+    monkeypatch.chdir(tmp_path.parent)  # the worker's working directory is not the campaign's folder
+    spec, _ = load_campaign(path)
+    assert spec.generator.options["model"] == expected.format(base=campaign_dir.resolve())

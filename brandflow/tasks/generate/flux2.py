@@ -145,7 +145,7 @@ def resolve_model_path(model: str, info: VariantInfo) -> Path:
     """The local folder holding ``model``'s weights in diffusers layout, without any network access.
 
     Args:
-        model: a folder (absolute, ``~``, or relative to the working directory) or a Hugging Face repo id
+        model: a folder (absolute, ``~``, or relative: load_campaign resolves it against the campaign file) or a Hugging Face repo id
             (``owner/name``) that must already be in the local Hugging Face cache (``HF_HUB_CACHE``).
         info: the variant, for the download command in errors.
 
