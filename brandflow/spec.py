@@ -16,7 +16,6 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from brandflow.errors import SpecError
-from brandflow.tasks.cost import BudgetSpec
 
 HEX_RE = re.compile(r"^#[0-9A-Fa-f]{6}$")
 ColourRole = Literal["primary", "secondary", "accent", "text", "background"]
@@ -340,6 +339,44 @@ class NotifySpec(_Model):
         import os
 
         return self.webhook_url if self.webhook_url is not None else (os.environ.get(self.webhook_url_env or "") or None)
+
+
+#: USD per BFL credit: "1 credit = $0.01 USD" (docs.bfl.ai/quick_start/pricing).
+CREDIT_USD = 0.01
+
+
+class BudgetSpec(BaseModel):
+    """The campaign's ``budget:``: a spending cap and the prices brandflow cannot know by itself.
+
+    Example::
+
+        budget:
+          max_cost: 25.0            # stop generating once this would be exceeded; omit for no cap
+          currency: USD             # USD | credits (BFL credits, 1 credit = $0.01)
+          price_per_gpu_hour: 2.50  # USD, for flux2 / flux2-klein on your own GPUs
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_cost: float | None = Field(default=None, gt=0, description="cap in `currency`; None = no cap (costs are still recorded)")
+    currency: Literal["USD", "credits"] = Field(default="USD", description="unit of max_cost and of printed totals (credits: BFL's, $0.01 each)")
+    price_per_gpu_hour: float | None = Field(default=None, ge=0, description="USD per GPU-hour for the local FLUX.2 backends; None → their cost is unknown")
+    gpu_seconds_per_image: float | None = Field(
+        default=None, gt=0, description="seconds per image on your GPU for estimates (at the campaign's size); default: the per-variant table"
+    )
+
+    @property
+    def max_usd(self) -> float | None:
+        """``max_cost`` in US dollars, or ``None``."""
+        return None if self.max_cost is None else self.max_cost * (CREDIT_USD if self.currency == "credits" else 1.0)
+
+    def fmt(self, usd: float | None) -> str:
+        """``usd`` written in the budget's currency: ``'$1.2346'`` or ``'123.46 credits'``; ``'unknown'`` for ``None``."""
+        if usd is None:
+            return "unknown"
+        if self.currency == "credits":
+            return f"{usd / CREDIT_USD:,.2f} credits"
+        return f"${usd:,.4f}" if usd < 1 else f"${usd:,.2f}"
 
 
 class CampaignSpec(_Model):

@@ -32,19 +32,16 @@ import math
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import TYPE_CHECKING, Any
 
 from brandflow.errors import BrandflowError
+from brandflow.spec import CREDIT_USD, BudgetSpec
 
 if TYPE_CHECKING:
     from brandflow.records import GeneratedImage, Job
     from brandflow.spec import CampaignSpec
     from brandflow.tasks.generate.bfl_options import BFLOptions
 
-#: USD per BFL credit: "1 credit = $0.01 USD" (docs.bfl.ai/quick_start/pricing).
-CREDIT_USD = 0.01
 #: Pixels in one *billed* megapixel: BFL reports 1920×1080 as ``input_mp: 2.07`` (docs.bfl.ai, FLUX.2 Image Editing).
 BILLING_MEGAPIXEL = 1_000_000
 #: Backends that cost nothing per image.
@@ -61,40 +58,6 @@ GPU_SECONDS_PER_IMAGE: dict[str, tuple[float | None, str]] = {
 }
 
 CostBasis = str  # 'free' | 'bfl-api' | 'bfl-table' | 'gpu-time' | 'backend' | 'unknown' | 'reused'
-
-
-class BudgetSpec(BaseModel):
-    """The campaign's ``budget:``: a spending cap and the prices brandflow cannot know by itself.
-
-    Example::
-
-        budget:
-          max_cost: 25.0            # stop generating once this would be exceeded; omit for no cap
-          currency: USD             # USD | credits (BFL credits, 1 credit = $0.01)
-          price_per_gpu_hour: 2.50  # USD, for flux2 / flux2-klein on your own GPUs
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    max_cost: float | None = Field(default=None, gt=0, description="cap in `currency`; None = no cap (costs are still recorded)")
-    currency: Literal["USD", "credits"] = Field(default="USD", description="unit of max_cost and of printed totals (credits: BFL's, $0.01 each)")
-    price_per_gpu_hour: float | None = Field(default=None, ge=0, description="USD per GPU-hour for the local FLUX.2 backends; None → their cost is unknown")
-    gpu_seconds_per_image: float | None = Field(
-        default=None, gt=0, description="seconds per image on your GPU for estimates (at the campaign's size); default: the per-variant table"
-    )
-
-    @property
-    def max_usd(self) -> float | None:
-        """``max_cost`` in US dollars, or ``None``."""
-        return None if self.max_cost is None else self.max_cost * (CREDIT_USD if self.currency == "credits" else 1.0)
-
-    def fmt(self, usd: float | None) -> str:
-        """``usd`` written in the budget's currency: ``'$1.2346'`` or ``'123.46 credits'``; ``'unknown'`` for ``None``."""
-        if usd is None:
-            return "unknown"
-        if self.currency == "credits":
-            return f"{usd / CREDIT_USD:,.2f} credits"
-        return f"${usd:,.4f}" if usd < 1 else f"${usd:,.2f}"
 
 
 def budget_of(spec: Any) -> BudgetSpec:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime
 import io
-import shutil
 import subprocess
 from pathlib import Path
 
