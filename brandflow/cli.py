@@ -69,6 +69,9 @@ def run(
     limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="at most N products")] = None,
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="run folder (default: runs/<campaign> beside the YAML)")] = None,
     publish: Annotated[Optional[str], typer.Option("--publish", help="publish target URI for this run, e.g. file:///srv/out")] = None,
+    workers: Annotated[
+        Optional[int], typer.Option("--workers", min=1, max=64, help="threads for generate/compose/QA tasks (default 3)")
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show Prefect's task logs")] = False,
 ) -> None:
     """Run a campaign as a Prefect flow; writes manifest.json and report.html into the run folder."""
@@ -76,6 +79,11 @@ def run(
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from brandflow import progress
     from brandflow.flows.campaign import campaign_flow
+
+    if workers is not None:  # QA is CPU-bound: more threads than cores only help while others wait on a GPU or an API
+        from prefect.task_runners import ThreadPoolTaskRunner
+
+        campaign_flow = campaign_flow.with_options(task_runner=ThreadPoolTaskRunner(max_workers=workers))
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
         task_id = bar.add_task("creatives", total=None)
@@ -93,6 +101,8 @@ def run(
         f"{s.rejected_rows} rejected rows; {s.attempts} attempts, {s.reused} reused"
     )
     out.print(f"report: {result.report}")
+    if result.published_report:
+        out.print(f"published report: {result.published_report}")
 
 
 @app.command()

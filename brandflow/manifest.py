@@ -65,6 +65,7 @@ class RunResult(BaseModel):
     run_dir: Path
     manifest: Path
     report: Path
+    published_report: str | None = Field(default=None, description="link to the report published beside the creatives")
 
 
 class RunManifest(BaseModel):

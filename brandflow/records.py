@@ -243,6 +243,13 @@ class PublishedAsset(_Record):
     sha256: str
     etag: str | None = None
     written: bool = True
+    link: str | None = Field(
+        default=None,
+        description="what a person opens: a presigned or CDN https URL for s3://, file:// for folders; presigned links expire",
+    )
+    cms_id: str | None = Field(
+        default=None, description="the asset's id in a CMS (a Wagtail image id); None for folders and buckets"
+    )
 
 
 class Attempt(_Record):

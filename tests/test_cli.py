@@ -43,3 +43,25 @@ def test_qa_json_on_an_outside_image(tmp_path, example_dir):
     assert result["verdict"] in ("pass", "warn")
     wrong = runner.invoke(app, ["qa", str(path), "--brand", str(example_dir / "brand.yaml"), "--expect-text", "Winter Clearance", "--checks", "text"])
     assert wrong.exit_code == 1
+
+
+def test_run_prints_the_summary_and_the_published_report(prefect_harness, campaign_dir, tmp_path):
+    path = campaign_dir / "campaign.yaml"
+    spec = yaml.safe_load(path.read_text())
+    spec["formats"] = spec["formats"][:1]
+    spec["variants"] = 1
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    published = tmp_path / "published"
+    result = runner.invoke(app, ["run", str(path), "--only", "white-plimsolls", "--out", str(tmp_path / "run"),
+                                 "--publish", published.as_uri(), "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    flat = result.output.replace("\n", "")  # rich wraps long paths at the console width
+    assert "1 creatives from 1 products" in flat
+    assert f"report: {tmp_path / 'run' / 'report.html'}" in flat
+    reports = list(published.rglob("_runs/*/report.html"))
+    assert len(reports) == 1 and f"published report: {reports[0].as_uri()}" in flat
+
+
+def test_run_refuses_zero_workers(campaign_dir):
+    result = runner.invoke(app, ["run", str(campaign_dir / "campaign.yaml"), "--workers", "0"])
+    assert result.exit_code == 2 and "workers" in result.output

@@ -36,7 +36,7 @@ from brandflow.spec import BrandKit, CampaignSpec, load_campaign
 from brandflow.tasks.catalog import load_feed
 from brandflow.tasks.cost import BudgetMeter, job_cost
 from brandflow.tasks.plan import next_attempt, plan_jobs
-from brandflow.tasks.publish.s3 import S3UnavailableError
+from brandflow.tasks.publish.base import TargetUnavailableError
 from brandflow.tasks.stages import (
     Pregenerated,
     batch_jobs,
@@ -107,7 +107,7 @@ def _store_unavailable(task, task_run, state) -> bool:  # noqa: ANN001 - Prefect
     (throttling, 5xx, dropped connections); a 4xx or a bad file is final."""
     try:
         state.result()
-    except S3UnavailableError:
+    except TargetUnavailableError:
         return True
     except Exception:  # noqa: BLE001
         return False
@@ -305,10 +305,11 @@ def _run(
 
     manifest = manifest_of(records)
     manifest_path, report = write_outputs(manifest, run_dir)
-    publish_record([manifest_path, report], spec, target, flow_run_id or started.strftime("%Y%m%dT%H%M%SZ"))
-    publish_artifacts(manifest, report)
-    notify.notify(spec.notify, "finished", spec.slug, manifest, str(report), flow_run_id)
-    return RunResult(summary=manifest.summary, run_dir=run_dir, manifest=manifest_path, report=report)
+    record = publish_record([manifest_path, report], spec, target, flow_run_id or started.strftime("%Y%m%dT%H%M%SZ"))
+    report_link = next((a.link or a.uri for a in record if a.key.endswith("/report.html")), None)
+    publish_artifacts(manifest, report, report_link)
+    notify.notify(spec.notify, "finished", spec.slug, manifest, report_link or str(report), flow_run_id)
+    return RunResult(summary=manifest.summary, run_dir=run_dir, manifest=manifest_path, report=report, published_report=report_link)
 
 
 def review_gate(records: list[JobRecord], spec: CampaignSpec, manifest_of, run_dir: Path, flow_run_id: str | None) -> list[JobRecord]:  # noqa: ANN001
@@ -346,8 +347,9 @@ def review_gate(records: list[JobRecord], spec: CampaignSpec, manifest_of, run_d
     return approval.apply(records, outcome)
 
 
-def publish_artifacts(manifest: RunManifest, report: Path) -> None:
-    """A markdown summary and a per-job table as Prefect artifacts (visible in the UI)."""
+def publish_artifacts(manifest: RunManifest, report: Path, report_link: str | None = None) -> None:
+    """A markdown summary and a per-job table as Prefect artifacts (visible in the UI); ``report_link`` is
+    the published report (a presigned link expires after ``publish.s3.presign_expiry``)."""
     s = manifest.summary
     create_markdown_artifact(
         key=f"{manifest.campaign}-summary",
@@ -357,7 +359,7 @@ def publish_artifacts(manifest: RunManifest, report: Path) -> None:
             f"| products | jobs | published | held for review | failed QA | errors | rejected rows | attempts | reused |\n"
             f"|---|---|---|---|---|---|---|---|---|\n"
             f"| {s.products} | {s.jobs} | {s.published} | {s.held} | {s.failed} | {s.errors} | {s.rejected_rows} | {s.attempts} | {s.reused} |\n\n"
-            f"Report: `{report}`\n"
+            f"Report: `{report}`" + (f" · [published copy]({report_link})" if report_link else "") + "\n"
         ),
     )
     create_table_artifact(
@@ -371,6 +373,7 @@ def publish_artifacts(manifest: RunManifest, report: Path) -> None:
                 "attempts": len(r.attempts),
                 "seed": r.final.seed,
                 "uri": r.published.uri if r.published else "",
+                "link": (r.published.link or "") if r.published else "",
                 "reasons": "; ".join(r.final.qa.reasons if r.final.qa else [r.final.error or ""])[:300],
                 "review": f"{r.decision.verdict} by {r.decision.by}: {r.decision.reason}"[:300] if r.decision else "",
             }

@@ -25,7 +25,7 @@ from brandflow.spec import BrandKit, CampaignSpec
 from brandflow.tasks.compose import compose
 from brandflow.tasks.cost import BudgetExhaustedError, BudgetMeter, generation_cost
 from brandflow.tasks.generate.base import get_generator
-from brandflow.tasks.publish.base import publisher_for
+from brandflow.tasks.publish.base import UnsupportedFileError, labels_for, publish_labelled, publisher_for
 from brandflow.tasks.publish.keys import render_key, sanitise_segment
 from brandflow.tasks.publish.provenance import C2paSigning, mark
 
@@ -237,16 +237,23 @@ def publish_stage(creative: Creative, job: Job, qa: QAResult, spec: CampaignSpec
         )
         metadata["provenance"] = "xmp+c2pa" if c2pa else "xmp"
     publisher = publisher_for(target, **spec.publish.options_for(target))
-    return publisher.publish(src, key, sha, metadata, spec.publish.on_conflict)
+    return publish_labelled(publisher, src, key, sha, metadata, spec.publish.on_conflict, labels_for(job))
 
 
 def publish_run_record(files: list[Path], spec: CampaignSpec, target: str, run_name: str) -> list[PublishedAsset]:
     """Publish the audit record (``manifest.json``, ``report.html``) beside the creatives, under
-    ``<campaign>/_runs/<run_name>/``; a later decision on the same run overwrites them."""
+    ``<campaign>/_runs/<run_name>/``; a later decision on the same run overwrites them. A target that cannot
+    hold such files (a CMS image library) gets none of them: they stay in the run folder, with a warning."""
     publisher = publisher_for(target, **spec.publish.options_for(target))
     folder = f"{spec.slug}/_runs/{sanitise_segment(run_name)}"
     meta = {"campaign": spec.slug, "run": run_name}
-    return [publisher.publish(f, f"{folder}/{f.name}", sha256_file(f), meta, "overwrite") for f in files]
+    published = []
+    for f in files:
+        try:
+            published.append(publisher.publish(f, f"{folder}/{f.name}", sha256_file(f), meta, "overwrite"))
+        except UnsupportedFileError as e:  # a CMS image library holds no JSON or HTML: the record stays in the run folder
+            log.warning("%s stays in the run folder only: %s", f.name, e)
+    return published
 
 
 def run_attempt(

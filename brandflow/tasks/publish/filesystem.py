@@ -9,7 +9,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from brandflow.records import PublishedAsset, sha256_file
-from brandflow.tasks.publish.base import OnConflict
+from brandflow.tasks.publish.base import AssetLabels, OnConflict
 
 
 class FilePublisher:
@@ -44,8 +44,11 @@ class FilePublisher:
                 pass
         return sha256_file(path) if path.is_file() else None
 
-    def publish(self, src: Path, key: str, sha256: str, metadata: dict[str, str], on_conflict: OnConflict) -> PublishedAsset:
-        """Copy ``src`` to ``root/key`` (see class doc for idempotency and conflicts).
+    def publish(
+        self, src: Path, key: str, sha256: str, metadata: dict[str, str], on_conflict: OnConflict,
+        labels: AssetLabels | None = None,
+    ) -> PublishedAsset:
+        """Copy ``src`` to ``root/key`` (see class doc for idempotency and conflicts); ``labels`` are not used.
 
         Raises:
             ValueError: the key would leave the publish folder.
@@ -55,10 +58,10 @@ class FilePublisher:
         existing = self._stored_sha(dest) if dest.exists() else None
         if existing == sha256:
             self._write_meta(dest, metadata, sha256, only_if_missing=True)  # a crash may have come between the two writes
-            return PublishedAsset(uri=dest.as_uri(), key=key, sha256=sha256, written=False)
+            return PublishedAsset(uri=dest.as_uri(), key=key, sha256=sha256, written=False, link=dest.as_uri())
         if existing is not None:
             if on_conflict == "skip":
-                return PublishedAsset(uri=dest.as_uri(), key=key, sha256=existing, written=False)
+                return PublishedAsset(uri=dest.as_uri(), key=key, sha256=existing, written=False, link=dest.as_uri())
             if on_conflict == "version":
                 n = 2
                 while True:
@@ -69,14 +72,14 @@ class FilePublisher:
                     n += 1
                 key = str(candidate.relative_to(self.root))
                 if sha == sha256:
-                    return PublishedAsset(uri=candidate.as_uri(), key=key, sha256=sha256, written=False)
+                    return PublishedAsset(uri=candidate.as_uri(), key=key, sha256=sha256, written=False, link=candidate.as_uri())
                 dest = candidate
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".{dest.name}.tmp")
         shutil.copyfile(src, tmp)
         os.replace(tmp, dest)
         self._write_meta(dest, metadata, sha256)
-        return PublishedAsset(uri=dest.as_uri(), key=key, sha256=sha256, written=True)
+        return PublishedAsset(uri=dest.as_uri(), key=key, sha256=sha256, written=True, link=dest.as_uri())
 
     @staticmethod
     def _write_meta(dest: Path, metadata: dict[str, str], sha256: str, only_if_missing: bool = False) -> None:

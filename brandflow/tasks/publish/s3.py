@@ -37,7 +37,7 @@ from urllib.parse import parse_qs, quote, unquote, urlparse
 
 from brandflow.errors import BrandflowError, MissingDependencyError
 from brandflow.records import PublishedAsset, sha256_file
-from brandflow.tasks.publish.base import OnConflict
+from brandflow.tasks.publish.base import AssetLabels, OnConflict, TargetUnavailableError
 from brandflow.tasks.publish.retry import RetriesExhausted, RetryPolicy, call_with_retry, unwrap
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ class S3PublishError(BrandflowError):
         super().__init__(f"{where}: {code}: {reason}. Fix: {fix}")
 
 
-class S3UnavailableError(S3PublishError):
+class S3UnavailableError(S3PublishError, TargetUnavailableError):
     """Every attempt failed with a transient error (throttling, 5xx, dropped connections).
 
     Attributes (besides :class:`S3PublishError`'s): ``attempts``, the number of attempts made.
@@ -214,6 +214,9 @@ class S3Publisher:
             change, but ``on_conflict: overwrite`` reuses them, so not ``immutable``); ``.json`` / ``.html``
             objects (manifest, report) always get ``no-cache``. ``None`` sends no header.
         presign_expiry: default lifetime of :meth:`presign` URLs, seconds, 1 … 604800 (default 3600).
+        public_base_url: ``https://`` base of a CDN or public bucket serving these objects; published assets then
+            link to ``<public_base_url>/<prefix>/<key>``. Default ``None``: they link to a presigned URL that
+            works for a private bucket and expires after ``presign_expiry``.
         checksum: send ``ChecksumSHA256`` (S3 verifies the bytes and stores the checksum); default ``True``.
         request_checksum_calculation: ``when_supported`` | ``when_required`` (botocore ``Config``); use
             ``when_required`` together with ``checksum=False`` for stores that reject checksum headers.
@@ -248,6 +251,7 @@ class S3Publisher:
         addressing_style: Literal["auto", "path", "virtual"] | None = None,
         cache_control: str | None = "public, max-age=86400",
         presign_expiry: int = 3600,
+        public_base_url: str | None = None,
         checksum: bool = True,
         request_checksum_calculation: Literal["when_supported", "when_required"] | None = None,
         conditional_writes: bool = True,
@@ -298,6 +302,9 @@ class S3Publisher:
 
         self.cache_control = cache_control
         self.presign_expiry = int(presign_expiry)
+        if public_base_url is not None and urlparse(public_base_url).scheme not in ("http", "https"):
+            raise ValueError(f"public_base_url must be an http(s) URL, got {public_base_url!r}")
+        self.public_base_url = public_base_url.rstrip("/") if public_base_url else None
         self.checksum = checksum
         self.conditional_writes = conditional_writes
         self.multipart_threshold = int(multipart_threshold)
@@ -325,7 +332,10 @@ class S3Publisher:
         """``s3://bucket/prefix/key`` for a publish key."""
         return f"s3://{self.bucket}/{self.full_key(key)}"
 
-    def publish(self, src: Path, key: str, sha256: str, metadata: dict[str, str], on_conflict: OnConflict) -> PublishedAsset:
+    def publish(
+        self, src: Path, key: str, sha256: str, metadata: dict[str, str], on_conflict: OnConflict,
+        labels: AssetLabels | None = None,
+    ) -> PublishedAsset:
         """Put the file ``src`` at ``prefix/key`` unless identical bytes are already there.
 
         Args:
@@ -339,6 +349,7 @@ class S3Publisher:
             on_conflict: what to do when a *different* object is at the key: ``skip`` keeps it, ``overwrite``
                 replaces it, ``version`` writes ``name.v2.ext`` (then v3 …), or finds the version that already
                 holds these bytes.
+            labels: title and alt text; not used by a bucket.
 
         Returns:
             ``PublishedAsset(uri, key, sha256, etag, written)``: ``key`` is relative to the prefix (``…/v0.v2.png``
@@ -387,6 +398,12 @@ class S3Publisher:
             raise ValueError(f"presign expiry must be 1 … {MAX_PRESIGN_SECONDS} seconds (7 days), got {expires}")
         return str(self.client.generate_presigned_url("get_object", Params={"Bucket": self.bucket, "Key": self.full_key(key)},
                                                       ExpiresIn=expires))
+
+    def link_for(self, key: str) -> str:
+        """The link a person opens for ``key``: under ``public_base_url`` when set, else presigned (:meth:`presign`)."""
+        if self.public_base_url:
+            return f"{self.public_base_url}/{quote(self.full_key(key))}"
+        return self.presign(key)
 
     def head(self, key: str) -> dict[str, Any] | None:
         """The object's HEAD response (``Metadata``, ``ETag``, ``ContentType`` …) or ``None`` if absent.
@@ -480,7 +497,8 @@ class S3Publisher:
         return self._asset(key, sha256, head.get("ETag"), written=True)
 
     def _asset(self, key: str, sha256: str, etag: str | None, written: bool) -> PublishedAsset:
-        return PublishedAsset(uri=self.uri_for(key), key=key, sha256=sha256, etag=etag.strip('"') if etag else None, written=written)
+        return PublishedAsset(uri=self.uri_for(key), key=key, sha256=sha256, etag=etag.strip('"') if etag else None, written=written,
+                              link=self.link_for(key))
 
     def _with_retry(self, fn: Any, full: str) -> Any:
         def on_retry(attempt: int, exc: BaseException, wait: float) -> None:

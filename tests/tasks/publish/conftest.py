@@ -12,7 +12,7 @@ import socket
 import threading
 import uuid
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -100,7 +100,8 @@ class Fault:
     """What the proxy does to one matching request.
 
     kind: ``status`` (answer ``status`` with S3 error ``code``, never forwarding), ``drop`` (read part of the
-    body, then close the socket), ``hold`` (wait for ``release`` then forward), ``pass``.
+    body, then close the socket), ``lose`` (forward, then close the socket instead of answering: the server
+    did the work, the client never hears of it), ``hold`` (wait for ``release`` then forward), ``pass``.
     """
 
     kind: str
@@ -203,6 +204,11 @@ class FaultProxy:
                     conn.request(self.command, self.path, body=body, headers=headers)
                     resp = conn.getresponse()
                     data = resp.read()
+                    if fault is not None and fault.kind == "lose":
+                        self._record(f"lost {resp.status}")
+                        self.close_connection = True
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                        return
                     self._record(resp.status)
                     self.send_response_only(resp.status, resp.reason)
                     for k, v in resp.getheaders():
@@ -250,3 +256,18 @@ def proxy(moto_endpoint) -> Iterator[FaultProxy]:
     yield p
     p.close()
 
+
+
+@pytest.fixture
+def fault_proxy_to() -> Iterator[Callable[[str], FaultProxy]]:
+    """``fault_proxy_to(upstream_url)``: a fault-injecting proxy in front of any local HTTP server (e.g. the
+    Wagtail site); every proxy made is closed after the test."""
+    made: list[FaultProxy] = []
+
+    def make(upstream: str) -> FaultProxy:
+        made.append(FaultProxy(upstream))
+        return made[-1]
+
+    yield make
+    for p in made:
+        p.close()

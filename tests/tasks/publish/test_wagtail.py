@@ -1,0 +1,445 @@
+"""The wagtail+http:// publisher against a real Wagtail 8 site with wagtail-write-api, started in this session.
+
+The ``wagtail_site`` fixture does what a site owner does: ``wagtail start``, add ``wagtail_write_api`` to the
+settings and URLs, ``migrate``, create a user and an API token, then serve the site with ``runserver`` on
+127.0.0.1 (DEBUG, so media files are served too). Throttling, 5xx and dropped connections are injected by
+the fault proxy of ``conftest.py`` placed in front of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+
+import httpx
+import pytest
+import yaml
+from PIL import Image, PngImagePlugin
+
+from brandflow.records import sha256_file
+from brandflow.spec import PublishSpec
+from brandflow.tasks.publish.base import (
+    AssetLabels,
+    UnsupportedFileError,
+    labels_for,
+    plain_text,
+    publish_labelled,
+    publisher_for,
+)
+from brandflow.tasks.publish.wagtail import (
+    WagtailPublishError,
+    WagtailPublisher,
+    WagtailUnavailableError,
+    WagtailUnsupportedFileError,
+    key_id,
+    parse_target,
+)
+
+FAST = dict(retry_base_delay=0.01, retry_max_delay=0.05)
+USER = "brandflow"
+
+# The minimal, visible patch a site owner makes to a fresh `wagtail start` project.
+SETTINGS_PATCH = '''from .base import INSTALLED_APPS
+
+INSTALLED_APPS = [*INSTALLED_APPS, "wagtail_write_api"]
+'''
+URLS_ANCHOR = '    path("search/", search_views.search, name="search"),\n'
+URLS_PATCH = '    path("api/write/v1/", include("wagtail_write_api.urls")),\n'
+
+
+@dataclass(frozen=True)
+class Site:
+    origin: str   # http://127.0.0.1:PORT
+    api: str      # http://127.0.0.1:PORT/api/write/v1/
+    token: str
+    root: Path
+
+    @property
+    def target(self) -> str:
+        return "wagtail+" + self.api
+
+    def get(self, path: str, **params) -> httpx.Response:
+        return httpx.get(self.api + path, params=params, headers={"Authorization": f"Bearer {self.token}"}, timeout=30)
+
+    def total(self) -> int:
+        return self.get("images/", limit=1).json()["meta"]["total_count"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _manage(root: Path, *args: str, env: dict[str, str] | None = None) -> str:
+    done = subprocess.run([sys.executable, "manage.py", *args], cwd=root, env={**os.environ, **(env or {})},
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+@pytest.fixture(scope="session")
+def wagtail_site(tmp_path_factory) -> Iterator[Site]:
+    """A real Wagtail site with wagtail-write-api, served on 127.0.0.1 for the whole session (≈ 25 s to build)."""
+    cli = Path(sys.executable).with_name("wagtail")
+    cli = str(cli) if cli.exists() else shutil.which("wagtail")
+    assert cli, "the wagtail CLI is missing: pip install -e '.[test]'"
+    base = tmp_path_factory.mktemp("wagtail")
+    subprocess.run([cli, "start", "cmssite"], cwd=base, check=True, capture_output=True, timeout=120)
+    root = base / "cmssite"
+    (root / "cmssite" / "settings" / "local.py").write_text(SETTINGS_PATCH)   # dev.py imports .local
+    urls = root / "cmssite" / "urls.py"
+    text = urls.read_text()
+    assert URLS_ANCHOR in text, "the wagtail start template changed: update URLS_ANCHOR"
+    urls.write_text(text.replace(URLS_ANCHOR, URLS_ANCHOR + URLS_PATCH))
+
+    _manage(root, "migrate", "--noinput", "-v0")
+    _manage(root, "createsuperuser", "--noinput", env={"DJANGO_SUPERUSER_USERNAME": USER, "DJANGO_SUPERUSER_EMAIL":
+                                                         "brandflow@example.com", "DJANGO_SUPERUSER_PASSWORD": uuid.uuid4().hex})
+    token = re.search(r"[0-9a-f]{40}", _manage(root, "create_api_token", USER)).group(0)
+
+    port = _free_port()
+    log = open(base / "runserver.log", "w")
+    server = subprocess.Popen([sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"], cwd=root,
+                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    site = Site(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port}/api/write/v1/", token, root)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(site.api + "images/", timeout=2).status_code == 401:  # up, and asking for the token
+                    break
+            except httpx.TransportError:
+                pass
+            assert server.poll() is None and time.monotonic() < deadline, \
+                "runserver did not come up:\n" + (base / "runserver.log").read_text()[-3000:]
+            time.sleep(0.2)
+        yield site
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+        log.close()
+
+
+@pytest.fixture
+def token_env(wagtail_site, monkeypatch) -> str:
+    """The site's token in BRANDFLOW_WAGTAIL_TOKEN for one test."""
+    monkeypatch.setenv("BRANDFLOW_WAGTAIL_TOKEN", wagtail_site.token)
+    return wagtail_site.token
+
+
+def png(folder: Path, name: str, colour: tuple[int, int, int] = (26, 99, 236), size: tuple[int, int] = (64, 48)) -> tuple[Path, str]:
+    """A small real PNG with a unique text chunk (so no two tests share bytes); returns (path, sha256)."""
+    info = PngImagePlugin.PngInfo()
+    info.add_text("test", uuid.uuid4().hex)
+    path = folder / name
+    Image.new("RGB", size, colour).save(path, pnginfo=info)
+    return path, sha256_file(path)
+
+
+def new_key() -> str:
+    return f"t-{uuid.uuid4().hex[:10]}/aviator/square/v0.png"
+
+
+def pub(site: Site, **options) -> WagtailPublisher:
+    return WagtailPublisher(site.target, **{**FAST, **options})
+
+
+LABELS = AssetLabels(title="Aviator sunglasses — square v0", alt_text="Aviator sunglasses on a blue backdrop")
+
+
+# ----------------------------------------------------------------------------------------------- upload
+def test_upload_creates_one_image_with_its_title_and_bytes(tmp_path, wagtail_site, token_env):
+    src, sha = png(tmp_path, "a.png", size=(80, 60))
+    key = new_key()
+    before = wagtail_site.total()
+    asset = publisher_for(wagtail_site.target, **FAST).publish(src, key, sha, {"campaign": "t"}, "version", labels=LABELS)
+
+    assert asset.written and asset.key == key and asset.sha256 == sha and asset.cms_id
+    assert asset.uri == f"{wagtail_site.api}images/{asset.cms_id}/"
+    assert wagtail_site.total() == before + 1
+    image = wagtail_site.get(f"images/{asset.cms_id}/").json()
+    assert image["title"] == f"Aviator sunglasses — square v0 [bf:{key_id(key)}:{sha[:16]}]"
+    assert (image["width"], image["height"]) == (80, 60)
+    assert asset.link == wagtail_site.origin + image["file_url"] and sha in asset.link
+    body = httpx.get(asset.link, timeout=30)  # DEBUG serves media: the library holds exactly these bytes
+    assert body.status_code == 200 and hashlib.sha256(body.content).hexdigest() == sha
+
+
+def test_the_key_is_the_title_without_labels(tmp_path, wagtail_site, token_env):
+    src, sha = png(tmp_path, "a.png")
+    key = new_key()
+    asset = pub(wagtail_site).publish(src, key, sha, {}, "version")
+    assert wagtail_site.get(f"images/{asset.cms_id}/").json()["title"].startswith(f"{key} [bf:")
+
+
+def test_same_bytes_again_upload_nothing(tmp_path, wagtail_site, token_env):
+    src, sha = png(tmp_path, "a.png")
+    key = new_key()
+    first = pub(wagtail_site).publish(src, key, sha, {}, "version", labels=LABELS)
+    before = wagtail_site.total()
+    for on_conflict in ("version", "skip", "overwrite"):
+        again = publisher_for(wagtail_site.target, **FAST).publish(src, key, sha, {}, on_conflict, labels=LABELS)
+        assert not again.written and again.cms_id == first.cms_id and again.key == key and again.link == first.link
+    assert wagtail_site.total() == before, "re-publishing the same bytes makes no new image"
+    assert pub(wagtail_site).count(key) == 1
+
+
+# ----------------------------------------------------------------------------------------------- conflicts
+def test_changed_bytes_with_skip_keep_the_image(tmp_path, wagtail_site, token_env):
+    old, old_sha = png(tmp_path, "old.png", (200, 0, 0))
+    new, new_sha = png(tmp_path, "new.png", (0, 200, 0))
+    key = new_key()
+    first = pub(wagtail_site).publish(old, key, old_sha, {}, "skip")
+    kept = pub(wagtail_site).publish(new, key, new_sha, {}, "skip")
+    assert not kept.written and kept.cms_id == first.cms_id and kept.sha256 == old_sha
+    assert pub(wagtail_site).count(key) == 1
+
+
+def test_changed_bytes_with_overwrite_replace_the_image(tmp_path, wagtail_site, token_env):
+    old, old_sha = png(tmp_path, "old.png", (200, 0, 0))
+    new, new_sha = png(tmp_path, "new.png", (0, 200, 0))
+    key = new_key()
+    first = pub(wagtail_site).publish(old, key, old_sha, {}, "overwrite", labels=LABELS)
+    before = wagtail_site.total()
+    second = pub(wagtail_site).publish(new, key, new_sha, {}, "overwrite", labels=LABELS)
+
+    assert second.written and second.sha256 == new_sha and second.key == key and second.cms_id != first.cms_id
+    assert wagtail_site.get(f"images/{first.cms_id}/").status_code == 404, "the old image is deleted"
+    assert wagtail_site.total() == before and pub(wagtail_site).count(key) == 1
+    again = pub(wagtail_site).publish(new, key, new_sha, {}, "overwrite", labels=LABELS)
+    assert not again.written and again.cms_id == second.cms_id
+
+
+def test_an_overwrite_cut_short_between_upload_and_delete_is_finished_by_the_rerun(tmp_path, wagtail_site, token_env):
+    old, old_sha = png(tmp_path, "old.png", (200, 0, 0))
+    new, new_sha = png(tmp_path, "new.png", (0, 200, 0))
+    key = new_key()
+    publisher = pub(wagtail_site)
+    first = publisher.publish(old, key, old_sha, {}, "overwrite")
+    crashed = publisher._upload(new, key, new_sha, key)  # the upload of an overwrite whose process died before the delete
+    assert publisher.count(key) == 2
+
+    rerun = pub(wagtail_site).publish(new, key, new_sha, {}, "overwrite")
+    assert not rerun.written and rerun.cms_id == crashed.cms_id
+    assert wagtail_site.get(f"images/{first.cms_id}/").status_code == 404 and publisher.count(key) == 1
+
+
+def test_changed_bytes_with_version_go_to_v2_then_v3(tmp_path, wagtail_site, token_env):
+    one, sha1 = png(tmp_path, "1.png", (200, 0, 0))
+    two, sha2 = png(tmp_path, "2.png", (0, 200, 0))
+    three, sha3 = png(tmp_path, "3.png", (0, 0, 200))
+    key = new_key()
+    stem = key.removesuffix(".png")
+    p = pub(wagtail_site)
+    a1 = p.publish(one, key, sha1, {}, "version", labels=LABELS)
+    a2 = p.publish(two, key, sha2, {}, "version", labels=LABELS)
+    a3 = p.publish(three, key, sha3, {}, "version", labels=LABELS)
+    assert (a1.key, a2.key, a3.key) == (key, f"{stem}.v2.png", f"{stem}.v3.png")
+    assert a2.written and a3.written and len({a1.cms_id, a2.cms_id, a3.cms_id}) == 3
+    assert wagtail_site.get(f"images/{a2.cms_id}/").json()["title"].startswith("Aviator sunglasses — square v0 (version 2) [bf:")
+
+    before = wagtail_site.total()
+    again = p.publish(two, key, sha2, {}, "version", labels=LABELS)
+    assert not again.written and again.key == a2.key and again.cms_id == a2.cms_id, "a re-run finds its own version"
+    assert wagtail_site.total() == before
+
+
+# ----------------------------------------------------------------------------------------------- errors
+def test_a_wrong_token_is_a_clear_error_naming_the_fix(tmp_path, wagtail_site, monkeypatch):
+    monkeypatch.setenv("BRANDFLOW_WAGTAIL_TOKEN", "0" * 40)
+    src, sha = png(tmp_path, "a.png")
+    with pytest.raises(WagtailPublishError) as e:
+        pub(wagtail_site).publish(src, new_key(), sha, {}, "version")
+    assert e.value.code == "HTTP 401" and wagtail_site.api in str(e.value)
+    assert "BRANDFLOW_WAGTAIL_TOKEN" in str(e.value) and "python manage.py create_api_token USER" in str(e.value)
+
+
+def test_a_missing_token_names_the_variable(monkeypatch):
+    target = "wagtail+https://cms.example.com/api/write/v1/"  # nothing is sent: the token is checked first
+    monkeypatch.delenv("BRANDFLOW_WAGTAIL_TOKEN", raising=False)
+    monkeypatch.delenv("CMS_TOKEN", raising=False)
+    with pytest.raises(WagtailPublishError, match=r"BRANDFLOW_WAGTAIL_TOKEN .*not set.*create_api_token USER"):
+        WagtailPublisher(target)
+    spec = PublishSpec(wagtail={"token_env": "CMS_TOKEN"})
+    with pytest.raises(WagtailPublishError, match=r"CMS_TOKEN .*not set"):
+        publisher_for(target, **spec.options_for(target))
+
+
+def test_run_records_are_refused_before_anything_is_sent(tmp_path, wagtail_site, token_env):
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text('{"campaign": "t"}')
+    before = wagtail_site.total()
+    with pytest.raises(WagtailUnsupportedFileError, match="holds images only") as e:
+        pub(wagtail_site).publish(manifest, "t/_runs/r1/manifest.json", sha256_file(manifest), {}, "overwrite")
+    assert isinstance(e.value, UnsupportedFileError), "the flow can catch it for any target"
+    assert wagtail_site.total() == before
+
+
+def test_a_file_the_site_cannot_read_is_not_retried(tmp_path, wagtail_site, token_env, fault_proxy_to):
+    proxy = fault_proxy_to(wagtail_site.origin)
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    with pytest.raises(WagtailPublishError, match="could not read broken.png as an image") as e:
+        WagtailPublisher(f"wagtail+{proxy.url}/api/write/v1/", **FAST).publish(bad, new_key(), sha256_file(bad), {}, "version")
+    assert e.value.code == "NotAnImage" and len(proxy.requests("POST")) == 1
+
+
+def test_a_wrong_path_names_the_mount(tmp_path, wagtail_site, token_env):
+    src, sha = png(tmp_path, "a.png")
+    with pytest.raises(WagtailPublishError, match=r"HTTP 404.*include\('wagtail_write_api.urls'\)"):
+        WagtailPublisher(f"wagtail+{wagtail_site.origin}/api/nothing/", **FAST).publish(src, new_key(), sha, {}, "version")
+
+
+def test_a_changed_file_is_refused(tmp_path, wagtail_site, token_env):
+    src, sha = png(tmp_path, "a.png")
+    src.write_bytes(src.read_bytes() + b"x")
+    with pytest.raises(ValueError, match="changed after it was hashed"):
+        pub(wagtail_site).publish(src, new_key(), sha, {}, "version")
+
+
+@pytest.mark.parametrize("uri, fix", [
+    ("wagtail+https://cms.example.com", "add the path"),
+    ("wagtail+https://user:secret@cms.example.com/api/write/v1/", "credentials never go in the target URI"),
+    ("wagtail+https://cms.example.com/api/write/v1/?token=x", "no query"),
+    ("https://cms.example.com/api/write/v1/", "wagtail\\+https://cms.example.com/api/write/v1/"),
+])
+def test_bad_target_uris(uri, fix, monkeypatch):
+    monkeypatch.setenv("BRANDFLOW_WAGTAIL_TOKEN", "t")
+    with pytest.raises(WagtailPublishError, match=fix):
+        WagtailPublisher(uri)
+
+
+def test_target_uris_and_options():
+    assert parse_target("wagtail+https://cms.example.com/api/write/v1") == ("https://cms.example.com/api/write/v1/", "https://cms.example.com")
+    assert parse_target("wagtail+http://127.0.0.1:8000/cms/api/") == ("http://127.0.0.1:8000/cms/api/", "http://127.0.0.1:8000")
+    spec = PublishSpec(wagtail={"token_env": "CMS_TOKEN", "timeout_seconds": 5})
+    assert spec.options_for("wagtail+https://cms.example.com/api/write/v1/") == {"token_env": "CMS_TOKEN", "timeout_seconds": 5}
+    assert spec.options_for("wagtail+http://127.0.0.1/api/") == {"token_env": "CMS_TOKEN", "timeout_seconds": 5}
+    assert spec.options_for("s3://bucket/prefix") == {} and spec.options_for("file:///tmp/x") == {}
+    with pytest.raises(ValueError):
+        PublishSpec(wagtail={"token": "secret"})  # extra=forbid: a token never goes in the YAML
+
+
+# ----------------------------------------------------------------------------------------------- transient faults
+def test_throttling_and_5xx_are_retried_and_make_one_image(tmp_path, wagtail_site, token_env, fault_proxy_to):
+    proxy = fault_proxy_to(wagtail_site.origin)
+    proxy.add("status", status=429, method="GET")
+    proxy.add("status", times=2, status=503, method="POST")
+    src, sha = png(tmp_path, "a.png")
+    key = new_key()
+    asset = WagtailPublisher(f"wagtail+{proxy.url}/api/write/v1/", **FAST).publish(src, key, sha, {}, "version")
+    assert asset.written and pub(wagtail_site).count(key) == 1
+    assert [s.status for s in proxy.requests("POST")] == [503, 503, 201]
+
+
+def test_a_dropped_upload_is_retried_without_a_duplicate(tmp_path, wagtail_site, token_env, fault_proxy_to):
+    proxy = fault_proxy_to(wagtail_site.origin)
+    proxy.add("drop", method="POST")
+    src, sha = png(tmp_path, "a.png")
+    key = new_key()
+    asset = WagtailPublisher(f"wagtail+{proxy.url}/api/write/v1/", **FAST).publish(src, key, sha, {}, "version")
+    assert asset.cms_id and pub(wagtail_site).count(key) == 1
+    assert [s.status for s in proxy.requests("POST")] == ["dropped", 201]
+
+
+def test_an_upload_whose_answer_was_lost_is_found_not_repeated(tmp_path, wagtail_site, token_env, fault_proxy_to):
+    proxy = fault_proxy_to(wagtail_site.origin)
+    proxy.add("lose", method="POST")
+    src, sha = png(tmp_path, "a.png")
+    key = new_key()
+    asset = WagtailPublisher(f"wagtail+{proxy.url}/api/write/v1/", **FAST).publish(src, key, sha, {}, "version")
+    assert [s.status for s in proxy.requests("POST")] == ["lost 201"], "the retry lists, finds the image, uploads nothing"
+    assert not asset.written and asset.cms_id and pub(wagtail_site).count(key) == 1
+
+
+def test_a_site_that_stays_down_gives_up_with_the_attempts(tmp_path, wagtail_site, token_env, fault_proxy_to):
+    proxy = fault_proxy_to(wagtail_site.origin)
+    proxy.add("status", times=3, status=503, method="GET")
+    src, sha = png(tmp_path, "a.png")
+    with pytest.raises(WagtailUnavailableError, match="still failing after 3 attempts") as e:
+        WagtailPublisher(f"wagtail+{proxy.url}/api/write/v1/", retry_attempts=3, **FAST).publish(src, new_key(), sha, {}, "version")
+    assert e.value.attempts == 3 and e.value.code == "HTTP 503" and proxy.requests("POST") == []
+
+
+# ----------------------------------------------------------------------------------------------- labels
+def test_labels_are_plain_words_from_the_product_and_the_scene():
+    job = SimpleNamespace(
+        product_title="Apple Juice", variant=0, format=SimpleNamespace(name="square"),
+        prompt=SimpleNamespace(scene="Studio product photograph of Apple Juice for Saleor on a seamless backdrop in "
+                                     "#1A63EC (brand primary, Saleor blue) " + "with soft light " * 30,
+                               subjects=[SimpleNamespace(description="x")]),
+    )
+    labels = labels_for(job)
+    assert labels.title == "Apple Juice — square v0"
+    assert labels.alt_text.startswith("Studio product photograph of Apple Juice for Saleor on a seamless backdrop in Saleor blue with")
+    assert len(labels.alt_text) <= 250 and labels.alt_text.endswith("…") and "#" not in labels.alt_text
+    assert plain_text("a wall in #FFFFFF and a #000000 floor") == "a wall in and a floor"
+    job.prompt.scene = "A sunny kitchen table"
+    assert labels_for(job).alt_text == "Apple Juice: A sunny kitchen table"
+
+
+def test_labels_reach_only_publishers_that_take_them(tmp_path):
+    seen = {}
+
+    class Old:  # a third-party publisher written before labels existed
+        def publish(self, src, key, sha256, metadata, on_conflict):
+            seen["old"] = key
+
+    class New:
+        def publish(self, src, key, sha256, metadata, on_conflict, labels=None):
+            seen["new"] = labels
+
+    publish_labelled(Old(), tmp_path, "k", "s", {}, "version", LABELS)
+    publish_labelled(New(), tmp_path, "k", "s", {}, "version", LABELS)
+    assert seen == {"old": "k", "new": LABELS}
+
+
+# ----------------------------------------------------------------------------------------------- a campaign
+def test_a_campaign_publishes_into_wagtail_and_a_rerun_adds_nothing(prefect_harness, campaign_dir, tmp_path, wagtail_site, token_env):
+    from brandflow.flows.campaign import campaign_flow
+    from brandflow.manifest import RunManifest
+
+    path = campaign_dir / "campaign.yaml"
+    spec = yaml.safe_load(path.read_text())
+    spec["formats"] = [{"name": "square", "width": 1080, "height": 1080}]
+    spec["variants"] = 1
+    spec["name"] = f"wagtail-{uuid.uuid4().hex[:6]}"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    products = ["apple-juice", "white-plimsolls"]
+    before = wagtail_site.total()
+
+    first = campaign_flow(str(path), str(tmp_path / "run"), only=products, publish_to=wagtail_site.target)
+    manifest = RunManifest.read(first.manifest)
+    published = [j for j in manifest.jobs if j.status == "published"]
+    assert published, "at least one creative of these real products passes QA"
+    assert wagtail_site.total() == before + len(published)
+    for job in published:
+        asset = job.published
+        assert asset.cms_id and asset.written and asset.uri == f"{wagtail_site.api}images/{asset.cms_id}/"
+        image = wagtail_site.get(f"images/{asset.cms_id}/").json()
+        assert image["title"].startswith(f"{job.product_title} — square v0 [bf:{key_id(asset.key)}:")
+        assert hashlib.sha256(httpx.get(asset.link, timeout=30).content).hexdigest() == asset.sha256
+    assert manifest.publish_target == wagtail_site.target
+
+    second = campaign_flow(str(path), str(tmp_path / "run"), only=products, publish_to=wagtail_site.target)
+    again = {j.job_id: j.published for j in RunManifest.read(second.manifest).jobs if j.published}
+    assert wagtail_site.total() == before + len(published), "a re-run uploads no image twice"
+    assert {k: a.cms_id for k, a in again.items()} == {j.job_id: j.published.cms_id for j in published}
+    assert not any(a.written for a in again.values())
