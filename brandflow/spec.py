@@ -233,9 +233,17 @@ class S3Options(_Model):
 
 
 class WagtailOptions(_Model):
-    """Options of a ``wagtail+https://host/api/write/v1/`` target (a Wagtail site with wagtail-write-api).
-    The bearer token never goes here: it is read from the environment variable named by ``token_env``."""
+    """Options of a ``wagtail+https://host/api/brandflow/v1/`` target (a Wagtail site with the brandflow-wagtail
+    app, ``integrations/wagtail``). The bearer token never goes here: it is read from the environment variable
+    named by ``token_env``."""
 
+    collection: str | None = Field(
+        default=None, min_length=1, max_length=1000,
+        description="the image collection, by name or by path from the root ('Campaigns/Spring'); it must exist "
+                    "(brandflow never creates collections); None: the root collection",
+    )
+    tags: list[str] = Field(default_factory=list, description="tags every published image gets, besides brandflow's "
+                                                               "own bf-key-/bf-sha- identity tags")
     token_env: str = Field(
         default="BRANDFLOW_WAGTAIL_TOKEN", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
         description="environment variable holding the API token (python manage.py create_api_token USER)",
@@ -244,6 +252,15 @@ class WagtailOptions(_Model):
     retry_attempts: int = Field(default=6, ge=1, le=20, description="attempts for transient errors, the first included")
     retry_base_delay: float = Field(default=0.25, ge=0, description="seconds")
     retry_max_delay: float = Field(default=20.0, ge=0, description="seconds")
+
+    @field_validator("tags")
+    @classmethod
+    def _plain_tags(cls, v: list[str]) -> list[str]:
+        for tag in v:
+            if not tag.strip() or len(tag) > 100 or "," in tag or tag.startswith(("bf-key-", "bf-sha-")):
+                raise ValueError(f"tag {tag!r}: 1 to 100 characters, no commas (Wagtail's tag field splits on them), "
+                                 "and not starting with bf-key- or bf-sha- (brandflow's identity tags)")
+        return list(dict.fromkeys(t.strip() for t in v))
 
 
 class C2paSpec(_Model):
@@ -264,7 +281,7 @@ class ProvenanceSpec(_Model):
 
 class PublishSpec(_Model):
     """Where passing creatives go: ``file://DIR`` (default: ``<run dir>/published``), ``s3://bucket/prefix``, or
-    a Wagtail image library ``wagtail+https://host/api/write/v1/``."""
+    a Wagtail image library ``wagtail+https://host/api/brandflow/v1/``."""
 
     target: str | None = None
     key_template: str = "{campaign}/{product_id}/{format}/{variant}.{ext}"

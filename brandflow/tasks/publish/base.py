@@ -21,7 +21,7 @@ OnConflict = Literal["skip", "overwrite", "version"]
 #: Longest alt text :func:`labels_for` writes, characters (Wagtail's image ``description`` holds 255).
 MAX_ALT_TEXT = 250
 #: Longest human title :func:`labels_for` writes, characters (CMS titles are usually 255 at most, and a
-#: publisher may append its own identity marker).
+#: publisher may append a suffix such as " (version 2)").
 MAX_TITLE = 200
 
 
@@ -67,7 +67,7 @@ def publisher_for(uri: str, **options: Any) -> Publisher:
     """The publisher for a target URI; the scheme picks the ``brandflow.publishers`` plugin.
 
     Args:
-        uri: ``file:///dir``, a plain path, ``s3://bucket/prefix`` or ``wagtail+https://host/api/write/v1/``.
+        uri: ``file:///dir``, a plain path, ``s3://bucket/prefix`` or ``wagtail+https://host/api/brandflow/v1/``.
         options: keyword options of that publisher (``PublishSpec.options_for(uri)``).
 
     Raises:

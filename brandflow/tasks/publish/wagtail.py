@@ -1,41 +1,38 @@
-"""The ``wagtail+https://host/api/write/v1/`` target: a Wagtail CMS image library, through wagtail-write-api.
+"""The ``wagtail+https://host/api/brandflow/v1/`` target: a Wagtail CMS image library, through brandflow-wagtail.
 
-The site side is the user's Wagtail site (Wagtail 8) with the ``wagtail-write-api`` app mounted, e.g.
-``path("api/write/v1/", include("wagtail_write_api.urls"))``; its URL, with ``wagtail+`` in front of the
-scheme, is the target. brandflow itself needs only ``httpx``. The bearer token is read from an environment
-variable (``BRANDFLOW_WAGTAIL_TOKEN`` unless ``token_env`` names another), never from the YAML or the URI.
+The site side is the user's Wagtail site (6.3 or later) with two apps installed: ``wagtail-write-api`` (its API
+tokens, ``python manage.py create_api_token USER``) and ``brandflow-wagtail`` from this repository
+(``integrations/wagtail``), mounted with ``path("api/brandflow/v1/", include("brandflow_wagtail.urls"))``. That
+URL, with ``wagtail+`` in front of the scheme, is the target. brandflow itself needs only ``httpx``; the CMS never
+installs brandflow. The bearer token is read from an environment variable (``BRANDFLOW_WAGTAIL_TOKEN`` unless
+``token_env`` names another), never from the YAML or the URI.
 
-What the API can hold. wagtail-write-api 0.8.x's image endpoints are ``GET images/?search=&offset=&limit=``
-(``search`` filters ``title`` case-insensitively), ``GET/PATCH/DELETE images/<id>/`` and
-``POST images/`` (multipart ``file`` + ``title``); PATCH changes the title only, and every other form field
-(collection, tags, description = Wagtail's alt text) is ignored by the server. So an image is created with
-its title in one request and nothing else about it can be set: alt text, collection and tags are not sent
-(the site's editors set them; Wagtail's alt text falls back to the title). The API has no documents, so
-JSON and HTML files (``manifest.json``, ``report.html``) are refused with :class:`WagtailUnsupportedFileError`
-before anything is sent.
+What lands in Wagtail. One image per creative, created in one request and one database transaction on the site:
+the file (named ``<sha256>.<ext>``), the title (``labels.title``, e.g. ``Apple Juice — square v0``), the alt
+text (``labels.alt_text`` → ``Image.description``), the collection (``collection``, by name or path; it must
+exist) and the tags (``tags``), plus two identity tags: ``bf-key-<K>`` (``K`` = the first 16 hex digits of
+sha256(publish key)) and ``bf-sha-<sha256 of the file>``. The site checks the file the way Wagtail's admin does
+and the user's "add" permission on the collection. JSON and HTML files (``manifest.json``, ``report.html``) are
+refused with :class:`WagtailUnsupportedFileError` before anything is sent: an image library holds images.
 
-Exactly once, by content. The title is the only field the API both stores and filters on, so it carries the
-identity: ``"<human title> [bf:<K>:<S>]"``, ``K`` = the first 16 hex digits of sha256(publish key), ``S`` =
-the first 16 hex digits of the creative's sha256; the uploaded file is named ``<full sha256>.<ext>``. Before
-writing, the images whose title holds ``[bf:<K>:`` are listed: one with ``S`` means the bytes are already
-there (nothing is sent); otherwise ``on_conflict`` decides — ``skip`` keeps what is there, ``version`` uses
-key ``name.v2.ext`` (then v3 …) and finds a version that already holds these bytes, ``overwrite`` uploads
-the new image, then deletes the old one(s) (the API cannot replace an image's file, so the CMS id changes,
-and pages that used the old image lose it). A crash between that upload and the delete leaves both; the
-next run finds the new bytes already there and deletes the rest. The image is created *with* its title, so
-a crash can never leave an image that a re-run would not find. Two runs racing on one key may both upload;
-each then re-lists the key and the image with the higher id is deleted, so one remains.
+Exactly once, by content. Before writing, ``GET images/?key=K`` lists the images tagged ``bf-key-K``: one with
+this sha256 means the bytes are already there (nothing is sent); otherwise ``on_conflict`` decides — ``skip``
+keeps what is there, ``version`` uses key ``name.v2.ext`` (then v3 …) and finds a version that already holds
+these bytes, ``overwrite`` uploads the new image, then deletes the old one(s) (an image's file is not replaced
+in place, so the CMS id changes, and pages that used the old image lose it). A crash between that upload and
+the delete leaves both; the next run finds the new bytes already there and deletes the rest. Image and tags
+are written together, so a crash never leaves an image a re-run would not find. Two runs racing on one key may
+both upload; each then re-lists the key and the image with the higher id is deleted, so one remains.
 
 Retries: the *whole* publish — list, decide, upload — is retried by
 :func:`brandflow.tasks.publish.retry.call_with_retry` on HTTP 429, 5xx and dropped or timed-out connections
-only; every retry starts by listing again, so an upload whose answer was lost is never sent twice. Two
-500s are not transient: wagtail-write-api answers any exception with 500, and "Unknown image format" /
-"cannot identify image file" are the file's fault. Every 4xx is raised at once as :class:`WagtailPublishError`
-naming the site, the key and the likely fix.
+only; every retry starts by listing again, so an upload whose answer was lost is never sent twice. Every 4xx
+is raised at once as :class:`WagtailPublishError` naming the site, the key and the likely fix (a missing
+collection, a permission, the token, an app that is not installed).
 
-Sources: wagtail-write-api 0.8.4 (``wagtail_write_api/endpoints/images.py``, ``auth.py``,
-``management/commands/create_api_token.py``); Wagtail 8.0 ``wagtail/images/models.py`` (title ≤ 255
-characters, ``default_alt_text``, ``WAGTAILIMAGES_EXTENSIONS``); httpx's exception hierarchy.
+Sources: ``integrations/wagtail/brandflow_wagtail/api.py`` (the endpoints); wagtail-write-api 0.8.4
+(``auth.py``, ``management/commands/create_api_token.py``); Wagtail 8.0 ``wagtail/images/models.py`` (title and
+description ≤ 255 characters, ``WAGTAILIMAGES_EXTENSIONS``); httpx's exception hierarchy.
 """
 
 from __future__ import annotations
@@ -46,6 +43,7 @@ import mimetypes
 import os
 import re
 import threading
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urljoin, urlparse
@@ -54,7 +52,7 @@ import httpx
 
 from brandflow.errors import BrandflowError
 from brandflow.records import PublishedAsset, sha256_file
-from brandflow.tasks.publish.base import AssetLabels, OnConflict, TargetUnavailableError, UnsupportedFileError, clip
+from brandflow.tasks.publish.base import AssetLabels, OnConflict, UnsupportedFileError, clip
 from brandflow.tasks.publish.retry import RetriesExhausted, RetryPolicy, call_with_retry
 
 log = logging.getLogger(__name__)
@@ -62,27 +60,30 @@ log = logging.getLogger(__name__)
 SCHEMES = ("wagtail+http", "wagtail+https")
 #: File types a Wagtail image library takes by default (Wagtail 8 ``WAGTAILIMAGES_EXTENSIONS``).
 IMAGE_SUFFIXES = frozenset({".avif", ".gif", ".jpg", ".jpeg", ".png", ".webp"})
-#: Wagtail's ``Image.title`` is a ``CharField(max_length=255)``.
+#: Wagtail's ``Image.title`` and ``Image.description`` are ``CharField(max_length=255)``.
 MAX_TITLE = 255
 #: Highest ``name.vN.ext`` tried by ``on_conflict: version`` before giving up.
 MAX_VERSIONS = 999
-#: Page size of the listing (wagtail-write-api's default ``MAX_PAGE_SIZE``; a smaller one is paged through).
-PAGE_SIZE = 100
-#: wagtail-write-api answers every exception with HTTP 500; these messages mean the file is at fault.
-NOT_AN_IMAGE_MESSAGES = ("Unknown image format", "cannot identify image file")
-_MARKER = re.compile(r"\[bf:([0-9a-f]{16}):([0-9a-f]{16})\]")
+#: What brandflow-wagtail puts in ``meta.api`` of a listing (wagtail-write-api's listing looks alike otherwise).
+API_NAME = "brandflow-wagtail"
 _HTML_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.I | re.S)
-_FULL_SHA = re.compile(r"(?<![0-9a-f])([0-9a-f]{64})(?![0-9a-f])")
 _TOKEN_FIX = "run `python manage.py create_api_token USER` on the Wagtail site and export {env}=<the token>"
+_INSTALL_FIX = (
+    "install brandflow-wagtail on the site (pip install wagtail-write-api ./integrations/wagtail from a brandflow "
+    "checkout), add 'wagtail_write_api' and 'brandflow_wagtail' to INSTALLED_APPS, mount "
+    "path('api/brandflow/v1/', include('brandflow_wagtail.urls')) before Wagtail's catch-all, run migrate, and use "
+    "that URL as the target (wagtail+https://cms.example.com/api/brandflow/v1/)"
+)
 
 
 class WagtailPublishError(BrandflowError):
     """Publishing to a Wagtail site failed for a reason a retry cannot fix (4xx, token, configuration).
 
     Attributes:
-        site: the write API's URL (``https://cms.example.com/api/write/v1/``).
+        site: the API's URL (``https://cms.example.com/api/brandflow/v1/``).
         key: the publish key, or ``None`` when no image was involved.
-        code: ``HTTP 401`` …, or a short name (``MissingToken``, ``NotAnImage``).
+        code: ``HTTP 401`` …, or a short name (``MissingToken``, ``NotAnImage``, ``CollectionNotFound``,
+            ``PermissionDenied``, ``NotInstalled``).
         fix: what to do about it.
     """
 
@@ -92,7 +93,7 @@ class WagtailPublishError(BrandflowError):
         super().__init__(f"{where}: {code}: {reason}. Fix: {fix}")
 
 
-class WagtailUnavailableError(WagtailPublishError, TargetUnavailableError):
+class WagtailUnavailableError(WagtailPublishError):
     """Every attempt failed with a transient error (429, 5xx, dropped connections); ``attempts`` says how many.
     A later retry (the next run, or an orchestrator retry) may succeed."""
 
@@ -123,14 +124,18 @@ def _client(api: str, token: str, timeout: float, transport: httpx.BaseTransport
         return _clients[key]
 
 
+
 # ----------------------------------------------------------------------------------------------- publisher
 class WagtailPublisher:
     """Publishes creatives into a Wagtail site's image library, exactly once (see the module doc).
 
     Args:
-        uri: ``wagtail+https://host[:port]/path/to/write/api/`` — the URL where the site mounts
-            ``wagtail_write_api.urls`` (usually ``/api/write/v1/``), with ``wagtail+`` before the scheme.
-            ``wagtail+http://`` for a local site. No credentials, query or fragment.
+        uri: ``wagtail+https://host[:port]/path/`` — the URL where the site mounts ``brandflow_wagtail.urls``
+            (usually ``/api/brandflow/v1/``), with ``wagtail+`` before the scheme. ``wagtail+http://`` for a
+            local site. No credentials, query or fragment.
+        collection: the collection every image goes to, by name (``Spring``) or path from the root
+            (``Campaigns/Spring``); it must exist on the site. ``None``: the root collection.
+        tags: tags every image gets (besides brandflow's ``bf-key-``/``bf-sha-`` identity tags).
         token_env: the environment variable holding the API token (default ``BRANDFLOW_WAGTAIL_TOKEN``).
         timeout_seconds: per request, connect/read/write (default 60).
         retry_attempts, retry_base_delay, retry_max_delay: the transient-error policy (attempts including the
@@ -138,13 +143,15 @@ class WagtailPublisher:
         transport: an ``httpx`` transport (tests); default: a real network connection.
 
     Raises:
-        WagtailPublishError: the URI is malformed, or the token variable is unset or empty.
+        WagtailPublishError: the URI is malformed, a tag is not allowed, or the token variable is unset or empty.
     """
 
     def __init__(
         self,
         uri: str,
         *,
+        collection: str | None = None,
+        tags: Sequence[str] = (),
         token_env: str = "BRANDFLOW_WAGTAIL_TOKEN",
         timeout_seconds: float = 60.0,
         retry_attempts: int = 6,
@@ -153,6 +160,15 @@ class WagtailPublisher:
         transport: httpx.BaseTransport | None = None,
     ):
         self.api, self.origin = parse_target(uri)
+        self.collection = (collection or "").strip() or None
+        if isinstance(tags, str):
+            tags = [tags]
+        self.tags = list(dict.fromkeys(t.strip() for t in tags if t.strip()))
+        for tag in self.tags:
+            if len(tag) > 100 or "," in tag or tag.startswith(("bf-key-", "bf-sha-")):
+                raise WagtailPublishError(self.api, None, "BadTag", f"tag {tag!r} is not allowed",
+                                          "tags are 1 to 100 characters, without commas, and do not start with "
+                                          "bf-key- or bf-sha- (brandflow's identity tags)")
         self.token_env = token_env
         token = os.environ.get(token_env, "").strip()
         if not token:
@@ -173,24 +189,24 @@ class WagtailPublisher:
         Args:
             src: the image (PNG, JPEG, WebP, GIF or AVIF; the final, provenance-marked bytes).
             key: the publish key (``campaign/product/format/v0.png``); identifies the image across runs.
-            sha256: hex sha256 of ``src``; checked against the file before anything is sent.
-            metadata: not sent (the API stores no custom fields); kept for the interface.
+            sha256: hex sha256 of ``src``; checked against the file before anything is sent (and by the site).
+            metadata: not sent (Wagtail images have no custom fields); kept for the interface.
             on_conflict: a *different* image for the key: ``skip`` keeps it, ``overwrite`` uploads the new one
                 and deletes the old (new CMS id), ``version`` uses key ``name.v2.ext`` (then v3 …).
-            labels: ``title`` becomes the image title (default: the key); ``alt_text`` cannot be sent through
-                wagtail-write-api 0.8 (logged once per site).
+            labels: ``title`` becomes the image title (default: the key), ``alt_text`` its alt text
+                (Wagtail's ``description``; default empty, and Wagtail falls back to the title).
 
         Returns:
-            ``PublishedAsset``: ``cms_id`` the Wagtail image id; ``uri`` the image's API URL
-            (``https://host/api/write/v1/images/<id>/``); ``link`` the original file's absolute URL
+            ``PublishedAsset``: ``cms_id`` the Wagtail image id; ``uri`` the image's URL in the API
+            (``https://host/api/brandflow/v1/images/<id>/``); ``link`` the original file's absolute URL
             (``https://host/media/original_images/<sha256>.png``, as the site's storage serves it); ``key``
             the key used (``…/v0.v2.png`` after versioning); ``written`` False when nothing was uploaded.
-            With ``skip`` on a conflict, ``sha256`` is the kept image's (its 16-digit prefix if the stored
-            file name does not carry it in full).
+            With ``skip`` on a conflict, ``sha256`` is the kept image's.
 
         Raises:
             WagtailUnsupportedFileError: ``src`` is not an image type Wagtail takes (nothing is sent).
-            WagtailPublishError: a 4xx or a wrong target (bad token, wrong URL, a file the site cannot read).
+            WagtailPublishError: a 4xx or a wrong target (bad token, missing collection or permission, wrong URL,
+                a file the site cannot read as an image).
             WagtailUnavailableError: transient errors persisted through every retry.
             ValueError: ``src`` does not have that sha256, or ``on_conflict`` is unknown.
         """
@@ -199,7 +215,7 @@ class WagtailPublisher:
             raise WagtailUnsupportedFileError(
                 self.api, key, "NotAnImage",
                 f"{src.name} is not an image, and a Wagtail image library holds images only "
-                f"({', '.join(sorted(IMAGE_SUFFIXES))}); wagtail-write-api has no documents endpoint",
+                f"({', '.join(sorted(IMAGE_SUFFIXES))})",
                 "keep run records (manifest.json, report.html) in the run folder or publish them to a file:// or s3:// target",
             )
         if on_conflict not in ("skip", "overwrite", "version"):
@@ -207,16 +223,15 @@ class WagtailPublisher:
         actual = sha256_file(src)
         if actual != sha256:
             raise ValueError(f"{src}: the file's sha256 is {actual}, not {sha256}: it changed after it was hashed")
-        title = labels.title if labels and labels.title else key
-        if labels and labels.alt_text:
-            _note_alt_text_dropped(self.api)
+        labels = AssetLabels(title=(labels.title if labels and labels.title else key),
+                             alt_text=labels.alt_text if labels else "")
 
         def on_retry(attempt: int, exc: BaseException, wait: float) -> None:
             log.warning("%s (key %s): %s (attempt %d of %d); retrying in %.2f s", self.api, key, _describe(exc),
                         attempt, self.retry.max_attempts, wait)
 
         try:
-            return call_with_retry(lambda: self._publish_once(src, key, sha256, title, on_conflict), self.retry,
+            return call_with_retry(lambda: self._publish_once(src, key, sha256, labels, on_conflict), self.retry,
                                    transient=is_transient, on_retry=on_retry)
         except RetriesExhausted as e:
             raise WagtailUnavailableError(
@@ -230,29 +245,32 @@ class WagtailPublisher:
         except httpx.TransportError as e:  # not transient: an unsupported protocol, a malformed request
             raise WagtailPublishError(self.api, key, type(e).__name__, str(e), "check the target URI") from e
 
-    def count(self, key: str | None = None) -> int:
-        """How many images the library holds (for ``key`` only, if given): a read-only check for tests
-        and operators."""
-        if key is not None:
-            return len(self._images_for(key))
-        return int(self._json(self.client.get("images/", params={"limit": 1}))["meta"]["total_count"])
+    def images(self, key: str) -> list[dict[str, Any]]:
+        """The site's images for ``key`` (oldest first) as the API describes them: ``id``, ``title``,
+        ``alt_text``, ``collection``, ``collection_path``, ``tags``, ``sha256``, ``file_url`` … A read-only
+        check for tests and operators."""
+        return self._images_for(key)
+
+    def count(self, key: str) -> int:
+        """How many images the site holds for ``key``."""
+        return len(self._images_for(key))
 
     # ------------------------------------------------------------------------------------------- internals
-    def _publish_once(self, src: Path, key: str, sha256: str, title: str, on_conflict: OnConflict) -> PublishedAsset:
+    def _publish_once(self, src: Path, key: str, sha256: str, labels: AssetLabels, on_conflict: OnConflict) -> PublishedAsset:
         """One attempt: list the key's images, decide, upload at most once. Safe to repeat after any failure."""
         found = self._images_for(key)
-        same = [i for i in found if i["_sha16"] == sha256[:16]]
+        same = [i for i in found if i.get("sha256") == sha256]
         if same:
             if on_conflict == "overwrite":  # finish an overwrite a crash interrupted: the old bytes go
-                self._delete([i for i in found if i["_sha16"] != sha256[:16]], key)
+                self._delete([i for i in found if i.get("sha256") != sha256], key)
             return self._asset(same[0], key, sha256, written=False)
         if not found:
-            return self._upload(src, key, sha256, title)
+            return self._upload(src, key, sha256, labels)
         if on_conflict == "skip":
             kept = found[-1]
-            return self._asset(kept, key, kept["_sha"] or kept["_sha16"], written=False)
+            return self._asset(kept, key, kept.get("sha256") or "", written=False)
         if on_conflict == "overwrite":
-            asset = self._upload(src, key, sha256, title)
+            asset = self._upload(src, key, sha256, labels)
             self._delete(found, key)
             return asset
         base = PurePosixPath(key)
@@ -260,43 +278,43 @@ class WagtailPublisher:
             candidate = str(base.with_name(f"{base.stem}.v{n}{base.suffix}"))
             there = self._images_for(candidate)
             if not there:
-                return self._upload(src, candidate, sha256, title, version=n)
-            hit = [i for i in there if i["_sha16"] == sha256[:16]]
+                return self._upload(src, candidate, sha256, labels, version=n)
+            hit = [i for i in there if i.get("sha256") == sha256]
             if hit:  # a re-run finds its own version: no v(n+1) for the same bytes
                 return self._asset(hit[0], candidate, sha256, written=False)
         raise WagtailPublishError(self.api, key, "TooManyVersions", f"v2 … v{MAX_VERSIONS} are all taken",
                                   "delete old versions in the Wagtail admin or use on_conflict: overwrite")
 
     def _images_for(self, key: str) -> list[dict[str, Any]]:
-        """Every image whose title carries ``key``'s marker, oldest (lowest id) first, each with ``_sha16`` and
-        ``_sha`` (the full sha256 from the file name, or ``None``) added."""
+        """Every image tagged with ``key``'s id that the token's user may see, oldest (lowest id) first."""
         wanted = key_id(key)
-        out: list[dict[str, Any]] = []
-        offset = 0
-        while True:
-            page = self._json(self.client.get("images/", params={"search": f"[bf:{wanted}:", "offset": offset, "limit": PAGE_SIZE}))
-            items = page["items"]
-            for item in items:
-                m = _MARKER.search(item.get("title") or "")
-                if m and m.group(1) == wanted:
-                    sha = _FULL_SHA.search(PurePosixPath(urlparse(item.get("file_url") or "").path).name)
-                    full = sha.group(1) if sha and sha.group(1).startswith(m.group(2)) else None
-                    out.append({**item, "_sha16": m.group(2), "_sha": full})
-            offset += len(items)
-            if not items or offset >= int(page["meta"]["total_count"]):
-                return sorted(out, key=lambda i: int(i["id"]))
+        page = self._json(self.client.get("images/", params={"key": wanted}))
+        meta = page.get("meta") if isinstance(page.get("meta"), dict) else {}
+        items = page.get("items")
+        if meta.get("api") != API_NAME or not isinstance(items, list) or any(i.get("key") != wanted for i in items):
+            raise WagtailPublishError(
+                self.api, key, "NotBrandflowWagtail",
+                "the target answers, but not as brandflow-wagtail (wagtail-write-api's own /api/write/v1/ looks alike "
+                "and cannot store alt text, collection or tags)", _INSTALL_FIX)
+        return sorted(items, key=lambda i: int(i["id"]))
 
-    def _upload(self, src: Path, key: str, sha256: str, title: str, version: int | None = None) -> PublishedAsset:
-        """POST the image with its marked title; then settle a race with another writer of the same key."""
-        if version is not None:
-            title = f"{title} (version {version})"
-        marked = f"{clip(title, MAX_TITLE - 39)} [bf:{key_id(key)}:{sha256[:16]}]"
+    def _upload(self, src: Path, key: str, sha256: str, labels: AssetLabels, version: int | None = None) -> PublishedAsset:
+        """POST the image with its labels, collection and tags; then settle a race with another writer of the key."""
+        title = labels.title if version is None else f"{clip(labels.title, MAX_TITLE - 14)} (version {version})"
+        data: dict[str, Any] = {"title": clip(title, MAX_TITLE), "alt_text": clip(labels.alt_text, MAX_TITLE),
+                                "key": key_id(key), "sha256": sha256, "tags": self.tags}
+        if self.collection:
+            data["collection"] = self.collection
         ctype = mimetypes.guess_type(src.name)[0] or "application/octet-stream"
         with open(src, "rb") as body:
-            response = self.client.post("images/", data={"title": marked}, files={"file": (f"{sha256}{src.suffix.lower()}", body, ctype)})
+            response = self.client.post("images/", data=data, files={"file": (f"{sha256}{src.suffix.lower()}", body, ctype)})
         mine = self._json(response)
+        if mine.get("key") != key_id(key) or mine.get("sha256") != sha256:
+            raise WagtailPublishError(self.api, key, "NotBrandflowWagtail",
+                                      f"the upload was answered without brandflow's identity tags ({_detail(response)})",
+                                      _INSTALL_FIX)
         log.info("%s: uploaded %s as image %s", self.api, key, mine.get("id"))
-        twins = [i for i in self._images_for(key) if i["_sha16"] == sha256[:16]]
+        twins = [i for i in self._images_for(key) if i.get("sha256") == sha256]
         if twins and int(twins[0]["id"]) < int(mine["id"]):  # another run uploaded the same first: keep theirs
             self._delete([mine], key)
             return self._asset(twins[0], key, sha256, written=False)
@@ -316,8 +334,8 @@ class WagtailPublisher:
         return PublishedAsset(uri=uri, key=key, sha256=sha256, written=written, cms_id=str(image["id"]), link=link)
 
     def _json(self, response: httpx.Response) -> Any:
-        """The JSON of a successful answer; raises ``HTTPStatusError`` for ≥ 300 and a clear error when the
-        answer is not wagtail-write-api JSON (a URL that reaches a Wagtail page instead of the API)."""
+        """The JSON object of a successful answer; raises ``HTTPStatusError`` for ≥ 300 and a clear error when
+        the answer is not JSON (a URL that reaches a Wagtail page instead of the API)."""
         if not response.is_success:
             response.raise_for_status()  # httpx raises for every non-2xx, redirects included
         try:
@@ -326,11 +344,10 @@ class WagtailPublisher:
             data = None
         if not isinstance(data, dict) or not ({"items", "meta"} <= data.keys() or "id" in data):
             raise WagtailPublishError(
-                self.api, None, "NotTheWriteAPI",
+                self.api, None, "NotBrandflowWagtail",
                 f"{response.request.url} answered HTTP {response.status_code} "
-                f"{response.headers.get('content-type', 'without a content type')}, not wagtail-write-api JSON",
-                "the target must be the URL where the site mounts wagtail_write_api.urls, with a trailing slash "
-                "(wagtail+https://cms.example.com/api/write/v1/)",
+                f"{response.headers.get('content-type', 'without a content type')}, not brandflow-wagtail's JSON",
+                _INSTALL_FIX,
             )
         return data
 
@@ -338,10 +355,16 @@ class WagtailPublisher:
         """A :class:`WagtailPublishError` naming the site, the key and the likely fix for a final HTTP error."""
         response = exc.response
         status, detail = response.status_code, _detail(response)
+        error = _error_code(response)
         code, reason = f"HTTP {status}", f"{response.request.method} {response.request.url}: {detail}"
-        if status == 500 and any(m in detail for m in NOT_AN_IMAGE_MESSAGES):
-            return WagtailPublishError(self.api, key, "NotAnImage", f"the site could not read {src.name} as an image ({detail})",
-                                       "publish PNG, JPEG or WebP creatives; check the file opens")
+        answered = f"{response.request.method} {response.request.url} answered HTTP {status}: {detail}"
+        if error == "invalid_image":
+            return WagtailPublishError(self.api, key, "NotAnImage", f"the site could not take {src.name} as an image ({detail})",
+                                       "publish PNG, JPEG or WebP creatives within the site's WAGTAILIMAGES_* limits; check the file opens")
+        if error in ("collection_not_found", "ambiguous_collection"):
+            return WagtailPublishError(self.api, key, "CollectionNotFound", detail,
+                                       f"create the collection {self.collection!r} on the site, or set "
+                                       "publish.wagtail.collection to an existing one (name, or path from the root)")
         if 300 <= status < 400:
             where = response.headers.get("location", "?")
             fix = (f"the site redirects to {where}: use that address as the target (https instead of http? a missing "
@@ -350,17 +373,18 @@ class WagtailPublisher:
             fix = (f"the token in {self.token_env} is not a valid token of an active user on this site: "
                    + _TOKEN_FIX.format(env=self.token_env) + " (add --reset to issue a new one)")
         elif status == 403:
-            fix = "the token's user may not manage images: give the user image permissions in the Wagtail admin"
+            return WagtailPublishError(self.api, key, "PermissionDenied", answered,
+                                       "give the token's user the image permissions it needs on the collection in the "
+                                       "Wagtail admin (Settings → Groups: 'Add' to publish, 'Edit' to replace others' images)")
         elif status == 404:
-            fix = ("nothing answers at this path: mount the API on the site (INSTALLED_APPS += ['wagtail_write_api'], "
-                   "path('api/write/v1/', include('wagtail_write_api.urls'))) and use that URL as the target")
+            return WagtailPublishError(self.api, key, "NotInstalled", f"{answered} (nothing answers at this path)", _INSTALL_FIX)
         elif status == 405:
-            fix = "the target is not the write API's root: use the URL that ends in the mounted path, e.g. /api/write/v1/"
+            fix = "the target is not brandflow-wagtail's root: use the URL that ends in the mounted path, e.g. /api/brandflow/v1/"
         elif status == 413:
             fix = ("the image is larger than the site or its proxy accepts: raise DATA_UPLOAD_MAX_MEMORY_SIZE / the "
                    "proxy's body limit (nginx client_max_body_size), or publish smaller files")
         elif status in (400, 422):
-            fix = "the site refused the upload as invalid: check that it runs wagtail-write-api 0.8.x"
+            fix = "the site refused the request as invalid: check that it runs a brandflow-wagtail matching this brandflow"
         else:
             fix = "check the site's logs"
         return WagtailPublishError(self.api, key, code, reason, fix)
@@ -368,14 +392,14 @@ class WagtailPublisher:
 
 # ----------------------------------------------------------------------------------------------- helpers
 def parse_target(uri: str) -> tuple[str, str]:
-    """``(api_url, origin)`` of a ``wagtail+http(s)://host[:port]/path/`` target: the write API's URL with a
-    trailing slash, and ``scheme://host[:port]`` (the base of the site's relative media URLs).
+    """``(api_url, origin)`` of a ``wagtail+http(s)://host[:port]/path/`` target: the API's URL with a trailing
+    slash, and ``scheme://host[:port]`` (the base of the site's relative media URLs).
 
     Raises:
         WagtailPublishError: another scheme, credentials in the URI, a query or fragment, or no path.
     """
     parsed = urlparse(uri)
-    example = "wagtail+https://cms.example.com/api/write/v1/"
+    example = "wagtail+https://cms.example.com/api/brandflow/v1/"
     if parsed.scheme not in SCHEMES or not parsed.hostname:
         raise WagtailPublishError(uri, None, "BadTarget", "not a wagtail+http(s)://host/path/ URI", f"write it as {example}")
     if parsed.username or parsed.password:
@@ -386,41 +410,38 @@ def parse_target(uri: str) -> tuple[str, str]:
                                   "put options under publish.wagtail in the campaign YAML")
     if parsed.path in ("", "/"):
         raise WagtailPublishError(uri, None, "BadTarget", "the URI names no API path",
-                                  f"add the path where the site mounts wagtail_write_api.urls: {example}")
+                                  f"add the path where the site mounts brandflow_wagtail.urls: {example}")
     scheme = parsed.scheme.removeprefix("wagtail+")
     origin = f"{scheme}://{parsed.netloc}"
     return f"{origin}{parsed.path.rstrip('/')}/", origin
 
 
 def key_id(key: str) -> str:
-    """The 16 hex digits that identify a publish key in image titles: sha256(key)[:16]."""
+    """The 16 hex digits that identify a publish key on the site (tag ``bf-key-<id>``): sha256(key)[:16]."""
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Retried: HTTP 429 and 5xx (except wagtail-write-api's 500 for a file that is not an image), timeouts,
-    network errors and connections closed mid-answer. Not retried: every other status, bad URLs."""
+    """Retried: HTTP 429 and 5xx, timeouts, network errors and connections closed mid-answer. Not retried:
+    every other status, bad URLs."""
     if isinstance(exc, httpx.HTTPStatusError):
         status = exc.response.status_code
-        if status == 500 and any(m in _detail(exc.response) for m in NOT_AN_IMAGE_MESSAGES):
-            return False
         return status == 429 or status >= 500
     return isinstance(exc, (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError))
 
 
-_alt_text_noted: set[str] = set()
-
-
-def _note_alt_text_dropped(api: str) -> None:
-    if api not in _alt_text_noted:
-        _alt_text_noted.add(api)
-        log.warning("%s: wagtail-write-api 0.8 stores an image's file and title only: alt text, collection and tags "
-                    "are not sent (Wagtail uses the title as alt text until an editor sets one)", api)
+def _error_code(response: httpx.Response) -> str | None:
+    """brandflow-wagtail's ``error`` code of an error answer (``collection_not_found`` …), if any."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body.get("error") if isinstance(body, dict) else None
 
 
 def _detail(response: httpx.Response) -> str:
-    """What an error answer says, in one short line: wagtail-write-api's ``message`` / ``detail``, an HTML
-    page's ``<title>``, or the start of the text."""
+    """What an error answer says, in one short line: brandflow-wagtail's ``message`` (Django Ninja's
+    ``detail``), an HTML page's ``<title>``, or the start of the text."""
     try:
         body = response.json()
     except ValueError:
@@ -430,8 +451,8 @@ def _detail(response: httpx.Response) -> str:
             return f"an HTML page titled {' '.join(title.group(1).split())[:200]!r}"
         return " ".join(text[:200].split()) or response.reason_phrase
     if isinstance(body, dict):
-        return str(body.get("message") or body.get("detail") or body)[:300]
-    return str(body)[:300]
+        return str(body.get("message") or body.get("detail") or body)[:600]
+    return str(body)[:600]
 
 
 def _code(exc: BaseException) -> str:

@@ -1,14 +1,17 @@
-"""The wagtail+http:// publisher against a real Wagtail 8 site with wagtail-write-api, started in this session.
+"""The wagtail+http:// publisher against a real Wagtail 8 site with brandflow-wagtail, started in this session.
 
-The ``wagtail_site`` fixture does what a site owner does: ``wagtail start``, add ``wagtail_write_api`` to the
-settings and URLs, ``migrate``, create a user and an API token, then serve the site with ``runserver`` on
-127.0.0.1 (DEBUG, so media files are served too). Throttling, 5xx and dropped connections are injected by
-the fault proxy of ``conftest.py`` placed in front of it.
+The ``wagtail_site`` fixture does what a site owner does: ``wagtail start``, add ``wagtail_write_api`` and
+``brandflow_wagtail`` (``integrations/wagtail``, put on the site's ``PYTHONPATH`` as ``pip install`` would) to
+the settings and URLs, ``migrate``, create a user and an API token, then serve the site with ``runserver`` on
+127.0.0.1 (DEBUG, so media files are served too). A setup script adds collections and a second user whose
+group may add images to one collection only. Throttling, 5xx and dropped connections are injected by the fault
+proxy of ``conftest.py`` placed in front of it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -49,32 +52,72 @@ from brandflow.tasks.publish.wagtail import (
 
 FAST = dict(retry_base_delay=0.01, retry_max_delay=0.05)
 USER = "brandflow"
+INTEGRATION = Path(__file__).resolve().parents[3] / "integrations" / "wagtail"
+#: The site's interpreter: this one, or another venv's to test other Wagtail versions (e.g. 6.3, the floor).
+SITE_PYTHON = os.environ.get("BRANDFLOW_TEST_WAGTAIL_PYTHON") or sys.executable
 
 # The minimal, visible patch a site owner makes to a fresh `wagtail start` project.
 SETTINGS_PATCH = '''from .base import INSTALLED_APPS
 
-INSTALLED_APPS = [*INSTALLED_APPS, "wagtail_write_api"]
+INSTALLED_APPS = [*INSTALLED_APPS, "wagtail_write_api", "brandflow_wagtail"]
 '''
 URLS_ANCHOR = '    path("search/", search_views.search, name="search"),\n'
-URLS_PATCH = '    path("api/write/v1/", include("wagtail_write_api.urls")),\n'
+URLS_PATCH = (
+    '    path("api/brandflow/v1/", include("brandflow_wagtail.urls")),\n'
+    '    path("api/write/v1/", include("wagtail_write_api.urls")),  # not needed by brandflow; the tests count all images with it\n'
+)
+# What an administrator clicks together in Settings → Collections / Groups: Campaigns, Campaigns/Spring,
+# Archive, Archive/Spring; a group that may add images to Campaigns (and below) only, with one user.
+SETUP = '''
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
+from wagtail.models import Collection, GroupCollectionPermission
+from wagtail_write_api.models import ApiToken
+root = Collection.get_first_root_node()
+campaigns = root.add_child(name="Campaigns")
+campaigns.add_child(name="Spring")
+archive = Collection.get_first_root_node().add_child(name="Archive")
+archive.add_child(name="Spring")
+group = Group.objects.create(name="Campaign publishers")
+add = Permission.objects.get(content_type__app_label="wagtailimages", codename="add_image")
+GroupCollectionPermission.objects.create(group=group, collection=campaigns, permission=add)
+user = get_user_model().objects.create_user("limited", password=None)
+user.groups.add(group)
+print("LIMITED", ApiToken.objects.create(user=user).key)
+'''
 
 
 @dataclass(frozen=True)
 class Site:
-    origin: str   # http://127.0.0.1:PORT
-    api: str      # http://127.0.0.1:PORT/api/write/v1/
-    token: str
+    origin: str          # http://127.0.0.1:PORT
+    api: str             # http://127.0.0.1:PORT/api/brandflow/v1/
+    token: str           # a superuser's
+    limited_token: str   # may add images to "Campaigns" only
     root: Path
+    env: dict[str, str]
 
     @property
     def target(self) -> str:
         return "wagtail+" + self.api
 
-    def get(self, path: str, **params) -> httpx.Response:
-        return httpx.get(self.api + path, params=params, headers={"Authorization": f"Bearer {self.token}"}, timeout=30)
+    def get(self, path: str, token: str | None = None, **params) -> httpx.Response:
+        return httpx.get(self.api + path, params=params, headers={"Authorization": f"Bearer {token or self.token}"}, timeout=30)
+
+    def image(self, cms_id: str) -> dict:
+        """One image as brandflow-wagtail describes it (read from the database)."""
+        response = self.get(f"images/{cms_id}/")
+        assert response.status_code == 200, response.text
+        return response.json()
 
     def total(self) -> int:
-        return self.get("images/", limit=1).json()["meta"]["total_count"]
+        """Every image in the library (wagtail-write-api's listing counts all, brandflow's or not)."""
+        response = httpx.get(self.origin + "/api/write/v1/images/", params={"limit": 1},
+                             headers={"Authorization": f"Bearer {self.token}"}, timeout=30)
+        return response.json()["meta"]["total_count"]
+
+    def shell(self, code: str) -> str:
+        """``python manage.py shell -c code`` in the site: reads the database through Wagtail's own models."""
+        return _manage(self.root, "shell", "-c", code, env=self.env)
 
 
 def _free_port() -> int:
@@ -84,18 +127,19 @@ def _free_port() -> int:
 
 
 def _manage(root: Path, *args: str, env: dict[str, str] | None = None) -> str:
-    done = subprocess.run([sys.executable, "manage.py", *args], cwd=root, env={**os.environ, **(env or {})},
+    done = subprocess.run([SITE_PYTHON, "manage.py", *args], cwd=root, env={**os.environ, **(env or {})},
                           capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+    assert done.returncode == 0, f"manage.py {' '.join(args[:2])} failed:\n{done.stdout}\n{done.stderr}"
     return done.stdout
 
 
 @pytest.fixture(scope="session")
 def wagtail_site(tmp_path_factory) -> Iterator[Site]:
-    """A real Wagtail site with wagtail-write-api, served on 127.0.0.1 for the whole session (≈ 25 s to build)."""
-    cli = Path(sys.executable).with_name("wagtail")
+    """A real Wagtail site with brandflow-wagtail, served on 127.0.0.1 for the whole session (≈ 25 s to build)."""
+    cli = Path(SITE_PYTHON).with_name("wagtail")
     cli = str(cli) if cli.exists() else shutil.which("wagtail")
     assert cli, "the wagtail CLI is missing: pip install -e '.[test]'"
+    assert (INTEGRATION / "brandflow_wagtail" / "api.py").exists(), INTEGRATION
     base = tmp_path_factory.mktemp("wagtail")
     subprocess.run([cli, "start", "cmssite"], cwd=base, check=True, capture_output=True, timeout=120)
     root = base / "cmssite"
@@ -104,17 +148,22 @@ def wagtail_site(tmp_path_factory) -> Iterator[Site]:
     text = urls.read_text()
     assert URLS_ANCHOR in text, "the wagtail start template changed: update URLS_ANCHOR"
     urls.write_text(text.replace(URLS_ANCHOR, URLS_ANCHOR + URLS_PATCH))
+    # What `pip install ./integrations/wagtail` does for the site, without installing into the test venv.
+    env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(INTEGRATION), os.environ.get("PYTHONPATH")]))}
 
-    _manage(root, "migrate", "--noinput", "-v0")
-    _manage(root, "createsuperuser", "--noinput", env={"DJANGO_SUPERUSER_USERNAME": USER, "DJANGO_SUPERUSER_EMAIL":
+    _manage(root, "migrate", "--noinput", "-v0", env=env)
+    _manage(root, "check", "--fail-level", "ERROR", env=env)
+    _manage(root, "createsuperuser", "--noinput", env={**env, "DJANGO_SUPERUSER_USERNAME": USER, "DJANGO_SUPERUSER_EMAIL":
                                                          "brandflow@example.com", "DJANGO_SUPERUSER_PASSWORD": uuid.uuid4().hex})
-    token = re.search(r"[0-9a-f]{40}", _manage(root, "create_api_token", USER)).group(0)
+    token = re.search(r"[0-9a-f]{40}", _manage(root, "create_api_token", USER, env=env)).group(0)
+    limited = re.search(r"LIMITED ([0-9a-f]{40})", _manage(root, "shell", "-c", SETUP, env=env)).group(1)
 
     port = _free_port()
     log = open(base / "runserver.log", "w")
-    server = subprocess.Popen([sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"], cwd=root,
-                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    site = Site(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port}/api/write/v1/", token, root)
+    server = subprocess.Popen([SITE_PYTHON, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"], cwd=root,
+                              env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    origin = f"http://127.0.0.1:{port}"
+    site = Site(origin, f"{origin}/api/brandflow/v1/", token, limited, root, env)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -165,28 +214,44 @@ LABELS = AssetLabels(title="Aviator sunglasses — square v0", alt_text="Aviator
 
 
 # ----------------------------------------------------------------------------------------------- upload
-def test_upload_creates_one_image_with_its_title_and_bytes(tmp_path, wagtail_site, token_env):
+def test_upload_sets_title_alt_text_collection_tags_and_bytes(tmp_path, wagtail_site, token_env):
     src, sha = png(tmp_path, "a.png", size=(80, 60))
     key = new_key()
     before = wagtail_site.total()
-    asset = publisher_for(wagtail_site.target, **FAST).publish(src, key, sha, {"campaign": "t"}, "version", labels=LABELS)
+    target = publisher_for(wagtail_site.target, collection="Campaigns", tags=["spring sale", "brandflow"], **FAST)
+    asset = target.publish(src, key, sha, {"campaign": "t"}, "version", labels=LABELS)
 
     assert asset.written and asset.key == key and asset.sha256 == sha and asset.cms_id
     assert asset.uri == f"{wagtail_site.api}images/{asset.cms_id}/"
     assert wagtail_site.total() == before + 1
-    image = wagtail_site.get(f"images/{asset.cms_id}/").json()
-    assert image["title"] == f"Aviator sunglasses — square v0 [bf:{key_id(key)}:{sha[:16]}]"
+    image = wagtail_site.image(asset.cms_id)
+    assert image["title"] == "Aviator sunglasses — square v0", "a clean title: the identity lives in tags"
+    assert image["alt_text"] == "Aviator sunglasses on a blue backdrop"
+    assert (image["collection"], image["collection_path"]) == ("Campaigns", "Campaigns")
+    assert image["tags"] == ["brandflow", "spring sale"]
+    assert (image["key"], image["sha256"]) == (key_id(key), sha)
     assert (image["width"], image["height"]) == (80, 60)
     assert asset.link == wagtail_site.origin + image["file_url"] and sha in asset.link
     body = httpx.get(asset.link, timeout=30)  # DEBUG serves media: the library holds exactly these bytes
     assert body.status_code == 200 and hashlib.sha256(body.content).hexdigest() == sha
 
+    # The same, read through Wagtail's own models: the admin shows exactly this.
+    stored = json.loads(wagtail_site.shell(
+        "import json; from wagtail.images import get_image_model; "
+        f"i = get_image_model().objects.get(pk={int(asset.cms_id)}); "
+        "print(json.dumps([i.title, i.description, i.collection.name, sorted(i.tags.names()), i.default_alt_text, "
+        "i.uploaded_by_user.username, bool(i.file_hash), i.file_size]))"
+    ).strip().splitlines()[-1])
+    assert stored == ["Aviator sunglasses — square v0", "Aviator sunglasses on a blue backdrop", "Campaigns",
+                      sorted(["brandflow", "spring sale", f"bf-key-{key_id(key)}", f"bf-sha-{sha}"]),
+                      "Aviator sunglasses on a blue backdrop", USER, True, src.stat().st_size]
 
-def test_the_key_is_the_title_without_labels(tmp_path, wagtail_site, token_env):
+
+def test_without_labels_the_key_is_the_title_and_the_image_goes_to_the_root(tmp_path, wagtail_site, token_env):
     src, sha = png(tmp_path, "a.png")
     key = new_key()
-    asset = pub(wagtail_site).publish(src, key, sha, {}, "version")
-    assert wagtail_site.get(f"images/{asset.cms_id}/").json()["title"].startswith(f"{key} [bf:")
+    image = wagtail_site.image(pub(wagtail_site).publish(src, key, sha, {}, "version").cms_id)
+    assert (image["title"], image["alt_text"], image["collection"], image["tags"]) == (key, "", "Root", [])
 
 
 def test_same_bytes_again_upload_nothing(tmp_path, wagtail_site, token_env):
@@ -199,6 +264,17 @@ def test_same_bytes_again_upload_nothing(tmp_path, wagtail_site, token_env):
         assert not again.written and again.cms_id == first.cms_id and again.key == key and again.link == first.link
     assert wagtail_site.total() == before, "re-publishing the same bytes makes no new image"
     assert pub(wagtail_site).count(key) == 1
+
+
+def test_a_collection_path_picks_one_of_two_same_named_collections(tmp_path, wagtail_site, token_env):
+    src, sha = png(tmp_path, "a.png")
+    for ref in ("Campaigns/Spring", "Root/Campaigns/Spring"):
+        asset = pub(wagtail_site, collection=ref).publish(src, new_key(), sha, {}, "version")
+        assert wagtail_site.image(asset.cms_id)["collection_path"] == "Campaigns/Spring"
+    before = wagtail_site.total()
+    with pytest.raises(WagtailPublishError, match=r"more than one collection is named 'Spring'.*'Parent/Spring'") as e:
+        pub(wagtail_site, collection="Spring").publish(src, new_key(), sha, {}, "version")
+    assert e.value.code == "CollectionNotFound" and wagtail_site.total() == before
 
 
 # ----------------------------------------------------------------------------------------------- conflicts
@@ -223,6 +299,7 @@ def test_changed_bytes_with_overwrite_replace_the_image(tmp_path, wagtail_site, 
     assert second.written and second.sha256 == new_sha and second.key == key and second.cms_id != first.cms_id
     assert wagtail_site.get(f"images/{first.cms_id}/").status_code == 404, "the old image is deleted"
     assert wagtail_site.total() == before and pub(wagtail_site).count(key) == 1
+    assert wagtail_site.image(second.cms_id)["alt_text"] == LABELS.alt_text
     again = pub(wagtail_site).publish(new, key, new_sha, {}, "overwrite", labels=LABELS)
     assert not again.written and again.cms_id == second.cms_id
 
@@ -233,7 +310,7 @@ def test_an_overwrite_cut_short_between_upload_and_delete_is_finished_by_the_rer
     key = new_key()
     publisher = pub(wagtail_site)
     first = publisher.publish(old, key, old_sha, {}, "overwrite")
-    crashed = publisher._upload(new, key, new_sha, key)  # the upload of an overwrite whose process died before the delete
+    crashed = publisher._upload(new, key, new_sha, AssetLabels(key))  # an overwrite whose process died before the delete
     assert publisher.count(key) == 2
 
     rerun = pub(wagtail_site).publish(new, key, new_sha, {}, "overwrite")
@@ -247,18 +324,71 @@ def test_changed_bytes_with_version_go_to_v2_then_v3(tmp_path, wagtail_site, tok
     three, sha3 = png(tmp_path, "3.png", (0, 0, 200))
     key = new_key()
     stem = key.removesuffix(".png")
-    p = pub(wagtail_site)
+    p = pub(wagtail_site, tags=["brandflow"])
     a1 = p.publish(one, key, sha1, {}, "version", labels=LABELS)
     a2 = p.publish(two, key, sha2, {}, "version", labels=LABELS)
     a3 = p.publish(three, key, sha3, {}, "version", labels=LABELS)
     assert (a1.key, a2.key, a3.key) == (key, f"{stem}.v2.png", f"{stem}.v3.png")
     assert a2.written and a3.written and len({a1.cms_id, a2.cms_id, a3.cms_id}) == 3
-    assert wagtail_site.get(f"images/{a2.cms_id}/").json()["title"].startswith("Aviator sunglasses — square v0 (version 2) [bf:")
+    v2 = wagtail_site.image(a2.cms_id)
+    assert (v2["title"], v2["alt_text"], v2["tags"]) == ("Aviator sunglasses — square v0 (version 2)", LABELS.alt_text, ["brandflow"])
+    assert v2["key"] == key_id(a2.key)
 
     before = wagtail_site.total()
     again = p.publish(two, key, sha2, {}, "version", labels=LABELS)
     assert not again.written and again.key == a2.key and again.cms_id == a2.cms_id, "a re-run finds its own version"
     assert wagtail_site.total() == before
+
+
+# ----------------------------------------------------------------------------------------------- permissions, collections
+def test_a_missing_collection_is_named_and_not_created(tmp_path, wagtail_site, token_env):
+    src, sha = png(tmp_path, "a.png")
+    before = wagtail_site.total()
+    with pytest.raises(WagtailPublishError) as e:
+        pub(wagtail_site, collection="Autumn 2031").publish(src, new_key(), sha, {}, "version")
+    message = str(e.value)
+    assert e.value.code == "CollectionNotFound" and wagtail_site.api in message
+    assert "no collection 'Autumn 2031'" in message and "does not create collections" in message
+    assert "Settings → Collections" in message and "publish.wagtail.collection" in message
+    assert wagtail_site.total() == before
+    assert "Autumn 2031" not in wagtail_site.shell("from wagtail.models import Collection; "
+                                                   "print(list(Collection.objects.values_list('name', flat=True)))")
+
+
+def test_a_user_may_add_only_where_its_group_may(tmp_path, wagtail_site, monkeypatch):
+    monkeypatch.setenv("BRANDFLOW_WAGTAIL_TOKEN", wagtail_site.limited_token)
+    src, sha = png(tmp_path, "a.png")
+    before = wagtail_site.total()
+    with pytest.raises(WagtailPublishError) as e:
+        pub(wagtail_site, collection="Archive").publish(src, new_key(), sha, {}, "version")
+    assert e.value.code == "PermissionDenied" and "HTTP 403" in str(e.value)
+    assert "'limited' may not add images to collection 'Archive'" in str(e.value) and "Settings → Groups" in str(e.value)
+    with pytest.raises(WagtailPublishError, match="may not add images to collection 'Root'"):
+        pub(wagtail_site).publish(src, new_key(), sha, {}, "version")  # no collection: the root
+    assert wagtail_site.total() == before
+
+    key = new_key()  # "Campaigns" and below: allowed; the uploader may see and replace its own images
+    first = pub(wagtail_site, collection="Campaigns/Spring").publish(src, key, sha, {}, "overwrite", labels=LABELS)
+    assert first.written and pub(wagtail_site).count(key) == 1
+    again = pub(wagtail_site, collection="Campaigns/Spring").publish(src, key, sha, {}, "overwrite", labels=LABELS)
+    assert not again.written and again.cms_id == first.cms_id
+    new, new_sha = png(tmp_path, "b.png", (0, 200, 0))
+    replaced = pub(wagtail_site, collection="Campaigns/Spring").publish(new, key, new_sha, {}, "overwrite", labels=LABELS)
+    assert replaced.written and replaced.cms_id != first.cms_id and pub(wagtail_site).count(key) == 1
+
+
+def test_the_api_deletes_and_shows_only_brandflow_images(tmp_path, wagtail_site, token_env):
+    src, sha = png(tmp_path, "a.png")
+    with open(src, "rb") as f:  # an editor's image, uploaded through wagtail-write-api: no brandflow tags
+        theirs = httpx.post(wagtail_site.origin + "/api/write/v1/images/", data={"title": "editor's"},
+                            files={"file": ("e.png", f, "image/png")}, headers={"Authorization": f"Bearer {wagtail_site.token}"},
+                            timeout=30).json()["id"]
+    auth = {"Authorization": f"Bearer {wagtail_site.token}"}
+    assert httpx.delete(f"{wagtail_site.api}images/{theirs}/", headers=auth, timeout=30).status_code == 404
+    assert wagtail_site.get(f"images/{theirs}/").status_code == 404
+    assert httpx.get(f"{wagtail_site.origin}/api/write/v1/images/{theirs}/", headers=auth, timeout=30).status_code == 200
+    assert wagtail_site.get("images/", key="nothex").status_code == 400
+    assert httpx.get(wagtail_site.api + "images/", params={"key": "0" * 16}, timeout=30).status_code == 401
 
 
 # ----------------------------------------------------------------------------------------------- errors
@@ -272,7 +402,7 @@ def test_a_wrong_token_is_a_clear_error_naming_the_fix(tmp_path, wagtail_site, m
 
 
 def test_a_missing_token_names_the_variable(monkeypatch):
-    target = "wagtail+https://cms.example.com/api/write/v1/"  # nothing is sent: the token is checked first
+    target = "wagtail+https://cms.example.com/api/brandflow/v1/"  # nothing is sent: the token is checked first
     monkeypatch.delenv("BRANDFLOW_WAGTAIL_TOKEN", raising=False)
     monkeypatch.delenv("CMS_TOKEN", raising=False)
     with pytest.raises(WagtailPublishError, match=r"BRANDFLOW_WAGTAIL_TOKEN .*not set.*create_api_token USER"):
@@ -292,19 +422,32 @@ def test_run_records_are_refused_before_anything_is_sent(tmp_path, wagtail_site,
     assert wagtail_site.total() == before
 
 
-def test_a_file_the_site_cannot_read_is_not_retried(tmp_path, wagtail_site, token_env, fault_proxy_to):
+def test_a_file_the_site_cannot_read_is_refused_not_retried(tmp_path, wagtail_site, token_env, fault_proxy_to):
     proxy = fault_proxy_to(wagtail_site.origin)
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
-    with pytest.raises(WagtailPublishError, match="could not read broken.png as an image") as e:
-        WagtailPublisher(f"wagtail+{proxy.url}/api/write/v1/", **FAST).publish(bad, new_key(), sha256_file(bad), {}, "version")
-    assert e.value.code == "NotAnImage" and len(proxy.requests("POST")) == 1
+    before = wagtail_site.total()
+    with pytest.raises(WagtailPublishError, match="could not take broken.png as an image") as e:
+        WagtailPublisher(f"wagtail+{proxy.url}/api/brandflow/v1/", **FAST).publish(bad, new_key(), sha256_file(bad), {}, "version")
+    assert e.value.code == "NotAnImage" and [s.status for s in proxy.requests("POST")] == [400]
+    assert wagtail_site.total() == before
+    jpeg = tmp_path / "really-a-png.jpg"  # Wagtail's own check: the extension must match the content
+    shutil.copy(png(tmp_path, "x.png")[0], jpeg)
+    with pytest.raises(WagtailPublishError, match=r"Not a valid \.jpe?g image.*does not match the file format \(png\)") as e:
+        pub(wagtail_site).publish(jpeg, new_key(), sha256_file(jpeg), {}, "version")
+    assert e.value.code == "NotAnImage"
 
 
-def test_a_wrong_path_names_the_mount(tmp_path, wagtail_site, token_env):
+def test_a_site_without_brandflow_wagtail_says_how_to_install_it(tmp_path, wagtail_site, token_env):
     src, sha = png(tmp_path, "a.png")
-    with pytest.raises(WagtailPublishError, match=r"HTTP 404.*include\('wagtail_write_api.urls'\)"):
+    before = wagtail_site.total()
+    with pytest.raises(WagtailPublishError, match=r"HTTP 404.*install brandflow-wagtail.*include\('brandflow_wagtail.urls'\)") as e:
         WagtailPublisher(f"wagtail+{wagtail_site.origin}/api/nothing/", **FAST).publish(src, new_key(), sha, {}, "version")
+    assert e.value.code == "NotInstalled"
+    # wagtail-write-api's own image API answers alike, but cannot hold alt text, collection or tags: refused.
+    with pytest.raises(WagtailPublishError, match="not as brandflow-wagtail.*pip install wagtail-write-api ./integrations/wagtail") as e:
+        WagtailPublisher(f"wagtail+{wagtail_site.origin}/api/write/v1/", **FAST).publish(src, new_key(), sha, {}, "overwrite")
+    assert e.value.code == "NotBrandflowWagtail" and wagtail_site.total() == before
 
 
 def test_a_changed_file_is_refused(tmp_path, wagtail_site, token_env):
@@ -316,9 +459,9 @@ def test_a_changed_file_is_refused(tmp_path, wagtail_site, token_env):
 
 @pytest.mark.parametrize("uri, fix", [
     ("wagtail+https://cms.example.com", "add the path"),
-    ("wagtail+https://user:secret@cms.example.com/api/write/v1/", "credentials never go in the target URI"),
-    ("wagtail+https://cms.example.com/api/write/v1/?token=x", "no query"),
-    ("https://cms.example.com/api/write/v1/", "wagtail\\+https://cms.example.com/api/write/v1/"),
+    ("wagtail+https://user:secret@cms.example.com/api/brandflow/v1/", "credentials never go in the target URI"),
+    ("wagtail+https://cms.example.com/api/brandflow/v1/?token=x", "no query"),
+    ("https://cms.example.com/api/brandflow/v1/", "wagtail\\+https://cms.example.com/api/brandflow/v1/"),
 ])
 def test_bad_target_uris(uri, fix, monkeypatch):
     monkeypatch.setenv("BRANDFLOW_WAGTAIL_TOKEN", "t")
@@ -326,15 +469,24 @@ def test_bad_target_uris(uri, fix, monkeypatch):
         WagtailPublisher(uri)
 
 
-def test_target_uris_and_options():
-    assert parse_target("wagtail+https://cms.example.com/api/write/v1") == ("https://cms.example.com/api/write/v1/", "https://cms.example.com")
+def test_target_uris_and_options(monkeypatch):
+    assert parse_target("wagtail+https://cms.example.com/api/brandflow/v1") == ("https://cms.example.com/api/brandflow/v1/", "https://cms.example.com")
     assert parse_target("wagtail+http://127.0.0.1:8000/cms/api/") == ("http://127.0.0.1:8000/cms/api/", "http://127.0.0.1:8000")
-    spec = PublishSpec(wagtail={"token_env": "CMS_TOKEN", "timeout_seconds": 5})
-    assert spec.options_for("wagtail+https://cms.example.com/api/write/v1/") == {"token_env": "CMS_TOKEN", "timeout_seconds": 5}
-    assert spec.options_for("wagtail+http://127.0.0.1/api/") == {"token_env": "CMS_TOKEN", "timeout_seconds": 5}
+    spec = PublishSpec(wagtail={"token_env": "CMS_TOKEN", "timeout_seconds": 5, "collection": "Campaigns/Spring",
+                                "tags": ["spring sale", " brandflow ", "spring sale"]})
+    expected = {"token_env": "CMS_TOKEN", "timeout_seconds": 5, "collection": "Campaigns/Spring", "tags": ["spring sale", "brandflow"]}
+    assert spec.options_for("wagtail+https://cms.example.com/api/brandflow/v1/") == expected
+    assert spec.options_for("wagtail+http://127.0.0.1/api/") == expected
     assert spec.options_for("s3://bucket/prefix") == {} and spec.options_for("file:///tmp/x") == {}
+    assert PublishSpec().options_for("wagtail+http://127.0.0.1/api/") == {}
     with pytest.raises(ValueError):
         PublishSpec(wagtail={"token": "secret"})  # extra=forbid: a token never goes in the YAML
+    for bad in (["a,b"], ["bf-key-0123"], [""], ["x" * 101]):
+        with pytest.raises(ValueError, match="no commas"):
+            PublishSpec(wagtail={"tags": bad})
+    monkeypatch.setenv("BRANDFLOW_WAGTAIL_TOKEN", "t")
+    with pytest.raises(WagtailPublishError, match="BadTag"):
+        WagtailPublisher("wagtail+https://cms.example.com/api/brandflow/v1/", tags=["bf-sha-x"])
 
 
 # ----------------------------------------------------------------------------------------------- transient faults
@@ -344,9 +496,11 @@ def test_throttling_and_5xx_are_retried_and_make_one_image(tmp_path, wagtail_sit
     proxy.add("status", times=2, status=503, method="POST")
     src, sha = png(tmp_path, "a.png")
     key = new_key()
-    asset = WagtailPublisher(f"wagtail+{proxy.url}/api/write/v1/", **FAST).publish(src, key, sha, {}, "version")
+    asset = WagtailPublisher(f"wagtail+{proxy.url}/api/brandflow/v1/", collection="Campaigns", **FAST).publish(
+        src, key, sha, {}, "version", labels=LABELS)
     assert asset.written and pub(wagtail_site).count(key) == 1
     assert [s.status for s in proxy.requests("POST")] == [503, 503, 201]
+    assert wagtail_site.image(asset.cms_id)["collection"] == "Campaigns"
 
 
 def test_a_dropped_upload_is_retried_without_a_duplicate(tmp_path, wagtail_site, token_env, fault_proxy_to):
@@ -354,7 +508,7 @@ def test_a_dropped_upload_is_retried_without_a_duplicate(tmp_path, wagtail_site,
     proxy.add("drop", method="POST")
     src, sha = png(tmp_path, "a.png")
     key = new_key()
-    asset = WagtailPublisher(f"wagtail+{proxy.url}/api/write/v1/", **FAST).publish(src, key, sha, {}, "version")
+    asset = WagtailPublisher(f"wagtail+{proxy.url}/api/brandflow/v1/", **FAST).publish(src, key, sha, {}, "version")
     assert asset.cms_id and pub(wagtail_site).count(key) == 1
     assert [s.status for s in proxy.requests("POST")] == ["dropped", 201]
 
@@ -364,7 +518,7 @@ def test_an_upload_whose_answer_was_lost_is_found_not_repeated(tmp_path, wagtail
     proxy.add("lose", method="POST")
     src, sha = png(tmp_path, "a.png")
     key = new_key()
-    asset = WagtailPublisher(f"wagtail+{proxy.url}/api/write/v1/", **FAST).publish(src, key, sha, {}, "version")
+    asset = WagtailPublisher(f"wagtail+{proxy.url}/api/brandflow/v1/", **FAST).publish(src, key, sha, {}, "version")
     assert [s.status for s in proxy.requests("POST")] == ["lost 201"], "the retry lists, finds the image, uploads nothing"
     assert not asset.written and asset.cms_id and pub(wagtail_site).count(key) == 1
 
@@ -374,7 +528,7 @@ def test_a_site_that_stays_down_gives_up_with_the_attempts(tmp_path, wagtail_sit
     proxy.add("status", times=3, status=503, method="GET")
     src, sha = png(tmp_path, "a.png")
     with pytest.raises(WagtailUnavailableError, match="still failing after 3 attempts") as e:
-        WagtailPublisher(f"wagtail+{proxy.url}/api/write/v1/", retry_attempts=3, **FAST).publish(src, new_key(), sha, {}, "version")
+        WagtailPublisher(f"wagtail+{proxy.url}/api/brandflow/v1/", retry_attempts=3, **FAST).publish(src, new_key(), sha, {}, "version")
     assert e.value.attempts == 3 and e.value.code == "HTTP 503" and proxy.requests("POST") == []
 
 
@@ -421,6 +575,7 @@ def test_a_campaign_publishes_into_wagtail_and_a_rerun_adds_nothing(prefect_harn
     spec["formats"] = [{"name": "square", "width": 1080, "height": 1080}]
     spec["variants"] = 1
     spec["name"] = f"wagtail-{uuid.uuid4().hex[:6]}"
+    spec["publish"]["wagtail"] = {"collection": "Campaigns", "tags": ["brandflow", spec["name"]]}
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     products = ["apple-juice", "white-plimsolls"]
     before = wagtail_site.total()
@@ -433,8 +588,12 @@ def test_a_campaign_publishes_into_wagtail_and_a_rerun_adds_nothing(prefect_harn
     for job in published:
         asset = job.published
         assert asset.cms_id and asset.written and asset.uri == f"{wagtail_site.api}images/{asset.cms_id}/"
-        image = wagtail_site.get(f"images/{asset.cms_id}/").json()
-        assert image["title"].startswith(f"{job.product_title} — square v0 [bf:{key_id(asset.key)}:")
+        image = wagtail_site.image(asset.cms_id)
+        assert image["title"] == f"{job.product_title} — square v0"
+        assert job.product_title.lower() in image["alt_text"].lower() and "#" not in image["alt_text"]
+        assert 20 < len(image["alt_text"]) <= 250
+        assert image["collection"] == "Campaigns" and image["tags"] == sorted(["brandflow", spec["name"]])
+        assert (image["key"], image["sha256"]) == (key_id(asset.key), asset.sha256)
         assert hashlib.sha256(httpx.get(asset.link, timeout=30).content).hexdigest() == asset.sha256
     assert manifest.publish_target == wagtail_site.target
 
