@@ -70,7 +70,7 @@ def run(
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="run folder (default: runs/<campaign> beside the YAML)")] = None,
     publish: Annotated[Optional[str], typer.Option("--publish", help="publish target URI for this run, e.g. file:///srv/out")] = None,
     workers: Annotated[
-        Optional[int], typer.Option("--workers", min=1, max=64, help="threads for generate/compose/QA tasks (default 3)")
+        Optional[int], typer.Option("--workers", min=1, max=64, help="threads for generate/compose/QA tasks (default: BRANDFLOW_TASK_WORKERS or 3)")
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show Prefect's task logs")] = False,
 ) -> None:

@@ -12,6 +12,7 @@ Tasks pass paths, hashes and small records — never pixels. Stage work lives in
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections import deque
@@ -228,7 +229,20 @@ def record_of(job: Job, attempts: list[Attempt], spec: CampaignSpec) -> JobRecor
     )
 
 
-@flow(name="brandflow-campaign", task_runner=ThreadPoolTaskRunner(max_workers=3), log_prints=True)
+def task_workers() -> int:
+    """Threads for the flow's tasks: ``BRANDFLOW_TASK_WORKERS`` (1 … 64; set it per work pool or deployment
+    in ``job_variables.env``), default 3. ``brandflow run --workers N`` overrides it for one run.
+
+    Raises:
+        ValueError: the variable is not a whole number from 1 to 64.
+    """
+    raw = os.environ.get("BRANDFLOW_TASK_WORKERS", "3").strip()
+    if not raw.isdigit() or not 1 <= int(raw) <= 64:
+        raise ValueError(f"BRANDFLOW_TASK_WORKERS must be a whole number from 1 to 64, got {raw!r}")
+    return int(raw)
+
+
+@flow(name="brandflow-campaign", task_runner=ThreadPoolTaskRunner(max_workers=task_workers()), log_prints=True)
 def campaign_flow(
     spec_path: str,
     out_dir: str | None = None,

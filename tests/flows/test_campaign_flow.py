@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -94,3 +95,23 @@ def test_bad_rows_and_bad_template_do_not_sink_the_campaign(prefect_harness, cam
     assert {j.product_id for j in manifest.jobs} == {"apple-juice"}
     html = result.report.read_text()
     assert "broken-image" in html and "no_such_field" in html
+
+
+def test_task_workers_come_from_the_environment(monkeypatch):
+    import subprocess
+    import sys
+
+    from brandflow.flows.campaign import task_workers
+
+    monkeypatch.delenv("BRANDFLOW_TASK_WORKERS", raising=False)
+    assert task_workers() == 3
+    monkeypatch.setenv("BRANDFLOW_TASK_WORKERS", "8")
+    assert task_workers() == 8
+    for bad in ("0", "65", "four"):
+        monkeypatch.setenv("BRANDFLOW_TASK_WORKERS", bad)
+        with pytest.raises(ValueError, match="BRANDFLOW_TASK_WORKERS"):
+            task_workers()
+    code = "from brandflow.flows.campaign import campaign_flow; print(campaign_flow.task_runner._max_workers)"
+    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "BRANDFLOW_TASK_WORKERS": "6"},
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "6", "a worker started with the variable runs the flow with that many threads"
