@@ -121,6 +121,12 @@ def publish_all(endpoint: str, bucket: str, files: list[tuple[Path, str]], worke
         i, (path, sha) = item
         return target.publish(path, f"bench/p{i:04d}/square/v0.png", sha, {**meta, "product_id": f"p{i}"}, "version").written
 
+    return timed_publish(one, files, workers)
+
+
+def timed_publish(one, files: list, workers: int) -> tuple[float, int]:  # noqa: ANN001
+    """Seconds to call ``one((i, file))`` for every file (in order with 1 worker, else from a thread pool) and
+    how many of those calls wrote something."""
     t0 = time.perf_counter()
     if workers == 1:
         written = sum(one(x) for x in enumerate(files))
@@ -225,13 +231,7 @@ def publish_wagtail(target: str, files: list[tuple[Path, str]], prefix: str, wor
         labels = AssetLabels(title=f"Bench product {i} — square v0", alt_text=f"Noise creative {i} of the benchmark")
         return publisher.publish(path, f"{prefix}/p{i:04d}/square/v0.png", sha, {}, "version", labels=labels).written
 
-    t0 = time.perf_counter()
-    if workers == 1:
-        written = sum(one(x) for x in enumerate(files))
-    else:
-        with ThreadPoolExecutor(workers) as pool:
-            written = sum(pool.map(one, enumerate(files)))
-    return time.perf_counter() - t0, written
+    return timed_publish(one, files, workers)
 
 
 def bench_wagtail(args: argparse.Namespace, n: int, workers: list[int]) -> list[str]:
