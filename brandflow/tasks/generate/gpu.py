@@ -24,6 +24,7 @@ Two levels, both entered by :func:`gpu_slot`:
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,12 +39,17 @@ _limit_exists: dict[tuple[str, str], bool] = {}
 def limit_name(device: str) -> str:
     """The Prefect global concurrency limit that guards ``device``: ``'cuda'`` → ``'brandflow-gpu-cuda-0'``.
 
+    A global concurrency limit is per Prefect *server*, so with several GPU machines on one server give each
+    machine's workers its own prefix: ``BRANDFLOW_GPU_LIMIT_PREFIX=brandflow-gpu-node-a`` →
+    ``'brandflow-gpu-node-a-cuda-0'`` (and create that limit).
+
     Args:
         device: a torch device string (``'cuda'``, ``'cuda:1'``, ``'cpu'``).
     """
     if device == "cuda":
         device = "cuda:0"
-    return "brandflow-gpu-" + device.replace(":", "-")
+    prefix = os.environ.get("BRANDFLOW_GPU_LIMIT_PREFIX", "").strip() or "brandflow-gpu"
+    return f"{prefix}-" + device.replace(":", "-")
 
 
 def _lock(device: str) -> threading.Lock:

@@ -365,6 +365,13 @@ def test_compile_uses_regional_compilation(tiny_klein_dir, tiny_options, monkeyp
 
 
 # --------------------------------------------------------------------------- GPU slot
+def test_gpu_limit_name_per_machine(monkeypatch):
+    monkeypatch.delenv("BRANDFLOW_GPU_LIMIT_PREFIX", raising=False)
+    assert gpu.limit_name("cuda:1") == "brandflow-gpu-cuda-1"
+    monkeypatch.setenv("BRANDFLOW_GPU_LIMIT_PREFIX", "brandflow-gpu-node-a")
+    assert gpu.limit_name("cuda") == "brandflow-gpu-node-a-cuda-0", "two GPU machines on one server get two limits"
+
+
 def test_gpu_slot_without_server_is_a_process_lock(monkeypatch):
     monkeypatch.setattr(gpu, "_api_url", lambda: None)
     assert gpu.limit_name("cuda") == gpu.limit_name("cuda:0") == "brandflow-gpu-cuda-0"
