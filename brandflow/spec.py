@@ -242,8 +242,8 @@ class WagtailOptions(_Model):
         description="the image collection, by name or by path from the root ('Campaigns/Spring'); it must exist "
                     "(brandflow never creates collections); None: the root collection",
     )
-    tags: list[str] = Field(default_factory=list, description="tags every published image gets, besides brandflow's "
-                                                               "own bf-key-/bf-sha- identity tags")
+    tags: list[str] = Field(default_factory=list, description="tags every published image gets (brandflow's own "
+                                                               "identity is stored beside the image, not in tags)")
     token_env: str = Field(
         default="BRANDFLOW_WAGTAIL_TOKEN", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
         description="environment variable holding the API token (python manage.py create_api_token USER)",
@@ -259,7 +259,7 @@ class WagtailOptions(_Model):
         for tag in v:
             if not tag.strip() or len(tag) > 100 or "," in tag or tag.startswith(("bf-key-", "bf-sha-")):
                 raise ValueError(f"tag {tag!r}: 1 to 100 characters, no commas (Wagtail's tag field splits on them), "
-                                 "and not starting with bf-key- or bf-sha- (brandflow's identity tags)")
+                                 "and not starting with bf-key- or bf-sha- (reserved by brandflow)")
         return list(dict.fromkeys(t.strip() for t in v))
 
 

@@ -10,18 +10,20 @@ installs brandflow. The bearer token is read from an environment variable (``BRA
 What lands in Wagtail. One image per creative, created in one request and one database transaction on the site:
 the file (named ``<sha256>.<ext>``), the title (``labels.title``, e.g. ``Apple Juice — square v0``), the alt
 text (``labels.alt_text`` → ``Image.description``), the collection (``collection``, by name or path; it must
-exist) and the tags (``tags``), plus two identity tags: ``bf-key-<K>`` (``K`` = the first 16 hex digits of
-sha256(publish key)) and ``bf-sha-<sha256 of the file>``. The site checks the file the way Wagtail's admin does
+exist) and the tags (``tags``, nothing else). The identity — ``K`` (the first 16 hex digits of sha256(publish
+key)) and the file's sha256 — is stored by brandflow-wagtail in its own table beside the image (a
+``BrandflowAsset`` row, one-to-one with the image), not in the tags: editors do not see it, and re-tagging,
+renaming or moving the image does not lose it. The site checks the file the way Wagtail's admin does
 and the user's "add" permission on the collection. JSON and HTML files (``manifest.json``, ``report.html``) are
 refused with :class:`WagtailUnsupportedFileError` before anything is sent: an image library holds images.
 
-Exactly once, by content. Before writing, ``GET images/?key=K`` lists the images tagged ``bf-key-K``: one with
+Exactly once, by content. Before writing, ``GET images/?key=K`` lists the images stored with key ``K``: one with
 this sha256 means the bytes are already there (nothing is sent); otherwise ``on_conflict`` decides — ``skip``
 keeps what is there, ``version`` uses key ``name.v2.ext`` (then v3 …) and finds a version that already holds
 these bytes, ``overwrite`` uploads the new image, then deletes the old one(s) (an image's file is not replaced
 in place, so the CMS id changes, and pages that used the old image lose it). A crash between that upload and
-the delete leaves both; the next run finds the new bytes already there and deletes the rest. Image and tags
-are written together, so a crash never leaves an image a re-run would not find. Two runs racing on one key may
+the delete leaves both; the next run finds the new bytes already there and deletes the rest. Image, identity
+and tags are written together, so a crash never leaves an image a re-run would not find. Two runs racing on one key may
 both upload; each then re-lists the key and the image with the higher id is deleted, so one remains.
 
 Retries: the *whole* publish — list, decide, upload — is retried by
@@ -135,7 +137,7 @@ class WagtailPublisher:
             local site. No credentials, query or fragment.
         collection: the collection every image goes to, by name (``Spring``) or path from the root
             (``Campaigns/Spring``); it must exist on the site. ``None``: the root collection.
-        tags: tags every image gets (besides brandflow's ``bf-key-``/``bf-sha-`` identity tags).
+        tags: tags every image gets (not starting with ``bf-key-``/``bf-sha-``: reserved by brandflow).
         token_env: the environment variable holding the API token (default ``BRANDFLOW_WAGTAIL_TOKEN``).
         timeout_seconds: per request, connect/read/write (default 60).
         retry_attempts, retry_base_delay, retry_max_delay: the transient-error policy (attempts including the
@@ -168,7 +170,7 @@ class WagtailPublisher:
             if len(tag) > 100 or "," in tag or tag.startswith(("bf-key-", "bf-sha-")):
                 raise WagtailPublishError(self.api, None, "BadTag", f"tag {tag!r} is not allowed",
                                           "tags are 1 to 100 characters, without commas, and do not start with "
-                                          "bf-key- or bf-sha- (brandflow's identity tags)")
+                                          "bf-key- or bf-sha- (reserved by brandflow)")
         self.token_env = token_env
         token = os.environ.get(token_env, "").strip()
         if not token:
@@ -311,7 +313,7 @@ class WagtailPublisher:
         mine = self._json(response)
         if mine.get("key") != key_id(key) or mine.get("sha256") != sha256:
             raise WagtailPublishError(self.api, key, "NotBrandflowWagtail",
-                                      f"the upload was answered without brandflow's identity tags ({_detail(response)})",
+                                      f"the upload was answered without brandflow's key and sha256 ({_detail(response)})",
                                       _INSTALL_FIX)
         log.info("%s: uploaded %s as image %s", self.api, key, mine.get("id"))
         twins = [i for i in self._images_for(key) if i.get("sha256") == sha256]
@@ -417,7 +419,7 @@ def parse_target(uri: str) -> tuple[str, str]:
 
 
 def key_id(key: str) -> str:
-    """The 16 hex digits that identify a publish key on the site (tag ``bf-key-<id>``): sha256(key)[:16]."""
+    """The 16 hex digits that identify a publish key on the site (``BrandflowAsset.key``): sha256(key)[:16]."""
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 

@@ -6,32 +6,36 @@ token's user must hold Wagtail's image permissions, checked the way the admin ch
 
 Endpoints (JSON answers; errors are ``{"error": <code>, "message": <what to do>}``):
 
+Identity. Which publish key and which bytes an image holds is stored in a
+:class:`~brandflow_wagtail.models.BrandflowAsset` row (``image`` one-to-one, ``key``, ``sha256``) beside the image,
+not in its tags: editors never see it, re-tagging or renaming an image does not lose it, and deleting the image
+(in the admin or anywhere) deletes the row. An image "is brandflow's" when it has such a row.
+
 ``GET images/?key=<key id>``
-    The images tagged ``bf-key-<key id>`` that the user may change or choose, oldest first:
+    The images whose brandflow row has this key that the user may change or choose, oldest first:
     ``{"items": [{id, title, alt_text, collection, collection_path, tags, key, sha256, file_url, width, height,
-    created_at}], "meta": {"total_count": n, "api": "brandflow-wagtail", "version": …}}``. ``tags`` leaves out brandflow's two identity tags, which are
-    given as ``key`` and ``sha256``.
+    created_at}], "meta": {"total_count": n, "api": "brandflow-wagtail", "version": …}}``. ``tags`` are the image's
+    Wagtail tags (the editors' and the campaign's); ``key`` and ``sha256`` come from the brandflow row.
 ``GET images/<id>/``
-    One such image (a brandflow image the user may change or choose), or 404.
+    One brandflow image the user may change or choose, or 404.
 ``POST images/`` (multipart)
     ``file`` (checked as the admin checks an upload: ``WAGTAILIMAGES_EXTENSIONS``, ``WAGTAILIMAGES_MAX_UPLOAD_SIZE``,
     ``WAGTAILIMAGES_MAX_IMAGE_PIXELS``, content matching the extension), ``title``, ``alt_text`` (stored as
     ``Image.description``, Wagtail's alt text), ``collection`` (a collection's name, or its path from the root
     such as ``Campaigns/Spring``; empty: the root collection), ``tags`` (repeated), ``key`` (16 to 64 hex digits
-    naming the publish key) and ``sha256`` (the file's, verified here). The image and all its tags, including
-    ``bf-key-<key>`` and ``bf-sha-<sha256>``, are written in one database transaction, so no image exists without
-    its identity. Answers 201 with the image as above. A collection that does not exist is a 400 (collections are
+    naming the publish key) and ``sha256`` (the file's, verified here). The image, its brandflow row and its tags
+    are written in one database transaction, so no image exists without its identity. Answers 201 with the image as above. A collection that does not exist is a 400 (collections are
     never created here); no "add" permission on the collection is a 403.
 ``DELETE images/<id>/``
-    Deletes an image that carries a ``bf-key-`` tag (others answer 404: this endpoint never touches editors'
+    Deletes a brandflow image (one with a brandflow row; others answer 404: this endpoint never touches editors'
     images), if the user has the "delete" permission on it (owners with "add" permission may delete their own,
     as in the admin). 204.
 
 Wagtail and library APIs this relies on (Wagtail 6.3 to 8.x):
 
-- ``wagtail.images.get_image_model()`` and ``AbstractImage``'s fields ``title``, ``file``, ``description`` (since
-  6.3), ``collection``, ``tags`` (django-taggit ``TaggableManager``: ``tags.add()``, ``tags__name`` lookups),
-  ``uploaded_by_user``; ``_set_image_file_metadata()`` (file size and hash), as Wagtail's own image forms call it.
+- ``wagtail.images.get_image_model()``/``get_image_model_string()`` (the model the brandflow row points to; the
+  migration follows ``WAGTAILIMAGES_IMAGE_MODEL``, which Wagtail does not make a Django swappable setting), and ``AbstractImage``'s fields ``title``, ``file``, ``description`` (since
+  6.3), ``collection``, ``tags`` (django-taggit ``TaggableManager``: ``tags.add()``), ``uploaded_by_user``; ``_set_image_file_metadata()`` (file size and hash), as Wagtail's own image forms call it.
 - ``wagtail.images.fields.WagtailImageField``, the admin's upload validation.
 - The image permission policy (``wagtail.permissions.policy_registry.get_by_type(Image)``; before the registry,
   ``wagtail.images.permissions.permission_policy``): ``collections_user_has_permission_for(user, "add")``,
@@ -50,6 +54,7 @@ import logging
 import re
 from typing import Any
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from ninja import File, Form, NinjaAPI, UploadedFile
@@ -57,12 +62,14 @@ from ninja.errors import ValidationError as NinjaValidationError
 from wagtail_write_api.auth import WagtailTokenAuth
 
 from brandflow_wagtail import __version__
+from brandflow_wagtail.models import BrandflowAsset
 
 log = logging.getLogger(__name__)
 
 API_NAME = "brandflow-wagtail"   # in every listing's meta: the client tells this API from wagtail-write-api's
-KEY_TAG = "bf-key-"   # + the key id: which publish key an image holds
-SHA_TAG = "bf-sha-"   # + the file's full sha256: which bytes
+# Tags earlier builds of this app stored the identity in (BrandflowAsset holds it now): still refused as user tags,
+# so such a tag never appears with another meaning.
+RESERVED_TAGS = ("bf-key-", "bf-sha-")
 _KEY = re.compile(r"^[0-9a-f]{16,64}$")
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 MAX_TITLE = 255       # Image.title and Image.description are CharField(max_length=255)
@@ -158,19 +165,26 @@ def resolve_collection(ref: str, user) -> Any:
     return node
 
 
+def _brandflow_images(queryset):
+    """``queryset`` (of the image model) narrowed to brandflow's images, with what :func:`serialize` reads."""
+    return (queryset.filter(brandflow_asset__isnull=False).select_related("collection", "brandflow_asset")
+            .prefetch_related("tags"))
+
+
 def serialize(image) -> dict[str, Any]:
-    names = [t.name for t in image.tags.all()]
-    key = next((n.removeprefix(KEY_TAG) for n in names if n.startswith(KEY_TAG)), None)
-    sha = next((n.removeprefix(SHA_TAG) for n in names if n.startswith(SHA_TAG)), None)
+    try:
+        asset = image.brandflow_asset
+    except ObjectDoesNotExist:
+        asset = None
     return {
         "id": image.id,
         "title": image.title,
         "alt_text": image.description,
         "collection": image.collection.name,
         "collection_path": collection_path(image.collection),
-        "tags": sorted(n for n in names if not n.startswith((KEY_TAG, SHA_TAG))),
-        "key": key,
-        "sha256": sha,
+        "tags": sorted(t.name for t in image.tags.all()),
+        "key": asset.key if asset else None,
+        "sha256": asset.sha256 if asset else None,
         "file_url": image.file.url if image.file else None,
         "width": image.width,
         "height": image.height,
@@ -188,8 +202,7 @@ def _check_key(key: str) -> str:
 @api.get("/images/", summary="Images carrying a publish key")
 def list_images(request, key: str):
     visible = _policy().instances_user_has_any_permission_for(request.auth, ["change", "choose"])
-    images = (visible.filter(tags__name=KEY_TAG + _check_key(key)).select_related("collection")
-              .prefetch_related("tags").order_by("id").distinct())
+    images = _brandflow_images(visible).filter(brandflow_asset__key=_check_key(key)).order_by("id")
     items = [serialize(i) for i in images]
     return {"items": items, "meta": {"total_count": len(items), "api": API_NAME, "version": __version__}}
 
@@ -197,8 +210,7 @@ def list_images(request, key: str):
 @api.get("/images/{int:image_id}/", summary="One image brandflow published")
 def get_image(request, image_id: int):
     visible = _policy().instances_user_has_any_permission_for(request.auth, ["change", "choose"])
-    image = (visible.filter(pk=image_id, tags__name__startswith=KEY_TAG).select_related("collection")
-             .prefetch_related("tags").distinct().first())
+    image = _brandflow_images(visible).filter(pk=image_id).first()
     if image is None:
         raise ApiError(404, "not_found", f"no brandflow image with id {image_id} that this user may see")
     return serialize(image)
@@ -227,9 +239,9 @@ def upload_image(
         raise ApiError(400, "bad_alt_text", f"alt_text holds at most {MAX_TITLE} characters, not {len(alt_text)}")
     labels = list(dict.fromkeys(t.strip() for t in tags if t.strip()))
     for tag in labels:
-        if len(tag) > MAX_TAG or "," in tag or tag.startswith(("bf-key-", "bf-sha-")):
+        if len(tag) > MAX_TAG or "," in tag or tag.startswith(RESERVED_TAGS):
             raise ApiError(400, "bad_tag", f"tag {tag!r}: at most {MAX_TAG} characters, no commas, and not "
-                                           f"starting with bf-key- or bf-sha- (brandflow's identity tags)")
+                                           f"starting with bf-key- or bf-sha- (reserved by brandflow)")
 
     target = resolve_collection(collection, user)
     if not _policy().collections_user_has_permission_for(user, "add").filter(pk=target.pk).exists():
@@ -254,29 +266,30 @@ def upload_image(
     Image = _image_model()
     image = Image(title=title, description=alt_text, collection=target, file=upload, uploaded_by_user=user)
     image._set_image_file_metadata()
-    with transaction.atomic():  # the image and its tags (identity included) together, or nothing
+    with transaction.atomic():  # the image, its identity and its tags together, or nothing
         image.save()
-        image.tags.add(*labels, KEY_TAG + key, SHA_TAG + sha256)
+        BrandflowAsset.objects.create(image=image, key=key, sha256=sha256)
+        if labels:
+            image.tags.add(*labels)
     try:
         search_index.insert_or_update_object(image)  # the admin reindexes after the tags are set, too
     except Exception:  # noqa: BLE001 - the image is saved; a search backend hiccup must not look like a failed upload
         log.exception("brandflow_wagtail: could not index image %s", image.pk)
     log.info("brandflow_wagtail: %s uploaded image %s (%s) to %s", user.get_username(), image.pk, key,
              collection_path(target))
-    image = Image.objects.select_related("collection").prefetch_related("tags").get(pk=image.pk)
+    image = _brandflow_images(Image.objects).get(pk=image.pk)
     return 201, serialize(image)
 
 
 @api.delete("/images/{int:image_id}/", response={204: None}, summary="Delete an image brandflow published")
 def delete_image(request, image_id: int):
-    image = (_image_model().objects.filter(pk=image_id, tags__name__startswith=KEY_TAG)
-             .select_related("collection").distinct().first())
+    image = _image_model().objects.filter(pk=image_id, brandflow_asset__isnull=False).select_related("collection").first()
     if image is None:
-        raise ApiError(404, "not_found", f"no brandflow image with id {image_id} (deleted, or not tagged {KEY_TAG}…)")
+        raise ApiError(404, "not_found", f"no brandflow image with id {image_id} (deleted, or not uploaded by brandflow)")
     if not _policy().user_has_permission_for_instance(request.auth, "delete", image):
         raise ApiError(403, "permission_denied", (
             f"user {request.auth.get_username()!r} may not delete image {image_id} in collection "
             f"{collection_path(image.collection)!r}: give one of the user's groups the 'Edit' image permission on it "
             f"(Wagtail treats delete as edit; an uploader with 'Add' may delete its own images)"))
-    image.delete()
+    image.delete()  # its BrandflowAsset row goes with it (on_delete=CASCADE)
     return 204, None

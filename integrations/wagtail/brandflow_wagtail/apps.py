@@ -5,6 +5,7 @@ from django.core import checks
 class BrandflowWagtailConfig(AppConfig):
     name = "brandflow_wagtail"
     verbose_name = "brandflow publishing"
+    default_auto_field = "django.db.models.BigAutoField"  # fixed here: the site's DEFAULT_AUTO_FIELD must not alter the migration
 
     def ready(self):
         checks.register(check_dependencies)

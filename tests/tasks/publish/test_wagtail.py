@@ -95,7 +95,7 @@ def test_upload_sets_title_alt_text_collection_tags_and_bytes(tmp_path, wagtail_
     assert asset.uri == f"{wagtail_site.api}images/{asset.cms_id}/"
     assert wagtail_site.total() == before + 1
     image = wagtail_site.image(asset.cms_id)
-    assert image["title"] == "Aviator sunglasses — square v0", "a clean title: the identity lives in tags"
+    assert image["title"] == "Aviator sunglasses — square v0", "a clean title: the identity lives beside the image"
     assert image["alt_text"] == "Aviator sunglasses on a blue backdrop"
     assert (image["collection"], image["collection_path"]) == ("Campaigns", "Campaigns")
     assert image["tags"] == ["brandflow", "spring sale"]
@@ -105,16 +105,19 @@ def test_upload_sets_title_alt_text_collection_tags_and_bytes(tmp_path, wagtail_
     body = httpx.get(asset.link, timeout=30)  # DEBUG serves media: the library holds exactly these bytes
     assert body.status_code == 200 and hashlib.sha256(body.content).hexdigest() == sha
 
-    # The same, read through Wagtail's own models: the admin shows exactly this.
+    # The same, read through Wagtail's own models: the admin shows exactly this, and editors see only real tags;
+    # the identity is a BrandflowAsset row beside the image.
     stored = json.loads(wagtail_site.shell(
         "import json; from wagtail.images import get_image_model; "
-        f"i = get_image_model().objects.get(pk={int(asset.cms_id)}); "
+        f"i = get_image_model().objects.get(pk={int(asset.cms_id)}); a = i.brandflow_asset; "
         "print(json.dumps([i.title, i.description, i.collection.name, sorted(i.tags.names()), i.default_alt_text, "
-        "i.uploaded_by_user.username, bool(i.file_hash), i.file_size]))"
+        "i.uploaded_by_user.username, bool(i.file_hash), i.file_size, a.key, a.sha256]))"
     ).strip().splitlines()[-1])
     assert stored == ["Aviator sunglasses — square v0", "Aviator sunglasses on a blue backdrop", "Campaigns",
-                      sorted(["brandflow", "spring sale", f"bf-key-{key_id(key)}", f"bf-sha-{sha}"]),
-                      "Aviator sunglasses on a blue backdrop", USER, True, src.stat().st_size]
+                      ["brandflow", "spring sale"], "Aviator sunglasses on a blue backdrop", USER, True,
+                      src.stat().st_size, key_id(key), sha]
+    assert "bf-" not in wagtail_site.shell("from taggit.models import Tag; print(list(Tag.objects.values_list('name', flat=True)))"), \
+        "the admin's tag list and autocomplete hold no brandflow identity tags"
 
 
 def test_without_labels_the_key_is_the_title_and_the_image_goes_to_the_root(tmp_path, wagtail_site, token_env):
@@ -134,6 +137,37 @@ def test_same_bytes_again_upload_nothing(tmp_path, wagtail_site, token_env):
         assert not again.written and again.cms_id == first.cms_id and again.key == key and again.link == first.link
     assert wagtail_site.total() == before, "re-publishing the same bytes makes no new image"
     assert pub(wagtail_site).count(key) == 1
+
+
+def test_an_editor_retitling_retagging_and_moving_the_image_does_not_make_a_duplicate(tmp_path, wagtail_site, token_env):
+    src, sha = png(tmp_path, "a.png")
+    key = new_key()
+    first = pub(wagtail_site, tags=["brandflow"]).publish(src, key, sha, {}, "overwrite", labels=LABELS)
+    wagtail_site.shell(  # what an editor does in the admin: new title, all tags cleared and replaced, another collection
+        "from wagtail.images import get_image_model; from wagtail.models import Collection; "
+        f"i = get_image_model().objects.get(pk={int(first.cms_id)}); i.title = 'Renamed by an editor'; "
+        "i.collection = Collection.objects.get(name='Archive'); i.save(); i.tags.clear(); i.tags.add('hero', 'q3')")
+    before = wagtail_site.total()
+    again = pub(wagtail_site, tags=["brandflow"]).publish(src, key, sha, {}, "overwrite", labels=LABELS)
+    assert not again.written and again.cms_id == first.cms_id and wagtail_site.total() == before
+    image = wagtail_site.image(first.cms_id)
+    assert (image["title"], image["collection"], image["tags"]) == ("Renamed by an editor", "Archive", ["hero", "q3"])
+    assert (image["key"], image["sha256"]) == (key_id(key), sha), "brandflow leaves the editor's changes alone"
+
+
+def test_deleting_an_image_in_wagtail_deletes_its_identity(tmp_path, wagtail_site, token_env):
+    src, sha = png(tmp_path, "a.png")
+    key = new_key()
+    first = pub(wagtail_site).publish(src, key, sha, {}, "version")
+    gone = wagtail_site.shell(  # the admin's delete view calls image.delete() too
+        "from wagtail.images import get_image_model; from brandflow_wagtail.models import BrandflowAsset; "
+        f"get_image_model().objects.get(pk={int(first.cms_id)}).delete(); "
+        f"print('LEFT', BrandflowAsset.objects.filter(image_id={int(first.cms_id)}).count(), "
+        f"BrandflowAsset.objects.filter(key='{key_id(key)}').count())")
+    assert "LEFT 0 0" in gone
+    assert pub(wagtail_site).count(key) == 0
+    second = pub(wagtail_site).publish(src, key, sha, {}, "version")
+    assert second.written and second.key == key and second.cms_id != first.cms_id, "a deleted image is uploaded again"
 
 
 def test_a_collection_path_picks_one_of_two_same_named_collections(tmp_path, wagtail_site, token_env):
