@@ -7,15 +7,26 @@ export OMP_THREAD_LIMIT := 1
 
 .PHONY: demo test bench clean
 
+# The test extra holds tesserocr, built from source against the system libtesseract (PIP_NO_BINARY): the PyPI
+# wheel bundles another Tesseract version, whose OCR differs from the CLI the thresholds were calibrated on.
 $(VENV)/.installed: pyproject.toml
+	$(need_build)
 	python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e '.[test]'
+	PIP_NO_BINARY=tesserocr $(PIP) install -q -e '.[test]'
 	touch $@
 
 # Debian packages: Tesseract 5 for OCR QA; the tests also read provenance back with exiftool.
 DEMO_TOOLS := tesseract:tesseract-ocr
 TEST_TOOLS := $(DEMO_TOOLS) exiftool:libimage-exiftool-perl
+# to build tesserocr: Tesseract + Leptonica headers (found with pkg-config), a C++ compiler, Python headers
+BUILD_PKGS := tesseract-ocr libtesseract-dev libleptonica-dev pkg-config g++ python3-dev
+define need_build
+	@if ! { pkg-config --exists tesseract lept && command -v g++ && \
+	        python3 -c 'import sysconfig, os, sys; sys.exit(not os.path.isfile(sysconfig.get_paths()["include"] + "/Python.h"))'; } >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BUILD_PKGS) >/dev/null; \
+	  else echo "missing system packages: sudo apt-get install -y $(BUILD_PKGS) (Debian/Ubuntu)"; exit 1; fi; fi
+endef
 define need
 	@missing=""; for pair in $(1); do command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair#*:}"; done; \
 	if [ -n "$$missing" ]; then \

@@ -15,6 +15,14 @@ call per image:
   boxes are blanked (filled with their median colour): they were read in the strip, and the full-image
   results (expected strings, forbidden words) are searched in the region readings as well.
 
+In-process Tesseract: when tesserocr is installed **and** links the same Tesseract major.minor.patch as the
+``tesseract`` CLI, the same call runs in-process (one ``PyTessBaseAPI`` per thread, the CLI's tessdata, the same
+page segmentation mode and ``-c`` variables, TSV parsed as pytesseract does): identical words, boxes and
+confidences without the process start and model load (~3× less OCR time). A tesserocr wheel bundling another
+Tesseract (the PyPI wheels do) reads differently, so it is not used (logged once); build tesserocr against the
+system library: ``pip install --no-binary tesserocr tesserocr``. ``BRANDFLOW_OCR=cli`` forces the CLI. The
+check's metric ``ocr_engine`` names the engine that read (``"tesserocr/tesseract 5.3.0"``, ``"tesseract-cli 5.3.0"``).
+
 Scene-text engine (``qa.text.engine``, default
 ``"tesseract"``): ``"rapidocr"`` reads the **full image** with RapidOCR (PP-OCRv4 detection + recognition,
 :mod:`brandflow.qa.scene_text`) instead of Tesseract — for text at unknown positions (expected strings
@@ -30,10 +38,14 @@ quotes/dashes → ASCII, case-fold, whitespace collapsed) — the normalised edi
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import shlex
 import shutil
+import subprocess
 import tempfile
+import threading
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass
@@ -60,6 +72,9 @@ SCALE_RANGE = (0.25, 4.0)
 TESSERACT_CONFIG = "-c thresholding_method=2"
 #: Full-image OCR engines ``qa.text.engine`` may name.
 ENGINES = ("tesseract", "rapidocr", "both")
+#: Operator switch: ``BRANDFLOW_OCR=cli`` forces the ``tesseract`` binary even when tesserocr is usable.
+OCR_ENV = "BRANDFLOW_OCR"
+_log = logging.getLogger(__name__)
 _QUOTES = str.maketrans({"‘": "'", "’": "'", "‚": "'", "“": '"', "”": '"', "„": '"', "–": "-", "—": "-", "−": "-"})
 
 
@@ -143,25 +158,162 @@ def _tesseract() -> Any:
     return pytesseract
 
 
+def _version(v: Any) -> str | None:
+    """``major.minor.patch`` found in a Tesseract version string or object (``'tesseract 5.3.0 …'``)."""
+    m = re.search(r"(\d+)\.(\d+)\.(\d+)", str(v))
+    return ".".join(m.groups()) if m else None
+
+
+def _tessdata_dir(cmd: str) -> str | None:
+    """The CLI's tessdata folder: ``$TESSDATA_PREFIX``, else the first line of ``tesseract --list-langs``."""
+    if os.environ.get("TESSDATA_PREFIX"):
+        return os.environ["TESSDATA_PREFIX"]
+    try:
+        out = subprocess.run([cmd, "--list-langs"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    m = re.search(r'List of available languages in "([^"]+)"', out.stdout + out.stderr)
+    return m.group(1) if m else None
+
+
+#: ``tesseract_cmd`` → ``(tessdata dir, engine label)`` when tesserocr is used, else ``(None, engine label)``.
+_ENGINE: dict[str, tuple[str | None, str]] = {}
+_ENGINE_LOCK = threading.Lock()
+_LOCAL = threading.local()
+
+
+def _select_engine(pytesseract: Any) -> tuple[str | None, str]:
+    """Choose the OCR engine once per ``tesseract_cmd``: tesserocr (libtesseract in-process, no process start)
+    when importable and linked against the same Tesseract major.minor.patch as the CLI, else the CLI (logged
+    once, with the reason). ``BRANDFLOW_OCR=cli`` forces the CLI. Returns ``(tessdata dir or None, label)``."""
+    cmd = pytesseract.pytesseract.tesseract_cmd
+    force_cli = os.environ.get(OCR_ENV, "").strip().lower() == "cli"
+    key = f"{cmd}|{force_cli}"
+    with _ENGINE_LOCK:
+        if key in _ENGINE:
+            return _ENGINE[key]
+        try:
+            cli = _version(pytesseract.get_tesseract_version())
+        except pytesseract.TesseractNotFoundError as e:
+            raise MissingDependencyError(
+                "Tesseract OCR binary not found; install it: apt-get install -y tesseract-ocr") from e
+        chosen: tuple[str | None, str] = (None, f"tesseract-cli {cli}")
+        why = None
+        if force_cli:
+            why = f"{OCR_ENV}=cli"
+        else:
+            try:
+                import tesserocr
+            except ImportError:
+                tesserocr = None
+                why = ("tesserocr is not installed (optional, faster: apt-get install -y libtesseract-dev "
+                       "libleptonica-dev; pip install --no-binary tesserocr tesserocr)")
+            if tesserocr is not None:
+                lib = _version(tesserocr.tesseract_version())
+                tessdata = _tessdata_dir(cmd)
+                if lib != cli:
+                    why = (f"tesserocr links tesseract {lib} but the CLI is {cli}: using the CLI, whose output the "
+                           f"thresholds were calibrated on; build tesserocr against the system library with "
+                           f"`pip install --no-binary tesserocr tesserocr`")
+                elif tessdata is None:
+                    why = f"could not find the tessdata folder of {cmd!r} (set TESSDATA_PREFIX)"
+                else:
+                    chosen = (tessdata, f"tesserocr/tesseract {lib}")
+        if why:
+            _log.info("text QA OCR: using the tesseract CLI (%s)", why)
+        _ENGINE[key] = chosen
+        return chosen
+
+
+def _config_variables(config: str) -> dict[str, str] | None:
+    """``-c name=value`` pairs of a Tesseract CLI config string; ``None`` if it holds anything else."""
+    tokens, out = shlex.split(config), {}
+    while tokens:
+        flag = tokens.pop(0)
+        if flag != "-c" or not tokens or "=" not in tokens[0]:
+            return None
+        name, value = tokens.pop(0).split("=", 1)
+        out[name] = value
+    return out
+
+
+def _tesserocr_api(tessdata: str) -> Any:
+    """This thread's ``PyTessBaseAPI`` (English, default OEM, like the CLI), created on first use."""
+    api = getattr(_LOCAL, "api", None)
+    if api is None or getattr(_LOCAL, "tessdata", None) != tessdata:
+        import tesserocr
+
+        api = tesserocr.PyTessBaseAPI(path=tessdata.rstrip("/") + "/", lang="eng")
+        _LOCAL.api, _LOCAL.tessdata = api, tessdata
+    return api
+
+
+def _parse_tsv(tsv: str) -> dict[str, list[Any]]:
+    """Tesseract TSV rows (as pytesseract's ``image_to_data`` dict: word rows and the rest)."""
+    data: dict[str, list[Any]] = {k: [] for k in ("text", "conf", "left", "top", "width", "height")}
+    for line in tsv.splitlines():
+        cols = line.split("\t")
+        if len(cols) < 12 or not cols[0].isdigit():
+            continue
+        data["left"].append(int(cols[6]))
+        data["top"].append(int(cols[7]))
+        data["width"].append(int(cols[8]))
+        data["height"].append(int(cols[9]))
+        data["conf"].append(int(float(cols[10])))  # as pytesseract: whole numbers
+        data["text"].append(cols[11])
+    return data
+
+
+def ocr_engine() -> str:
+    """Which engine :func:`ocr_words` uses: ``'tesserocr/tesseract X.Y.Z'`` or ``'tesseract-cli X.Y.Z'``.
+
+    Raises:
+        MissingDependencyError: pytesseract or the ``tesseract`` binary is missing.
+    """
+    return _select_engine(_tesseract())[1]
+
+
 def ocr_words(image: np.ndarray, psm: int, config: str = TESSERACT_CONFIG) -> list[Word]:
     """Run Tesseract (English) on an ``(H, W, 3) uint8`` RGB array; its non-empty words in Tesseract's order.
 
-    The array goes to Tesseract as an uncompressed BMP (PNG encoding would add ~40 ms per megapixel).
+    In-process through tesserocr when it links the same Tesseract version as the ``tesseract`` CLI (same
+    tessdata, page segmentation mode and ``-c`` variables; its TSV output parsed like pytesseract's), else
+    the CLI through pytesseract, given an uncompressed BMP (PNG encoding would add ~40 ms per megapixel).
+    See :func:`_select_engine`.
 
     Raises:
         MissingDependencyError: pytesseract or the ``tesseract`` binary is missing.
         pytesseract.TesseractError: Tesseract failed on the input.
     """
     pytesseract = _tesseract()
-    with tempfile.TemporaryDirectory(prefix="brandflow-ocr-") as tmp:
-        path = Path(tmp) / "in.bmp"
-        cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    tessdata, _label = _select_engine(pytesseract)
+    variables = _config_variables(config) if tessdata else None
+    if tessdata and variables is not None:
+        api = _tesserocr_api(tessdata)
+        defaults = {name: api.GetVariableAsString(name) for name in variables}
+        for name, value in variables.items():
+            if not api.SetVariable(name, value):
+                raise ValueError(f"Tesseract has no variable {name!r}")
+        api.SetPageSegMode(psm)
+        rgb = np.ascontiguousarray(image)
+        api.SetImageBytes(rgb.tobytes(), rgb.shape[1], rgb.shape[0], 3, rgb.shape[1] * 3)
         try:
-            data = pytesseract.image_to_data(
-                str(path), lang="eng", config=f"--psm {psm} {config}".strip(), output_type=pytesseract.Output.DICT
-            )
-        except pytesseract.TesseractNotFoundError as e:
-            raise MissingDependencyError("Tesseract OCR binary not found; install it: apt-get install -y tesseract-ocr") from e
+            data = _parse_tsv(api.GetTSVText(0))
+        finally:  # -c variables apply to one call on the CLI: restore the previous values
+            api.Clear()
+            for name, value in defaults.items():
+                if value is not None:
+                    api.SetVariable(name, value)
+    else:
+        with tempfile.TemporaryDirectory(prefix="brandflow-ocr-") as tmp:
+            path = Path(tmp) / "in.bmp"
+            cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+            try:
+                data = pytesseract.image_to_data(
+                    str(path), lang="eng", config=f"--psm {psm} {config}".strip(), output_type=pytesseract.Output.DICT
+                )
+            except pytesseract.TesseractNotFoundError as e:
+                raise MissingDependencyError("Tesseract OCR binary not found; install it: apt-get install -y tesseract-ocr") from e
     words = []
     for text, conf, x, y, w, h in zip(data["text"], data["conf"], data["left"], data["top"], data["width"], data["height"]):
         if text and text.strip():
@@ -404,6 +556,8 @@ class TextCheck:
                 reasons.append(f"{region.slot}: read {read!r}, expected {region.text!r} (NED {score:.2f} < {min_ned:g})")
 
         metrics: dict[str, Any] = {"regions": region_metrics}
+        if regions or tess_full:
+            metrics["ocr_engine"] = ocr_engine()  # which Tesseract read the regions / full image
         if need_full:
             full = reading.full if reading.full is not None else (scene.words if scene is not None else [])
             tokens = [w.text for w in full]

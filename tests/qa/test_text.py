@@ -15,6 +15,20 @@ from brandflow.records import Box, TextRegion
 WHITE, INK, NAVY, BLUE = (255, 255, 255), (17, 17, 17), (10, 10, 40), (0x1A, 0x63, 0xEC)
 
 
+@pytest.fixture(autouse=True, params=["tesserocr", "tesseract-cli"])
+def ocr_path(request, monkeypatch):
+    """Every test runs on both OCR paths: tesserocr in-process (must be installed and link the CLI's Tesseract
+    version: `pip install --no-binary tesserocr tesserocr`) and the ``tesseract`` CLI (``BRANDFLOW_OCR=cli``)."""
+    if request.param == "tesseract-cli":
+        monkeypatch.setenv(text_mod.OCR_ENV, "cli")
+    else:
+        monkeypatch.delenv(text_mod.OCR_ENV, raising=False)
+        import tesserocr  # noqa: F401  - a test dependency; no skip
+
+        assert text_mod.ocr_engine().startswith("tesserocr/"), "tesserocr does not link the CLI's Tesseract version"
+    return request.param
+
+
 # --------------------------------------------------------------------------- pure helpers
 def test_ned_is_anytext_normalised_edit_distance():
     assert ned("Summer  SALE\n-30%", "summer sale -30%") == 1.0  # case and whitespace normalised
@@ -55,7 +69,7 @@ SIZES_ON_GRADIENT = [
 ]
 
 
-def test_regions_on_gradient_read_exactly_at_18_to_80_px(gradient, draw_text, make_ctx):
+def test_regions_on_gradient_read_exactly_at_18_to_80_px(gradient, draw_text, make_ctx, ocr_path):
     img, regions = draw_text(gradient(), SIZES_ON_GRADIENT)
     res = TextCheck().run(img, make_ctx(regions=tuple(regions)))
     assert res.verdict == "pass", res.reasons
@@ -69,6 +83,7 @@ def test_regions_on_gradient_read_exactly_at_18_to_80_px(gradient, draw_text, ma
             assert region.box.x0 - 12 <= x0 < x1 <= region.box.x1 + 12
             assert region.box.y0 - 12 <= y0 < y1 <= region.box.y1 + 12
     assert by_slot["price"]["read"] == "$10.00"
+    assert res.metrics["ocr_engine"].startswith(ocr_path + (" " if ocr_path == "tesseract-cli" else "/tesseract "))
     assert "full_text" not in res.metrics  # no expected strings, no forbidden words → no full-image pass
 
 
@@ -164,3 +179,55 @@ def test_missing_tesseract_binary_names_the_install_command(monkeypatch, gradien
 def test_rejects_non_uint8_rgb(make_ctx):
     with pytest.raises(ValueError, match=r"\(H, W, 3\) uint8"):
         TextCheck().run(np.zeros((10, 10), np.uint8), make_ctx())
+
+
+# --------------------------------------------------------------------------- engine choice
+def test_tesserocr_version_mismatch_falls_back_to_the_cli(monkeypatch, caplog, gradient, draw_text, make_ctx):
+    import pytesseract
+    import tesserocr
+
+    cli = text_mod._version(pytesseract.get_tesseract_version())
+    monkeypatch.delenv(text_mod.OCR_ENV, raising=False)
+    monkeypatch.setattr(text_mod, "_ENGINE", {})
+    monkeypatch.setattr(tesserocr, "tesseract_version", lambda: "tesseract 5.5.4\n leptonica-1.85.0")
+    with caplog.at_level("INFO", logger="brandflow.qa.text"):
+        assert text_mod.ocr_engine() == f"tesseract-cli {cli}"
+    assert f"tesserocr links tesseract 5.5.4 but the CLI is {cli}" in caplog.text
+    assert "--no-binary tesserocr" in caplog.text
+    img, regions = draw_text(gradient(400), [("h", "Sale", (20, 20), 60, WHITE)])
+    res = TextCheck().run(img, make_ctx(regions=tuple(regions)))
+    assert res.verdict == "pass" and res.metrics["ocr_engine"] == f"tesseract-cli {cli}"
+    caplog.clear()
+    text_mod.ocr_engine()
+    assert "tesserocr links" not in caplog.text  # logged once
+
+
+def test_without_tesserocr_the_cli_reads(monkeypatch, gradient, draw_text, make_ctx):
+    import sys
+
+    monkeypatch.delenv(text_mod.OCR_ENV, raising=False)
+    monkeypatch.setattr(text_mod, "_ENGINE", {})
+    monkeypatch.setitem(sys.modules, "tesserocr", None)  # import fails
+    assert text_mod.ocr_engine().startswith("tesseract-cli ")
+
+
+def test_both_paths_give_identical_words_and_threads_get_their_own_api(gradient, draw_text, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    img, _ = draw_text(gradient(), SIZES_ON_GRADIENT)
+    monkeypatch.delenv(text_mod.OCR_ENV, raising=False)
+    with ThreadPoolExecutor(2) as pool:
+        lib = list(pool.map(lambda psm: text_mod.ocr_words(img, psm), [6, 11, 6, 11]))
+    monkeypatch.setenv(text_mod.OCR_ENV, "cli")
+    cli = [text_mod.ocr_words(img, psm) for psm in (6, 11)]
+    assert lib == cli + cli and lib[0]
+
+
+def test_tessdata_dir_from_env_or_the_cli(monkeypatch):
+    monkeypatch.setenv("TESSDATA_PREFIX", "/x/tessdata")
+    assert text_mod._tessdata_dir("tesseract") == "/x/tessdata"
+    monkeypatch.delenv("TESSDATA_PREFIX")
+    found = text_mod._tessdata_dir("tesseract")
+    assert found and (__import__("pathlib").Path(found) / "eng.traineddata").is_file()
+    assert text_mod._config_variables("-c thresholding_method=2") == {"thresholding_method": "2"}
+    assert text_mod._config_variables("--oem 1") is None
