@@ -23,7 +23,7 @@ from brandflow.qa.base import CheckContext, run_checks
 from brandflow.records import Attempt, Creative, GeneratedImage, Job, PublishedAsset, QAResult, sha256_file
 from brandflow.spec import BrandKit, CampaignSpec
 from brandflow.tasks.compose import compose
-from brandflow.tasks.cost import BudgetExhaustedError, BudgetMeter, generation_cost
+from brandflow.tasks.cost import BudgetExhaustedError, BudgetHold, BudgetMeter, generation_cost
 from brandflow.tasks.generate.base import get_generator
 from brandflow.tasks.publish.base import UnsupportedFileError, labels_for, publish_labelled, publisher_for
 from brandflow.tasks.publish.keys import render_key, sanitise_segment
@@ -88,12 +88,18 @@ def generate_stage(
         if hold is not None:
             hold.settle(getattr(e, "cost", None) or 0.0)  # bfl errors after submission carry what was charged
         raise
-    priced = generation_cost(out, spec.generator.backend, spec.budget)
-    out = out.model_copy(update={"cost": priced.usd, "cost_basis": priced.basis})
+    return _record_generated(out, record, spec, hold), False
+
+
+def _record_generated(image: GeneratedImage, record: Path, spec: CampaignSpec, hold: BudgetHold | None) -> GeneratedImage:
+    """Price a fresh image (tasks/cost.py), settle its budget hold and save its stage record; the one path
+    for single and batched generation, so both cost and resume alike."""
+    priced = generation_cost(image, spec.generator.backend, spec.budget)
+    image = image.model_copy(update={"cost": priced.usd, "cost_basis": priced.basis})
     if hold is not None:
         hold.settle(priced.usd)
-    _save(record, out)
-    return out, False
+    _save(record, image)
+    return image
 
 
 #: What :func:`generate_batch_stage` hands :func:`run_attempt` per job: ``(generated, cached)``, or the error
@@ -165,12 +171,7 @@ def generate_batch_stage(
                 hold.settle(getattr(e, "cost", None) or 0.0)
         return out
     for (job, folder), image in zip(todo, images):
-        priced = generation_cost(image, spec.generator.backend, spec.budget)
-        image = image.model_copy(update={"cost": priced.usd, "cost_basis": priced.basis})
-        if (hold := holds[job.job_id]) is not None:
-            hold.settle(priced.usd)
-        _save(folder / "generated.json", image)
-        out[job.job_id] = (image, False)
+        out[job.job_id] = (_record_generated(image, folder / "generated.json", spec, holds[job.job_id]), False)
     return out
 
 
