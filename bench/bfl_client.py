@@ -1,6 +1,6 @@
 """Benchmark: jobs per minute the ``bfl`` client sustains with ``max_in_flight`` 24 vs 1.
 
-Against the protocol-faithful local server (tests/tasks/generate/bfl_server.py), run as a separate process so it
+Against the protocol-faithful local server (tests/generators/bfl_server.py), run as a separate process so it
 does not share this process's GIL, with a fixed processing time per task (``--processing-seconds``, 0.5 s by
 default). Each job is a full ``BFLGenerator.generate``: one reference packshot (Saleor example, sent as base64
 JPEG), submit, poll, download the sample, decode, write an RGB PNG. The same thread pool (32 threads) feeds every
@@ -64,7 +64,7 @@ def server_stats(base: str) -> dict:
 
 def run_config(base: str, jobs: list, limit: int, poll_interval: float, megapixels: float, out_dir: Path) -> dict:
     """Generate every job with one generator (``max_in_flight=limit``) from 32 threads; returns the measurements."""
-    from brandflow.tasks.generate import bfl
+    from brandflow.generators import bfl
 
     bfl.reset_limiters()
     gen = bfl.BFLGenerator({"base_url": base, "max_in_flight": limit, "poll_interval": poll_interval, "target_megapixels": megapixels,

@@ -56,12 +56,12 @@ def make_campaign(folder: Path, repeat: int, formats: str, variants: int) -> Pat
 def run_loop(campaign: Path, out: Path) -> dict:
     """The same stage functions as the flow, in a plain thread pool: no Prefect at all."""
     from brandflow.manifest import RunManifest, RunSummary
-    from brandflow.qa.report import render_report
+    from brandflow.review.report import render_report
     from brandflow.records import JobRecord
     from brandflow.spec import load_campaign
-    from brandflow.tasks.catalog import load_feed
-    from brandflow.tasks.plan import next_attempt, plan_jobs
-    from brandflow.tasks.stages import publish_stage, run_attempt
+    from brandflow.feed.catalog import load_feed
+    from brandflow.pipeline.plan import next_attempt, plan_jobs
+    from brandflow.pipeline.stages import publish_stage, run_attempt
     from datetime import datetime, timezone
 
     started, t0 = datetime.now(timezone.utc), time.perf_counter()

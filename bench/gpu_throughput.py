@@ -100,7 +100,7 @@ def build_pipeline(variant: str, dry: bool, device: str, dtype: Any, torch: Any)
     """A text-encoder-less FLUX.2 pipeline with random weights, built directly on ``device`` in ``dtype``."""
     from diffusers import AutoencoderKLFlux2, FlowMatchEulerDiscreteScheduler, Flux2KleinPipeline, Flux2Pipeline, Flux2Transformer2DModel
 
-    from brandflow.tasks.generate.flux2_tiny import TINY_TRANSFORMER_CONFIG, TINY_VAE_CONFIG
+    from brandflow.generators.flux2_tiny import TINY_TRANSFORMER_CONFIG, TINY_VAE_CONFIG
 
     if dry:
         cfg = {**TINY_TRANSFORMER_CONFIG, "guidance_embeds": variant == "dev"}
@@ -120,8 +120,8 @@ def build_pipeline(variant: str, dry: bool, device: str, dtype: Any, torch: Any)
 
 
 def apply_mode(pipe: Any, mode: str, device: str, torch: Any) -> None:
-    """The same placement the brandflow backend uses (brandflow.tasks.generate.flux2.apply_memory_mode)."""
-    from brandflow.tasks.generate.flux2 import apply_memory_mode
+    """The same placement the brandflow backend uses (brandflow.generators.flux2.apply_memory_mode)."""
+    from brandflow.generators.flux2 import apply_memory_mode
 
     apply_memory_mode(pipe, mode, device, torch)
 
@@ -232,7 +232,7 @@ def matrix(args: argparse.Namespace, device: str, dtype: Any, torch: Any, budget
 # --------------------------------------------------------------------------- 2. flow vs bare loop
 def save_flow_pipeline(folder: Path, dry: bool, device: str, dtype: Any, torch: Any) -> tuple[Path, list[int]]:
     """A klein-4B-sized pipeline with a shallow text encoder (or the tiny one in a dry run), saved to ``folder``."""
-    from brandflow.tasks.generate.flux2_tiny import TINY_OUT_LAYERS, save_tiny_pipeline, tiny_tokenizer
+    from brandflow.generators.flux2_tiny import TINY_OUT_LAYERS, save_tiny_pipeline, tiny_tokenizer
 
     if dry:
         return save_tiny_pipeline("klein", folder), list(TINY_OUT_LAYERS)
@@ -258,7 +258,7 @@ def save_flow_pipeline(folder: Path, dry: bool, device: str, dtype: Any, torch: 
 def flow_vs_bare(args: argparse.Namespace, device: str, dtype: Any, torch: Any, budget: Budget) -> dict[str, Any]:
     import yaml
 
-    from brandflow.tasks.generate import flux2
+    from brandflow.generators import flux2
 
     out: dict[str, Any] = {"products": args.flow_products, "variants": args.flow_variants, "batch_size": args.flow_batch_size}
     if not budget.allows(120 if not args.dry_run else 5):

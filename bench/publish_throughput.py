@@ -15,7 +15,7 @@ hide; ``--latency-ms`` adds that wait to every request (a botocore ``before-send
 second set of rows.
 
 Wagtail (``--targets wagtail``): a real Wagtail site with brandflow-wagtail is built once in a temporary folder
-(the test suite's builder, ``tests/tasks/publish/wagtail_site.py``: ``wagtail start``, migrate, an API token) and
+(the test suite's builder, ``tests/publishers/wagtail_site.py``: ``wagtail start``, migrate, an API token) and
 served by ``manage.py runserver`` on 127.0.0.1; ~60 distinct PNG creatives of ~200 KB are published with
 ``WagtailPublisher`` one at a time and from N threads, each mode with its own fresh keys and bytes:
 
@@ -110,7 +110,7 @@ def latency_client(endpoint: str, latency_ms: float, pool: int):
 
 def publish_all(endpoint: str, bucket: str, files: list[tuple[Path, str]], workers: int, latency_ms: float = 0) -> tuple[float, int]:
     """Publish every file from ``workers`` threads; returns (seconds, number written)."""
-    from brandflow.tasks.publish.s3 import S3Publisher
+    from brandflow.publishers.s3 import S3Publisher
 
     pool = max(16, workers)
     client = latency_client(endpoint, latency_ms, pool) if latency_ms else None
@@ -144,7 +144,7 @@ def bench_s3(args: argparse.Namespace, n: int, workers: list[int]) -> list[str]:
     import boto3
     import moto
 
-    from brandflow.tasks.publish.provenance import mark
+    from brandflow.publishers.provenance import mark
 
     load = os.getloadavg()[0]  # other work on the machine skews the numbers; recorded with them
     proc, endpoint = start_moto()
@@ -221,8 +221,8 @@ class _RetryCounter(logging.Handler):
 def publish_wagtail(target: str, files: list[tuple[Path, str]], prefix: str, workers: int) -> tuple[float, int]:
     """Publish every file to the Wagtail site from ``workers`` threads under keys ``prefix/pNNNN/square/v0.png``;
     returns (seconds, number uploaded)."""
-    from brandflow.tasks.publish.base import AssetLabels
-    from brandflow.tasks.publish.wagtail import WagtailPublisher
+    from brandflow.publishers.base import AssetLabels
+    from brandflow.publishers.wagtail import WagtailPublisher
 
     publisher = WagtailPublisher(target, collection="Campaigns", tags=["bench"])
 
@@ -242,11 +242,11 @@ def bench_wagtail(args: argparse.Namespace, n: int, workers: list[int]) -> list[
     sys.path.insert(0, str(ROOT / "tests" / "tasks" / "publish"))
     from wagtail_site import build_site  # the test suite's site builder
 
-    from brandflow.tasks.publish.wagtail import WagtailPublisher
+    from brandflow.publishers.wagtail import WagtailPublisher
 
     load = os.getloadavg()[0]
     retries = _RetryCounter()
-    logging.getLogger("brandflow.tasks.publish.wagtail").addHandler(retries)
+    logging.getLogger("brandflow.publishers.wagtail").addHandler(retries)
     rows = []
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
@@ -275,7 +275,7 @@ def bench_wagtail(args: argparse.Namespace, n: int, workers: list[int]) -> list[
                 rows.append((w, step, seconds, written, total, n * (m + 1), retries.count - before_retries, mb))
                 print(f"Wagtail {w:>2} thread(s), {step:9}: {n / seconds:6.1f} creatives/s, {written} uploaded, "
                       f"{total} images on the site", flush=True)
-    logging.getLogger("brandflow.tasks.publish.wagtail").removeHandler(retries)
+    logging.getLogger("brandflow.publishers.wagtail").removeHandler(retries)
 
     mb = rows[0][-1]
     lines = [
@@ -286,7 +286,7 @@ def bench_wagtail(args: argparse.Namespace, n: int, workers: list[int]) -> list[
         f"wagtail-write-api {_version('wagtail-write-api')}; `manage.py runserver` (threaded, SQLite, DEBUG) in its own "
         f"process on 127.0.0.1; 1-min load average at start {load:.1f}",
         "",
-        f"A site built once with the test suite's builder (`tests/tasks/publish/wagtail_site.py`, {build_s:.0f} s); "
+        f"A site built once with the test suite's builder (`tests/publishers/wagtail_site.py`, {build_s:.0f} s); "
         f"{n} distinct PNG creatives of {mb / n * 1000:.0f} KB per mode ({mb:.0f} MB), fresh keys and bytes for each "
         f"mode, one `WagtailPublisher` (one shared httpx client), collection `Campaigns`, `on_conflict: version`; "
         f"one run per row.",

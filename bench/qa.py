@@ -83,9 +83,9 @@ def render_campaign(out: Path, formats: set[str] | None, variants: set[int] | No
     """Render the example campaign's jobs (compositor + compose) into ``out``; returns (spec, brand, list)."""
     from brandflow import registry
     from brandflow.spec import load_campaign
-    from brandflow.tasks.catalog import load_feed
-    from brandflow.tasks.compose import compose
-    from brandflow.tasks.plan import plan_jobs
+    from brandflow.feed.catalog import load_feed
+    from brandflow.compose.overlay import compose
+    from brandflow.pipeline.plan import plan_jobs
 
     spec, brand = load_campaign(EXAMPLE / "campaign.yaml")
     products, _ = load_feed(spec.feed)
@@ -106,7 +106,7 @@ def render_campaign(out: Path, formats: set[str] | None, variants: set[int] | No
 
 
 def context(r: Rendered, spec, brand, thresholds=None):
-    """The CheckContext qa_stage builds for a creative (brandflow.tasks.stages.qa_stage)."""
+    """The CheckContext qa_stage builds for a creative (brandflow.pipeline.stages.qa_stage)."""
     from brandflow.qa.base import CheckContext
 
     return CheckContext(path=r.creative.path, brand=brand, thresholds=thresholds or spec.qa, format=r.job.format,

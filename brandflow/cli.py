@@ -33,9 +33,9 @@ def validate(campaign: Annotated[Path, typer.Argument(help="campaign YAML")]) ->
     from rich.markup import escape
 
     from brandflow.spec import load_campaign
-    from brandflow.tasks.catalog import load_feed
-    from brandflow.tasks.cost import estimate
-    from brandflow.tasks.plan import plan_jobs
+    from brandflow.feed.catalog import load_feed
+    from brandflow.pipeline.budget import estimate
+    from brandflow.pipeline.plan import plan_jobs
 
     try:
         spec, brand = load_campaign(campaign)

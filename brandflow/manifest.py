@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from brandflow import __version__
 from brandflow.imageio import write_atomic
 from brandflow.records import JobRecord, Rejection
-from brandflow.tasks.cost import stopped_by_budget
+from brandflow.pipeline.budget import stopped_by_budget
 
 
 class RunSummary(BaseModel):

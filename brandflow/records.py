@@ -184,14 +184,14 @@ class TextRegion(_Record):
 
 
 class GeneratedImage(_Record):
-    """What a generator wrote: path, size in pixels, content hash, timing, and what it cost (see tasks/cost.py)."""
+    """What a generator wrote: path, size in pixels, content hash, timing, and what it cost (see pipeline/budget.py)."""
 
     path: Path
     width: int
     height: int
     sha256: str
     seconds: float = 0.0
-    cost: float | None = Field(default=None, description="USD; None = the backend does not know (the stage prices it, see tasks/cost.py)")
+    cost: float | None = Field(default=None, description="USD; None = the backend does not know (the stage prices it, see pipeline/budget.py)")
     cost_basis: str | None = Field(default=None, description="how cost was obtained: free | bfl-api | bfl-table | gpu-time | backend | unknown")
 
 

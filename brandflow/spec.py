@@ -421,7 +421,7 @@ class CampaignSpec(_Model):
     )
     schedule: ScheduleSpec | None = Field(default=None, description="used by `brandflow serve` and `brandflow deploy --campaign`")
     notify: NotifySpec | None = None
-    budget: BudgetSpec = Field(default=BudgetSpec(), description="spending cap and GPU price (brandflow/tasks/cost.py, docs/bfl.md)")
+    budget: BudgetSpec = Field(default=BudgetSpec(), description="spending cap and GPU price (brandflow/pipeline/budget.py, docs/bfl.md)")
 
     @field_validator("formats")
     @classmethod

@@ -1,1 +1,1 @@
-"""Prefect flows: wiring only; the stage work lives in brandflow.tasks and brandflow.qa."""
+"""Prefect flows, tasks and deployments: wiring only; stage work lives in the stage rooms and brandflow.pipeline."""

@@ -7,7 +7,7 @@ With ``review: required`` the run writes its manifest and report, pauses for a r
 when the run waits for approval, finishes or fails (:mod:`brandflow.notify`).
 
 Tasks pass paths, hashes and small records — never pixels. Stage work lives in
-``brandflow.tasks`` and ``brandflow.qa``; this module only wires it.
+the stage rooms (``feed``, ``prompts``, ``generators``, ``compose``, ``qa``, ``publishers``, ``review``) and ``pipeline``; this module only wires it.
 """
 
 from __future__ import annotations
@@ -31,14 +31,14 @@ from brandflow import notify, progress
 from brandflow.errors import SpecError
 from brandflow.flows import approval
 from brandflow.manifest import RunManifest, RunResult, RunSummary
-from brandflow.qa.report import render_report
+from brandflow.review.report import render_report
 from brandflow.records import Attempt, Job, JobRecord, Product, PublishedAsset, Rejection
 from brandflow.spec import BrandKit, CampaignSpec, load_campaign
-from brandflow.tasks.catalog import load_feed
-from brandflow.tasks.cost import BudgetMeter, job_cost
-from brandflow.tasks.plan import next_attempt, plan_jobs
-from brandflow.tasks.publish.base import TargetUnavailableError
-from brandflow.tasks.stages import (
+from brandflow.feed.catalog import load_feed
+from brandflow.pipeline.budget import BudgetMeter, job_cost
+from brandflow.pipeline.plan import next_attempt, plan_jobs
+from brandflow.publishers.base import TargetUnavailableError
+from brandflow.pipeline.stages import (
     Pregenerated,
     batch_jobs,
     batch_size_of,
@@ -49,7 +49,7 @@ from brandflow.tasks.stages import (
 )
 
 # Inputs are pydantic records, hashed by nothing: resumption is content-addressed in the run folder
-# (see tasks/stages.py), so Prefect's input-hash cache would only cost time.
+# (see pipeline/stages.py), so Prefect's input-hash cache would only cost time.
 _task = dict(cache_policy=NO_CACHE, persist_result=False)
 
 

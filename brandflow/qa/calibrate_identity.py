@@ -115,9 +115,9 @@ def campaign_pairs(campaign: Path, out_dir: Path) -> tuple[list[float], list[tup
     from brandflow import registry
     from brandflow.imageio import load_rgb
     from brandflow.spec import load_campaign
-    from brandflow.tasks.catalog import load_feed
-    from brandflow.tasks.compose import compose
-    from brandflow.tasks.plan import plan_jobs
+    from brandflow.feed.catalog import load_feed
+    from brandflow.compose.overlay import compose
+    from brandflow.pipeline.plan import plan_jobs
 
     spec, brand = load_campaign(campaign)
     products, _ = load_feed(spec.feed)

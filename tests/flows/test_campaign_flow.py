@@ -12,7 +12,7 @@ import yaml
 from brandflow.flows.campaign import campaign_flow
 from brandflow.manifest import RunManifest
 from brandflow.records import sha256_file
-from brandflow.tasks.publish.provenance import read_provenance
+from brandflow.publishers.provenance import read_provenance
 
 PRODUCTS = ["apple-juice", "white-plimsolls", "dash-force"]
 

@@ -1,0 +1,1 @@
+"""Exact text, layout and logo drawn over any generator's output."""

@@ -1,0 +1,1 @@
+"""Product feeds → Product[] + Rejection[] (Google Merchant Center columns)."""

@@ -1,0 +1,77 @@
+"""Planning: product × format × variant → jobs, each with its seed, structured prompt and overlay text."""
+
+from __future__ import annotations
+
+import hashlib
+
+from brandflow.errors import TemplateError
+from brandflow.records import Job, Product, ReferenceImage, Rejection, sha256_file
+from brandflow.spec import BrandKit, CampaignSpec, SeedPolicy
+from brandflow.prompts.render import render_overlay, render_prompt
+
+SEED_MAX = 2**31 - 1  # seeds must fit a torch.Generator and numpy's SeedSequence alike
+
+
+def derive_seed(policy: SeedPolicy, product_id: str, format_name: str, variant: int, attempt: int = 1, index: int = 0) -> int:
+    """The seed of one attempt of one job, in ``[0, 2**31 - 1)``.
+
+    ``derived``: sha256 of ``(base, product, format, variant, attempt)`` — stable when products are
+    added, removed or reordered. ``sequential``: ``base + index`` (the job's position in the plan);
+    each further attempt adds 100 003 (see :func:`next_attempt`).
+    """
+    if policy.strategy == "sequential":
+        return (policy.base + index + (attempt - 1) * 100_003) % SEED_MAX
+    digest = hashlib.sha256(f"{policy.base}/{product_id}/{format_name}/{variant}/{attempt}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % SEED_MAX
+
+
+def references_for(product: Product) -> list[ReferenceImage]:
+    """The product's packshots as reference images: the feed's ``image_link`` first (primary packshot)."""
+    return [
+        ReferenceImage(path=p, role="primary_packshot" if i == 0 else "alternate_view", sha256=sha256_file(p))
+        for i, p in enumerate(product.images)
+    ]
+
+
+def plan_jobs(spec: CampaignSpec, brand: BrandKit, products: list[Product]) -> tuple[list[Job], list[Rejection]]:
+    """Every job of the campaign, in feed order; a product whose template fails becomes a rejection.
+
+    One product's broken template or overlay text never sinks the campaign.
+    """
+    jobs: list[Job] = []
+    rejections: list[Rejection] = []
+    for product in products:
+        try:
+            overlay = render_overlay(spec.overlay, product, spec)
+            prompts = [render_prompt(spec.template, product, brand, spec, v) for v in range(spec.variants)]
+        except TemplateError as e:
+            rejections.append(Rejection(source=spec.template, row=product.row, product_id=product.id, field="template", reason=str(e)))
+            continue
+        refs = references_for(product)
+        for fmt in spec.formats:
+            for variant, prompt in enumerate(prompts):
+                jobs.append(
+                    Job(
+                        campaign=spec.slug,
+                        product_id=product.id,
+                        product_title=product.title,
+                        format=fmt,
+                        variant=variant,
+                        seed=derive_seed(spec.seed, product.id, fmt.name, variant, index=len(jobs)),
+                        backend=spec.generator.backend,
+                        prompt=prompt,
+                        references=refs,
+                        overlay=overlay,
+                    )
+                )
+    return jobs, rejections
+
+
+def next_attempt(job: Job, spec: CampaignSpec) -> Job:
+    """The same job with the next attempt number and its new seed (after a QA failure)."""
+    attempt = job.attempt + 1
+    if spec.seed.strategy == "sequential":
+        seed = (job.seed + 100_003) % SEED_MAX
+    else:
+        seed = derive_seed(spec.seed, job.product_id, job.format.name, job.variant, attempt)
+    return job.model_copy(update={"attempt": attempt, "seed": seed})

@@ -1,0 +1,310 @@
+"""The per-job stage functions, plain Python, with content-addressed resumption.
+
+The Prefect flow wraps these as tasks; the benchmark calls the very same functions in a plain loop.
+Each job owns a work folder named after its content key (prompt, seed, backend, references, size,
+overlay, generator options, brand kit): a stage whose record is already there with an intact file
+is not redone, so a re-run after a crash redoes only what is missing. We keep this cache in the run
+folder rather than in Prefect's result store so that it can never point at a file that is gone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from pathlib import Path
+from typing import TypeVar
+
+from pydantic import BaseModel
+
+from brandflow.imageio import load_rgb, write_atomic
+from brandflow.qa.base import CheckContext, run_checks
+from brandflow.records import Attempt, Creative, GeneratedImage, Job, PublishedAsset, QAResult, sha256_file
+from brandflow.spec import BrandKit, CampaignSpec
+from brandflow.compose.overlay import compose
+from brandflow.pipeline.budget import BudgetExhaustedError, BudgetHold, BudgetMeter, generation_cost
+from brandflow.generators.base import get_generator
+from brandflow.publishers.base import UnsupportedFileError, labels_for, publish_labelled, publisher_for
+from brandflow.publishers.keys import render_key, sanitise_segment
+from brandflow.publishers.provenance import C2paSigning, mark
+
+R = TypeVar("R", bound=BaseModel)
+log = logging.getLogger(__name__)
+
+
+def _digest(*parts: object) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def work_dir(job: Job, spec: CampaignSpec, brand: BrandKit, run_dir: Path) -> Path:
+    """``run_dir/work/<key>``: the job's folder, keyed by everything that determines its pixels."""
+    key = job.content_key(spec.generator.options, brand.model_dump(mode="json"), spec.overlay.model_dump(mode="json"))
+    return run_dir / "work" / f"{job.product_id[:40]}-{key[:20]}"
+
+
+def _load_cached(record: Path, model: type[R], image_field: str = "path") -> R | None:
+    """The stage record at ``record`` if it exists and its image file still has the recorded sha256."""
+    if not record.is_file():
+        return None
+    try:
+        obj = model.model_validate_json(record.read_text())
+    except ValueError:
+        return None
+    image = getattr(obj, image_field, None)
+    if image is not None and (not Path(image).is_file() or sha256_file(image) != obj.sha256):  # type: ignore[attr-defined]
+        return None
+    return obj
+
+
+def _save(record: Path, obj: BaseModel) -> None:
+    write_atomic(record, obj.model_dump_json(indent=1).encode())
+
+
+def generate_stage(
+    job: Job, spec: CampaignSpec, brand: BrandKit, run_dir: Path, budget: BudgetMeter | None = None
+) -> tuple[GeneratedImage, bool]:
+    """Render the job's image with the campaign's generator backend (model resident per process).
+
+    With a ``budget``, the job's estimated cost is reserved first and replaced by the actual cost after;
+    a reused image costs nothing and needs no reservation.
+
+    Returns:
+        ``(generated, cached)``: the RGB PNG at the backend's native size with its ``cost`` (USD, priced by
+        pipeline/budget.py when the backend does not report one), and whether it was reused.
+
+    Raises:
+        BudgetExhaustedError: generating would exceed ``budget.max_cost`` (nothing is generated).
+    """
+    folder = work_dir(job, spec, brand, run_dir)
+    record = folder / "generated.json"
+    if (hit := _load_cached(record, GeneratedImage)) is not None:
+        return hit, True
+    generator = get_generator(spec.generator.backend, spec.generator.options)
+    hold = budget.reserve(job, spec) if budget is not None else None
+    try:
+        out = generator.generate(job, folder / "generated.png")
+    except Exception as e:
+        if hold is not None:
+            hold.settle(getattr(e, "cost", None) or 0.0)  # bfl errors after submission carry what was charged
+        raise
+    return _record_generated(out, record, spec, hold), False
+
+
+def _record_generated(image: GeneratedImage, record: Path, spec: CampaignSpec, hold: BudgetHold | None) -> GeneratedImage:
+    """Price a fresh image (pipeline/budget.py), settle its budget hold and save its stage record; the one path
+    for single and batched generation, so both cost and resume alike."""
+    priced = generation_cost(image, spec.generator.backend, spec.budget)
+    image = image.model_copy(update={"cost": priced.usd, "cost_basis": priced.basis})
+    if hold is not None:
+        hold.settle(priced.usd)
+    _save(record, image)
+    return image
+
+
+#: What :func:`generate_batch_stage` hands :func:`run_attempt` per job: ``(generated, cached)``, or the error
+#: that job alone met (its budget reservation was refused). A job it has no entry for is generated alone.
+Pregenerated = tuple[GeneratedImage, bool] | Exception
+
+
+def batch_size_of(spec: CampaignSpec) -> int:
+    """How many images the campaign's backend renders per call: its ``batch_size`` option for a backend
+    with ``generate_batch`` (the FLUX.2 ones), else 1 (every job generated alone)."""
+    try:
+        generator = get_generator(spec.generator.backend, spec.generator.options)
+    except Exception:  # noqa: BLE001 — a backend that cannot be built fails in each job's own task, recorded there
+        return 1
+    return int(getattr(generator, "batch_size", 1)) if hasattr(generator, "generate_batch") else 1
+
+
+def batch_jobs(jobs: list[Job], spec: CampaignSpec, size: int) -> list[list[Job]]:
+    """Split ``jobs`` into batches of at most ``size`` that one pipeline call can render together: the same
+    native size in pixels and the same reference images (role and sha256, in order). Order is kept within
+    a batch, and batches come in the order of their first job."""
+    generator = get_generator(spec.generator.backend, spec.generator.options)
+    groups: dict[tuple[object, ...], list[Job]] = {}
+    for job in jobs:
+        native = generator.native_size(job.format.width, job.format.height)
+        groups.setdefault((native, tuple((r.role, r.sha256) for r in job.references)), []).append(job)
+    return [group[i : i + size] for group in groups.values() for i in range(0, len(group), size)]
+
+
+def generate_batch_stage(
+    jobs: list[Job], spec: CampaignSpec, brand: BrandKit, run_dir: Path, budget: BudgetMeter | None = None
+) -> dict[str, Pregenerated]:
+    """Render a batch from :func:`batch_jobs` in one call of the backend's ``generate_batch``.
+
+    Each image still lands in its own job's work folder with its own ``generated.json``, priced alone, so
+    resumption and costs are exactly those of :func:`generate_stage`; a job already done is reused and
+    left out of the call. Every image comes from its job's seed alone (the backend keeps one random
+    generator per image), so batching never changes pixels beyond 1/255.
+
+    Returns:
+        ``job_id → Pregenerated``. A job whose budget reservation is refused gets its
+        :class:`BudgetExhaustedError`. When the call itself fails (e.g. out of memory in every memory mode),
+        its jobs are left out, so :func:`run_attempt` retries each alone and records its own error.
+    """
+    out: dict[str, Pregenerated] = {}
+    todo: list[tuple[Job, Path]] = []
+    for job in jobs:
+        folder = work_dir(job, spec, brand, run_dir)
+        if (hit := _load_cached(folder / "generated.json", GeneratedImage)) is not None:
+            out[job.job_id] = (hit, True)
+        else:
+            todo.append((job, folder))
+    holds = {}
+    for job, _ in todo:
+        try:
+            holds[job.job_id] = budget.reserve(job, spec) if budget is not None else None
+        except BudgetExhaustedError as e:
+            out[job.job_id] = e
+    todo = [(job, folder) for job, folder in todo if job.job_id in holds]
+    if not todo:
+        return out
+    generator = get_generator(spec.generator.backend, spec.generator.options)
+    try:
+        images = generator.generate_batch([job for job, _ in todo], [folder / "generated.png" for _, folder in todo])  # type: ignore[attr-defined]
+    except Exception as e:  # noqa: BLE001 — each job is retried alone and records its own error
+        log.warning("a batch of %d images failed (%s: %s); generating them one at a time", len(todo), type(e).__name__, e)
+        for hold in holds.values():
+            if hold is not None:
+                hold.settle(getattr(e, "cost", None) or 0.0)
+        return out
+    for (job, folder), image in zip(todo, images):
+        out[job.job_id] = (_record_generated(image, folder / "generated.json", spec, holds[job.job_id]), False)
+    return out
+
+
+def compose_stage(generated: GeneratedImage, job: Job, spec: CampaignSpec, brand: BrandKit, run_dir: Path) -> tuple[Creative, bool]:
+    """Deliver the exact format size with the overlay text drawn; returns ``(creative, cached)``."""
+    folder = work_dir(job, spec, brand, run_dir)
+    record = folder / f"creative-{generated.sha256[:12]}.json"
+    if (hit := _load_cached(record, Creative)) is not None:
+        return hit, True
+    creative = compose(generated, job, brand, spec.overlay, folder / f"creative.{_ext(job)}")
+    _save(record, creative)
+    return creative, False
+
+
+def qa_stage(creative: Creative, job: Job, spec: CampaignSpec, brand: BrandKit, run_dir: Path) -> QAResult:
+    """Run the campaign's QA checks on one creative (result cached by creative sha and QA settings)."""
+    folder = work_dir(job, spec, brand, run_dir)
+    record = folder / f"qa-{_digest(creative.sha256, spec.qa.model_dump(mode='json'), brand.model_dump(mode='json'))[:16]}.json"
+    if (hit := _load_cached(record, QAResult, image_field="")) is not None:
+        return hit
+    ctx = CheckContext(
+        path=creative.path,
+        brand=brand,
+        thresholds=spec.qa,
+        format=job.format,
+        regions=tuple(creative.regions),
+        references=tuple(r.path for r in job.references if r.role in ("primary_packshot", "alternate_view")),
+    )
+    result = run_checks(load_rgb(creative.path), ctx, spec.qa.checks)
+    _save(record, result)
+    return result
+
+
+def publish_stage(creative: Creative, job: Job, qa: QAResult, spec: CampaignSpec, target: str) -> PublishedAsset:
+    """Mark one passing creative with its provenance (unless switched off) and publish it to ``target``
+    under the campaign's key template (idempotent: the marked file's sha256 decides)."""
+    key = render_key(
+        spec.publish.key_template,
+        campaign=spec.slug,
+        product_id=job.product_id,
+        format=job.format.name,
+        variant=f"v{job.variant}",
+        ext=_ext(job),
+        seed=job.seed,
+        job=job.job_id,
+    )
+    metadata = {
+        "campaign": spec.slug,
+        "product_id": job.product_id,
+        "format": job.format.name,
+        "variant": str(job.variant),
+        "seed": str(job.seed),
+        "backend": job.backend,
+        "qa_verdict": qa.verdict,
+    }
+    src, sha = creative.path, creative.sha256
+    provenance = spec.publish.provenance
+    if provenance.enabled:
+        c2pa = C2paSigning(**provenance.c2pa.model_dump()) if provenance.c2pa else None
+        src, sha = mark(
+            creative.path, creative.path.with_name(f"{creative.path.stem}.marked{creative.path.suffix}"),
+            campaign=spec.slug, job_id=job.job_id, product_id=job.product_id, backend=job.backend,
+            composited=any(job.overlay.values()), extra={"Seed": str(job.seed)}, c2pa=c2pa,
+        )
+        metadata["provenance"] = "xmp+c2pa" if c2pa else "xmp"
+    publisher = publisher_for(target, **spec.publish.options_for(target))
+    return publish_labelled(publisher, src, key, sha, metadata, spec.publish.on_conflict, labels_for(job))
+
+
+def publish_run_record(files: list[Path], spec: CampaignSpec, target: str, run_name: str) -> list[PublishedAsset]:
+    """Publish the audit record (``manifest.json``, ``report.html``) beside the creatives, under
+    ``<campaign>/_runs/<run_name>/``; a later decision on the same run overwrites them. A target that cannot
+    hold such files (a CMS image library) gets none of them: they stay in the run folder, with a warning."""
+    publisher = publisher_for(target, **spec.publish.options_for(target))
+    folder = f"{spec.slug}/_runs/{sanitise_segment(run_name)}"
+    meta = {"campaign": spec.slug, "run": run_name}
+    published = []
+    for f in files:
+        try:
+            published.append(publisher.publish(f, f"{folder}/{f.name}", sha256_file(f), meta, "overwrite"))
+        except UnsupportedFileError as e:  # a CMS image library holds no JSON or HTML: the record stays in the run folder
+            log.warning("%s stays in the run folder only: %s", f.name, e)
+    return published
+
+
+def run_attempt(
+    job: Job, spec: CampaignSpec, brand: BrandKit, run_dir: Path, budget: BudgetMeter | None = None,
+    pregenerated: Pregenerated | None = None,
+) -> Attempt:
+    """One attempt at a job: generate → compose → QA, with per-stage timings in seconds and its cost in USD.
+
+    ``pregenerated`` is this job's entry from :func:`generate_batch_stage` when its image was rendered in a
+    batch (its ``generate`` timing is then the batch call's time divided by the batch size).
+
+    Never raises for a bad product: any error becomes ``Attempt.error`` (with the exception type),
+    so one broken packshot cannot sink the campaign — a moderated request (``ModerationError: request
+    moderated: …``) and a spent budget (``BudgetExhaustedError: budget exhausted: …``) included.
+    """
+    timings: dict[str, float] = {}
+    cost: float | None = 0.0
+    try:
+        with Timer(timings, "generate"):
+            if isinstance(pregenerated, Exception):
+                raise pregenerated
+            generated, gen_cached = pregenerated or generate_stage(job, spec, brand, run_dir, budget)
+        if pregenerated is not None and not gen_cached:
+            timings["generate"] = generated.seconds
+        cost = 0.0 if gen_cached else generated.cost
+        with Timer(timings, "compose"):
+            creative, comp_cached = compose_stage(generated, job, spec, brand, run_dir)
+        with Timer(timings, "qa"):
+            qa = qa_stage(creative, job, spec, brand, run_dir)
+    except Exception as e:  # noqa: BLE001 — recorded per job, shown in the report
+        spent = cost if "compose" in timings or "qa" in timings else getattr(e, "cost", 0.0)
+        return Attempt(attempt=job.attempt, seed=job.seed, error=f"{type(e).__name__}: {e}", timings=timings, cost=spent)
+    return Attempt(
+        attempt=job.attempt, seed=job.seed, creative=creative, qa=qa, cached=gen_cached and comp_cached, timings=timings, cost=cost
+    )
+
+
+def _ext(job: Job) -> str:
+    return {"jpeg": "jpg"}.get(job.format.file_type, job.format.file_type)
+
+
+class Timer:
+    """Context manager that records elapsed seconds into ``timings[name]``."""
+
+    def __init__(self, timings: dict[str, float], name: str):
+        self.timings, self.name = timings, name
+
+    def __enter__(self) -> Timer:
+        self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.timings[self.name] = round(time.perf_counter() - self.t0, 4)

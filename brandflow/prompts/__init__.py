@@ -1,0 +1,1 @@
+"""Sandboxed Jinja prompt templates → StructuredPrompt; the built-in templates live in templates/."""

@@ -1,0 +1,1 @@
+"""Publishing targets behind one interface (see base.Publisher); keys; provenance marking."""

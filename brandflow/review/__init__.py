@@ -1,0 +1,1 @@
+"""What humans read and decide on: the run report."""

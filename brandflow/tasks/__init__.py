@@ -1,1 +1,0 @@
-"""Stage work: each module does one stage of the campaign (catalog, prompts, generate, compose, publish)."""

@@ -1,1 +1,0 @@
-"""Publishing targets behind one interface (see base.Publisher)."""
