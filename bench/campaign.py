@@ -60,8 +60,9 @@ def run_loop(campaign: Path, out: Path) -> dict:
     from brandflow.records import JobRecord
     from brandflow.spec import load_campaign
     from brandflow.feed.catalog import load_feed
-    from brandflow.pipeline.plan import next_attempt, plan_jobs
-    from brandflow.pipeline.stages import publish_stage, run_attempt
+    from brandflow.pipeline.plan import plan_jobs
+    from brandflow.pipeline.jobs import run_job
+    from brandflow.pipeline.stages import publish_stage
     from datetime import datetime, timezone
 
     started, t0 = datetime.now(timezone.utc), time.perf_counter()
@@ -71,11 +72,7 @@ def run_loop(campaign: Path, out: Path) -> dict:
     target = (out / "published").as_uri()
 
     def attempts_of(job):
-        attempts = [run_attempt(job, spec, brand, out)]
-        while attempts[-1].qa is not None and attempts[-1].qa.verdict == "fail" and job.attempt < spec.qa.max_attempts:
-            job = next_attempt(job, spec)
-            attempts.append(run_attempt(job, spec, brand, out))
-        return job, attempts
+        return run_job(job, spec, brand, out)
 
     records = []
     with ThreadPoolExecutor(WORKERS) as pool:

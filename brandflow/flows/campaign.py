@@ -6,17 +6,17 @@ With ``review: required`` the run writes its manifest and report, pauses for a r
 (:mod:`brandflow.flows.approval`) and publishes only what was approved. ``notify:`` posts to a webhook
 when the run waits for approval, finishes or fails (:mod:`brandflow.notify`).
 
-Tasks pass paths, hashes and small records — never pixels. Stage work lives in
+Tasks pass paths, hashes and small records — never pixels. One ``make-creatives`` task runs a *batch* of jobs
+(:mod:`brandflow.pipeline.jobs`: a task run costs about a third of one creative's CPU, so one per creative
+would make orchestration a third of the run); jobs an earlier run finished are resumed before any task is
+submitted, and the progress artifact is written every few seconds, not per creative. Stage work lives in
 the stage rooms (``feed``, ``prompts``, ``generators``, ``compose``, ``qa``, ``publishers``, ``review``) and ``pipeline``; this module only wires it.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import time
-from collections import deque
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.context import get_run_context
-from prefect.futures import PrefectFuture, as_completed
+from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from brandflow import notify, progress
@@ -35,18 +35,12 @@ from brandflow.review.report import render_report
 from brandflow.records import Attempt, Job, JobRecord, Product, PublishedAsset, Rejection
 from brandflow.spec import BrandKit, CampaignSpec, load_campaign
 from brandflow.feed.catalog import load_feed
-from brandflow.pipeline.budget import BudgetMeter, job_cost
-from brandflow.pipeline.plan import next_attempt, plan_jobs
+from brandflow.pipeline.budget import BudgetMeter
+from brandflow.pipeline.plan import plan_jobs
 from brandflow.publishers.base import TargetUnavailableError
-from brandflow.pipeline.stages import (
-    Pregenerated,
-    batch_jobs,
-    batch_size_of,
-    generate_batch_stage,
-    publish_run_record,
-    publish_stage,
-    run_attempt,
-)
+from brandflow.pipeline.jobs import MAX_BATCH, JobOutcome, batch_label, batches, chunked, run_batch, split_resumed
+from brandflow.pipeline.outcome import keep_aside, record_of
+from brandflow.pipeline.stages import batch_size_of, publish_run_record, publish_stage
 
 # Inputs are pydantic records, hashed by nothing: resumption is content-addressed in the run folder
 # (see pipeline/stages.py), so Prefect's input-hash cache would only cost time.
@@ -88,19 +82,12 @@ def plan(spec: CampaignSpec, brand: BrandKit, products: list[Product]) -> tuple[
     return plan_jobs(spec, brand, products)
 
 
-@task(name="make-creative", task_run_name="make-{job.product_id}-{job.format.name}-v{job.variant}-a{job.attempt}", **_task)
-def make_creative(
-    job: Job, spec: CampaignSpec, brand: BrandKit, run_dir: Path, budget: BudgetMeter | None = None,
-    pregenerated: Pregenerated | None = None,
-) -> Attempt:
-    """generate (unless a batch did it) → compose → QA for one attempt of one job (refused once the run's budget is spent)."""
-    return run_attempt(job, spec, brand, run_dir, budget, pregenerated)
-
-
-@task(name="generate-batch", task_run_name="generate-batch-{jobs[0].product_id}-x{n}", **_task)
-def generate_batch(jobs: list[Job], spec: CampaignSpec, brand: BrandKit, run_dir: Path, budget: BudgetMeter, n: int) -> dict[str, Pregenerated]:
-    """One pipeline call for ``n`` jobs of one native size and reference set (backends with ``batch_size`` > 1)."""
-    return generate_batch_stage(jobs, spec, brand, run_dir, budget)
+@task(name="make-creatives", task_run_name="make-{label}", **_task)
+def make_batch(jobs: list[Job], spec: CampaignSpec, brand: BrandKit, run_dir: Path, budget: BudgetMeter, label: str,
+               counter: progress.Counter) -> list[JobOutcome]:
+    """generate → compose → QA (with QA retries) for a batch of jobs (refused once the run's budget is spent);
+    each finished creative advances ``counter`` (the CLI's progress bar)."""
+    return run_batch(jobs, spec, brand, run_dir, budget, on_done=lambda outcome: counter.advance())
 
 
 def _store_unavailable(task, task_run, state) -> bool:  # noqa: ANN001 - Prefect's retry_condition_fn signature
@@ -115,12 +102,12 @@ def _store_unavailable(task, task_run, state) -> bool:  # noqa: ANN001 - Prefect
     return False
 
 
-@task(name="publish", task_run_name="publish-{job.product_id}-{job.format.name}-v{job.variant}", retries=2,
+@task(name="publish", task_run_name="publish-{label}", retries=2,
       retry_delay_seconds=[30, 120], retry_condition_fn=_store_unavailable, **_task)
-def publish(attempt: Attempt, job: Job, spec: CampaignSpec, target: str) -> PublishedAsset:
-    """Publish one creative that passed QA (idempotent by content sha256)."""
-    assert attempt.creative is not None and attempt.qa is not None
-    return publish_stage(attempt.creative, job, attempt.qa, spec, target)
+def publish(records: list[JobRecord], jobs: dict[str, Job], spec: CampaignSpec, target: str, label: str) -> list[PublishedAsset]:
+    """Publish a batch of creatives that passed QA (idempotent by content sha256, so a retried batch
+    writes only what is missing)."""
+    return [publish_stage(r.final.creative, jobs[r.job_id], r.final.qa, spec, target) for r in records]  # type: ignore[arg-type]
 
 
 @task(name="publish-run-record", retries=2, retry_delay_seconds=[30, 120], retry_condition_fn=_store_unavailable, **_task)
@@ -135,98 +122,38 @@ def write_outputs(manifest: RunManifest, run_dir: Path) -> tuple[Path, Path]:
     return manifest.write(run_dir / "manifest.json"), render_report(manifest, run_dir / "report.html")
 
 
-def make_all(jobs: list[Job], spec: CampaignSpec, brand: BrandKit, run_dir: Path) -> dict[str, tuple[Job, list[Attempt]]]:
-    """Every job through generate → compose → QA; a QA 'fail' is retried with the next seed up to
-    ``qa.max_attempts``. One :class:`BudgetMeter` keeps the run within ``budget.max_cost``.
-    Returns ``job_id → (final job, attempts)``."""
-    history: dict[str, tuple[Job, list[Attempt]]] = {j.job_id: (j, []) for j in jobs}
+#: Seconds between two updates of the progress artifact: each is an API write, a few ms of CPU on both sides.
+PROGRESS_EVERY = 3.0
+
+
+def make_all(jobs: list[Job], spec: CampaignSpec, brand: BrandKit, run_dir: Path) -> dict[str, JobOutcome]:
+    """Every job through generate → compose → QA (a QA 'fail' is retried with the next seed up to
+    ``qa.max_attempts``), one ``make-creatives`` task per batch; jobs an earlier run finished in ``run_dir``
+    are resumed before anything is submitted, so they cost no task run. One :class:`BudgetMeter` keeps the
+    run within ``budget.max_cost``. Returns ``job_id → (final job, attempts)`` in plan order."""
+    outcomes, todo = split_resumed(jobs, spec, brand, run_dir)
+    counter = progress.Counter("creatives", len(jobs), done=len(outcomes))
+    progress_id = create_progress_artifact(100.0 * counter.done / max(1, len(jobs)), key=f"{spec.slug}-progress",
+                                           description="creatives finished")
     budget = BudgetMeter.from_spec(spec)
-    progress_id = create_progress_artifact(0.0, key=f"{spec.slug}-progress", description="creatives finished")
-    pending, done = jobs, 0
-    batch = batch_size_of(spec)
-    while pending:
-        futures = {
-            make_creative.submit(job, spec, brand, run_dir, budget, pre): job
-            for job, pre in pregenerate(pending, spec, brand, run_dir, budget, batch)
-        }
-        retry: list[Job] = []
-        for future in as_completed(list(futures)):
-            job, attempt = futures[future], future.result()
-            history[job.job_id] = (job, history[job.job_id][1] + [attempt])
-            failed = attempt.qa is not None and attempt.qa.verdict == "fail"
-            if failed and job.attempt < spec.qa.max_attempts:
-                retry.append(next_attempt(job, spec))
-            else:
-                done += 1
-                progress.emit("creatives", done, len(jobs))
-                update_progress_artifact(progress_id, 100.0 * done / len(jobs))
-        pending = retry
-    return history
-
-
-#: Generation batches submitted ahead: one on the device and one queued behind its concurrency slot, so
-#: the device never waits for the flow, while compose and QA of finished batches run in the other threads.
-BATCHES_AHEAD = 2
-
-
-def pregenerate(
-    jobs: list[Job], spec: CampaignSpec, brand: BrandKit, run_dir: Path, budget: BudgetMeter, batch: int
-) -> Iterator[tuple[Job, Pregenerated | None]]:
-    """``(job, its batch result)`` for every job, batch by batch as they finish; ``(job, None)`` for all
-    jobs when the backend renders one image per call (the job's own task then generates it)."""
-    if batch <= 1:
-        yield from ((job, None) for job in jobs)
-        return
-    ahead: deque[tuple[list[Job], PrefectFuture]] = deque()
-    for chunk in batch_jobs(jobs, spec, batch):
-        ahead.append((chunk, generate_batch.submit(chunk, spec, brand, run_dir, budget, len(chunk))))
-        while len(ahead) >= BATCHES_AHEAD:
-            yield from _results(*ahead.popleft())
-    while ahead:
-        yield from _results(*ahead.popleft())
-
-
-def _results(chunk: list[Job], future: PrefectFuture) -> Iterator[tuple[Job, Pregenerated | None]]:
-    try:
-        results = future.result()
-    except Exception:  # noqa: BLE001 — the task itself failed: each job goes alone and records its own error
-        results = {}
-    return ((job, results.get(job.job_id)) for job in chunk)
-
-
-def status_of(attempt: Attempt, spec: CampaignSpec) -> str:
-    """published | held | failed | error, from the final attempt's QA verdict."""
-    if attempt.error or attempt.qa is None:
-        return "error"
-    if attempt.qa.verdict == "fail":
-        return "failed"
-    if attempt.qa.verdict == "warn" and spec.publish.warned == "hold":
-        return "held"
-    return "published"
-
-
-def keep_aside(record: JobRecord, run_dir: Path) -> None:
-    """Copy a creative that is not published to ``run_dir/<status>/`` with its reasons beside it."""
-    creative = record.final.creative
-    if creative is None:
-        return
-    dest = run_dir / record.status / f"{record.job_id.replace('/', '__')}{creative.path.suffix}"
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(creative.path, dest)
-    reasons = record.final.qa.reasons if record.final.qa else []
-    if record.decision is not None:
-        d = record.decision
-        reasons = [f"review: {d.verdict} by {d.by} at {d.at:%Y-%m-%d %H:%M:%S} UTC: {d.reason}" if d.at else f"review: {d.verdict}", *reasons]
-    dest.with_suffix(".txt").write_text("\n".join(reasons) + "\n")
-
-
-def record_of(job: Job, attempts: list[Attempt], spec: CampaignSpec) -> JobRecord:
-    """The manifest record of one job, its status decided by QA (``published`` = to be published)."""
-    return JobRecord(
-        job_id=job.job_id, product_id=job.product_id, product_title=job.product_title, format=job.format.name, variant=job.variant,
-        backend=job.backend, prompt=job.prompt, overlay=job.overlay, references=job.references,
-        attempts=attempts, status=status_of(attempts[-1], spec), cost=job_cost(attempts),  # type: ignore[arg-type]
-    )
+    futures = {
+        make_batch.submit(chunk, spec, brand, run_dir, budget, batch_label(chunk), counter): chunk
+        for chunk in batches(todo, task_workers(), batch_size_of(spec) if todo else 1)
+    }
+    last = time.monotonic()
+    for future in as_completed(list(futures)):
+        try:
+            done = future.result()
+        except Exception as e:  # noqa: BLE001 — the task itself broke: each of its jobs records the error
+            error = f"{type(e).__name__}: {e}"
+            done = [(job, [Attempt(attempt=job.attempt, seed=job.seed, error=error)]) for job in futures[future]]
+        outcomes.update((job.job_id, (final, attempts)) for job, (final, attempts) in zip(futures[future], done))
+        if time.monotonic() - last >= PROGRESS_EVERY:
+            update_progress_artifact(progress_id, 100.0 * counter.done / len(jobs))
+            last = time.monotonic()
+    if todo:
+        update_progress_artifact(progress_id, 100.0)
+    return {job.job_id: outcomes[job.job_id] for job in jobs}
 
 
 def task_workers() -> int:
@@ -308,12 +235,13 @@ def _run(
     if spec.review == "required":
         records = review_gate(records, spec, manifest_of, run_dir, flow_run_id)
 
-    to_publish = {
-        r.job_id: publish.submit(r.final, jobs_by_id[r.job_id], spec, target) for r in records if r.status == "published"
-    }
+    to_publish = [r for r in records if r.status == "published"]
+    chunks = list(chunked(to_publish, MAX_BATCH))
+    futures = [publish.submit(chunk, jobs_by_id, spec, target, batch_label([jobs_by_id[r.job_id] for r in chunk])) for chunk in chunks]
+    published = {r.job_id: asset for chunk, f in zip(chunks, futures) for r, asset in zip(chunk, f.result())}
     for i, record in enumerate(records):
-        if record.job_id in to_publish:
-            records[i] = record.model_copy(update={"published": to_publish[record.job_id].result()})
+        if record.job_id in published:
+            records[i] = record.model_copy(update={"published": published[record.job_id]})
         else:
             keep_aside(record, run_dir)
 

@@ -186,10 +186,27 @@ def compose_stage(generated: GeneratedImage, job: Job, spec: CampaignSpec, brand
     return creative, False
 
 
+def _qa_record(creative: Creative, spec: CampaignSpec, brand: BrandKit, folder: Path) -> Path:
+    return folder / f"qa-{_digest(creative.sha256, spec.qa.model_dump(mode='json'), brand.model_dump(mode='json'))[:16]}.json"
+
+
+def cached_attempt(job: Job, spec: CampaignSpec, brand: BrandKit, run_dir: Path) -> Attempt | None:
+    """This attempt of ``job`` as an earlier run finished it — generated image, creative and QA result all
+    recorded in its work folder with intact files (sha256 checked) — or ``None`` when any stage must still run.
+    Reads records and hashes files; decodes and writes nothing."""
+    folder = work_dir(job, spec, brand, run_dir)
+    generated = _load_cached(folder / "generated.json", GeneratedImage)
+    creative = generated and _load_cached(folder / f"creative-{generated.sha256[:12]}.json", Creative)
+    qa = creative and _load_cached(_qa_record(creative, spec, brand, folder), QAResult, image_field="")
+    if qa is None:
+        return None
+    return Attempt(attempt=job.attempt, seed=job.seed, creative=creative, qa=qa, cached=True, cost=0.0)
+
+
 def qa_stage(creative: Creative, job: Job, spec: CampaignSpec, brand: BrandKit, run_dir: Path) -> QAResult:
     """Run the campaign's QA checks on one creative (result cached by creative sha and QA settings)."""
     folder = work_dir(job, spec, brand, run_dir)
-    record = folder / f"qa-{_digest(creative.sha256, spec.qa.model_dump(mode='json'), brand.model_dump(mode='json'))[:16]}.json"
+    record = _qa_record(creative, spec, brand, folder)
     if (hit := _load_cached(record, QAResult, image_field="")) is not None:
         return hit
     ctx = CheckContext(

@@ -1,0 +1,53 @@
+"""What becomes of a finished job: its status, its manifest record, and a copy kept aside when it is not published.
+
+Plain Python shared by the flow and the benchmark's loop, so both decide and record alike.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from brandflow.pipeline.budget import job_cost
+from brandflow.records import Attempt, Job, JobRecord, sha256_file
+from brandflow.spec import CampaignSpec
+
+
+def status_of(attempt: Attempt, spec: CampaignSpec) -> str:
+    """published | held | failed | error, from the final attempt's QA verdict (``warn`` is held when
+    ``publish.warned`` is ``hold``)."""
+    if attempt.error or attempt.qa is None:
+        return "error"
+    if attempt.qa.verdict == "fail":
+        return "failed"
+    if attempt.qa.verdict == "warn" and spec.publish.warned == "hold":
+        return "held"
+    return "published"
+
+
+def record_of(job: Job, attempts: list[Attempt], spec: CampaignSpec) -> JobRecord:
+    """The manifest record of one job, its status decided by QA (``published`` = to be published)."""
+    return JobRecord(
+        job_id=job.job_id, product_id=job.product_id, product_title=job.product_title, format=job.format.name, variant=job.variant,
+        backend=job.backend, prompt=job.prompt, overlay=job.overlay, references=job.references,
+        attempts=attempts, status=status_of(attempts[-1], spec), cost=job_cost(attempts),  # type: ignore[arg-type]
+    )
+
+
+def keep_aside(record: JobRecord, run_dir: Path) -> None:
+    """Copy a creative that is not published to ``run_dir/<status>/`` with its reasons beside it
+    (the file name is the job id with ``/`` replaced, never a user-chosen path)."""
+    creative = record.final.creative
+    if creative is None:
+        return
+    dest = run_dir / record.status / f"{record.job_id.replace('/', '__')}{creative.path.suffix}"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if not (dest.is_file() and sha256_file(dest) == creative.sha256):  # a re-run rewrites nothing
+        shutil.copyfile(creative.path, dest)
+    reasons = record.final.qa.reasons if record.final.qa else []
+    if record.decision is not None:
+        d = record.decision
+        reasons = [f"review: {d.verdict} by {d.by} at {d.at:%Y-%m-%d %H:%M:%S} UTC: {d.reason}" if d.at else f"review: {d.verdict}", *reasons]
+    note, text = dest.with_suffix(".txt"), "\n".join(reasons) + "\n"
+    if not (note.is_file() and note.read_text() == text):
+        note.write_text(text)
