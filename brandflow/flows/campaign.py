@@ -301,7 +301,8 @@ def publish_artifacts(manifest: RunManifest, report: Path, report_link: str | No
             f"| products | jobs | published | held for review | failed QA | errors | rejected rows | attempts | reused |\n"
             f"|---|---|---|---|---|---|---|---|---|\n"
             f"| {s.products} | {s.jobs} | {s.published} | {s.held} | {s.failed} | {s.errors} | {s.rejected_rows} | {s.attempts} | {s.reused} |\n\n"
-            f"Report: `{report}`" + (f" · [published copy]({report_link})" if report_link else "") + "\n"
+            f"Summary: [{report.name}#summary]({report.resolve().as_uri()}#summary) (`{report}`; prints as one page)"
+            + (f" · [published copy]({report_link}#summary)" if report_link else "") + "\n"
         ),
     )
     create_table_artifact(

@@ -1,9 +1,15 @@
-"""The review report: one self-contained HTML file a reviewer reads in two minutes.
+"""The review report: one self-contained HTML file, organised around the decision a reviewer makes.
 
-Summary counts first, then one section per product with a card per creative (thumbnail, verdict,
-every check's numbers against its threshold, expected vs read text, brand colour swatches with
-ΔE00, the structured prompt), then the rejected feed rows. Thumbnails are embedded as base64 JPEG
-so the file can be mailed or attached to a ticket. Autoescaping is on: product data is untrusted.
+Top: a one-page campaign summary (counts, cost, the worst problems, a contact sheet of what will be
+published) that prints on its own. Then what needs a human — held, failed and errored creatives,
+rejected feed rows — then everything else, as a grid of cards whose thumbnails are large enough to read
+the creative's text. Filters (status, format, product, check), sort by QA score, and a full-size view
+(keyboard: ←/→, Esc) with the reference packshots beside the creative and the checks' findings drawn on
+it. Every reason reads in plain words first, the numbers one click away (``<details>``).
+
+The file works opened from disk, zipped, moved or mailed: thumbnails are embedded (one cached JPEG per
+creative, made once, keyed by its sha256), every other link is relative to the report's folder, there is
+no CDN and no build step (vanilla JS inline). Autoescaping is on: product data is untrusted.
 """
 
 from __future__ import annotations
@@ -12,8 +18,9 @@ import base64
 import io
 import json
 import os
-from collections import OrderedDict
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +30,17 @@ from PIL import Image
 from brandflow.imageio import write_atomic
 from brandflow.manifest import RunManifest
 from brandflow.records import JobRecord
+from brandflow.review.findings import Findings, findings_of, plain_reasons, score_of
 
-THUMB_PX = 360  # long side of embedded thumbnails, pixels
+THUMB_PX = 360  # long side of embedded thumbnails, pixels: a story's 62 px headline stays ~20 px tall, readable
+REF_PX = 480  # long side of embedded reference packshots (few per run: one per distinct reference)
 
 _env = Environment(loader=PackageLoader("brandflow.review", "templates"), autoescape=select_autoescape(default=True))
+
+
+def _asset(name: str) -> str:
+    """A CSS or JS file of templates/, inlined verbatim (not a Jinja template: its braces are code)."""
+    return _env.loader.get_source(_env, name)[0]  # type: ignore[union-attr]
 
 
 def thumbnail_data_uri(path: Path, long_side: int = THUMB_PX, cache_key: str | None = None) -> str | None:
@@ -49,7 +63,7 @@ def thumbnail_data_uri(path: Path, long_side: int = THUMB_PX, cache_key: str | N
                 im = im.reduce(factor) if factor > 1 else im
                 im.thumbnail((long_side, long_side))
                 buf = io.BytesIO()
-                im.save(buf, "JPEG", quality=82)
+                im.save(buf, "JPEG", quality=80, optimize=True)
         except OSError:
             return None
         data = buf.getvalue()
@@ -70,14 +84,142 @@ def _fmt(value: Any) -> str:
 
 
 _env.filters["num"] = _fmt
-_env.filters["prettyjson"] = lambda obj: json.dumps(obj, indent=2, ensure_ascii=False)
+_env.filters["prettyjson"] = lambda obj: json.dumps(obj, indent=2, ensure_ascii=False, default=str)
 
 
-def _by_product(jobs: list[JobRecord]) -> OrderedDict[str, list[JobRecord]]:
-    groups: OrderedDict[str, list[JobRecord]] = OrderedDict()
-    for job in jobs:
-        groups.setdefault(job.product_id, []).append(job)
-    return groups
+def relative_link(path: Path | str | None, base: Path) -> str | None:
+    """``path`` as a URL relative to the folder ``base`` (the report's), or None without a path.
+
+    Relative links survive zipping, moving or sharing the run folder; ``file:///…`` links do not.
+    """
+    if not path:
+        return None
+    text = str(path)
+    if text.startswith("file://"):
+        from urllib.parse import unquote, urlparse
+
+        text = unquote(urlparse(text).path)
+    elif "://" in text:  # http(s), s3: a link a person can open elsewhere
+        return text
+    rel = os.path.relpath(Path(text), base)
+    from urllib.parse import quote
+
+    return quote(rel.replace(os.sep, "/"))
+
+
+# status → (rank: what needs a human first, label a marketer reads)
+STATUS = {
+    "held": (0, "held for review"),
+    "failed": (1, "failed QA"),
+    "error": (2, "error"),
+    "published": (4, "published"),
+}
+
+
+@dataclass
+class Card:
+    """What the report shows of one creative (a view of its :class:`~brandflow.records.JobRecord`)."""
+
+    index: int
+    job: JobRecord
+    thumb: str | None
+    full: str | None
+    missing: str | None
+    refs: list[int]
+    findings: Findings
+    reasons: list[str]
+    score: float | None
+    attention: bool
+    under_review: bool
+    checks_not_passing: list[str] = field(default_factory=list)
+
+    @property
+    def rank(self) -> int:
+        return 3 if self.under_review and self.job.status != "held" else STATUS.get(self.job.status, (5, ""))[0]
+
+    @property
+    def label(self) -> str:
+        d = self.job.decision
+        if d is not None and d.verdict == "pending":
+            return "awaiting your decision" if self.job.final.qa and self.job.final.qa.verdict == "pass" else "held: QA warned"
+        return STATUS.get(self.job.status, (5, self.job.status))[1]
+
+
+def _cards(manifest: RunManifest, base: Path, thumbs: dict[str, str | None], ref_index: dict[str, int]) -> list[Card]:
+    cards = []
+    for i, job in enumerate(manifest.jobs):
+        creative = job.final.creative
+        missing = None
+        if creative is not None and not Path(creative.path).is_file():
+            missing = f"creative file missing: {relative_link(creative.path, base)}"
+        pending = job.decision is not None and job.decision.verdict == "pending"
+        qa = job.final.qa
+        cards.append(Card(
+            index=i, job=job, thumb=thumbs.get(job.job_id), full=relative_link(creative.path, base) if creative else None,
+            missing=missing, refs=[ref_index[r.sha256] for r in job.references if r.sha256 in ref_index],
+            findings=findings_of(job), reasons=plain_reasons(job), score=score_of(job),
+            attention=job.status in ("held", "failed", "error") or pending or missing is not None,
+            under_review=pending,
+            checks_not_passing=[c.check for c in qa.checks if c.verdict != "pass"] if qa else [],
+        ))
+    cards.sort(key=lambda c: (not c.attention, c.rank, c.score if c.score is not None else 2.0, c.index))
+    return cards
+
+
+def worst_problems(cards: list[Card], limit: int = 5) -> list[tuple[str, int]]:
+    """The most frequent plain reasons among creatives that need attention: ``[(reason, count)]``, most first.
+
+    Reasons are grouped by their wording with the product-specific quotes left in, so "the price reads …"
+    for two products counts twice only when the words match; good enough for a summary of a few lines.
+    """
+    counts = Counter(r.split(": ", 1)[-1] if r.startswith("check crashed") else r for c in cards if c.attention for r in c.reasons[:2])
+    return counts.most_common(limit)
+
+
+def render_html(manifest: RunManifest, base: Path, review: dict[str, Any] | None = None, thumb_url=None) -> str:  # noqa: ANN001
+    """The report page for ``manifest`` with links relative to ``base`` (the folder the page is read from).
+
+    Args:
+        manifest: the run record.
+        base: the folder the page's relative links start from (the run folder).
+        review: present when the review app serves the page: ``{"reviewer": name, "verified": bool,
+            "csrf": token, "open": bool, "drafts": {job_id: {...}}}``; adds decision forms to the creatives under review.
+        thumb_url: ``f(job) -> url`` to link thumbnails instead of embedding them (the served app); default embeds.
+
+    Raises:
+        jinja2.TemplateError: the report template is broken (a bug, not bad input).
+    """
+    with_creative = [job for job in manifest.jobs if job.final.creative]
+    if thumb_url is not None:
+        thumbs = {job.job_id: thumb_url(job) for job in with_creative}
+    else:
+        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:  # PNG decoding releases the GIL
+            uris = pool.map(lambda job: thumbnail_data_uri(job.final.creative.path, cache_key=job.final.creative.sha256), with_creative)
+            thumbs = dict(zip((job.job_id for job in with_creative), uris))
+    refs: dict[str, dict[str, Any]] = {}
+    for job in manifest.jobs:
+        for r in job.references:
+            if r.sha256 not in refs:
+                refs[r.sha256] = {"name": Path(r.path).name, "role": r.role, "link": relative_link(r.path, base),
+                                  "thumb": thumbnail_data_uri(Path(r.path), REF_PX, cache_key=None) if thumb_url is None else relative_link(r.path, base)}
+    ref_index = {sha: i for i, sha in enumerate(refs)}
+    cards = _cards(manifest, base, thumbs, ref_index)
+    to_publish = [c for c in cards if c.job.status == "published" or (c.job.decision is not None and c.job.decision.verdict == "approved")]
+    detail = {
+        str(c.index): {"f": c.findings.as_json(), "refs": c.refs, "w": c.job.final.creative.width if c.job.final.creative else 0,
+                       "h": c.job.final.creative.height if c.job.final.creative else 0}
+        for c in cards
+    }
+    return _env.get_template("report.html.j2").render(
+        m=manifest, s=manifest.summary, cards=cards, refs=list(refs.values()), review=review,
+        attention=sum(1 for c in cards if c.attention), under_review=sum(1 for c in cards if c.under_review),
+        formats=sorted({c.job.format for c in cards}),
+        products=sorted({(c.job.product_id, c.job.product_title or c.job.product_id) for c in cards}, key=lambda p: p[1].lower()),
+        checks=sorted({ch.check for c in cards if c.job.final.qa for ch in c.job.final.qa.checks}),
+        worst=worst_problems(cards), contact=to_publish[:60], contact_more=max(0, len(to_publish) - 60),
+        detail_json=json.dumps(detail, separators=(",", ":")).replace("</", "<\\/"),
+        rejected_feed=manifest.rejections, assets={"css": _asset("report.css"), "js": _asset("report.js")},
+    )
 
 
 def render_report(manifest: RunManifest, out_path: Path) -> Path:
@@ -86,16 +228,5 @@ def render_report(manifest: RunManifest, out_path: Path) -> Path:
     Raises:
         jinja2.TemplateError: the report template is broken (a bug, not bad input).
     """
-    with_creative = [job for job in manifest.jobs if job.final.creative]
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:  # PNG decoding releases the GIL
-        uris = pool.map(lambda job: thumbnail_data_uri(job.final.creative.path, cache_key=job.final.creative.sha256), with_creative)
-        thumbs = dict(zip((job.job_id for job in with_creative), uris))
-    html = _env.get_template("report.html.j2").render(
-        m=manifest,
-        s=manifest.summary,
-        products=_by_product(manifest.jobs),
-        thumbs=thumbs,
-        titles={j.product_id: j.product_title or j.product_id for j in manifest.jobs},
-    )
-    write_atomic(out_path, html.encode())
+    write_atomic(out_path, render_html(manifest, out_path.resolve().parent).encode())
     return out_path

@@ -258,7 +258,7 @@ def test_no_decision_in_time_applies_on_review_timeout(prefect_harness, tiny_cam
     assert {j.decision.source for j in manifest.jobs} == {"timeout"}
     assert all(policy in j.decision.reason for j in manifest.jobs)
     verdict = "approved" if published else "rejected"
-    assert result.report.read_text().count(f"review: <b>{verdict}</b>") == 2, "the report shows every decision"
+    assert result.report.read_text().count(f"class=\"decision d-{verdict}\"") == 2, "the report shows every decision"
     assert [b["text"].split(" · ")[0] for b in webhook.bodies] == [
         ":eyes: saleor-autumn is waiting for approval", ":white_check_mark: saleor-autumn finished",
     ]

@@ -59,7 +59,7 @@ def test_end_to_end_then_rerun_reuses_everything(prefect_harness, campaign_dir, 
         "the audit record is published beside the creatives"
     report = first.report.read_text()
     for pid in PRODUCTS:
-        assert f'id="p-{pid}"' in report
+        assert f'data-product="{pid}"' in report
     assert "data:image/jpeg;base64," in report
 
     published = sorted((run_dir / "published").rglob("*.png"))

@@ -38,3 +38,87 @@ def test_unreadable_creative_gives_no_thumbnail(tmp_path):
     path.write_bytes(b"\x89PNG\r\n\x1a\n not really")
     assert report.thumbnail_data_uri(path, cache_key="ef" * 32) is None
     assert not list(tmp_path.glob(".thumb-*")), "nothing is cached for a file that could not be read"
+
+
+# --------------------------------------------------------------------------- the redesigned report
+import json  # noqa: E402
+import re  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+from synthetic import make_run  # noqa: E402
+
+
+@pytest.fixture
+def run(tmp_path):
+    run_dir = tmp_path / "runs" / "autumn"
+    manifest = make_run(run_dir, 16)
+    return run_dir, manifest
+
+
+def _cards(html: str) -> list[dict[str, str]]:
+    return [dict(re.findall(r'data-(\w+)="([^"]*)"', tag)) for tag in re.findall(r"<article [^>]*>", html)]
+
+
+def test_what_needs_a_human_comes_first_in_plain_words(run):
+    run_dir, manifest = run
+    html = report.render_report(manifest, run_dir / "report.html").read_text()
+    cards = _cards(html)
+    order = [c["status"] for c in cards]
+    first_published = order.index("published")
+    assert set(order[:first_published]) == {"held", "failed", "error"}
+    assert all(s == "published" for s in order[first_published:]), f"attention first, then the rest: {order}"
+    assert order[:2] == ["held", "held"], "held creatives (a human decides) lead"
+    assert "8 need a human" in html or "need a human" in html
+    assert "The price reads “$34.00”; the feed says “$12.00”" in html, "the reason in plain words"
+    grid = html.split('<main id="grid"', 1)[1]
+    assert "NED 0.67" in grid.split("The price reads")[1].split("</article>")[0], "numbers one click away, in the same card"
+    assert re.search(r"<details class=\"numbers\">", html)
+    assert "Rejected feed rows" in html and "price &#39;ten&#39; is not a number" in html
+
+
+def test_links_are_relative_and_thumbnails_embedded_once(run):
+    run_dir, manifest = run
+    html = report.render_report(manifest, run_dir / "report.html").read_text()
+    links = re.findall(r'(?:href|src)="([^"]+)"', html)
+    assert links and not [u for u in links if u.startswith(("file:", "/"))], "relative links only"
+    assert "work/product-0000-square-0/creative.png" in links
+    assert "https://" not in html.split("<body>")[1].replace("http://www.w3.org/2000/svg", ""), "no CDN, nothing fetched"
+    thumbs = re.findall(r'data-src="(data:image/jpeg;base64,[^"]+)"', html)
+    made = [j for j in manifest.jobs if j.final.creative]
+    assert len(thumbs) == len(made) == len(set(thumbs)), "one thumbnail per creative"
+    assert len(list(run_dir.glob("work/*/.thumb-*-360.jpg"))) == len(made), "cached beside each creative"
+
+
+def test_findings_and_references_travel_with_the_page(run):
+    run_dir, manifest = run
+    html = report.render_report(manifest, run_dir / "report.html").read_text()
+    detail = json.loads(re.search(r'<script type="application/json" id="detail">(.*?)</script>', html, re.S).group(1))
+    refs = json.loads(re.search(r'<script type="application/json" id="refs">(.*?)</script>', html, re.S).group(1))
+    failed_identity = next(i for i, j in enumerate(manifest.jobs) if j.final.qa and any(c.check == "identity" and c.verdict == "fail" for c in j.final.qa.checks))
+    boxes = detail[str(failed_identity)]["f"]["b"]
+    kinds = {b[0] for b in boxes}
+    assert {"layout", "ocr", "identity"} <= kinds, kinds
+    product = next(b for b in boxes if b[0] == "identity")
+    assert product[1] == "product" and product[6] is False, "the matched product region, marked as not passing"
+    assert detail[str(failed_identity)]["f"]["s"][0]["hex"] == "#1864EC"
+    assert refs and all(r["thumb"].startswith("data:image/jpeg") for r in refs), "packshots embedded for the side-by-side view"
+    assert all(not r["link"].startswith("/") for r in refs)
+
+
+def test_missing_creative_file_is_named(run):
+    run_dir, manifest = run
+    victim = next(j for j in manifest.jobs if j.final.creative)
+    victim.final.creative.path.unlink()
+    html = report.render_report(manifest, run_dir / "report.html").read_text()
+    rel = victim.final.creative.path.relative_to(run_dir).as_posix()
+    assert f"creative file missing: {rel}" in html
+    card = next(c for c in _cards(html) if c["job"] == victim.job_id)
+    assert card["attention"] == "1", "a missing file needs a human"
+
+
+def test_summary_prints_alone():
+    css = (Path(report.__file__).parent / "templates" / "report.css").read_text()
+    media = css.split("@media print", 1)[1]
+    assert "#grid" in media and "display: none" in media and "@page" in media
