@@ -22,7 +22,9 @@ out = Console()
 
 
 def _fail(e: Exception) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {e}")
+    from rich.markup import escape
+
+    console.print(f"[bold red]error:[/] {escape(str(e))}")  # "[dev]" in a model name is not markup
     return typer.Exit(2)
 
 
@@ -37,8 +39,11 @@ def validate(campaign: Annotated[Path, typer.Argument(help="campaign YAML")]) ->
     from brandflow.pipeline.budget import estimate
     from brandflow.pipeline.plan import plan_jobs
 
+    from brandflow.licences import check_licence
+
     try:
         spec, brand = load_campaign(campaign)
+        licence = check_licence(spec, str(campaign))
         products, rejections = load_feed(spec.feed)
         jobs, template_rejections = plan_jobs(spec, brand, products)
         cost = estimate(spec, len(jobs), jobs)
@@ -56,6 +61,8 @@ def validate(campaign: Annotated[Path, typer.Argument(help="campaign YAML")]) ->
         for r in rejections:
             table.add_row(Path(r.source).name, str(r.row), r.product_id or "", r.field or "", r.reason)
         out.print(table)
+    recorded = f" · recorded licence {licence.recorded_licence}" if licence.recorded_licence else ""
+    out.print(escape(f"model {licence.model} · licence {licence.licence} · usage {spec.usage}{recorded}"))
     out.print(escape(cost.summary()))
     if cost.over_budget:
         out.print("[yellow]warning:[/] the estimate is over budget.max_cost: the run stops generating once the budget is reached")

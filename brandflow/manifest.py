@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from brandflow import __version__
 from brandflow.imageio import write_atomic
-from brandflow.records import JobRecord, Rejection
+from brandflow.records import JobRecord, ModelLicence, Rejection
 from brandflow.pipeline.budget import stopped_by_budget
 
 
@@ -82,6 +82,9 @@ class RunManifest(BaseModel):
     started_at: datetime
     finished_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
     flow_run_id: str | None = None
+    model: ModelLicence | None = Field(
+        default=None, description="the generating model, its licence, the campaign's usage and any recorded licence (brandflow/licences.py)"
+    )
     summary: RunSummary
     jobs: list[JobRecord]
     rejections: list[Rejection]

@@ -207,6 +207,25 @@ class Creative(_Record):
     regions: list[TextRegion] = []
 
 
+# --------------------------------------------------------------------------- model licence
+class ModelLicence(_Record):
+    """The model that makes a campaign's pixels and the licence of its weights (declared by the generator plugin).
+
+    ``licence`` is an SPDX identifier (``Apache-2.0``) or a ``LicenseRef-…`` for licences SPDX does not list
+    (``LicenseRef-FLUX-Non-Commercial-2.1``, ``LicenseRef-BFL-API-Terms``); ``none`` for a backend with no model.
+    """
+
+    model: str = Field(description="human name, e.g. 'FLUX.2 [klein] 4B'")
+    model_id: str = Field(description="where the weights or the service are, e.g. 'black-forest-labs/FLUX.2-klein-4B'")
+    licence: str = Field(description="SPDX id or LicenseRef-…; 'none' when no model is involved")
+    url: str | None = Field(default=None, description="the licence text or the model card that states it")
+    commercial_use: bool | None = Field(description="whether the licence allows commercial use; None = unknown")
+    trained: bool = Field(default=True, description="a trained generative model makes the pixels (False: compositor)")
+    note: str = ""
+    usage: Literal["commercial", "non-commercial"] | None = Field(default=None, description="the campaign's declared usage")
+    recorded_licence: str | None = Field(default=None, description="the operator's licence identifier (generator.licence)")
+
+
 # --------------------------------------------------------------------------- QA
 class CheckResult(_Record):
     """One QA check's outcome: its numbers, the thresholds they were held to, a verdict and why."""

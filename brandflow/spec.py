@@ -137,6 +137,11 @@ class GeneratorSpec(_Model):
 
     backend: str = "compositor"
     options: dict[str, Any] = {}
+    licence: str | None = Field(
+        default=None, min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$",
+        description="the commercial licence you hold for weights licensed for non-commercial use only (an identifier, "
+                    "e.g. a BFL self-hosted licence reference); kept in the manifest and every file's XMP",
+    )
 
 
 class OverlaySpec(_Model):
@@ -400,6 +405,9 @@ class CampaignSpec(_Model):
     """A campaign: which products, how prompts are written, what sizes, how checked, where published."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.-]*$")
+    usage: Literal["commercial", "non-commercial"] = Field(
+        default="commercial", description="commercial unless said otherwise: decides whether non-commercial model weights may run"
+    )
     brand_kit: Path
     feed: FeedSpec
     template: str = Field(default="studio", description="a name in templates/prompts/ or a path to a .json.j2 file")

@@ -30,6 +30,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from brandflow import notify, progress
 from brandflow.errors import SpecError
 from brandflow.flows import approval
+from brandflow.licences import check_licence
 from brandflow.manifest import RunManifest, RunResult, RunSummary
 from brandflow.review.report import render_report
 from brandflow.records import Attempt, Job, JobRecord, Product, PublishedAsset, Rejection
@@ -54,6 +55,7 @@ def load_spec(spec_path: str, feed: str | None = None) -> tuple[CampaignSpec, Br
         raise SpecError("<spec_path>", None, "no campaign file given (empty spec_path)",
                         "pass spec_path, e.g. in the event payload as {\"spec_path\": \"/campaigns/autumn.yaml\"}")
     spec, brand = load_campaign(spec_path)
+    check_licence(spec, spec_path)  # refuse non-commercial weights for a commercial campaign before any work
     return (with_feed(spec, feed, Path(spec_path).resolve()), brand) if feed else (spec, brand)
 
 
@@ -227,7 +229,7 @@ def _run(
     def manifest_of(records: list[JobRecord]) -> RunManifest:
         return RunManifest(
             campaign=spec.slug, spec_path=str(Path(spec_path).resolve()), brand=brand.name, backend=spec.generator.backend,
-            publish_target=target, started_at=started, flow_run_id=flow_run_id,
+            publish_target=target, started_at=started, flow_run_id=flow_run_id, model=check_licence(spec, spec_path),
             summary=RunSummary.of(records, all_rejections, len(products), time.perf_counter() - t0),
             jobs=records, rejections=all_rejections,
         )

@@ -63,7 +63,7 @@ from PIL import Image, ImageOps
 
 from brandflow.errors import BrandflowError, ImageError
 from brandflow.imageio import MAX_PIXELS, encode, load_rgb, to_rgba, write_atomic
-from brandflow.records import GeneratedImage, Job, ReferenceImage
+from brandflow.records import GeneratedImage, ModelLicence, Job, ReferenceImage
 from brandflow.generators.bfl_options import (
     MAX_OUTPUT_PIXELS,
     MAX_REFERENCE_BYTES,
@@ -454,6 +454,26 @@ class BFLGenerator:
             GeneratorOptionsError: see :func:`~.bfl_options.parse_options`.
         """
         return parse_options(options)
+
+    #: BFL's FLUX API Service Terms (part of its Developer Terms) govern API use and its outputs, whichever model.
+    TERMS_URL = "https://bfl.ai/legal/flux-api-service-terms"
+
+    @classmethod
+    def model_licence(cls, options: Mapping[str, Any]) -> ModelLicence:
+        """The terms of the hosted model ``options`` select: BFL's API terms (the provider's, not a weights
+        licence; commercial API use is what they license). Loads nothing, calls nothing.
+
+        Raises:
+            GeneratorOptionsError: invalid options.
+        """
+        model = cls.parse_options(options).model
+        size = model.removeprefix("flux-2-")
+        name = f"FLUX.2 [{size.split('-')[0]}]" + (f" {size.split('-')[1].upper()}" if "-" in size else "")
+        return ModelLicence(
+            model=f"{name} (BFL API)", model_id=f"bfl-api:{model}", licence="LicenseRef-BFL-API-Terms",
+            url=cls.TERMS_URL, commercial_use=True,
+            note="hosted by Black Forest Labs; use is governed by the provider's API and developer terms",
+        )
 
     def close(self) -> None:
         """Close the HTTP connection pool (the instance cannot generate afterwards)."""

@@ -66,7 +66,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from brandflow.imageio import load_rgba, write_atomic
-from brandflow.records import GeneratedImage, Job
+from brandflow.records import GeneratedImage, Job, ModelLicence
 from brandflow.compose.layout import hex_to_rgb, product_zone
 
 RGB = tuple[int, int, int]
@@ -318,6 +318,13 @@ class CompositorGenerator:
             raise ValueError(f"generator.options.scale: {self.scale} is outside 0.5–1.2")
         if options:
             raise ValueError(f"generator.options: unknown option(s) for compositor: {sorted(options)}; known: scale, shadow")
+
+    @classmethod
+    def model_licence(cls, options: dict[str, Any] | None = None) -> ModelLicence:
+        """No model: the compositor places the product's own packshot on a rendered layout (no weights, no
+        trained model), so there is no model licence to honour."""
+        return ModelLicence(model="brandflow compositor", model_id="brandflow:compositor", licence="none",
+                            commercial_use=True, trained=False, note="no trained model; pixels from the packshot and a rendered layout")
 
     def native_size(self, width: int, height: int) -> tuple[int, int]:
         """The compositor renders at the format's exact size: returns ``(width, height)`` pixels unchanged."""

@@ -45,7 +45,7 @@ from PIL import Image
 
 from brandflow.errors import BrandflowError, ImageError, MissingDependencyError
 from brandflow.imageio import encode, load_rgb, write_atomic
-from brandflow.records import GeneratedImage, Job, ReferenceImage
+from brandflow.records import ModelLicence, GeneratedImage, Job, ReferenceImage
 from brandflow.generators.flux2_options import (
     MEGAPIXEL,
     Flux2Options,
@@ -447,6 +447,20 @@ class Flux2Generator:
             GeneratorOptionsError: see :func:`~.flux2_options.parse_options`.
         """
         return parse_options(cls.name, options)
+
+    @classmethod
+    def model_licence(cls, options: Mapping[str, Any]) -> ModelLicence:
+        """The licence of the weights ``options`` select (by ``variant``; a local folder or fine-tune of a
+        variant stays under that variant's licence). Loads nothing; the licence guard calls it.
+
+        Raises:
+            GeneratorOptionsError: invalid options.
+        """
+        info = cls.parse_options(options).info
+        return ModelLicence(
+            model=info.display, model_id=info.repo_id, licence=info.license, url=info.license_url,
+            commercial_use=info.commercial_use,
+        )
 
     @property
     def batch_size(self) -> int:

@@ -60,7 +60,8 @@ class VariantInfo:
         guidance: default guidance scale (``guidance_scale``; ignored by step-distilled klein models).
         max_references: the documented reference-image limit.
         transformer_params: size of the diffusion transformer, for messages ("4B").
-        license: the weights' license, for the set-up docs.
+        license: the weights' licence, SPDX id or ``LicenseRef-…`` (sources below); the licence guard reads it.
+        display: the model's name as its makers write it (``FLUX.2 [klein] 4B``).
     """
 
     name: str
@@ -72,6 +73,17 @@ class VariantInfo:
     max_references: int
     transformer_params: str
     license: str
+    display: str = ""
+
+    @property
+    def commercial_use(self) -> bool:
+        """Whether the weights' licence allows commercial use (only Apache-2.0 here)."""
+        return self.license == "Apache-2.0"
+
+    @property
+    def license_url(self) -> str:
+        """The model card that states the licence (Hugging Face, ``license:`` in its metadata)."""
+        return f"https://huggingface.co/{self.repo_id}"
 
 
 # Sources:
@@ -81,14 +93,19 @@ class VariantInfo:
 #   (4-step)") and diffusers' Flux2Klein integration test (num_inference_steps=4, guidance_scale=1.0).
 # - max_references: docs.bfl.ai/guides/prompting_editing_overview, "Reference Images per Model":
 #   klein 4B and 9B "Up to 4", dev "Recommended max 6".
-# - sizes/licenses: BFL flux2 README model overview.
+# - sizes/licenses: BFL flux2 README model overview; the model cards' licence metadata on Hugging Face:
+#   black-forest-labs/FLUX.2-dev and FLUX.2-klein-9B: "flux-non-commercial-license" (the FLUX Non-Commercial
+#   License v2.1, which covers "the models denoted as FLUX.x [dev]" and models released with its notice: weights for
+#   "non-commercial and non-production use"); black-forest-labs/FLUX.2-klein-4B: "apache-2.0".
+#: The FLUX Non-Commercial License v2.1 (not on the SPDX list, hence a LicenseRef).
+NON_COMMERCIAL = "LicenseRef-FLUX-Non-Commercial-2.1"
 VARIANTS: dict[str, VariantInfo] = {
-    "dev": VariantInfo("dev", "flux2", "black-forest-labs/FLUX.2-dev", "Flux2Pipeline", 50, 4.0, 6, "32B", "FLUX.2-dev Non-Commercial"),
+    "dev": VariantInfo("dev", "flux2", "black-forest-labs/FLUX.2-dev", "Flux2Pipeline", 50, 4.0, 6, "32B", NON_COMMERCIAL, "FLUX.2 [dev]"),
     "klein-4b": VariantInfo(
-        "klein-4b", "flux2-klein", "black-forest-labs/FLUX.2-klein-4B", "Flux2KleinPipeline", 4, 1.0, 4, "4B", "Apache-2.0"
+        "klein-4b", "flux2-klein", "black-forest-labs/FLUX.2-klein-4B", "Flux2KleinPipeline", 4, 1.0, 4, "4B", "Apache-2.0", "FLUX.2 [klein] 4B"
     ),
     "klein-9b": VariantInfo(
-        "klein-9b", "flux2-klein", "black-forest-labs/FLUX.2-klein-9B", "Flux2KleinPipeline", 4, 1.0, 4, "9B", "FLUX Non-Commercial"
+        "klein-9b", "flux2-klein", "black-forest-labs/FLUX.2-klein-9B", "Flux2KleinPipeline", 4, 1.0, 4, "9B", NON_COMMERCIAL, "FLUX.2 [klein] 9B"
     ),
 }
 

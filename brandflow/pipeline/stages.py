@@ -19,6 +19,7 @@ from typing import TypeVar
 from pydantic import BaseModel
 
 from brandflow.imageio import load_rgb, write_atomic
+from brandflow.licences import check_licence
 from brandflow.qa.base import CheckContext, run_checks
 from brandflow.records import Attempt, Creative, GeneratedImage, Job, PublishedAsset, QAResult, sha256_file
 from brandflow.spec import BrandKit, CampaignSpec
@@ -251,7 +252,7 @@ def publish_stage(creative: Creative, job: Job, qa: QAResult, spec: CampaignSpec
         src, sha = mark(
             creative.path, creative.path.with_name(f"{creative.path.stem}.marked{creative.path.suffix}"),
             campaign=spec.slug, job_id=job.job_id, product_id=job.product_id, backend=job.backend,
-            composited=any(job.overlay.values()), extra={"Seed": str(job.seed)}, c2pa=c2pa,
+            composited=any(job.overlay.values()), model=check_licence(spec), extra={"Seed": str(job.seed)}, c2pa=c2pa,
         )
         metadata["provenance"] = "xmp+c2pa" if c2pa else "xmp"
     publisher = publisher_for(target, **spec.publish.options_for(target))

@@ -41,7 +41,7 @@ from xml.etree import ElementTree as ET
 from xml.sax.saxutils import escape
 
 from brandflow.errors import ImageError, MissingDependencyError
-from brandflow.records import sha256_file
+from brandflow.records import ModelLicence, sha256_file
 
 DST = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 #: Made by a trained model (a diffusion or other generative model) with no other elements.
@@ -97,6 +97,7 @@ def build_xmp(
     product_id: str | None = None,
     backend: str | None = None,
     ai_system: str | None = None,
+    model: ModelLicence | None = None,
     extra: dict[str, str] | None = None,
 ) -> bytes:
     """A complete XMP packet (UTF-8, ``<?xpacket …?>`` wrapper, no padding) with the provenance properties.
@@ -106,6 +107,8 @@ def build_xmp(
         campaign, job_id: written as ``brandflow:Campaign`` and ``brandflow:JobId``.
         product_id, backend: ``brandflow:ProductId`` / ``brandflow:Backend`` when given.
         ai_system: ``Iptc4xmpExt:AISystemUsed`` (e.g. ``FLUX.2 [klein]``) when given.
+        model: the generating model and its licence (brandflow/licences.py): ``brandflow:Model``, ``ModelId``,
+            ``ModelLicence``, ``ModelLicenceUrl``, ``Usage`` and ``RecordedLicence`` (each when known).
         extra: more ``brandflow:<Name>`` properties; names must be XML names (``Seed``, ``RunId``).
 
     Returns:
@@ -125,6 +128,11 @@ def build_xmp(
         props.append(("brandflow:ProductId", product_id))
     if backend is not None:
         props.append(("brandflow:Backend", backend))
+    if model is not None:
+        for name, value in (("Model", model.model), ("ModelId", model.model_id), ("ModelLicence", model.licence),
+                            ("ModelLicenceUrl", model.url), ("Usage", model.usage), ("RecordedLicence", model.recorded_licence)):
+            if value:
+                props.append((f"brandflow:{name}", value))
     for name, value in sorted((extra or {}).items()):
         if not _NAME.match(name):
             raise ValueError(f"provenance property name {name!r} is not an XML name")
@@ -423,6 +431,7 @@ def mark(
     composited: bool = True,
     digital_source_type: str | None = None,
     ai_system: str | None = None,
+    model: ModelLicence | None = None,
     extra: dict[str, str] | None = None,
     enabled: bool = True,
     c2pa: C2paSigning | None = None,
@@ -437,7 +446,10 @@ def mark(
         product_id: the product id, written as ``brandflow:ProductId``.
         composited: whether overlays were drawn over generated pixels (``any(job.overlay.values())``).
         digital_source_type: an explicit IPTC source type URI, overriding :func:`source_type_for`.
-        ai_system: ``Iptc4xmpExt:AISystemUsed``; default ``backend`` for generative backends, none otherwise.
+        ai_system: ``Iptc4xmpExt:AISystemUsed``; default the model's name (``model.model``), else ``backend``, for
+            generative backends; none otherwise.
+        model: the generating model and its licence (:func:`brandflow.licences.check_licence`), written into the
+            XMP (see :func:`build_xmp`) and, when signing, as the ``softwareAgent`` of the C2PA ``c2pa.created`` action.
         extra: more ``brandflow:<Name>`` properties (e.g. ``{"Seed": "42"}``).
         enabled: ``False`` switches marking off: ``(src, sha256(src))`` is returned and nothing is written.
         c2pa: sign a C2PA manifest (``c2pa.created`` with the same source type) after embedding the XMP.
@@ -461,9 +473,9 @@ def mark(
         raise ValueError(f"mark: dst must differ from src ({src}); the unmarked creative is the stage cache's record")
     source_type = digital_source_type or source_type_for(backend, composited)
     if ai_system is None and backend not in NON_GENERATIVE_BACKENDS and source_type != COMPOSITE_SYNTHETIC:
-        ai_system = backend
+        ai_system = model.model if model is not None and model.trained else backend
     packet = build_xmp(digital_source_type=source_type, campaign=campaign, job_id=job_id, product_id=product_id,
-                       backend=backend, ai_system=ai_system, extra=extra)
+                       backend=backend, ai_system=ai_system, model=model, extra=extra)
     data = src.read_bytes()
     inputs = {"src": hashlib.sha256(data).hexdigest(), "xmp": hashlib.sha256(packet).hexdigest(),
               "c2pa": None if c2pa is None else [str(c2pa.cert_chain), c2pa.alg, c2pa.tsa_url]}
