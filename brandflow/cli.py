@@ -213,6 +213,8 @@ def approve(
     reject: Annotated[Optional[list[str]], typer.Option("--reject", help="reject these job ids (repeatable or comma-separated)")] = None,
     reason: Annotated[str, typer.Option("--reason", help="why: recorded in the manifest")] = "",
     reviewer: Annotated[Optional[str], typer.Option("--reviewer", help="who decides (default: your user name)")] = None,
+    token: Annotated[Optional[str], typer.Option("--token", envvar="BRANDFLOW_REVIEWER_TOKEN", show_envvar=True,
+                                                 help="your reviewer token: signs the decision (needed where reviewers are configured)")] = None,
     api: Annotated[Optional[str], typer.Option("--api", help="Prefect API URL (default: PREFECT_API_URL)")] = None,
 ) -> None:
     """Resume a campaign run waiting for approval with a decision, over the Prefect REST API.
@@ -221,11 +223,18 @@ def approve(
     published only when listed in --ids.
     """
     from brandflow.flows.approval import ApprovalError, ApprovalInput, default_reviewer, resume_run
+    from brandflow.review import reviewers
 
+    signer = reviewers.name_of(token) if token else None
+    if token and signer is None:
+        console.print("[bold red]error:[/] --token is not a reviewer token (they start with 'bfr1.'); ask the operator for yours")
+        raise typer.Exit(2)
     answer = ApprovalInput(
         approve_all=approve_all, approve=_ids(ids), reject=_ids(reject), reason=reason,
-        reviewer=reviewer if reviewer is not None else default_reviewer(),
+        reviewer=signer or (reviewer if reviewer is not None else default_reviewer()),
     )
+    if token:
+        answer.signature = reviewers.sign(token, answer.payload(run_id))
     if not (answer.approve_all or answer.approve or answer.reject):
         console.print("[bold red]error:[/] say what to do: --all, --ids JOB_ID … and/or --reject JOB_ID …")
         raise typer.Exit(2)
@@ -237,6 +246,78 @@ def approve(
     what += [f"approved {len(answer.approve)}"] if answer.approve else []
     what += [f"rejected {len(answer.reject)}"] if answer.reject else []
     out.print(f"run {run_id} resumed: {', '.join(what)} (reviewer {answer.reviewer or 'unknown'})")
+
+
+@app.command()
+def review(
+    run: Annotated[str, typer.Argument(help="the run folder (runs/<campaign>) or the paused flow run's id")],
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="port on 127.0.0.1")] = 8765,
+    api: Annotated[Optional[str], typer.Option("--api", help="Prefect API URL (default: PREFECT_API_URL)")] = None,
+) -> None:
+    """Serve a run's report on 127.0.0.1 to approve or reject its creatives; sending the decisions resumes
+    the paused run (the same answer as `brandflow approve` and the Prefect UI)."""
+    from functools import partial
+
+    from brandflow.flows.approval import ApprovalError, paused_run_folder, resume_run
+    from brandflow.review.app import create_app, serve
+
+    folder = Path(run).expanduser()
+    try:
+        if not (folder / "manifest.json").is_file():
+            if "/" in run or folder.exists():
+                raise ApprovalError(f"{folder}: no manifest.json here; pass a run folder (runs/<campaign>) or a paused flow run id")
+            folder = Path(paused_run_folder(run, api_url=api))
+        review_app = create_app(folder, partial(resume_run, api_url=api))
+    except (ApprovalError, FileNotFoundError) as e:
+        raise _fail(e) from None
+    out.print(f"reviewing {folder}: open http://127.0.0.1:{port}/ (Ctrl-C to stop)")
+    serve(review_app, port=port)
+
+
+reviewer_app = typer.Typer(no_args_is_help=True, help="Who may approve: reviewer tokens checked by the flow (see README, Reviewing).")
+app.add_typer(reviewer_app, name="reviewer")
+
+
+@reviewer_app.command("add")
+def reviewer_add(name: Annotated[str, typer.Argument(help="the reviewer's name, as it goes into the manifest")]) -> None:
+    """Add a reviewer (or re-issue their token, revoking the old one) and print the token once.
+
+    Run it where the flow runs (the worker): the keyfile is $BRANDFLOW_REVIEWERS_FILE or ~/.config/brandflow/reviewers.json."""
+    from brandflow.review import reviewers
+
+    try:
+        token = reviewers.add(name)
+    except BrandflowError as e:
+        raise _fail(e) from None
+    console.print(f"reviewer [bold]{name.strip()}[/] added to {reviewers.keyfile()}; hand them this token (shown once):")
+    out.print(token, markup=False, highlight=False)
+
+
+@reviewer_app.command("remove")
+def reviewer_remove(name: Annotated[str, typer.Argument(help="the reviewer to remove")]) -> None:
+    """Remove a reviewer: their token stops working at once."""
+    from brandflow.review import reviewers
+
+    try:
+        removed = reviewers.remove(name)
+    except BrandflowError as e:
+        raise _fail(e) from None
+    if not removed:
+        console.print(f"[bold red]error:[/] no reviewer {name!r} in {reviewers.keyfile()}")
+        raise typer.Exit(2)
+    out.print(f"removed {name}")
+
+
+@reviewer_app.command("list")
+def reviewer_list() -> None:
+    """The reviewers of this machine's keyfile."""
+    from brandflow.review import reviewers
+
+    try:
+        names = reviewers.names()
+    except BrandflowError as e:
+        raise _fail(e) from None
+    out.print("\n".join(names) if names else f"no reviewers in {reviewers.keyfile()}: anyone who can reach the Prefect API can approve")
 
 
 if __name__ == "__main__":

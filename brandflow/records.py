@@ -298,6 +298,9 @@ class ReviewDecision(_Record):
     source: Literal["reviewer", "timeout", "gate"] = Field(
         default="reviewer", description="reviewer: an explicit choice; timeout: on_review_timeout applied; gate: the run's own rule"
     )
+    verified: bool = Field(
+        default=False, description="True when `by` was checked: the decision carried a valid signature of a configured reviewer"
+    )
 
 
 class JobRecord(_Record):

@@ -36,3 +36,9 @@ def prefect_harness():
 
     with prefect_test_harness():
         yield
+
+
+@pytest.fixture(autouse=True)
+def _no_reviewers_keyfile(tmp_path_factory, monkeypatch):
+    """No test reads the developer's ~/.config/brandflow/reviewers.json: reviewer checks are on only where a test adds reviewers."""
+    monkeypatch.setenv("BRANDFLOW_REVIEWERS_FILE", str(tmp_path_factory.mktemp("reviewers") / "reviewers.json"))

@@ -271,20 +271,20 @@ def review_gate(records: list[JobRecord], spec: CampaignSpec, manifest_of, run_d
         markdown=f"## {spec.slug}: awaiting approval\n\n{waiting.summary.held} creatives to review.\n\nReport: `{report}`\n",
     )
     description = approval.pause_description(
-        spec.slug, records, str(report), str(manifest_path), spec.review_timeout_seconds, spec.on_review_timeout
+        spec.slug, records, str(report), str(manifest_path), spec.review_timeout_seconds, spec.on_review_timeout, flow_run_id
     )
     notify.notify(spec.notify, "awaiting_approval", spec.slug, waiting, str(report), flow_run_id,
-                  detail=f"approve: brandflow approve {flow_run_id} --all | --ids JOB … | --reject JOB … --reason …")
+                  detail=f"decide: brandflow review {flow_run_id} (or brandflow approve {flow_run_id} --all | --ids JOB … | --reject JOB …)")
     logger.warning(  # a warning, so that `brandflow run` (quiet by default) shows it too
         "awaiting approval of %d creatives; report: %s; decide with `brandflow approve %s --all | --ids … | --reject …`",
         waiting.summary.held, report, flow_run_id,
     )
-    answer = approval.wait_for_approval(description, spec.review_timeout_seconds)
+    answer = approval.wait_for_approval(description, spec.review_timeout_seconds, flow_run_id)
     if answer is None:
         outcome = approval.decide_on_timeout(records, spec.on_review_timeout, spec.review_timeout_seconds)
         logger.warning("no review decision within %d s: %s", spec.review_timeout_seconds, spec.on_review_timeout)
     else:
-        outcome = approval.decide(records, answer)
+        outcome = approval.decide(records, answer, flow_run_id=flow_run_id)
         for job_id, why in outcome.ignored.items():
             logger.warning("review answer names %s, which is not under review (%s): ignored", job_id, why)
     logger.info("review: %d approved, %d rejected", len(outcome.approved), len(outcome.rejected))

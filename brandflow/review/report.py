@@ -44,12 +44,18 @@ def _asset(name: str) -> str:
 
 
 def thumbnail_data_uri(path: Path, long_side: int = THUMB_PX, cache_key: str | None = None) -> str | None:
-    """A ``data:image/jpeg;base64,…`` URI of the image at ``path`` scaled to ``long_side`` pixels, or None
-    when it cannot be read.
+    """A ``data:image/jpeg;base64,…`` URI of :func:`thumbnail_jpeg`, or None when the image cannot be read."""
+    data = thumbnail_jpeg(path, long_side, cache_key)
+    return None if data is None else "data:image/jpeg;base64," + base64.b64encode(data).decode()
+
+
+def thumbnail_jpeg(path: Path, long_side: int = THUMB_PX, cache_key: str | None = None) -> bytes | None:
+    """JPEG bytes of the image at ``path`` scaled to ``long_side`` pixels (aspect kept), or None when it
+    cannot be read.
 
     With ``cache_key`` (the creative's sha256) the JPEG is kept beside the image as
-    ``.thumb-<key[:16]>-<long_side>.jpg`` and reused: a report rendered again (the review gate, a resumed run)
-    decodes no creative twice.
+    ``.thumb-<key[:16]>-<long_side>.jpg`` and reused: a report rendered again (the review gate, a resumed run,
+    the review page) decodes no creative twice.
     """
     cache = path.with_name(f".thumb-{cache_key[:16]}-{long_side}.jpg") if cache_key else None
     if cache is not None and cache.is_file():
@@ -72,7 +78,7 @@ def thumbnail_data_uri(path: Path, long_side: int = THUMB_PX, cache_key: str | N
                 write_atomic(cache, data)
             except OSError:  # a read-only run folder: the report still renders, uncached
                 pass
-    return "data:image/jpeg;base64," + base64.b64encode(data).decode()
+    return data
 
 
 def _fmt(value: Any) -> str:
@@ -145,17 +151,17 @@ class Card:
         return STATUS.get(self.job.status, (5, self.job.status))[1]
 
 
-def _cards(manifest: RunManifest, base: Path, thumbs: dict[str, str | None], ref_index: dict[str, int]) -> list[Card]:
+def _cards(manifest: RunManifest, base: Path, thumbs: dict[str, str | None], ref_index: dict[str, int], link) -> list[Card]:  # noqa: ANN001
     cards = []
     for i, job in enumerate(manifest.jobs):
         creative = job.final.creative
         missing = None
         if creative is not None and not Path(creative.path).is_file():
-            missing = f"creative file missing: {relative_link(creative.path, base)}"
+            missing = f"creative file missing: {relative_link(creative.path, base)}"  # where it should be, in the run folder
         pending = job.decision is not None and job.decision.verdict == "pending"
         qa = job.final.qa
         cards.append(Card(
-            index=i, job=job, thumb=thumbs.get(job.job_id), full=relative_link(creative.path, base) if creative else None,
+            index=i, job=job, thumb=thumbs.get(job.job_id), full=link(creative.path) if creative else None,
             missing=missing, refs=[ref_index[r.sha256] for r in job.references if r.sha256 in ref_index],
             findings=findings_of(job), reasons=plain_reasons(job), score=score_of(job),
             attention=job.status in ("held", "failed", "error") or pending or missing is not None,
@@ -176,7 +182,7 @@ def worst_problems(cards: list[Card], limit: int = 5) -> list[tuple[str, int]]:
     return counts.most_common(limit)
 
 
-def render_html(manifest: RunManifest, base: Path, review: dict[str, Any] | None = None, thumb_url=None) -> str:  # noqa: ANN001
+def render_html(manifest: RunManifest, base: Path, review: dict[str, Any] | None = None, thumb_url=None, link=None) -> str:  # noqa: ANN001
     """The report page for ``manifest`` with links relative to ``base`` (the folder the page is read from).
 
     Args:
@@ -185,6 +191,7 @@ def render_html(manifest: RunManifest, base: Path, review: dict[str, Any] | None
         review: present when the review app serves the page: ``{"reviewer": name, "verified": bool,
             "csrf": token, "open": bool, "drafts": {job_id: {...}}}``; adds decision forms to the creatives under review.
         thumb_url: ``f(job) -> url`` to link thumbnails instead of embedding them (the served app); default embeds.
+        link: ``f(path) -> url`` for creatives and packshots; default: relative to ``base``.
 
     Raises:
         jinja2.TemplateError: the report template is broken (a bug, not bad input).
@@ -196,14 +203,15 @@ def render_html(manifest: RunManifest, base: Path, review: dict[str, Any] | None
         with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:  # PNG decoding releases the GIL
             uris = pool.map(lambda job: thumbnail_data_uri(job.final.creative.path, cache_key=job.final.creative.sha256), with_creative)
             thumbs = dict(zip((job.job_id for job in with_creative), uris))
+    link = link or (lambda p: relative_link(p, base))
     refs: dict[str, dict[str, Any]] = {}
     for job in manifest.jobs:
         for r in job.references:
             if r.sha256 not in refs:
-                refs[r.sha256] = {"name": Path(r.path).name, "role": r.role, "link": relative_link(r.path, base),
-                                  "thumb": thumbnail_data_uri(Path(r.path), REF_PX, cache_key=None) if thumb_url is None else relative_link(r.path, base)}
+                refs[r.sha256] = {"name": Path(r.path).name, "role": r.role, "link": link(r.path),
+                                  "thumb": thumbnail_data_uri(Path(r.path), REF_PX) if thumb_url is None else link(r.path)}
     ref_index = {sha: i for i, sha in enumerate(refs)}
-    cards = _cards(manifest, base, thumbs, ref_index)
+    cards = _cards(manifest, base, thumbs, ref_index, link)
     to_publish = [c for c in cards if c.job.status == "published" or (c.job.decision is not None and c.job.decision.verdict == "approved")]
     detail = {
         str(c.index): {"f": c.findings.as_json(), "refs": c.refs, "w": c.job.final.creative.width if c.job.final.creative else 0,

@@ -104,7 +104,7 @@ def test_pause_description_names_the_report_and_the_choices(records):
 
 def test_approval_input_is_a_documented_form():
     schema = ApprovalInput.model_json_schema()
-    assert set(schema["properties"]) == {"approve_all", "approve", "reject", "reason", "reviewer"}
+    assert set(schema["properties"]) == {"approve_all", "approve", "reject", "reason", "reviewer", "signature", "decisions"}
     assert all(p.get("description") for p in schema["properties"].values()), "the UI shows these as help texts"
     with pytest.raises(ValueError):
         ApprovalInput(approve_everything=True)
@@ -131,7 +131,8 @@ def test_resume_run_retries_until_the_schema_is_saved(webhook):
     assert len(webhook.requests) == 2
     path, headers, body = webhook.requests[-1]
     assert path == "/flow_runs/1234/resume" and headers["Authorization"] == "Bearer k"
-    assert body == {"run_input": {"approve_all": False, "approve": ["a/square/v0"], "reject": [], "reason": "", "reviewer": "carol"}}
+    assert body == {"run_input": {"approve_all": False, "approve": ["a/square/v0"], "reject": [], "reason": "", "reviewer": "carol",
+                                  "signature": "", "decisions": []}}
 
 
 def test_resume_run_errors(webhook, monkeypatch):
@@ -156,8 +157,32 @@ def test_cli_approve_sends_ids_and_reason(webhook):
     assert res.exit_code == 0, res.output
     assert webhook.bodies[-1]["run_input"] == {
         "approve_all": False, "approve": ["a/square/v0", "b/square/v0"], "reject": ["w/square/v0"], "reason": "colour off", "reviewer": "dana",
+        "signature": "", "decisions": [],
     }
     assert CliRunner().invoke(app, ["approve", "1234", "--api", webhook.url]).exit_code == 2, "no decision given"
+
+
+def test_cli_reviewer_commands_and_a_signed_approve(webhook):
+    from brandflow.review import reviewers
+    from brandflow.review.decisions import ReviewAnswer
+
+    RUN = "0b9c6a1e-0000-4000-8000-000000000001"
+    RECORDS = [_record("a", "published"), _record("b", "published"), _record("w", "held")]
+    runner = CliRunner()
+    res = runner.invoke(app, ["reviewer", "add", "Dana"])
+    assert res.exit_code == 0, res.output
+    token = res.stdout.strip().splitlines()[-1]
+    assert reviewers.login(token) == "Dana"
+    assert runner.invoke(app, ["reviewer", "list"]).stdout.strip() == "Dana"
+    webhook.statuses = [(201, {"status": "ACCEPT"})]
+    res = runner.invoke(app, ["approve", RUN, "--all", "--token", token, "--api", webhook.url.removesuffix("/hook")])
+    assert res.exit_code == 0, res.output
+    sent = ReviewAnswer(**webhook.bodies[-1]["run_input"])
+    assert sent.reviewer == "Dana" and approval.decide(RECORDS, sent, flow_run_id=RUN).approved == {"a/square/v0", "b/square/v0"}
+    assert token not in str(webhook.bodies[-1]), "the token itself never travels"
+    assert runner.invoke(app, ["approve", RUN, "--all", "--token", "nonsense"]).exit_code == 2
+    assert runner.invoke(app, ["reviewer", "remove", "Dana"]).exit_code == 0
+    assert runner.invoke(app, ["reviewer", "remove", "Dana"]).exit_code == 2
 
 
 # --------------------------------------------------------------------------- notifications

@@ -130,8 +130,34 @@
     if (e.key === "Escape") close(); else if (e.key === "ArrowRight") step(1); else if (e.key === "ArrowLeft") step(-1);
   });
 
-  // ---- printing: the summary's contact sheet is already loaded; nothing else prints
-  // ---- review mode: count the selection for the bulk buttons
-  var nsel = $("#nsel");
+  // ---- review mode (served by `brandflow review`): decide without reloading; the forms work without JS too
+  var nsel = $("#nsel"), msg = $("#msg");
   if (nsel) document.addEventListener("change", function (e) { if (e.target.classList && e.target.classList.contains("sel")) nsel.textContent = $$(".sel:checked").length; });
+  function decided(job, verdict, by, reason) {
+    var card = cards.filter(function (c) { return c.dataset.job === job; })[0];
+    if (!card) return;
+    var line = document.createElement("div");
+    line.className = "decision draft d-" + verdict;
+    line.textContent = verdict + " by " + by + (reason ? ": " + reason : "") + " (sent with “Send decisions”)";
+    var form = $("form.decide", card), sel = $(".sel", card);
+    if (form) form.parentNode.replaceChild(line, form); else card.appendChild(line);
+    if (sel) sel.remove();
+    card.dataset.review = "0";
+  }
+  if (msg && window.fetch && window.URLSearchParams) document.addEventListener("submit", function (e) {
+    var form = e.target, btn = e.submitter;
+    if (!btn || (btn.getAttribute("formaction") || form.getAttribute("action")) !== "decide") return;  // "send" reloads the page
+    e.preventDefault();
+    var body = new URLSearchParams(new FormData(form, btn));
+    fetch("decide", { method: "POST", body: body, headers: { "Accept": "application/json" }, credentials: "same-origin" })
+      .then(function (r) { return r.json(); })
+      .then(function (res) {
+        msg.textContent = res.message; msg.className = "msg " + (res.ok ? "ok" : "err");
+        if (!res.ok) return;
+        res.decided.forEach(function (job) { decided(job, res.verdict, res.by, body.get("reason") && res.verdict === "rejected" ? body.get("reason") : ""); });
+        if (nsel) nsel.textContent = $$(".sel:checked").length;
+        if (!viewer.hidden && current) open(current);
+      })
+      .catch(function (err) { msg.textContent = "the review server did not answer: " + err; msg.className = "msg err"; });
+  });
 })();
