@@ -181,6 +181,8 @@ class TextRegion(_Record):
     bg: str
     contrast: float = Field(description="WCAG 2.x contrast ratio, 1–21")
     font_px: int
+    fonts: list[str] = Field(default_factory=list, description="font files the text was drawn with (fallback chain, in "
+                             "order); text QA checks their coverage (tofu). Empty = unknown")
 
 
 class GeneratedImage(_Record):

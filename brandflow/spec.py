@@ -159,9 +159,12 @@ class OverlaySpec(_Model):
 
 
 class TextThresholds(_Model):
-    min_ned: float = Field(default=0.9, ge=0, le=1, description="normalised edit distance similarity (AnyText); pass ≥")
-    engine: Literal["tesseract", "rapidocr", "both"] = Field(
-        default="tesseract", description="OCR for text at unknown positions (the overlay regions always use Tesseract)"
+    min_ned: float = Field(default=0.9, ge=0, le=1, description="normalised edit distance similarity (AnyText): "
+                           "reported beside each reading; the verdict is decided per token (prices and numbers exactly)")
+    engine: Literal["auto", "tesseract", "rapidocr", "both"] = Field(
+        default="auto", description="OCR engines: auto = Tesseract for the overlay regions and the scene-text engine "
+        "(RapidOCR PP-OCR) for text at unknown positions, each asking the other for a second opinion when not exact; "
+        "tesseract / rapidocr = that engine for unknown positions; both = always both"
     )
 
 

@@ -37,6 +37,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from brandflow.imageio import encode, load_rgb, load_rgba, write_atomic
+from brandflow.glyphs import require_glyphs
 from brandflow.records import Box, Creative, GeneratedImage, Job, TextRegion
 from brandflow.spec import BrandKit, OverlaySpec
 from brandflow.compose.layout import bottom_band, contrast_ratio, rgb_to_hex, safe_margin_px, top_band
@@ -192,7 +193,7 @@ class _Painter:
             self.draw.text((ox, oy + i * block.pitch), ln, font=block.font, fill=colour, anchor="la")
         region = TextRegion(
             slot=slot, text=text, box=Box(x0=box[0], y0=box[1], x1=box[2], y1=box[3]), fg=rgb_to_hex(colour),
-            bg=rgb_to_hex(bg), contrast=round(ratio, 2), font_px=block.font.size,
+            bg=rgb_to_hex(bg), contrast=round(ratio, 2), font_px=block.font.size, fonts=[str(block.font.path)],
         )
         self.regions.append(region)
         return region
@@ -357,6 +358,8 @@ def compose(generated: GeneratedImage, job: Job, brand: BrandKit, overlay: Overl
     Raises:
         ValueError: a text cannot fit at the minimum size (names the slot and the text length), the minimum
             contrast is unreachable, ``overlay.logo`` is true but the brand kit has no logo, or a font cannot be loaded.
+        MissingGlyphsError: a text has characters its font cannot draw (checked before drawing; names the slot,
+            the product, the characters and the font).
         ImageError: the generated image or the logo cannot be read.
     """
     fmt = job.format
@@ -366,6 +369,9 @@ def compose(generated: GeneratedImage, job: Job, brand: BrandKit, overlay: Overl
     if img.size != (fmt.width, fmt.height):
         img = ImageOps.fit(img, (fmt.width, fmt.height), Image.Resampling.LANCZOS, centering=(0.5, 0.5))
     painter = _Painter(img, brand, overlay)
+    for slot, font in (("headline", painter.headline_font), ("price", painter.headline_font), ("cta", painter.body_font)):
+        if job.overlay.get(slot):  # before drawing: a character no font has would be published as a tofu box
+            require_glyphs(f"overlay {slot} of product {job.product_id!r}", job.overlay[slot], [font])
     reserve = painter.logo(brand.logo) if overlay.logo and brand.logo is not None else 0
     if job.overlay.get("headline"):
         painter.headline(job.overlay["headline"], reserve_right=reserve)

@@ -1,24 +1,20 @@
-"""Scene-text OCR for text at unknown positions: RapidOCR (PP-OCRv4 detection + recognition, ONNX Runtime).
+"""Scene-text OCR for text at unknown positions: RapidOCR (PaddleOCR detection + recognition, ONNX Runtime).
 
 The Tesseract route of :mod:`brandflow.qa.text` is tuned for text whose box and colour are known (compose
 records them). Text a generative model painted itself, a forbidden word on the packaging, or an agency's
-image have no such record: a scene-text detector finds the lines first. ``rapidocr-onnxruntime`` ships the
-PaddleOCR PP-OCRv4 detection (DB) and recognition (SVTR-LCNet, Chinese + English alphabet) models, and the
-v2.0 direction classifier, **inside its wheel** (``rapidocr_onnxruntime/models/*.onnx``, ~15 MB): it works
-offline and downloads nothing.
+image have no such record: a scene-text detector finds the lines first. Two registry packages ship PaddleOCR's
+ONNX models **inside their wheels** (no download at run time; Apache-2.0 code and weights):
 
-Install (optional; imported lazily): ``pip install 'brandflow[scene-text]'``. rapidocr-onnxruntime 1.4.x
-declares the GUI build ``opencv-python``, which pip then installs into the same ``cv2`` package folder as
-brandflow's ``opencv-python-headless``; that needs ``libGL.so.1``. On slim images install it without it (the
-headless build serves it equally)::
+* ``rapidocr`` ≥ 3.10 (preferred): PP-OCRv6 small detection + recognition (``rapidocr/models/*.onnx``, ~31 MB),
+  import name ``rapidocr``; depends on ``opencv-python-headless``, needs ``onnxruntime``.
+* ``rapidocr-onnxruntime`` 1.4.x (fallback when the first is absent): PP-OCRv4; declares the GUI ``opencv-python``
+  (needs ``libGL.so.1``); on slim images ``pip install --no-deps rapidocr-onnxruntime==1.4.4``.
 
-    pip install onnxruntime pyclipper shapely six
-    pip install --no-deps rapidocr-onnxruntime==1.4.4
+The angle classifier is off: creatives are upright, and rapidocr 3's configured classifier is not in its wheel.
 
-Output shape: the same as the Tesseract words of :mod:`brandflow.qa.text` — :class:`~brandflow.qa.text.Word`
-(text, confidence 0–100, axis-aligned box ``(x0, y0, x1, y1)`` in image pixels) — plus :class:`Line` with
-the detector's quadrilateral. Cost on a 1080 × 1080 creative, one core: ~1 s CPU (bench/results/qa.md);
-detection runs at :data:`DET_MAX_SIDE`.
+Output shape: :class:`~brandflow.qa.words.Word` (text, confidence 0–100, axis-aligned box ``(x0, y0, x1, y1)`` in
+image pixels) — the shape of the Tesseract words — plus :class:`Line` with the detector's quadrilateral. Cost on a
+1080 × 1080 creative, one core: see bench/results/qa.md; detection runs at :data:`DET_MAX_SIDE`.
 """
 
 from __future__ import annotations
@@ -33,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from brandflow.errors import MissingDependencyError
-from brandflow.qa.text import Word
+from brandflow.qa.words import Word
 
 #: Longest image side the detector sees, px (larger images are scaled down for detection only; recognition
 #: crops come from the full-resolution image). 960 keeps 18 px text ≥ 16 px for the detector on a
@@ -41,8 +37,9 @@ from brandflow.qa.text import Word
 DET_MAX_SIDE = 960
 #: Lines whose recognition confidence (0–1) is below this are dropped (rapidocr's ``text_score``).
 MIN_LINE_CONF = 0.5
-INSTALL_HINT = ("pip install 'brandflow[scene-text]' (slim images without libGL: pip install onnxruntime pyclipper "
-                "shapely six && pip install --no-deps rapidocr-onnxruntime==1.4.4)")
+INSTALL_HINT = "pip install 'brandflow[scene-text]' (rapidocr>=3.10 with onnxruntime)"
+#: Images with a side shorter than this (px) hold no readable text; the engines are not called on them.
+MIN_SIDE = 8
 
 
 @dataclass(frozen=True)
@@ -97,15 +94,15 @@ def default_threads() -> int:
 
 
 def get_engine(threads: int | None = None, det_max_side: int = DET_MAX_SIDE) -> Any:
-    """The process-wide ``rapidocr_onnxruntime.RapidOCR`` for these settings (created once, ~0.3 s).
+    """The process-wide RapidOCR engine for these settings (created once, ~0.3 s): ``rapidocr`` 3.x (PP-OCRv6)
+    when installed, else ``rapidocr_onnxruntime`` (PP-OCRv4). See :func:`engine_name`.
 
     Args:
         threads: ONNX Runtime intra-op threads; ``None`` → :func:`default_threads`.
         det_max_side: longest side for detection, px (≥ 32).
 
     Raises:
-        MissingDependencyError: rapidocr-onnxruntime (or onnxruntime) is not installed; the message has the
-            install command.
+        MissingDependencyError: neither package (or onnxruntime) is installed; the message has the install command.
     """
     threads = default_threads() if threads is None else threads
     key = (threads, det_max_side)
@@ -113,17 +110,69 @@ def get_engine(threads: int | None = None, det_max_side: int = DET_MAX_SIDE) -> 
         if key in _engines:
             return _engines[key]
         try:
-            from rapidocr_onnxruntime import RapidOCR
-        except ImportError as e:
-            raise MissingDependencyError(
-                f"the scene-text OCR engine needs rapidocr-onnxruntime ({e}); install it: {INSTALL_HINT}"
-            ) from e
-        engine = RapidOCR(
-            intra_op_num_threads=threads, inter_op_num_threads=1, text_score=MIN_LINE_CONF,
-            det_limit_type="max", det_limit_side_len=det_max_side,
-        )
+            from rapidocr import RapidOCR
+
+            engine = RapidOCR(params={
+                "Global.use_cls": False, "Global.text_score": MIN_LINE_CONF, "Global.log_level": "warning",
+                "EngineConfig.onnxruntime.intra_op_num_threads": threads,
+                "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+                "Det.limit_type": "max", "Det.limit_side_len": det_max_side,
+            })
+            engine._brandflow_name = "rapidocr/PP-OCRv6"
+        except ImportError as first:
+            try:
+                from rapidocr_onnxruntime import RapidOCR as RapidOCRv1
+            except ImportError as e:
+                raise MissingDependencyError(
+                    f"the scene-text OCR engine needs rapidocr ({first}; {e}); install it: {INSTALL_HINT}"
+                ) from e
+            engine = RapidOCRv1(
+                intra_op_num_threads=threads, inter_op_num_threads=1, text_score=MIN_LINE_CONF,
+                det_limit_type="max", det_limit_side_len=det_max_side, use_cls=False,
+            )
+            engine._brandflow_name = "rapidocr-onnxruntime/PP-OCRv4"
         _engines[key] = engine
         return engine
+
+
+def engine_name(threads: int | None = None) -> str:
+    """``"rapidocr/PP-OCRv6"`` or ``"rapidocr-onnxruntime/PP-OCRv4"``: which package and model generation reads.
+
+    Raises:
+        MissingDependencyError: see :func:`get_engine`.
+    """
+    return str(get_engine(threads)._brandflow_name)
+
+
+def available() -> bool:
+    """True when a scene-text engine can be created (a package is installed); never raises."""
+    try:
+        get_engine()
+    except MissingDependencyError:
+        return False
+    return True
+
+
+def _raw_lines(engine: Any, bgr: np.ndarray) -> list[tuple[np.ndarray, str, float, list[tuple[str, Any, float]] | None]]:
+    """``(quad, text, conf 0–1, pieces)`` per detected line from either package's output."""
+    if engine._brandflow_name.startswith("rapidocr/"):
+        out = engine(bgr, return_word_box=True)
+        if out is None or out.txts is None or out.boxes is None:
+            return []
+        words = out.word_results if out.word_results else [None] * len(out.txts)
+        lines = []
+        for quad, text, score, pieces in zip(out.boxes, out.txts, out.scores, words):
+            lines.append((np.asarray(quad, np.float64), str(text), float(score),
+                          [(str(t), b, float(c)) for t, c, b in pieces] if pieces else None))
+        return lines
+    result, _ = engine(bgr, return_word_box=True)
+    lines = []
+    for item in result or []:
+        pieces = None
+        if len(item) >= 6 and item[3] and item[4] and len(item[3]) == len(item[4]) == len(item[5]):
+            pieces = list(zip(item[4], item[3], item[5]))  # (content, quad, conf)
+        lines.append((np.asarray(item[0], np.float64), str(item[1]), float(item[2]), pieces))
+    return lines
 
 
 def _aabb(points: np.ndarray) -> tuple[int, int, int, int]:
@@ -216,18 +265,16 @@ def read_scene_text(image: np.ndarray, *, threads: int | None = None, det_max_si
         raise ValueError(f"image must be an (H, W, 3) uint8 sRGB array; got {getattr(image, 'shape', type(image))}")
     engine = get_engine(threads, det_max_side)
     t0 = time.perf_counter()
-    result, _ = engine(np.ascontiguousarray(image[..., ::-1]), return_word_box=True)
+    if min(image.shape[:2]) < MIN_SIDE:
+        return SceneText((), 0.0)
     lines = []
-    for item in result or []:
-        quad = np.asarray(item[0], np.float64).reshape(4, 2)
-        text, conf = str(item[1]), 100.0 * float(item[2])
-        pieces = None
-        if len(item) >= 6 and item[3] and item[4] and len(item[3]) == len(item[4]) == len(item[5]):
-            pieces = list(zip(item[4], item[3], item[5]))  # (content, quad, conf)
+    for quad, text, score, pieces in _raw_lines(engine, np.ascontiguousarray(image[..., ::-1])):
+        quad = quad.reshape(4, 2)
+        conf = round(100.0 * score, 1)
         if not text.strip():
             continue
-        lines.append(Line(text.strip(), round(conf, 1), _aabb(quad), tuple(map(tuple, quad.round(1).tolist())),
-                          split_words(text.strip(), round(conf, 1), quad, pieces)))
+        lines.append(Line(text.strip(), conf, _aabb(quad), tuple(map(tuple, quad.round(1).tolist())),
+                          split_words(text.strip(), conf, quad, pieces)))
     return SceneText(tuple(reading_order(lines)), round(time.perf_counter() - t0, 4))
 
 
@@ -236,4 +283,4 @@ def lines_json(lines: tuple[Line, ...] | list[Line]) -> list[dict[str, Any]]:
     return [{"text": ln.text, "conf": ln.conf, "box": list(ln.box), "quad": [list(p) for p in ln.quad]} for ln in lines]
 
 
-__all__ = ["DET_MAX_SIDE", "Line", "SceneText", "get_engine", "lines_json", "read_scene_text", "reading_order", "split_words"]
+__all__ = ["DET_MAX_SIDE", "Line", "SceneText", "available", "engine_name", "get_engine", "lines_json", "read_scene_text", "reading_order", "split_words"]

@@ -46,8 +46,6 @@ import shutil
 import subprocess
 import tempfile
 import threading
-import unicodedata
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,6 +56,9 @@ from rapidfuzz.distance import Levenshtein
 
 from brandflow.errors import MissingDependencyError
 from brandflow.qa.base import CheckContext
+from brandflow.qa.tokens import (TextDecision, TokenReading, combine, compare_reading, describe_chars,
+                                   ned, normalise_text, word_precision_recall)
+from brandflow.qa.words import Word
 from brandflow.records import CheckResult, TextRegion
 
 #: Cap height every region is scaled to before OCR, px. Tesseract's LSTM reads best at x-heights of about
@@ -70,40 +71,16 @@ CAP_RATIO = 0.73
 SCALE_RANGE = (0.25, 4.0)
 #: Tesseract options for every call: Sauvola local binarisation (Tesseract ≥ 5.0).
 TESSERACT_CONFIG = "-c thresholding_method=2"
+#: Images (or canvases) with a side shorter than this, px, hold no readable text: OCR is not called on them.
+MIN_OCR_SIDE = 8
 #: Full-image OCR engines ``qa.text.engine`` may name.
-ENGINES = ("tesseract", "rapidocr", "both")
+ENGINES = ("auto", "tesseract", "rapidocr", "both")
 #: Operator switch: ``BRANDFLOW_OCR=cli`` forces the ``tesseract`` binary even when tesserocr is usable.
 OCR_ENV = "BRANDFLOW_OCR"
 _log = logging.getLogger(__name__)
-_QUOTES = str.maketrans({"‘": "'", "’": "'", "‚": "'", "“": '"', "”": '"', "„": '"', "–": "-", "—": "-", "−": "-"})
 
 
 # --------------------------------------------------------------------------- text scores
-def normalise_text(s: str) -> str:
-    """Normalise for comparison: NFKC, typographic quotes/dashes → ASCII, case-fold, whitespace collapsed."""
-    s = unicodedata.normalize("NFKC", s).translate(_QUOTES).casefold()
-    return " ".join(s.split())
-
-
-def ned(read: str, expected: str) -> float:
-    """Normalised edit-distance similarity 1 − Levenshtein / max(len) of the normalised strings (AnyText's NED).
-
-    Returns a float in [0, 1]; 1.0 when both normalise to the empty string.
-    """
-    return float(Levenshtein.normalized_similarity(normalise_text(read), normalise_text(expected)))
-
-
-def word_precision_recall(read: str, expected: str) -> tuple[float, float]:
-    """Multiset word precision and recall of ``read`` against ``expected`` (normalised, split on spaces).
-
-    Returns ``(precision, recall)`` in [0, 1]; precision is 1.0 when nothing was read, recall 1.0 when
-    nothing was expected.
-    """
-    r, e = Counter(normalise_text(read).split()), Counter(normalise_text(expected).split())
-    hit = sum((r & e).values())
-    return (hit / sum(r.values()) if r else 1.0), (hit / sum(e.values()) if e else 1.0)
-
-
 def best_window(words: list[str], expected: str) -> tuple[str, float]:
     """The run of consecutive OCR ``words`` that best matches ``expected`` (highest NED).
 
@@ -133,15 +110,6 @@ def find_forbidden(text: str, forbidden: list[str]) -> list[str]:
 
 
 # --------------------------------------------------------------------------- OCR
-@dataclass(frozen=True)
-class Word:
-    """One OCR word: text, Tesseract confidence (0–100) and box ``(x0, y0, x1, y1)`` in pixels."""
-
-    text: str
-    conf: float
-    box: tuple[int, int, int, int]
-
-
 def _tesseract() -> Any:
     """Import pytesseract and find the binary; sets ``OMP_THREAD_LIMIT=1`` unless already set (halves OCR
     time on 2 cores, DESIGN.md)."""
@@ -287,6 +255,8 @@ def ocr_words(image: np.ndarray, psm: int, config: str = TESSERACT_CONFIG) -> li
     """
     pytesseract = _tesseract()
     tessdata, _label = _select_engine(pytesseract)
+    if min(image.shape[:2]) < MIN_OCR_SIDE:  # Tesseract refuses such images ("No image set?"); they hold no text
+        return []
     variables = _config_variables(config) if tessdata else None
     if tessdata and variables is not None:
         api = _tesserocr_api(tessdata)
@@ -485,30 +455,81 @@ def _words_json(words: list[Word]) -> list[dict[str, Any]]:
 
 
 # --------------------------------------------------------------------------- the check
-class TextCheck:
-    """Overlay text legible and exact (NED ≥ ``qa.text.min_ned``), expected strings found, no forbidden words.
+def _region_crop(image: np.ndarray, region: TextRegion) -> tuple[np.ndarray, tuple[int, int]] | None:
+    """The region's box plus a margin of half its font size, clipped to the image: ``(crop, (x0, y0))``."""
+    h, w = image.shape[:2]
+    m = max(4, region.font_px // 2)
+    x0, y0 = max(0, region.box.x0 - m), max(0, region.box.y0 - m)
+    x1, y1 = min(w, region.box.x1 + m), min(h, region.box.y1 + m)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    return image[y0:y1, x0:x1], (x0, y0)
 
-    * Each ``ctx.regions`` entry: OCR of its box → ``read``, ``ned``, word ``precision``/``recall``, mean
-      Tesseract ``conf`` (0–100), ``words`` with boxes (image pixels). Fail if ``ned < min_ned`` or the box lies
-      outside the image; a region with empty ``text`` is skipped with a note.
-    * Each ``ctx.expected_text`` string: the best-matching run of words of the full-image OCR or of a region
-      reading → ``ned``; fail below ``min_ned``. Empty strings are ignored with a note.
-    * ``brand.forbidden_words``: searched (case-insensitive, whole words) in the full-image OCR and the region
-      readings → fail naming each word found.
-    * The full-image OCR runs only when expected strings or forbidden words exist; its engine is
-      ``qa.text.engine`` (:data:`ENGINES`, default ``"tesseract"``; module notes). Metrics ``engine``;
-      ``full_text`` / ``full_words`` are the Tesseract full-image reading, or RapidOCR's with engine
-      ``"rapidocr"``; whenever RapidOCR ran, ``scene_text``, ``scene_words`` (same shape as ``words``,
-      conf 0–100) and ``scene_lines`` (plus the detector's ``quad``) and ``scene_seconds``. Each
-      ``expected`` entry names the reading its best match came from (``source``).
+
+def _scene_words(image: np.ndarray, origin: tuple[int, int] = (0, 0)) -> list[Word]:
+    """RapidOCR words of an ``(H, W, 3) uint8`` image, boxes shifted by ``origin`` (image pixels)."""
+    from brandflow.qa.scene_text import read_scene_text  # onnxruntime loads only when a scene reading is needed
+
+    ox, oy = origin
+    return [Word(w.text, w.conf, (w.box[0] + ox, w.box[1] + oy, w.box[2] + ox, w.box[3] + oy))
+            for w in read_scene_text(image).words]
+
+
+def _scene_engine_ready() -> bool:
+    from brandflow.qa.scene_text import available
+
+    return available()
+
+
+def _decision_json(d: TextDecision) -> dict[str, Any]:
+    return {
+        "verdict": d.verdict, "reasons": list(d.reasons),
+        "engines": {r.engine: {"read": r.read, "ned": round(r.ned, 4),
+                               "tokens": [{"expected": f.expected, "read": f.read, "status": f.status} for f in r.findings]}
+                    for r in d.readings},
+    }
+
+
+def _better(a: TextDecision | None, b: TextDecision) -> TextDecision:
+    """The more favourable of two decisions for one expected string: lower verdict rank, then higher NED."""
+    rank = {"pass": 0, "warn": 1, "fail": 2}
+    if a is None or (rank[b.verdict], -b.ned) < (rank[a.verdict], -a.ned):
+        return b
+    return a
+
+
+class TextCheck:
+    """Does the image say exactly the expected text? Overlay regions, expected strings, forbidden words.
+
+    Decisions are per token (:mod:`brandflow.qa.tokens`): numbers, prices, percentages and currency must match
+    exactly; a word read as another real word fails; OCR look-alike noise warns; a missing-glyph box (tofu) fails;
+    text in a script the OCR languages do not read warns and says so. NED and word precision/recall are metrics.
+
+    * Each ``ctx.regions`` entry (where compose drew text): the font coverage of its text is checked first
+      (``region.fonts``, :func:`brandflow.glyphs.missing_glyphs`: characters no font draws are tofu → fail); then
+      Tesseract reads the region (strip, module notes). A region Tesseract does not read exactly is read again by
+      the scene-text engine (RapidOCR, on the region's crop) and the two readings are combined
+      (:func:`brandflow.qa.tokens.combine`): engines agreeing raise confidence, disagreeing on a token warns.
+    * Each ``ctx.expected_text`` string: first the region readings are searched; otherwise the whole image is
+      read — by the scene-text engine (engine ``auto``, the default, and ``rapidocr``), by Tesseract
+      (``tesseract``), or both (``both``; ``auto`` adds Tesseract when the scene-text decision is not a pass).
+      The best-matching run of words is decided token by token.
+    * ``brand.forbidden_words``: searched (case-insensitive, whole words) in every reading, full image included
+      (Tesseract's full-image reading rides along the region strip in one call) → fail naming each word found.
+
+    Metrics per region: ``read``, ``ned``, ``precision``/``recall``, mean Tesseract ``conf`` (0–100), ``words`` with
+    boxes (image pixels), ``verdict``, ``reasons``, per-engine ``engines`` token statuses. Per expected string:
+    ``best_match``, ``ned``, ``source`` (which reading), ``verdict``, ``reasons``. ``full_text``/``full_words``: the
+    full-image Tesseract reading; ``scene_text``/``scene_words``: RapidOCR's. ``qa.text.min_ned`` is reported,
+    not decided on (a one-character difference can be a wrong price).
 
     ``run(image, ctx)``: ``image`` is ``(H, W, 3) uint8`` sRGB.
 
     Raises:
-        ValueError: ``image`` has another shape or dtype.
+        ValueError: ``image`` has another shape or dtype; ``qa.text.engine`` is not one of :data:`ENGINES`.
         MissingDependencyError: the ``tesseract`` binary is missing (``apt-get install -y tesseract-ocr``), or
-            engine ``rapidocr``/``both`` without rapidocr-onnxruntime installed.
-        ValueError: ``qa.text.engine`` is not one of :data:`ENGINES`.
+            engine ``rapidocr``/``both`` without a RapidOCR package installed (``auto`` falls back to Tesseract
+            with a note).
     """
 
     name = "text"
@@ -520,77 +541,149 @@ class TextCheck:
         engine = ctx.thresholds.text.engine
         if engine not in ENGINES:
             raise ValueError(f"qa.text.engine must be one of {', '.join(ENGINES)}; got {engine!r}")
-        reasons: list[str] = []
+        fails: list[str] = []
+        warns: list[str] = []
         notes = [f"region {r.slot!r} has empty text; not checked" for r in ctx.regions if not normalise_text(r.text)]
         regions = [r for r in ctx.regions if normalise_text(r.text)]
         expected = [t for t in ctx.expected_text if normalise_text(t)]
         if len(expected) < len(ctx.expected_text):
             notes.append(f"{len(ctx.expected_text) - len(expected)} empty expected string(s) ignored")
         forbidden = [w for w in ctx.brand.forbidden_words if normalise_text(w)]
-        need_full = bool(expected or forbidden)
-        tess_full = need_full and engine != "rapidocr"
-        reading = read_image(image, regions, full=tess_full) if (regions or tess_full) else Reading([], None)
-        scene = None
-        if need_full and engine != "tesseract":
-            from brandflow.qa.scene_text import read_scene_text  # optional dependency, imported lazily
+        scene_ok = engine == "tesseract" or _scene_engine_ready()
+        if not scene_ok:
+            if engine != "auto":
+                from brandflow.qa.scene_text import get_engine
 
-            scene = read_scene_text(image)
+                get_engine()  # raises MissingDependencyError with the install command
+            notes.append("the scene-text engine (rapidocr) is not installed: Tesseract alone read the text "
+                         "(pip install 'brandflow[scene-text]')")
+        tess_regions = bool(regions)
+        # Tesseract's full-image reading rides along the region strip (one call): always for engines tesseract/both,
+        # for auto only when forbidden words must be searched in a creative whose overlay regions are known (the
+        # run: the scene-text engine would cost ~0.4 s more per creative), or when no scene-text engine exists.
+        tess_full = bool(expected or forbidden) and (engine in ("tesseract", "both") or not scene_ok) or bool(
+            forbidden and engine == "auto" and regions)
+        reading = read_image(image, regions, full=tess_full) if (tess_regions or tess_full) else Reading([], None)
 
+        # ---- regions: font coverage, Tesseract, then a second engine where Tesseract is not exact
         region_metrics = []
+        region_words: list[tuple[str, dict[str, list[Word]]]] = []
         for region, res in zip(regions, reading.regions):
             if res is None:
-                reasons.append(f"{region.slot}: box {region.box.model_dump()} lies outside the {image.shape[1]}×{image.shape[0]} image")
-                region_metrics.append({"slot": region.slot, "expected": region.text, "read": "", "ned": 0.0, "words": []})
+                fails.append(f"{region.slot}: box {region.box.model_dump()} lies outside the {image.shape[1]}×{image.shape[0]} image")
+                region_metrics.append({"slot": region.slot, "expected": region.text, "read": "", "ned": 0.0, "words": [],
+                                       "verdict": "fail"})
                 continue
             prep, words = res
+            tofu = _missing_glyphs(region)
+            per_engine: dict[str, list[Word]] = {"tesseract": words}
+            decision = combine(region.text, [compare_reading(region.text, words, "tesseract")])
+            if (decision.verdict != "pass" or engine == "both") and scene_ok and engine != "tesseract":
+                crop = _region_crop(image, region)
+                if crop is not None:
+                    per_engine["rapidocr"] = _scene_words(*crop)
+                    decision = combine(region.text, [compare_reading(region.text, per_engine[e], e) for e in per_engine])
+            region_words.append((region.slot, per_engine))
             read = " ".join(w.text for w in words)
-            score = ned(read, region.text)
             precision, recall = word_precision_recall(read, region.text)
+            verdict, why = decision.verdict, list(decision.reasons)
+            if tofu:
+                verdict = "fail"
+                why.insert(0, f"tofu: the font(s) {', '.join(Path(f).name for f in region.fonts)} cannot draw "
+                              f"{describe_chars(tofu)}: they show as missing-glyph boxes")
             region_metrics.append({
-                "slot": region.slot, "expected": region.text, "read": read, "ned": round(score, 4),
+                "slot": region.slot, "expected": region.text, "read": read, "ned": round(ned(read, region.text), 4),
                 "precision": round(precision, 4), "recall": round(recall, 4),
                 "conf": round(float(np.mean([w.conf for w in words])), 1) if words else 0.0,
                 "words": _words_json(words), "scale": round(prep.scale, 3), "inverted": prep.inverted,
+                **_decision_json(decision), "verdict": verdict, "reasons": why,
             })
-            if score < min_ned:
-                reasons.append(f"{region.slot}: read {read!r}, expected {region.text!r} (NED {score:.2f} < {min_ned:g})")
+            target = fails if verdict == "fail" else warns if verdict == "warn" else None
+            if target is not None:
+                target.extend(f"{region.slot}: {r}" for r in why)
 
         metrics: dict[str, Any] = {"regions": region_metrics}
-        if regions or tess_full:
+        if tess_regions or tess_full:
             metrics["ocr_engine"] = ocr_engine()  # which Tesseract read the regions / full image
-        if need_full:
-            full = reading.full if reading.full is not None else (scene.words if scene is not None else [])
-            tokens = [w.text for w in full]
-            sequences: list[tuple[str, list[str]]] = [("rapidocr" if engine == "rapidocr" else "tesseract", tokens)]
-            if scene is not None and engine == "both":
-                sequences.append(("rapidocr", [w.text for w in scene.words]))
-            sequences += [(f"region:{r.slot}", [w.text for w in res[1]]) for r, res in zip(regions, reading.regions)
-                          if res is not None]
-            expected_metrics = []
-            for text in expected:
-                source, (match, score) = max(((src, best_window(seq, text)) for src, seq in sequences),
-                                             key=lambda m: m[1][1])
-                expected_metrics.append({"expected": text, "best_match": match, "ned": round(score, 4), "source": source})
-                if score < min_ned:
-                    reasons.append(f"expected text {text!r} not found (best match {match!r}, NED {score:.2f} < {min_ned:g})")
-            texts = [" ".join(seq) for src, seq in sequences if not src.startswith("region:")]
-            texts += [m["read"] for m in region_metrics]
+
+        # ---- expected strings: region readings first, then the whole image
+        scene_full: list[Word] | None = None
+        tess_full_words = reading.full
+        expected_metrics = []
+        for text in expected:
+            best: TextDecision | None = None
+            source = ""
+            for slot, per_engine in region_words:
+                d = combine(text, [compare_reading(text, w, e, window=True) for e, w in per_engine.items()])
+                if _better(best, d) is d:
+                    best, source = d, f"region:{slot}"
+            if best is None or best.verdict != "pass":
+                full_readings: dict[str, list[Word]] = {}
+                if scene_ok and engine != "tesseract":
+                    if scene_full is None:
+                        scene_full = _scene_words(image)
+                    full_readings["rapidocr"] = scene_full
+                first = combine(text, [compare_reading(text, w, e, window=True) for e, w in full_readings.items()]) \
+                    if full_readings else None
+                if engine != "rapidocr" and (first is None or first.verdict != "pass" or engine == "both"):
+                    if tess_full_words is None:
+                        tess_full_words = read_image(image, [], full=True).full or []
+                    full_readings["tesseract"] = tess_full_words
+                d = combine(text, [compare_reading(text, w, e, window=True) for e, w in full_readings.items()])
+                if first is not None and _better(first, d) is first and engine == "auto":
+                    d = first  # the second engine was asked for a second opinion; it may not make things worse
+                if _better(best, d) is d:
+                    best, source = d, "full:" + "+".join(r.engine for r in d.readings)
+            assert best is not None
+            expected_metrics.append({"expected": text, "best_match": best.read, "ned": round(best.ned, 4),
+                                     "source": source, **_decision_json(best)})
+            target = fails if best.verdict == "fail" else warns if best.verdict == "warn" else None
+            if target is not None:
+                target.extend(f"expected text {text!r}: {r}" for r in best.reasons)
+
+        # ---- forbidden words: every reading
+        if forbidden:
+            if tess_full_words is None and scene_full is None:
+                if scene_ok and engine != "tesseract":
+                    scene_full = _scene_words(image)
+                else:
+                    tess_full_words = read_image(image, [], full=True).full or []
+            texts = [" ".join(w.text for w in ws) for ws in (tess_full_words, scene_full) if ws]
+            texts += [" ".join(w.text for w in ws) for _, per in region_words for ws in per.values()]
             found = find_forbidden(" | ".join(texts), forbidden)  # "|" stops a phrase spanning two texts
             if found:
-                reasons.append(f"forbidden word(s) in the image: {', '.join(found)}")
-            metrics |= {"engine": engine, "expected": expected_metrics, "forbidden_found": found,
-                        "full_text": " ".join(tokens), "full_words": _words_json(full)}
-            if scene is not None:
-                from brandflow.qa.scene_text import lines_json
+                fails.append(f"forbidden word(s) in the image: {', '.join(found)}")
+            metrics["forbidden_found"] = found
+        if expected or forbidden:
+            metrics |= {"engine": engine, "expected": expected_metrics}
+            if tess_full_words is not None:
+                metrics |= {"full_text": " ".join(w.text for w in tess_full_words), "full_words": _words_json(tess_full_words)}
+            if scene_full is not None:
+                metrics |= {"scene_text": " ".join(w.text for w in scene_full), "scene_words": _words_json(scene_full)}
+        if scene_ok and engine != "tesseract" and (scene_full is not None or any("rapidocr" in p for _, p in region_words)):
+            from brandflow.qa.scene_text import engine_name
 
-                metrics |= {"scene_text": scene.text, "scene_words": _words_json(scene.words),
-                            "scene_lines": lines_json(scene.lines), "scene_seconds": scene.seconds}
+            metrics["scene_engine"] = engine_name()
         if notes:
             metrics["notes"] = notes
         return CheckResult(
             check=self.name,
-            verdict="fail" if reasons else "pass",
+            verdict="fail" if fails else "warn" if warns else "pass",
             metrics=metrics,
-            thresholds={"min_ned": min_ned, "forbidden_words": forbidden, "engine": engine},
-            reasons=reasons,
+            thresholds={"min_ned": min_ned, "forbidden_words": forbidden, "engine": engine, "decision": "per token"},
+            reasons=fails + warns,
         )
+
+
+def _missing_glyphs(region: TextRegion) -> list[str]:
+    """Characters of the region's text that none of its recorded fonts draws (``[]`` when no font is recorded or a
+    font file is gone: then only the OCR reading can show tofu)."""
+    from brandflow.glyphs import missing_glyphs
+
+    fonts = [f for f in region.fonts if Path(f).is_file()]
+    if not fonts:
+        return []
+    try:
+        return missing_glyphs(region.text, fonts)
+    except ValueError:
+        return []

@@ -1,0 +1,116 @@
+"""Token-level text decisions (no OCR): near-misses fail, OCR noise warns, engines combine, tofu and other scripts."""
+
+from __future__ import annotations
+
+import pytest
+
+from brandflow.qa.tokens import combine, compare_reading, decide, is_real_word, tokenise, unreadable_chars
+from brandflow.qa.words import Word
+
+
+def words(text: str, conf: float = 95.0) -> list[Word]:
+    return [Word(t, conf, (0, 0, 1, 1)) for t in text.split()]
+
+
+def verdict(expected: str, read: str, conf: float = 95.0, *, window: bool = False) -> tuple[str, tuple[str, ...]]:
+    d = decide(expected, {"tesseract": words(read, conf)}, window=window)
+    return d.verdict, d.reasons
+
+
+@pytest.mark.parametrize("expected, read, reason", [
+    ("Only $39.00", "Only $34.00", "the price reads $34.00; the expected text says $39.00"),
+    ("Buy 2 get 1 free", "Buy 3 get 1 free", "the number reads 3; the expected text says 2"),
+    ("Pack of 12", "Pack of 13", "the number reads 13; the expected text says 12"),
+    ("Save 30%", "Save 80%", "the percentage reads 80%; the expected text says 30%"),
+    ("$1,299", "$12.99", "the price reads $12.99; the expected text says $1,299"),
+    ("€39", "$39", "the price reads $39; the expected text says €39 (currency)"),
+    ("Save 30%", "Save 30", "the percentage reads 30; the expected text says 30% (percent sign)"),
+    ("Summer Sale", "Summer Sole", "'Sole' reads as another word; the expected text says 'Sale'"),
+    ("Cosy Blue Hoodie", "Cosy Glue Hoodie", "'Glue' reads as another word; the expected text says 'Blue'"),
+    ("Shop now", "Ship now", "'Ship' reads as another word; the expected text says 'Shop'"),
+    ("Shop now", "Shop", "'now' is not in the image"),
+    ("Shop now", "Shop now today", "the image also says 'today', which the expected text does not have"),
+])
+def test_near_misses_fail_with_a_plain_reason(expected, read, reason):
+    v, reasons = verdict(expected, read)
+    assert v == "fail" and reasons == (reason,)
+
+
+@pytest.mark.parametrize("expected, read", [
+    ("SUMMER SALE -30%", "Summer sale -30%"),  # case
+    ("It’s new — shop now!", "It's new - shop now"),  # typographic quotes/dashes, punctuation
+    ("2 for 1", "2for1"),  # merged by the OCR
+    ("500ml", "500 ml"),  # split by the OCR
+])
+def test_same_text_passes(expected, read):
+    assert verdict(expected, read) == ("pass", ())
+
+
+@pytest.mark.parametrize("expected, read, conf", [
+    ("Shop now", "Sh0p now", 95),  # 0/O inside a word
+    ("Hello", "He11o", 95),  # 1/l
+    ("Cosy Hoodie", "Cosy Hoodle", 95),  # i/l
+    ("Only $39.00", "Only S39.00", 95),  # $ read as S
+    ("Only $39.00", "Only 39,00", 95),  # currency not read, separator read as the other
+    ("Brandflow rocks", "Brandfiow rocks", 95),  # l/i, not a real word
+    ("Shop now", "Shop nov", 40),  # one low-confidence glyph, not a real word
+    ("$30.00", "$3O.OO", 95),  # letters in place of digits
+])
+def test_ocr_noise_warns_but_never_fails(expected, read, conf):
+    v, reasons = verdict(expected, read, conf)
+    assert v == "warn" and reasons and all("misread by the OCR" in r for r in reasons), reasons
+
+
+def test_same_glyph_error_at_high_confidence_or_into_a_real_word_fails():
+    assert verdict("Shop now", "Shop nov", 95)[0] == "fail"  # confident, not a look-alike
+    assert verdict("Shop now", "Shop new", 40)[0] == "fail"  # low confidence, but "new" is a real word
+    assert is_real_word("sole") and is_real_word("Ship") and not is_real_word("hoodle") and not is_real_word("39")
+
+
+def test_engines_agreeing_raise_confidence_and_disagreeing_warn():
+    both_exact = decide("Shop now", {"tesseract": words("Shop now"), "rapidocr": words("Shop now")})
+    assert both_exact.verdict == "pass"
+    noise_and_exact = decide("Shop now", {"tesseract": words("Sh0p now"), "rapidocr": words("Shop now")})
+    assert noise_and_exact.verdict == "pass"  # the second engine confirms what the first nearly read
+    disagree = decide("Shop now", {"tesseract": words("Ship now"), "rapidocr": words("Shop now")})
+    assert disagree.verdict == "warn"
+    assert disagree.reasons == ("the OCR engines disagree on 'Shop' (tesseract reads 'Ship'; rapidocr reads 'Shop'): check it",)
+    both_wrong = decide("Only $39.00", {"tesseract": words("Only $34.00"), "rapidocr": words("Only $34.00")})
+    assert both_wrong.verdict == "fail"
+    extra_by_one = decide("Shop now", {"tesseract": words("Shop now today"), "rapidocr": words("Shop now")})
+    assert extra_by_one.verdict == "warn" and "only tesseract reads it" in extra_by_one.reasons[0]
+
+
+def test_whole_image_reading_compares_the_best_window_and_reports_not_found():
+    assert verdict("Summer Sale", "New in Summer Sale today only $5", window=True) == ("pass", ())
+    v, reasons = verdict("Free shipping worldwide", "Summer Sale -30% Cheap deals today", window=True)
+    assert v == "fail" and reasons[0].startswith("not found in the image (closest reading")
+    v, reasons = verdict("Sale $39", "Summer Sale $34 only", window=True)
+    assert v == "fail" and reasons == ("the price reads $34; the expected text says $39",)
+
+
+def test_tofu_read_by_the_ocr_fails_and_emoji_the_ocr_cannot_read_warns():
+    v, reasons = verdict("Hoodie 🔥", "Hoodie 口")
+    assert v == "fail" and any("missing-glyph box (tofu) '口'" in r for r in reasons)
+    v, reasons = verdict("Hoodie 🔥", "Hoodie")
+    assert v == "warn" and reasons == ("'🔥' cannot be verified: the tesseract OCR languages do not read '🔥' (U+1F525 FIRE)",)
+    v, reasons = verdict("Sale", "Sale ■")  # a box where nothing was expected
+    assert v == "fail" and reasons == ("a missing-glyph box (tofu) '■' is in the text",)
+
+
+def test_a_script_the_ocr_languages_do_not_cover_is_said_not_silently_failed():
+    d = decide("Привет мир", {"tesseract": words("Tpnbet Mnp")})
+    assert d.verdict == "warn"
+    assert all("cannot be verified: the tesseract OCR languages do not read" in r for r in d.reasons)
+    assert "CYRILLIC" in d.reasons[0]
+    assert unreadable_chars("Café 中文 🔥", "tesseract") == ["中", "文", "🔥"]
+    assert unreadable_chars("Café 中文 🔥", "rapidocr") == ["🔥"]
+    mixed = decide("Sale 50% off 🔥", {"rapidocr": words("Sale 50% off")})
+    assert mixed.verdict == "warn" and "'🔥'" in mixed.reasons[0]
+
+
+def test_metrics_for_the_literature_and_tokens():
+    r = compare_reading("Apple Juice, fresh pressed", words("Apple Juice, fresh pressed"))
+    assert r.ned == 1.0 and (r.precision, r.recall) == (1.0, 1.0)
+    assert [t.key for t in tokenise("“Big” SALE — $39.00!")] == ["big", "sale", "$39.00"]
+    assert combine("x", []).verdict == "fail"
