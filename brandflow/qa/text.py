@@ -666,6 +666,8 @@ class TextCheck:
             metrics["scene_engine"] = engine_name()
         if notes:
             metrics["notes"] = notes
+        if fails or warns:
+            metrics["plain"] = fails + warns  # the review report shows these sentences as they are
         return CheckResult(
             check=self.name,
             verdict="fail" if fails else "warn" if warns else "pass",
