@@ -120,6 +120,8 @@ def qa(
     reference: Annotated[Optional[list[Path]], typer.Option("--reference", help="reference packshot (repeatable)")] = None,
     checks: Annotated[str, typer.Option("--checks", help="comma-separated checks")] = "",
     as_json: Annotated[bool, typer.Option("--json", help="print every number as JSON")] = False,
+    recorded: Annotated[bool, typer.Option("--recorded/--whole-image", help="read text where compose recorded it "
+                                           "(run folder or published manifest found by the file's sha256), as the run does")] = True,
 ) -> None:
     """QA any images (yours, an agency's) against a brand kit, expected text and reference packshots.
 
@@ -127,6 +129,7 @@ def qa(
     """
     from brandflow.imageio import load_rgb
     from brandflow.qa.base import CheckContext, run_checks
+    from brandflow.qa.recorded import recorded_regions
     from brandflow.records import CheckResult, QAResult
     from brandflow.spec import load_brand_kit
 
@@ -139,7 +142,11 @@ def qa(
     )
     results: dict[str, QAResult] = {}
     for image in images:
-        ctx = CheckContext(path=image, brand=kit, expected_text=tuple(expect_text or ()), references=tuple(reference or ()))
+        found = recorded_regions(image) if recorded else None
+        ctx = CheckContext(path=image, brand=kit, expected_text=tuple(expect_text or ()), references=tuple(reference or ()),
+                           regions=found.regions if found else ())
+        if found and not as_json:
+            out.print(f"{image}: text regions recorded by compose, from {found.source}")
         try:
             results[str(image)] = run_checks(load_rgb(image), ctx, names)
         except BrandflowError as e:

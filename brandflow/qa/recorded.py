@@ -1,0 +1,79 @@
+"""Find the text regions compose recorded for a creative file, so ``brandflow qa`` reads it as the run did.
+
+The run reads the overlay text at the boxes compose recorded (:class:`~brandflow.records.TextRegion`); a
+whole-image reading of the same file is a different measurement (issue 11: ``brandflow qa`` failed "Shop now" on
+12 of 16 published creatives the run had passed). Two records lead from a file back to its regions, both found by
+the file's sha256 (a renamed or edited file matches nothing and is read as any image):
+
+* in a run folder: the creative's record ``creative-<sha256[:12]>.json`` beside ``creative.<ext>``;
+* published with the ``file://`` target: the audit record ``<campaign>/_runs/<run>/manifest.json`` published beside
+  the creatives; its job whose ``published.sha256`` is the file's (the marked file) holds the regions of its last
+  attempt. The folders above the file are searched up to :data:`MAX_LEVELS` levels.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from brandflow.records import Creative, TextRegion, sha256_file
+
+#: How many folders above a published file are searched for ``_runs/*/manifest.json``.
+MAX_LEVELS = 6
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """The regions recorded for a file and the record they came from (a path, for the report)."""
+
+    regions: tuple[TextRegion, ...]
+    source: Path
+
+
+def _from_manifest(manifest: Path, sha: str) -> tuple[TextRegion, ...] | None:
+    try:
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    for job in data.get("jobs") or []:
+        published = job.get("published") or {}
+        if isinstance(published, dict) and published.get("sha256") == sha:
+            attempts = [a for a in job.get("attempts") or [] if isinstance(a, dict) and a.get("creative")]
+            if attempts:
+                return tuple(TextRegion.model_validate(r) for r in attempts[-1]["creative"].get("regions") or [])
+    return None
+
+
+def recorded_regions(image: Path) -> Recorded | None:
+    """The regions compose recorded for ``image`` (see the module notes), or ``None`` when no record matches its
+    sha256. Unreadable or malformed records are skipped (logged at debug level), never raised."""
+    image = Path(image)
+    try:
+        sha = sha256_file(image)
+    except OSError:
+        return None
+    record = image.with_name(f"creative-{sha[:12]}.json")
+    if record.is_file():
+        try:
+            return Recorded(tuple(Creative.model_validate_json(record.read_text(encoding="utf-8")).regions), record)
+        except (OSError, ValueError) as e:
+            _log.debug("skipping %s: %s", record, e)
+    folder = image.resolve().parent
+    for level, d in enumerate([folder, *folder.parents]):
+        if level > MAX_LEVELS:
+            break
+        runs = d / "_runs"
+        if not runs.is_dir():
+            continue
+        manifests = sorted(runs.glob("*/manifest.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for manifest in manifests:
+            regions = _from_manifest(manifest, sha)
+            if regions is not None:
+                return Recorded(regions, manifest)
+    return None
+
+
+__all__ = ["MAX_LEVELS", "Recorded", "recorded_regions"]

@@ -1,0 +1,65 @@
+"""`brandflow qa` finds the regions compose recorded (run folder or published manifest) and reads as the run did."""
+
+from __future__ import annotations
+
+import json
+
+from PIL import Image
+from typer.testing import CliRunner
+
+from brandflow.cli import app
+from brandflow.qa.recorded import recorded_regions
+from brandflow.records import Creative, sha256_file
+
+WHITE = (255, 255, 255)
+
+
+def _creative(tmp_path, gradient, draw_text):
+    img, regions = draw_text(gradient(400), [("price", "$34.00", (40, 300), 48, WHITE)])
+    path = tmp_path / "creative.png"
+    Image.fromarray(img).save(path)
+    return path, regions
+
+
+def test_run_folder_record_and_published_manifest_are_found_by_sha(tmp_path, gradient, draw_text):
+    path, regions = _creative(tmp_path, gradient, draw_text)
+    sha = sha256_file(path)
+    assert recorded_regions(path) is None  # no record yet
+    record = tmp_path / f"creative-{sha[:12]}.json"
+    record.write_text(Creative(path=path, sha256=sha, width=400, height=400, file_type="png", bytes=1,
+                               regions=regions).model_dump_json())
+    found = recorded_regions(path)
+    assert found is not None and found.regions == tuple(regions) and found.source == record
+
+    pub = tmp_path / "pub" / "camp" / "tee" / "square"
+    pub.mkdir(parents=True)
+    published = pub / "v0.png"
+    published.write_bytes(path.read_bytes() + b"")  # same pixels; marked files differ in bytes, matched by their own sha
+    manifest = tmp_path / "pub" / "camp" / "_runs" / "r1" / "manifest.json"
+    manifest.parent.mkdir(parents=True)
+    job = {"published": {"sha256": sha256_file(published)},
+           "attempts": [{"creative": {"regions": [r.model_dump(mode="json") for r in regions]}}]}
+    manifest.write_text(json.dumps({"jobs": [{"published": {"sha256": "0" * 64}, "attempts": []}, job]}))
+    found = recorded_regions(published)
+    assert found is not None and found.regions == tuple(regions) and found.source == manifest
+    (pub / "other.png").write_bytes(b"not the same file")
+    assert recorded_regions(pub / "other.png") is None
+    manifest.write_text("{broken")
+    assert recorded_regions(published) is None  # a broken record is skipped, not raised
+
+
+def test_cli_reads_recorded_regions_and_whole_image_on_request(tmp_path, gradient, draw_text, example_dir):
+    path, regions = _creative(tmp_path, gradient, draw_text)
+    sha = sha256_file(path)
+    wrong = [regions[0].model_copy(update={"text": "$39.00"})]  # the record says $39.00; the pixels say $34.00
+    (tmp_path / f"creative-{sha[:12]}.json").write_text(
+        Creative(path=path, sha256=sha, width=400, height=400, file_type="png", bytes=1, regions=wrong).model_dump_json())
+    runner = CliRunner()
+    res = runner.invoke(app, ["qa", str(path), "--brand", str(example_dir / "brand.yaml"), "--checks", "text", "--json"])
+    assert res.exit_code == 1, res.output
+    text = json.loads(res.output)[str(path)]["checks"][0]
+    assert text["reasons"] == ["price: the price reads $34.00; the expected text says $39.00"]
+    res = runner.invoke(app, ["qa", str(path), "--brand", str(example_dir / "brand.yaml"), "--checks", "text", "--json",
+                              "--whole-image", "--expect-text", "$34.00"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)[str(path)]["checks"][0]["metrics"]["regions"] == []
