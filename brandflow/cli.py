@@ -40,10 +40,13 @@ def validate(campaign: Annotated[Path, typer.Argument(help="campaign YAML")]) ->
     from brandflow.pipeline.plan import plan_jobs
 
     from brandflow.licences import check_licence
+    from brandflow.publishers.provenance import C2paSigning, check_signing
 
     try:
         spec, brand = load_campaign(campaign)
         licence = check_licence(spec, str(campaign))
+        if spec.publish.provenance.enabled and spec.publish.provenance.c2pa is not None:
+            check_signing(C2paSigning(**spec.publish.provenance.c2pa.model_dump()))
         products, rejections = load_feed(spec.feed)
         jobs, template_rejections = plan_jobs(spec, brand, products)
         cost = estimate(spec, len(jobs), jobs)

@@ -138,6 +138,46 @@ def encode(image: Image.Image, file_type: str, quality: int = 90) -> bytes:
     return buf.getvalue()
 
 
+#: Lowest JPEG / WebP quality :func:`encode_within` goes down to (below ~40 blocking shows on product photos).
+MIN_QUALITY = 40
+
+
+def encode_within(
+    image: Image.Image, file_type: str, max_bytes: int | None = None, reserve: int = 0, quality: int = 90
+) -> tuple[bytes, int]:
+    """Encode ``image`` so that the file plus ``reserve`` bytes fits ``max_bytes``: the highest JPEG / WebP
+    quality in ``MIN_QUALITY … quality`` that fits, by binary search (6–7 encodes). libjpeg's file size grows
+    with quality, so for JPEG it is the highest quality that fits; libwebp's is not strictly monotonic, so for WebP
+    it is a quality that fits, at most a few steps below the highest.
+
+    Args:
+        image: the creative (RGB or RGBA PIL image).
+        file_type: ``'png' | 'jpeg' | 'webp'``; PNG is lossless and is encoded once, whatever its size.
+        max_bytes: the format's upper bound on the published file, bytes; ``None`` = no bound (quality as given).
+        reserve: bytes kept free for what is added after encoding (provenance: the XMP packet, a C2PA manifest).
+        quality: the quality used when it fits, 1–100.
+
+    Returns:
+        ``(data, quality)``: the encoded bytes and the quality used (``quality`` for PNG). When even
+        ``MIN_QUALITY`` does not fit, its encoding is returned, and the format check reports the excess.
+
+    Raises:
+        ValueError: unknown ``file_type``.
+    """
+    data = encode(image, file_type, quality)
+    if max_bytes is None or file_type == "png" or len(data) + reserve <= max_bytes:
+        return data, quality
+    lo, hi, best = MIN_QUALITY, quality - 1, None
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        candidate = encode(image, file_type, mid)
+        if len(candidate) + reserve <= max_bytes:
+            best, lo = (candidate, mid), mid + 1
+        else:
+            hi = mid - 1
+    return best if best is not None else (encode(image, file_type, MIN_QUALITY), MIN_QUALITY)
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file and rename, so a crash never leaves half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-from brandflow.imageio import encode, load_rgb, load_rgba, write_atomic
+from brandflow.imageio import encode_within, load_rgb, load_rgba, write_atomic
 from brandflow.glyphs import require_glyphs
 from brandflow.records import Box, Creative, GeneratedImage, Job, TextRegion
 from brandflow.spec import BrandKit, OverlaySpec
@@ -336,7 +336,9 @@ class _Painter:
         self.put("cta", cta, block, tx, ty, button=colour)
 
 
-def compose(generated: GeneratedImage, job: Job, brand: BrandKit, overlay: OverlaySpec, out_path: Path) -> Creative:
+def compose(
+    generated: GeneratedImage, job: Job, brand: BrandKit, overlay: OverlaySpec, out_path: Path, byte_reserve: int = 0
+) -> Creative:
     """Fit the generated image to the exact format size and draw the overlay texts and logo.
 
     Args:
@@ -347,6 +349,8 @@ def compose(generated: GeneratedImage, job: Job, brand: BrandKit, overlay: Overl
             fonts (``headline`` for headline and price, ``body`` for the CTA; default DejaVu Sans Bold), logo.
         overlay: ``safe_margin`` (fraction of the short side), ``min_contrast`` (WCAG 2.x ratio), ``logo``.
         out_path: where the encoded creative is written (atomically).
+        byte_reserve: bytes kept free under ``job.format.max_bytes`` for provenance marking added at publication
+            (JPEG / WebP quality is searched so that the marked file still fits; see ``imageio.encode_within``).
 
     When the generated size differs from the format, the image is scaled to *cover* the format and
     centre-cropped (Lanczos), never stretched.
@@ -378,7 +382,7 @@ def compose(generated: GeneratedImage, job: Job, brand: BrandKit, overlay: Overl
     price, cta = job.overlay.get("price", ""), job.overlay.get("cta", "")
     if price or cta:
         painter.bottom(price, cta)
-    data = encode(img, fmt.file_type)
+    data, _ = encode_within(img, fmt.file_type, fmt.max_bytes, byte_reserve)
     write_atomic(Path(out_path), data)
     return Creative(
         path=Path(out_path), sha256=hashlib.sha256(data).hexdigest(), width=fmt.width, height=fmt.height,

@@ -39,6 +39,7 @@ from brandflow.feed.catalog import load_feed
 from brandflow.pipeline.budget import BudgetMeter
 from brandflow.pipeline.plan import plan_jobs
 from brandflow.publishers.base import TargetUnavailableError
+from brandflow.publishers.provenance import C2paSigning, check_signing
 from brandflow.pipeline.jobs import MAX_BATCH, JobOutcome, batch_label, batches, chunked, run_batch, split_resumed
 from brandflow.pipeline.outcome import keep_aside, record_of
 from brandflow.pipeline.stages import batch_size_of, publish_run_record, publish_stage
@@ -56,6 +57,8 @@ def load_spec(spec_path: str, feed: str | None = None) -> tuple[CampaignSpec, Br
                         "pass spec_path, e.g. in the event payload as {\"spec_path\": \"/campaigns/autumn.yaml\"}")
     spec, brand = load_campaign(spec_path)
     check_licence(spec, spec_path)  # refuse non-commercial weights for a commercial campaign before any work
+    if spec.publish.provenance.enabled and spec.publish.provenance.c2pa is not None:
+        check_signing(C2paSigning(**spec.publish.provenance.c2pa.model_dump()))  # an expired certificate fails now, not at publish
     return (with_feed(spec, feed, Path(spec_path).resolve()), brand) if feed else (spec, brand)
 
 

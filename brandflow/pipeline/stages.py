@@ -18,6 +18,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel
 
+from brandflow.errors import ImageError
 from brandflow.imageio import load_rgb, write_atomic
 from brandflow.licences import check_licence
 from brandflow.qa.base import CheckContext, run_checks
@@ -28,7 +29,7 @@ from brandflow.pipeline.budget import BudgetExhaustedError, BudgetHold, BudgetMe
 from brandflow.generators.base import get_generator
 from brandflow.publishers.base import UnsupportedFileError, labels_for, publish_labelled, publisher_for
 from brandflow.publishers.keys import render_key, sanitise_segment
-from brandflow.publishers.provenance import C2paSigning, mark
+from brandflow.publishers.provenance import C2paSigning, mark, marking_reserve
 
 R = TypeVar("R", bound=BaseModel)
 log = logging.getLogger(__name__)
@@ -176,13 +177,20 @@ def generate_batch_stage(
     return out
 
 
+def byte_reserve(spec: CampaignSpec) -> int:
+    """Bytes compose keeps free under a format's ``max_bytes`` for the provenance marks publication adds."""
+    provenance = spec.publish.provenance
+    return marking_reserve(provenance.enabled, provenance.c2pa.cert_chain if provenance.c2pa else None)
+
+
 def compose_stage(generated: GeneratedImage, job: Job, spec: CampaignSpec, brand: BrandKit, run_dir: Path) -> tuple[Creative, bool]:
     """Deliver the exact format size with the overlay text drawn; returns ``(creative, cached)``."""
     folder = work_dir(job, spec, brand, run_dir)
-    record = folder / f"creative-{generated.sha256[:12]}.json"
+    reserve = byte_reserve(spec) if job.format.max_bytes else 0  # a byte-limited format keeps room for marking
+    record = folder / (f"creative-{generated.sha256[:12]}" + (f"-r{reserve}" if reserve else "") + ".json")
     if (hit := _load_cached(record, Creative)) is not None:
         return hit, True
-    creative = compose(generated, job, brand, spec.overlay, folder / f"creative.{_ext(job)}")
+    creative = compose(generated, job, brand, spec.overlay, folder / f"creative.{_ext(job)}", byte_reserve=reserve)
     _save(record, creative)
     return creative, False
 
@@ -255,6 +263,13 @@ def publish_stage(creative: Creative, job: Job, qa: QAResult, spec: CampaignSpec
             composited=any(job.overlay.values()), model=check_licence(spec), extra={"Seed": str(job.seed)}, c2pa=c2pa,
         )
         metadata["provenance"] = "xmp+c2pa" if c2pa else "xmp"
+        size = src.stat().st_size
+        if job.format.max_bytes is not None and size > job.format.max_bytes:
+            raise ImageError(
+                f"{job.job_id}: the marked creative is {size:,} bytes, over the format's max_bytes {job.format.max_bytes:,} "
+                f"(the marks took {size - creative.bytes:,} bytes). Fix: raise formats[{job.format.name}].max_bytes, use jpeg "
+                "or webp (their quality is lowered to make room), or a shorter certificate chain"
+            )
     publisher = publisher_for(target, **spec.publish.options_for(target))
     return publish_labelled(publisher, src, key, sha, metadata, spec.publish.on_conflict, labels_for(job))
 

@@ -35,12 +35,13 @@ import re
 import struct
 import zlib
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 from xml.sax.saxutils import escape
 
-from brandflow.errors import ImageError, MissingDependencyError
+from brandflow.errors import BrandflowError, ImageError, MissingDependencyError
 from brandflow.records import ModelLicence, sha256_file
 
 DST = "http://cv.iptc.org/newscodes/digitalsourcetype/"
@@ -184,7 +185,9 @@ def embed_xmp(data: bytes, packet: bytes) -> bytes:
         return _jpeg_embed(data, packet)
     if kind == "webp":
         return _webp_embed(data, packet)
-    raise ImageError("cannot embed provenance: only PNG, JPEG and WebP files are supported")
+    raise ImageError("cannot embed provenance: only PNG, JPEG and WebP files can carry it, and this is none of them. "
+                     "Fix: set the format's file_type to png, jpeg or webp, or switch marking off with "
+                     "publish.provenance.enabled: false (the creative is then published unmarked)")
 
 
 def extract_xmp(data: bytes) -> bytes | None:
@@ -374,24 +377,107 @@ class C2paSigning:
     tsa_url: str | None = None
 
 
-def _c2pa_sign(path: Path, signing: C2paSigning, digital_source_type: str, title: str) -> None:
-    """Sign ``path`` in place with a C2PA manifest whose ``c2pa.created`` action carries the source type."""
+class SigningError(BrandflowError):
+    """The C2PA signing certificate or key cannot be used (unreadable, corrupt, expired, not matching);
+    the message names the file and the fix."""
+
+
+#: Bytes an XMP packet from :func:`build_xmp` takes at most in practice (measured ≈ 1.3 KB with every field and a
+#: 200-character recorded licence), with room to spare.
+XMP_RESERVE = 4096
+#: Bytes a C2PA manifest store adds besides the certificate chain it embeds (claim, assertions, signature, JUMBF
+#: boxes, no thumbnail; measured ≈ 3.2 KB over a 1.3 KB ES256 chain on a 320 px JPEG), with room to spare.
+C2PA_RESERVE = 16384
+
+
+def marking_reserve(enabled: bool, cert_chain: Path | None) -> int:
+    """Bytes to keep free under a format's ``max_bytes`` for the marks :func:`mark` adds: the XMP packet, and the
+    C2PA manifest store (which embeds the certificate chain) when signing. 0 when marking is off.
+
+    Raises:
+        OSError: the certificate chain cannot be read.
+    """
+    if not enabled:
+        return 0
+    return XMP_RESERVE + (C2PA_RESERVE + Path(cert_chain).stat().st_size if cert_chain is not None else 0)
+
+
+def check_signing(signing: C2paSigning, now: datetime | None = None) -> None:
+    """Check a C2PA signing set-up before anything is signed: both PEM files parse, the chain starts with an
+    end-entity certificate whose validity period contains ``now``, every certificate in it is in date, and the
+    private key belongs to the signing certificate.
+
+    Args:
+        signing: the certificate chain and key (``publish.provenance.c2pa``).
+        now: the time to check against (UTC; default: now).
+
+    Raises:
+        SigningError: names the file, what is wrong (corrupt, expired, not yet valid, key mismatch) and the fix.
+    """
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    now = now or datetime.now(timezone.utc)
+    chain_path, key_path = Path(signing.cert_chain), Path(signing.private_key)
+    try:
+        chain_pem, key_pem = chain_path.read_bytes(), key_path.read_bytes()
+    except OSError as e:
+        raise SigningError(f"{e.filename}: cannot read the C2PA signing {'key' if e.filename == str(key_path) else 'certificate chain'} "
+                           f"({e.strerror}). Fix: point publish.provenance.c2pa.cert_chain / private_key at readable PEM files") from None
+    try:
+        chain = x509.load_pem_x509_certificates(chain_pem)
+    except ValueError:
+        raise SigningError(f"{chain_path}: not a PEM certificate chain (corrupt or another format). Fix: give the signing "
+                           "certificate first, then its intermediates, as PEM ('-----BEGIN CERTIFICATE-----'); convert DER "
+                           "with `openssl x509 -inform der -in cert.der -out cert.pem`") from None
+    for i, cert in enumerate(chain):
+        which = "signing certificate" if i == 0 else f"intermediate certificate {i}"
+        subject = cert.subject.rfc4514_string()
+        if cert.not_valid_after_utc < now:
+            raise SigningError(f"{chain_path}: the {which} ({subject}) expired on {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC. "
+                               "Fix: renew it with your certificate authority and replace the file (C2PA validators reject "
+                               "signatures made with an expired certificate unless a time stamp vouches for an earlier time)")
+        if cert.not_valid_before_utc > now:
+            raise SigningError(f"{chain_path}: the {which} ({subject}) is not valid before "
+                               f"{cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC. Fix: check the machine's clock or wait until then")
+    try:
+        key = serialization.load_pem_private_key(key_pem, password=None)
+    except (ValueError, TypeError) as e:
+        raise SigningError(f"{key_path}: not an unencrypted PEM private key ({e}). Fix: give the signing key as PKCS#8 PEM "
+                           "without a passphrase (`openssl pkcs8 -topk8 -nocrypt -in key.pem -out key.pk8.pem`)") from None
+    spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    if key.public_key().public_bytes(*spki) != chain[0].public_key().public_bytes(*spki):
+        raise SigningError(f"{key_path}: this private key does not belong to the signing certificate, the first in {chain_path}. "
+                           "Fix: pair the key with its own certificate, and put that certificate first in the chain")
+
+
+def _c2pa_sign(path: Path, signing: C2paSigning, digital_source_type: str, title: str,
+               model: ModelLicence | None = None, composited: bool = False) -> None:
+    """Sign ``path`` in place with a C2PA manifest: a ``c2pa.created`` action with the source type whose
+    ``softwareAgent`` is the generating model (its id and licence as parameters), and, for a trained model's
+    output with text drawn over it, a ``c2pa.edited`` action by brandflow (C2PA 2.1 actions assertion)."""
     try:
         import c2pa
     except ImportError as e:
-        raise MissingDependencyError("C2PA signing needs c2pa-python: pip install c2pa-python") from e
+        raise MissingDependencyError("C2PA signing needs c2pa-python: pip install 'brandflow[c2pa]'") from e
+    check_signing(signing)
     fmt = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}[_kind(path.read_bytes()[:16])]
+    brandflow_agent = {"name": "brandflow", "version": _version()}
+    created: dict[str, Any] = {"action": "c2pa.created", "digitalSourceType": digital_source_type, "softwareAgent": brandflow_agent}
+    actions = [created]
+    if model is not None:
+        created["softwareAgent"] = {"name": model.model, "version": model.model_id}
+        created["parameters"] = {"model_id": model.model_id, "licence": model.licence,
+                                 **({"recorded_licence": model.recorded_licence} if model.recorded_licence else {})}
+        if model.trained and composited:
+            created["digitalSourceType"] = TRAINED_ALGORITHMIC_MEDIA  # what the model made …
+            actions.append({"action": "c2pa.edited", "digitalSourceType": digital_source_type, "softwareAgent": brandflow_agent,
+                            "description": "exact text (headline, price, call to action) drawn over the generated image"})
     manifest = {
-        "claim_generator_info": [{"name": "brandflow", "version": _version()}],
+        "claim_generator_info": [brandflow_agent],
         "title": title,
         "format": fmt,
-        "assertions": [
-            {
-                "label": "c2pa.actions",
-                "data": {"actions": [{"action": "c2pa.created", "digitalSourceType": digital_source_type,
-                                      "softwareAgent": {"name": "brandflow", "version": _version()}}]},
-            }
-        ],
+        "assertions": [{"label": "c2pa.actions", "data": {"actions": actions}}],
     }
     info = c2pa.C2paSignerInfo(
         signing.alg.lower().encode(),
@@ -402,7 +488,10 @@ def _c2pa_sign(path: Path, signing: C2paSigning, digital_source_type: str, title
     signer = c2pa.Signer.from_info(info)
     tmp = path.with_name(f".{path.name}.c2pa.tmp")
     try:
-        with c2pa.Builder(manifest) as builder, open(path, "rb") as source, open(tmp, "w+b") as dest:
+        # No thumbnail: c2pa-rs embeds a JPEG preview by default (≈ 30 KB on a 320 px creative, more on larger ones),
+        # a second copy of pixels the file already is, which would eat a byte-limited format's budget.
+        context = c2pa.Context(c2pa.Settings.from_dict({"builder": {"thumbnail": {"enabled": False}}}))
+        with c2pa.Builder(manifest, context) as builder, open(path, "rb") as source, open(tmp, "w+b") as dest:
             builder.sign(signer, fmt, source, dest)
         os.replace(tmp, path)
     finally:
@@ -464,6 +553,7 @@ def mark(
         ImageError: ``src`` is not a well-formed PNG, JPEG or WebP.
         ValueError: ``dst`` is ``src``, or a bad source type / property name.
         MissingDependencyError: ``c2pa`` is given but c2pa-python is not installed.
+        SigningError: the certificate chain or key is unreadable, corrupt, expired or mismatched (:func:`check_signing`).
         OSError: ``src`` is unreadable or ``dst`` unwritable.
     """
     src, dst = Path(src), Path(dst)
@@ -478,7 +568,7 @@ def mark(
                        backend=backend, ai_system=ai_system, model=model, extra=extra)
     data = src.read_bytes()
     inputs = {"src": hashlib.sha256(data).hexdigest(), "xmp": hashlib.sha256(packet).hexdigest(),
-              "c2pa": None if c2pa is None else [str(c2pa.cert_chain), c2pa.alg, c2pa.tsa_url]}
+              "c2pa": None if c2pa is None else [str(c2pa.cert_chain), c2pa.alg, c2pa.tsa_url, composited]}
     record = dst.with_name(dst.name + ".provenance.json")
     if c2pa is not None and dst.is_file() and record.is_file():
         try:
@@ -492,7 +582,7 @@ def mark(
     tmp = dst.with_name(f".{dst.name}.tmp")
     tmp.write_bytes(marked)
     if c2pa is not None:
-        _c2pa_sign(tmp, c2pa, source_type, title=dst.name)
+        _c2pa_sign(tmp, c2pa, source_type, title=dst.name, model=model, composited=composited)
     os.replace(tmp, dst)
     sha = sha256_file(dst)
     if c2pa is not None:
