@@ -16,9 +16,10 @@ $(VENV)/.installed: pyproject.toml
 	PIP_NO_BINARY=tesserocr $(PIP) install -q -e '.[test]'
 	touch $@
 
-# Debian packages: Tesseract 5 for OCR QA; the tests also read provenance back with exiftool.
+# Debian packages: Tesseract 5 for OCR QA; the tests also read provenance back with exiftool and drive the
+# review page in Debian's chromium (Playwright launches it by path: it cannot download a browser here).
 DEMO_TOOLS := tesseract:tesseract-ocr
-TEST_TOOLS := $(DEMO_TOOLS) exiftool:libimage-exiftool-perl
+TEST_TOOLS := $(DEMO_TOOLS) exiftool:libimage-exiftool-perl chromium:chromium
 # to build tesserocr: Tesseract + Leptonica headers (found with pkg-config), a C++ compiler, Python headers
 BUILD_PKGS := tesseract-ocr libtesseract-dev libleptonica-dev pkg-config g++ python3-dev
 define need_build

@@ -279,8 +279,8 @@ def review_gate(records: list[JobRecord], spec: CampaignSpec, manifest_of, run_d
     notify.notify(spec.notify, "awaiting_approval", spec.slug, waiting, str(report), flow_run_id,
                   detail=f"decide: brandflow review {flow_run_id} (or brandflow approve {flow_run_id} --all | --ids JOB … | --reject JOB …)")
     logger.warning(  # a warning, so that `brandflow run` (quiet by default) shows it too
-        "awaiting approval of %d creatives; report: %s; decide with `brandflow approve %s --all | --ids … | --reject …`",
-        waiting.summary.held, report, flow_run_id,
+        "awaiting approval of %d creatives; report: %s; decide in `brandflow review %s` (or `brandflow approve %s --all | --ids …`)",
+        waiting.summary.held, report, flow_run_id, flow_run_id,
     )
     answer = approval.wait_for_approval(description, spec.review_timeout_seconds, flow_run_id)
     if answer is None:

@@ -171,6 +171,10 @@ def decide(records: list[JobRecord], answer: ReviewAnswer, at: datetime | None =
             verdict, reason = "approved", (answer.reason if answer.reason and not rejected else "approved by the reviewer")
         elif answer.approve_all and kind == "held":
             verdict, reason = "rejected", "QA warned: approve_all does not cover held creatives; list its id in approve"
+        elif "" not in who:  # one-by-one decisions only: nobody decided this one, the gate's rule 4 did
+            decisions[job_id] = ReviewDecision(verdict="rejected", by=answer.reviewer.strip() or "unknown reviewer", at=at,
+                                               reason="not approved: no reviewer decided it before the decisions were sent", source="gate")
+            continue
         else:
             verdict, reason = "rejected", "not approved"
         decisions[job_id] = ReviewDecision(verdict=verdict, by=by, at=at, reason=reason, source="reviewer", verified=verified)

@@ -75,15 +75,13 @@ class Ledger:
         """Keep one decision per job id; returns the ids decided.
 
         Raises:
-            DecisionRefused: no job given (400), a reject without a reason (400), a job that is not
-                awaiting a decision (409: names its status), one already decided (409: names who and when),
-                or decisions already sent (409).
+            DecisionRefused: no job given (400), decisions already sent (409), an unknown job (404), a job
+                that is not awaiting a decision (409: names its status), one already decided (409: names who
+                and when), a reject without a reason (400) — in that order.
         """
         reason = reason.strip()
         if not job_ids:
             raise DecisionRefused("select at least one creative", 400)
-        if verdict == "rejected" and not reason:
-            raise DecisionRefused("say why you reject: the reason goes into the manifest and to whoever fixes the creative", 400)
         waiting = awaiting(manifest)
         statuses = {j.job_id: j.status for j in manifest.jobs}
         with self._locked() as data:
@@ -102,6 +100,8 @@ class Ledger:
                     d = data["decisions"][job_id]
                     raise DecisionRefused(f"{job_id} was already {d['verdict']} by {d['by']} at {d['at']}"
                                           + (f" ({d['reason']})" if d["reason"] else "") + "; one decision per creative")
+            if verdict == "rejected" and not reason:
+                raise DecisionRefused("say why you reject: the reason goes into the manifest and to whoever fixes the creative", 400)
             at = datetime.now(timezone.utc).isoformat(timespec="seconds")
             for job_id in job_ids:
                 one = SignedDecision(job_id=job_id, verdict=verdict, reason=reason, by=who.name, at=at)
