@@ -123,6 +123,7 @@ def create_app(run_dir: Path, resume: Resume, keyfile: Path | None = None) -> St
             "drafts": drafts, "message": request.query_params.get("ok") or request.query_params.get("err") or "",
             "message_kind": "ok" if request.query_params.get("ok") else "err",
             "tally": f"{len(drafts)} decided, {undecided} undecided (not published unless approved)",
+            "decided": len(drafts), "undecided": undecided,
         }
         html = render_html(m, run_dir, review=review, thumb_url=lambda job: f"thumb/{index[job.job_id]}",
                            link=lambda p: f"file/{fmap.get(str(p), 'missing')}")

@@ -141,7 +141,11 @@ class Card:
 
     @property
     def rank(self) -> int:
-        return 3 if self.under_review and self.job.status != "held" else STATUS.get(self.job.status, (5, ""))[0]
+        """Order within "needs attention": QA-held, failed, errored, then creatives QA passed that await a decision."""
+        qa = self.job.final.qa
+        if self.under_review and qa is not None and qa.verdict == "pass":
+            return 3
+        return STATUS.get(self.job.status, (5, ""))[0]
 
     @property
     def label(self) -> str:

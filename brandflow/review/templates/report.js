@@ -154,6 +154,12 @@
       .then(function (res) {
         msg.textContent = res.message; msg.className = "msg " + (res.ok ? "ok" : "err");
         if (!res.ok) return;
+        var tally = $("#tally");
+        if (tally) {
+          tally.dataset.decided = +tally.dataset.decided + res.decided.length;
+          tally.dataset.undecided = Math.max(0, +tally.dataset.undecided - res.decided.length);
+          tally.textContent = tally.dataset.decided + " decided, " + tally.dataset.undecided + " undecided (not published unless approved)";
+        }
         res.decided.forEach(function (job) { decided(job, res.verdict, res.by, body.get("reason") && res.verdict === "rejected" ? body.get("reason") : ""); });
         if (nsel) nsel.textContent = $$(".sel:checked").length;
         if (!viewer.hidden && current) open(current);
