@@ -10,8 +10,10 @@ from __future__ import annotations
 import io
 import warnings
 from collections.abc import Iterator
+from collections import OrderedDict
 from contextlib import contextmanager
 from pathlib import Path
+from threading import Lock
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -118,6 +120,44 @@ def load_rgb(path: str | Path, max_pixels: int = MAX_PIXELS, matte: tuple[int, i
         return np.asarray(rgba.convert("RGB"))
     base = Image.new("RGBA", rgba.size, matte + (255,))
     return np.asarray(Image.alpha_composite(base, rgba).convert("RGB"))
+
+
+# --------------------------------------------------------------------------- pixels handed on in memory
+#: Just-written lossless files whose pixels the next stage of the same job will read: ``(path, sha256) → (H, W, 3)
+#: uint8``. Consumed on first read; at most :data:`_HANDOFF_SIZE` kept (~6 MB each at 1080×1920).
+_handoff: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+_handoff_lock = Lock()
+_HANDOFF_SIZE = 8
+
+
+def hand_on(path: str | Path, sha256: str, image: Image.Image, file_type: str) -> None:
+    """Keep the pixels of a file just written at ``path`` (content ``sha256``) for :func:`load_rgb_of`.
+
+    Only a lossless ``png`` of an ``RGB`` image is kept: decoding it gives exactly these pixels, so the reader
+    sees what is on disk without decoding it. A lossy file (JPEG, WebP) is never kept, because QA must read
+    the delivered bytes' pixels, compression artefacts included."""
+    if file_type != "png" or image.mode != "RGB":
+        return
+    arr = np.asarray(image)
+    with _handoff_lock:
+        _handoff[(str(path), sha256)] = arr
+        while len(_handoff) > _HANDOFF_SIZE:
+            _handoff.popitem(last=False)
+
+
+def load_rgb_of(path: str | Path, sha256: str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """``load_rgb(path)`` for a file whose content is ``sha256`` (from its stage record): the pixels handed on by
+    :func:`hand_on` when the writer was this process, else decoded from the file.
+
+    Returns:
+        ``(H, W, 3) uint8`` sRGB, read-only when handed on (do not modify it).
+
+    Raises:
+        ImageError: see :func:`open_image` (decoding only).
+    """
+    with _handoff_lock:
+        arr = _handoff.pop((str(path), sha256), None)
+    return arr if arr is not None else load_rgb(path, max_pixels)
 
 
 def encode(image: Image.Image, file_type: str, quality: int = 90) -> bytes:

@@ -83,3 +83,31 @@ def test_qa_of_a_fully_transparent_image_is_a_result_not_a_crash(tmp_path, examp
     assert by["colour"].verdict == "fail", "no brand colour in an empty image"
     assert by["identity"].verdict == "fail", "no product in an empty image"
     assert not any("crashed" in r for r in result.reasons), result.reasons
+
+
+def test_pixels_handed_on_are_the_files_pixels(tmp_path):
+    """A stage reading a file the previous stage just wrote gets the same pixels without decoding it; only
+    lossless PNG is handed on (QA must see a JPEG's artefacts), and each hand-off is read once."""
+    import hashlib
+
+    from brandflow.imageio import encode, hand_on, load_rgb, load_rgb_of, write_atomic
+
+    rng = np.random.default_rng(0)
+    im = Image.fromarray(rng.integers(0, 256, (40, 60, 3), dtype=np.uint8), "RGB")
+    for file_type in ("png", "jpeg"):
+        path = tmp_path / f"x.{file_type}"
+        data = encode(im, file_type)
+        write_atomic(path, data)
+        sha = hashlib.sha256(data).hexdigest()
+        hand_on(path, sha, im, file_type)
+        got = load_rgb_of(path, sha)
+        assert np.array_equal(got, load_rgb(path)), f"{file_type}: what the reader gets is what the file holds"
+    path = tmp_path / "y.png"
+    data = encode(im, "png")
+    write_atomic(path, data)
+    sha = hashlib.sha256(data).hexdigest()
+    hand_on(path, sha, im, "png")
+    path.unlink()
+    assert np.array_equal(load_rgb_of(path, sha), np.asarray(im)), "handed on: the file is not decoded"
+    with pytest.raises(ImageError):
+        load_rgb_of(path, sha)  # consumed: the second read decodes, and the file is gone

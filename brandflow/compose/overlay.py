@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-from brandflow.imageio import encode_within, load_rgb, load_rgba, write_atomic
+from brandflow.imageio import encode_within, hand_on, load_rgb_of, load_rgba, write_atomic
 from brandflow.glyphs import require_glyphs
 from brandflow.records import Box, Creative, GeneratedImage, Job, TextRegion
 from brandflow.spec import BrandKit, OverlaySpec
@@ -369,7 +369,7 @@ def compose(
     fmt = job.format
     if overlay.logo and brand.logo is None:
         raise ValueError("overlay.logo is true but the brand kit has no logo: add `logo:` to the brand kit or set overlay.logo: false")
-    img = Image.fromarray(load_rgb(generated.path), "RGB")
+    img = Image.fromarray(load_rgb_of(generated.path, generated.sha256), "RGB")
     if img.size != (fmt.width, fmt.height):
         img = ImageOps.fit(img, (fmt.width, fmt.height), Image.Resampling.LANCZOS, centering=(0.5, 0.5))
     painter = _Painter(img, brand, overlay)
@@ -384,7 +384,9 @@ def compose(
         painter.bottom(price, cta)
     data, _ = encode_within(img, fmt.file_type, fmt.max_bytes, byte_reserve)
     write_atomic(Path(out_path), data)
+    sha = hashlib.sha256(data).hexdigest()
+    hand_on(out_path, sha, img, fmt.file_type)  # QA reads these pixels (PNG only) without decoding the file
     return Creative(
-        path=Path(out_path), sha256=hashlib.sha256(data).hexdigest(), width=fmt.width, height=fmt.height,
+        path=Path(out_path), sha256=sha, width=fmt.width, height=fmt.height,
         file_type=fmt.file_type, bytes=len(data), regions=painter.regions,
     )

@@ -65,7 +65,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from brandflow.imageio import load_rgba, write_atomic
+from brandflow.imageio import hand_on, load_rgba, write_atomic
 from brandflow.records import GeneratedImage, Job, ModelLicence
 from brandflow.compose.layout import hex_to_rgb, product_zone
 
@@ -351,9 +351,10 @@ class CompositorGenerator:
         image.save(buf, "PNG", compress_level=1)
         data = buf.getvalue()
         write_atomic(Path(out_path), data)
+        sha = hashlib.sha256(data).hexdigest()
+        hand_on(out_path, sha, image, "png")  # compose reads these pixels without decoding the file
         return GeneratedImage(
-            path=Path(out_path), width=image.width, height=image.height, sha256=hashlib.sha256(data).hexdigest(),
-            seconds=round(time.perf_counter() - t0, 4),
+            path=Path(out_path), width=image.width, height=image.height, sha256=sha, seconds=round(time.perf_counter() - t0, 4),
         )
 
     def render(self, job: Job) -> tuple[Image.Image, Scene]:

@@ -19,7 +19,7 @@ from typing import TypeVar
 from pydantic import BaseModel
 
 from brandflow.errors import ImageError
-from brandflow.imageio import load_rgb, write_atomic
+from brandflow.imageio import load_rgb_of, write_atomic
 from brandflow.licences import check_licence
 from brandflow.qa.base import CheckContext, run_checks
 from brandflow.records import Attempt, Creative, GeneratedImage, Job, PublishedAsset, QAResult, sha256_file
@@ -226,7 +226,7 @@ def qa_stage(creative: Creative, job: Job, spec: CampaignSpec, brand: BrandKit, 
         regions=tuple(creative.regions),
         references=tuple(r.path for r in job.references if r.role in ("primary_packshot", "alternate_view")),
     )
-    result = run_checks(load_rgb(creative.path), ctx, spec.qa.checks)
+    result = run_checks(load_rgb_of(creative.path, creative.sha256), ctx, spec.qa.checks)
     _save(record, result)
     return result
 

@@ -578,6 +578,8 @@ def mark(
         except (ValueError, KeyError):
             pass
     marked = embed_xmp(data, packet)
+    if c2pa is None and dst.is_file() and dst.stat().st_size == len(marked) and dst.read_bytes() == marked:
+        return dst, hashlib.sha256(marked).hexdigest()  # already marked by an earlier run: rewrite nothing
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".{dst.name}.tmp")
     tmp.write_bytes(marked)

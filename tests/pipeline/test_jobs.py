@@ -94,3 +94,18 @@ def test_batch_label_is_short_and_safe():
 
     assert pj.batch_label([J("a"), J("a")]) == "a-x2"  # type: ignore[list-item]
     assert pj.batch_label([J("../etc/passwd"), J("b c")]) == ".._etc_passwd…b_c-x2"  # type: ignore[list-item]
+
+
+def test_publishing_again_rewrites_nothing(campaign_dir, tmp_path):
+    """A re-run that finds everything done marks and publishes nothing anew (the marked copy included)."""
+    from brandflow.pipeline.stages import publish_stage
+
+    spec, brand, jobs = _plan(campaign_dir, ["format"])
+    run_dir = tmp_path / "run"
+    target = (tmp_path / "published").as_uri()
+    done = pj.run_batch(jobs, spec, brand, run_dir)
+    first = [publish_stage(a[-1].creative, job, a[-1].qa, spec, target) for job, a in done]
+    files = _files(tmp_path)
+    again = [publish_stage(a[-1].creative, job, a[-1].qa, spec, target) for job, a in done]
+    assert [p.sha256 for p in again] == [p.sha256 for p in first] and not any(p.written for p in again)
+    assert _files(tmp_path) == files, "no file rewritten, creative.marked.png included"
