@@ -1,41 +1,65 @@
-"""Benchmark: the whole example campaign on this machine — wall time, creatives per minute, peak RSS,
-and the orchestration overhead of the Prefect flow over the same stage functions in a plain loop.
+"""Benchmark: the Prefect flow against the same work in a plain loop, measured so that it cannot flatter.
 
-Each measurement runs in a fresh Python process (so peak RSS is that run's alone) on a fresh run
-folder (so nothing is reused). Usage:
+* **Alternated** flow and loop runs, A B A B … (``--pairs``, at least 3), so both sides see the same noise
+  on a shared machine; the flow/loop ratio is taken pair by pair.
+* **Whole processes**: every run is a fresh Python process (imports included) on a fresh run folder.
+* **Every child process counted**: CPU is user + sys from ``wait4`` of the run's process and of every
+  process below it (the ephemeral Prefect API server included). This driver makes itself a *child
+  subreaper*, so a grandchild left orphaned is reaped — and counted — here too; any still running after
+  its run ends is killed and reported.
+* **Peak RSS of the whole tree**: the run's process plus its children (the server), summed, sampled every
+  50 ms with psutil; the largest single process (``ru_maxrss``) is reported beside it.
+* **The same work**: the loop resumes finished jobs first, runs the same batches (``pipeline/jobs.py``) in
+  a thread pool as wide as the flow's task runner, keeps one budget meter, publishes with the same
+  ``publish_stage`` in batches, keeps rejects aside, writes ``manifest.json`` and ``report.html``, publishes
+  the run record, and writes the flow's three artifacts (progress every 3 s, summary, job table) as files.
+  Both sides print every job's QA verdict; the driver checks they agree.
 
-    python bench/campaign.py                 # full table, writes bench/results/campaign.md
-    python bench/campaign.py --quick         # fewer products, for a smoke run
+Scales: ``32`` = the example's 32 products, square only, 1 variant (32 creatives); ``128`` = the example
+as shipped (square + story × 2 variants); ``320`` = the feed repeated 10× with new ids, square only.
+``--noop``: a re-run into a finished run folder (one finished folder per side, prepared before timing).
 
-Numbers are reported in the README; nothing here asserts a target.
+    python bench/campaign.py                                 # make bench: 32 and 128, no-op, RSS 32 vs 320
+    python bench/campaign.py --scales 32 --pairs 3           # one scale
+    python bench/campaign.py --scales 128 --noop --pairs 3   # no-op re-runs only
+
+Writes ``bench/results/campaign.md`` and, with ``--readme``, the table between the README's
+``<!-- bench:campaign -->`` markers. Nothing here asserts a target.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import ctypes
 import json
 import os
 import platform
-import resource
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "saleor"
-WORKERS = 3  # the flow's ThreadPoolTaskRunner size, used by the plain loop too
+#: name → (feed repeats, formats, variants)
+SCALES = {"32": (1, "square", 1), "128": (1, "all", 2), "320": (10, "square", 1)}
+PROGRESS_EVERY = 3.0  # as the flow's progress artifact
 
 
-# --------------------------------------------------------------------------- one run (child process)
-def make_campaign(folder: Path, repeat: int, formats: str, variants: int) -> Path:
-    """A copy of the example campaign whose feed repeats every product ``repeat`` times (new ids)."""
+# --------------------------------------------------------------------------- the campaign under test
+def make_campaign(folder: Path, scale: str) -> Path:
+    """A copy of the example campaign at ``scale`` (see module doc) in ``folder``; returns its YAML."""
     import yaml
 
+    repeat, formats, variants = SCALES[scale]
     rows = list(csv.DictReader((EXAMPLE / "products.csv").open(encoding="utf-8")))
+    folder.mkdir(parents=True, exist_ok=True)
     with (folder / "products.csv").open("w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
@@ -43,7 +67,7 @@ def make_campaign(folder: Path, repeat: int, formats: str, variants: int) -> Pat
             for row in rows:
                 w.writerow({**row, "id": row["id"] if r == 0 else f"{row['id']}-r{r}"})
     (folder / "images").symlink_to(EXAMPLE / "images")
-    (folder / "brand.yaml").write_text((EXAMPLE / "brand.yaml").read_text())
+    shutil.copy(EXAMPLE / "brand.yaml", folder / "brand.yaml")
     spec = yaml.safe_load((EXAMPLE / "campaign.yaml").read_text())
     if formats != "all":
         spec["formats"] = [f for f in spec["formats"] if f["name"] in formats.split(",")]
@@ -53,119 +77,328 @@ def make_campaign(folder: Path, repeat: int, formats: str, variants: int) -> Pat
     return path
 
 
-def run_loop(campaign: Path, out: Path) -> dict:
-    """The same stage functions as the flow, in a plain thread pool: no Prefect at all."""
-    from brandflow.manifest import RunManifest, RunSummary
-    from brandflow.review.report import render_report
-    from brandflow.records import JobRecord
-    from brandflow.spec import load_campaign
-    from brandflow.feed.catalog import load_feed
-    from brandflow.pipeline.plan import plan_jobs
-    from brandflow.pipeline.jobs import run_job
-    from brandflow.pipeline.stages import publish_stage
+# --------------------------------------------------------------------------- one run (child process)
+def _loop(campaign: Path, out: Path, workers: int) -> list:
+    """The flow's work (``flows/campaign.py``: ``make_all`` and ``_run``) without Prefect; returns the job records."""
+    from concurrent.futures import as_completed
     from datetime import datetime, timezone
+
+    from brandflow import progress
+    from brandflow.feed.catalog import load_feed
+    from brandflow.manifest import RunManifest, RunSummary
+    from brandflow.pipeline.budget import BudgetMeter
+    from brandflow.pipeline.jobs import MAX_BATCH, batches, chunked, run_batch, split_resumed
+    from brandflow.pipeline.outcome import keep_aside, record_of
+    from brandflow.pipeline.plan import plan_jobs
+    from brandflow.pipeline.stages import batch_size_of, publish_run_record, publish_stage
+    from brandflow.review.report import render_report
+    from brandflow.spec import load_campaign
 
     started, t0 = datetime.now(timezone.utc), time.perf_counter()
     spec, brand = load_campaign(campaign)
     products, rejections = load_feed(spec.feed)
     jobs, more = plan_jobs(spec, brand, products)
+    rejections += more
     target = (out / "published").as_uri()
+    artifacts = out / "artifacts"
+    artifacts.mkdir(parents=True, exist_ok=True)
 
-    def attempts_of(job):
-        return run_job(job, spec, brand, out)
-
-    records = []
-    with ThreadPoolExecutor(WORKERS) as pool:
-        for job, attempts in pool.map(attempts_of, jobs):
-            a = attempts[-1]
-            ok = a.qa is not None and a.qa.verdict == "pass"
-            published = publish_stage(a.creative, job, a.qa, spec, target) if ok else None
-            status = "published" if ok else ("error" if a.qa is None else ("failed" if a.qa.verdict == "fail" else "held"))
-            records.append(JobRecord(job_id=job.job_id, product_id=job.product_id, product_title=job.product_title,
-                                     format=job.format.name, variant=job.variant, backend=job.backend, prompt=job.prompt,
-                                     overlay=job.overlay, references=job.references, attempts=attempts, status=status,
-                                     published=published))
-    summary = RunSummary.of(records, rejections + more, len(products), time.perf_counter() - t0)
-    manifest = RunManifest(campaign=spec.slug, spec_path=str(campaign), brand=brand.name, backend=spec.generator.backend,
-                           publish_target=target, started_at=started, summary=summary, jobs=records, rejections=rejections + more)
-    manifest.write(out / "manifest.json")
-    render_report(manifest, out / "report.html")
-    return summary.model_dump()
-
-
-def run_flow(campaign: Path, out: Path) -> dict:
-    from brandflow.flows.campaign import campaign_flow
-
-    return campaign_flow(str(campaign), str(out)).summary.model_dump()
+    outcomes, todo = split_resumed(jobs, spec, brand, out)
+    counter = progress.Counter("creatives", len(jobs), done=len(outcomes))
+    (artifacts / "progress.json").write_text(json.dumps({"progress": 100.0 * counter.done / max(1, len(jobs))}))
+    budget = BudgetMeter.from_spec(spec)
+    with ThreadPoolExecutor(workers) as pool:
+        futures = {pool.submit(run_batch, chunk, spec, brand, out, budget, lambda o: counter.advance()): chunk
+                   for chunk in batches(todo, workers, batch_size_of(spec) if todo else 1)}
+        last = time.monotonic()
+        for future in as_completed(futures):
+            outcomes.update((job.job_id, outcome) for job, outcome in zip(futures[future], future.result()))
+            if time.monotonic() - last >= PROGRESS_EVERY:
+                (artifacts / "progress.json").write_text(json.dumps({"progress": 100.0 * counter.done / len(jobs)}))
+                last = time.monotonic()
+        if todo:
+            (artifacts / "progress.json").write_text(json.dumps({"progress": 100.0}))
+        final = {job.job_id: outcomes[job.job_id] for job in jobs}
+        jobs_by_id = {job.job_id: job for job, _ in final.values()}
+        records = [record_of(job, attempts, spec) for job, attempts in final.values()]
+        to_publish = [r for r in records if r.status == "published"]
+        chunks = list(chunked(to_publish, MAX_BATCH))
+        done = pool.map(lambda c: [publish_stage(r.final.creative, jobs_by_id[r.job_id], r.final.qa, spec, target) for r in c], chunks)
+        published = {r.job_id: asset for chunk, assets in zip(chunks, done) for r, asset in zip(chunk, assets)}
+    for i, record in enumerate(records):
+        if record.job_id in published:
+            records[i] = record.model_copy(update={"published": published[record.job_id]})
+        else:
+            keep_aside(record, out)
+    summary = RunSummary.of(records, rejections, len(products), time.perf_counter() - t0)
+    manifest = RunManifest(campaign=spec.slug, spec_path=str(campaign.resolve()), brand=brand.name, backend=spec.generator.backend,
+                           publish_target=target, started_at=started, summary=summary, jobs=records, rejections=rejections)
+    manifest_path = manifest.write(out / "manifest.json")
+    report = render_report(manifest, out / "report.html")
+    publish_run_record([manifest_path, report], spec, target, started.strftime("%Y%m%dT%H%M%SZ"))
+    s = manifest.summary
+    (artifacts / "summary.md").write_text(
+        f"## {manifest.campaign}\n\n| products | jobs | published | held | failed | errors | rejected rows | attempts | reused |\n"
+        f"|---|---|---|---|---|---|---|---|---|\n| {s.products} | {s.jobs} | {s.published} | {s.held} | {s.failed} | {s.errors} "
+        f"| {s.rejected_rows} | {s.attempts} | {s.reused} |\n\nReport: `{report}`\n")
+    (artifacts / "jobs.json").write_text(json.dumps([
+        {"job": r.job_id, "status": r.status, "verdict": r.final.qa.verdict if r.final.qa else "error", "attempts": len(r.attempts),
+         "seed": r.final.seed, "uri": r.published.uri if r.published else "", "link": (r.published.link or "") if r.published else "",
+         "reasons": "; ".join(r.final.qa.reasons if r.final.qa else [r.final.error or ""])[:300], "review": ""}
+        for r in manifest.jobs]))
+    return manifest.jobs
 
 
 def child(args: argparse.Namespace) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        campaign = make_campaign(folder, args.repeat, args.formats, args.variants)
+    os.environ["BRANDFLOW_TASK_WORKERS"] = str(args.workers)
+    if args.mode == "flow":
+        from brandflow.flows.campaign import campaign_flow
+        from brandflow.manifest import RunManifest
+
+        jobs = RunManifest.read(campaign_flow(str(args.campaign), str(args.out)).manifest).jobs
+    else:
+        jobs = _loop(args.campaign, args.out, args.workers)
+    print(json.dumps({
+        "jobs": len(jobs), "attempts": sum(len(j.attempts) for j in jobs), "published": sum(j.status == "published" for j in jobs),
+        "reused": sum(a.cached for j in jobs for a in j.attempts),
+        "verdicts": {j.job_id: [a.qa.verdict if a.qa else "error" for a in j.attempts] for j in jobs},
+        "creatives": {j.job_id: j.final.creative.sha256 if j.final.creative else None for j in jobs},
+    }))
+
+
+# --------------------------------------------------------------------------- measuring a whole process tree
+def _become_subreaper() -> bool:
+    """Make this process the reaper of orphaned descendants (Linux ``PR_SET_CHILD_SUBREAPER``)."""
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def measure(mode: str, campaign: Path, out: Path, workers: int, env: dict[str, str], log: Path) -> dict:
+    """Run one child to the end and account for it and every process below it; returns the figures."""
+    import psutil
+
+    cmd = [sys.executable, __file__, "--child", "--mode", mode, "--campaign", str(campaign), "--out", str(out), "--workers", str(workers)]
+    peak = {"tree": 0}
+    stop = threading.Event()
+    with log.open("ab") as logf, tempfile.TemporaryFile() as stdout:
         t0 = time.perf_counter()
-        summary = (run_flow if args.mode == "flow" else run_loop)(campaign, folder / "run")
+        proc = subprocess.Popen(cmd, stdout=stdout, stderr=logf, env=env)
+
+        def sample() -> None:
+            try:
+                root = psutil.Process(proc.pid)
+            except psutil.Error:
+                return
+            while not stop.wait(0.05):
+                try:
+                    tree = [root, *root.children(recursive=True)]
+                    rss = 0
+                    for p in tree:
+                        try:
+                            rss += p.memory_info().rss
+                        except psutil.Error:
+                            pass
+                    peak["tree"] = max(peak["tree"], rss)
+                except psutil.Error:
+                    return
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        cpu, maxrss, others, status = 0.0, 0, 0, None
+        while status is None:  # reap the run and any orphan adopted meanwhile, counting each
+            pid, st, ru = os.wait4(-1, 0)
+            cpu += ru.ru_utime + ru.ru_stime
+            maxrss = max(maxrss, ru.ru_maxrss)
+            if pid == proc.pid:
+                status = st
+            else:
+                others += 1
         wall = time.perf_counter() - t0
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"wall": wall, "rss_mb": peak_kib / 1024, "summary": summary}))
+        stop.set()
+        sampler.join()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        leftover = psutil.Process().children()
+        for p in leftover:  # an orphan still running after its run: end it, count it
+            p.terminate()
+        deadline = time.time() + 5
+        for p in leftover:
+            try:
+                p.wait(max(0.1, deadline - time.time()))
+            except psutil.TimeoutExpired:
+                p.kill()
+        while True:
+            try:
+                pid, st, ru = os.wait4(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                time.sleep(0.05)
+                continue
+            cpu += ru.ru_utime + ru.ru_stime
+            others += 1
+        stdout.seek(0)
+        text = stdout.read().decode()
+    if proc.returncode:
+        raise SystemExit(f"{mode} run failed (exit {proc.returncode}); see {log}")
+    result = json.loads(text.strip().splitlines()[-1])
+    result.update(cpu=cpu, wall=wall, rss_tree_mb=peak["tree"] / 2**20, rss_max1_mb=maxrss / 1024,
+                  orphans=others, leftover=len(leftover))
+    return result
 
 
 # --------------------------------------------------------------------------- driver
-def measure(mode: str, repeat: int, formats: str, variants: int) -> dict:
-    env = {**os.environ, "PREFECT_LOGGING_LEVEL": "WARNING", "OMP_THREAD_LIMIT": "1"}
-    cmd = [sys.executable, __file__, "--child", "--mode", mode, "--repeat", str(repeat), "--formats", formats, "--variants", str(variants)]
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-    if proc.returncode:
-        raise SystemExit(f"{mode} run failed:\n{proc.stderr[-3000:]}")
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    result["process_wall"] = time.perf_counter() - t0
-    return result
+def stats(values: list[float]) -> tuple[float, float, float]:
+    return min(values), statistics.median(values), max(values)
+
+
+def fmt(values: list[float], digits: int = 1, unit: str = "") -> str:
+    lo, mid, hi = stats(values)
+    return f"{mid:.{digits}f}{unit} ({lo:.{digits}f}–{hi:.{digits}f})"
+
+
+def alternate(scale: str, pairs: int, workers: int, base: Path, env: dict[str, str], log: Path, noop: bool) -> dict:
+    """``pairs`` × (flow, loop), alternated; with ``noop`` each side re-runs into its own finished folder."""
+    campaign = make_campaign(base / f"campaign-{scale}", scale)
+    finished = {}
+    if noop:
+        for mode in ("flow", "loop"):
+            finished[mode] = base / f"finished-{scale}-{mode}"
+            measure(mode, campaign, finished[mode], workers, env, log)
+    runs: dict[str, list[dict]] = {"flow": [], "loop": []}
+    loads = [os.getloadavg()[0]]
+    for i in range(pairs):
+        for mode in ("flow", "loop") if i % 2 == 0 else ("loop", "flow"):
+            out = finished[mode] if noop else base / f"run-{scale}-{mode}-{i}"
+            r = measure(mode, campaign, out, workers, env, log)
+            runs[mode].append(r)
+            loads.append(os.getloadavg()[0])
+            print(f"  {scale}{' no-op' if noop else ''} {mode} #{i + 1}: cpu {r['cpu']:.1f} s, wall {r['wall']:.1f} s, "
+                  f"rss {r['rss_tree_mb']:.0f} MB, {r['jobs']} jobs, {r['reused']} reused, load {loads[-1]:.1f}", flush=True)
+            if not noop:
+                shutil.rmtree(out, ignore_errors=True)
+    verdicts = {json.dumps(r["verdicts"], sort_keys=True) for side in runs.values() for r in side}
+    creatives = {json.dumps(r["creatives"], sort_keys=True) for side in runs.values() for r in side}
+    return {"scale": scale, "noop": noop, "runs": runs, "loads": loads, "same_verdicts": len(verdicts) == 1,
+            "same_creatives": len(creatives) == 1, "verdicts": runs["flow"][0]["verdicts"]}
+
+
+def table(results: list[dict], pairs: int) -> list[str]:
+    lines = [
+        "| run | creatives | side | CPU s (user+sys, server incl.) | wall s | peak RSS MB (flow + server) | flow/loop CPU | flow/loop wall |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for res in results:
+        f, lp = res["runs"]["flow"], res["runs"]["loop"]
+        name = {"32": "32 products, square, 1 variant", "128": "the example (square + story × 2)",
+                "320": "320 products (feed ×10), square"}[res["scale"]] + (", no-op re-run" if res["noop"] else "")
+        cpu_ratio = [a["cpu"] / b["cpu"] for a, b in zip(f, lp)]
+        wall_ratio = [a["wall"] / b["wall"] for a, b in zip(f, lp)]
+        for side, runs in (("flow", f), ("loop", lp)):
+            ratios = (fmt(cpu_ratio, 2, "×"), fmt(wall_ratio, 2, "×")) if side == "flow" else ("", "")
+            lines.append(f"| {name} | {runs[0]['jobs']} | {side} | {fmt([r['cpu'] for r in runs])} | {fmt([r['wall'] for r in runs], 2 if res['noop'] else 1)} "
+                         f"| {fmt([r['rss_tree_mb'] for r in runs], 0)} | {ratios[0]} | {ratios[1]} |")
+    return lines
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--mode", choices=["flow", "loop"], default="flow")
-    ap.add_argument("--repeat", type=int, default=1)
-    ap.add_argument("--formats", default="all")
-    ap.add_argument("--variants", type=int, default=2)
-    ap.add_argument("--quick", action="store_true", help="one format, one variant")
-    ap.add_argument("--scale", type=int, default=10, help="repeat factor for the RSS-flatness run")
+    ap.add_argument("--mode", choices=["flow", "loop"], help=argparse.SUPPRESS)
+    ap.add_argument("--campaign", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "campaign.md")
+    ap.add_argument("--workers", type=int, default=3, help="the flow's task threads (BRANDFLOW_TASK_WORKERS) = the loop's pool")
+    ap.add_argument("--scales", default=None, help="comma-separated from 32, 128, 320 (default: 32,128 + no-op + RSS 320)")
+    ap.add_argument("--pairs", type=int, default=3, help="flow/loop pairs per scale, alternated (>= 3 for a figure to quote)")
+    ap.add_argument("--noop", action="store_true", help="measure re-runs into a finished run folder instead")
+    ap.add_argument("--readme", action="store_true", help="also rewrite the README's table between its bench:campaign markers")
     args = ap.parse_args()
     if args.child:
         return child(args)
 
-    fmts, variants = ("square", 1) if args.quick else ("all", 2)
-    rows = []
-    for mode in ("loop", "flow"):
-        r = measure(mode, 1, fmts, variants)
-        rows.append((f"example campaign, {mode}", r))
-        print(f"{mode}: {r['wall']:.1f} s, {r['summary']['jobs']} creatives, {r['rss_mb']:.0f} MB peak RSS", flush=True)
-    small = measure("flow", 1, "square", 1)
-    big = measure("flow", args.scale, "square", 1)
-    rows += [("square ×1 variant, 1× products, flow", small), (f"square ×1 variant, {args.scale}× products, flow", big)]
+    subreaper = _become_subreaper()
+    plan = ([(s, args.noop) for s in args.scales.split(",")] if args.scales
+            else [("32", False), ("128", False), ("128", True), ("320", False)])
+    for s, _ in plan:
+        if s not in SCALES:
+            raise SystemExit(f"--scales: unknown scale {s!r}; choose from {', '.join(SCALES)}")
+    with tempfile.TemporaryDirectory(prefix="brandflow-bench-") as tmp:
+        base = Path(tmp)
+        # one Prefect home for the whole benchmark (not the user's): migrated once by the warm-up run
+        env = {**os.environ, "PREFECT_HOME": str(base / "prefect-home"), "PREFECT_LOGGING_LEVEL": "WARNING",
+               "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "OMP_THREAD_LIMIT": "1",
+               "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180"}  # a new database migrates first
+        log = ROOT / "bench" / "results" / "campaign.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text("")
+        print("warm-up (not counted): one flow run and one loop run, 32 creatives", flush=True)
+        warm = make_campaign(base / "warm", "32")
+        for mode in ("flow", "loop"):
+            measure(mode, warm, base / f"warm-{mode}", args.workers, env, log)
+        results = []
+        for scale, noop in plan:
+            pairs = 1 if scale == "320" and not args.scales else args.pairs
+            print(f"{scale}{' no-op re-run' if noop else ''}: {pairs} pairs", flush=True)
+            results.append(alternate(scale, pairs, args.workers, base, env, log, noop))
 
-    loop, flow_ = rows[0][1], rows[1][1]
-    overhead = 100.0 * (flow_["wall"] - loop["wall"]) / loop["wall"]
+    loads = [x for r in results for x in r["loads"]]
+    by = {(r["scale"], r["noop"]): r for r in results}
     lines = [
-        f"# bench/campaign.py — {time.strftime('%Y-%m-%d')}, {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        f"# bench/campaign.py — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
         "",
-        "| run | creatives | attempts | published | wall s | creatives/min | peak RSS MB |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for name, r in rows:
-        s = r["summary"]
-        lines.append(f"| {name} | {s['jobs']} | {s['attempts']} | {s['published']} | {r['wall']:.1f} | {60 * s['jobs'] / r['wall']:.1f} | {r['rss_mb']:.0f} |")
-    lines += [
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores ({_cpu_model()}), {_mem_gib():.0f} GiB, Python {platform.python_version()}, "
+        f"shared with other work: 1-min load average {min(loads):.1f}–{max(loads):.1f} during the runs. "
+        f"{args.workers} worker threads on both sides; flow and loop alternated (A B A B …), each a fresh process and run folder; "
+        "CPU = user + sys of the run's process and every process below it (the ephemeral Prefect server included, "
+        f"{'orphans reaped here too' if subreaper else 'no subreaper: orphans would be missed'}); "
+        "peak RSS = the process tree's summed RSS, sampled every 50 ms. Median (min–max).",
         "",
-        f"Orchestration overhead (flow vs plain thread-pool loop, same stage functions, {WORKERS} workers): {overhead:+.1f} %",
-        f"RSS growth {args.scale}× products: {small['rss_mb']:.0f} MB → {big['rss_mb']:.0f} MB ({big['rss_mb'] / small['rss_mb']:.2f}×)",
+        *table(results, args.pairs),
+        "",
+        "QA verdicts identical in every run of a scale, flow and loop: "
+        + ", ".join(f"{r['scale']}{' no-op' if r['noop'] else ''} {'yes' if r['same_verdicts'] else 'NO'}" for r in results)
+        + "; creatives byte-identical: "
+        + ", ".join(f"{r['scale']}{' no-op' if r['noop'] else ''} {'yes' if r['same_creatives'] else 'NO'}" for r in results) + ".",
     ]
+    if ("32", False) in by and ("320", False) in by:
+        small = statistics.median(r["rss_tree_mb"] for r in by[("32", False)]["runs"]["flow"])
+        big = statistics.median(r["rss_tree_mb"] for r in by[("320", False)]["runs"]["flow"])
+        lines.append(f"Peak RSS flow + server, 32 → 320 products: {small:.0f} → {big:.0f} MB ({big / small:.2f}×).")
+    if ("128", False) in by:
+        flow128 = statistics.median(r["cpu"] for r in by[("128", False)]["runs"]["flow"])
+        lines.append(f"Throughput per core on the example: {128 / flow128 * 60:.0f} creatives per CPU-minute (flow, server counted).")
+    left = sum(r["leftover"] for res in results for side in res["runs"].values() for r in side)
+    if left:
+        lines.append(f"**{left} process(es) were still running after their run ended** (killed and counted).")
+    text = "\n".join(lines) + "\n"
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    args.out.write_text(text)
+    (args.out.with_suffix(".json")).write_text(json.dumps([{k: v for k, v in r.items() if k != "verdicts"} | {
+        "runs": {side: [{k: v for k, v in x.items() if k not in ("verdicts", "creatives")} for x in runs] for side, runs in r["runs"].items()}}
+        for r in results], indent=1))
+    print(text)
+    if args.readme:
+        readme = ROOT / "README.md"
+        body = readme.read_text()
+        a, b = "<!-- bench:campaign -->", "<!-- /bench:campaign -->"
+        if a in body and b in body:
+            head, rest = body.split(a, 1)
+            readme.write_text(head + a + "\n" + "\n".join(lines[2:]) + "\n" + b + rest.split(b, 1)[1])
+
+
+def _cpu_model() -> str:
+    try:
+        return next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or "unknown CPU"
+
+
+def _mem_gib() -> float:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError):
+        return 0.0
 
 
 if __name__ == "__main__":
