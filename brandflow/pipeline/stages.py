@@ -183,11 +183,16 @@ def byte_reserve(spec: CampaignSpec) -> int:
     return marking_reserve(provenance.enabled, provenance.c2pa.cert_chain if provenance.c2pa else None)
 
 
+def _creative_record(generated: GeneratedImage, job: Job, spec: CampaignSpec, folder: Path) -> tuple[Path, int]:
+    """The creative's stage record and the bytes its encoding keeps free (a byte-limited format keeps room for marking)."""
+    reserve = byte_reserve(spec) if job.format.max_bytes else 0
+    return folder / (f"creative-{generated.sha256[:12]}" + (f"-r{reserve}" if reserve else "") + ".json"), reserve
+
+
 def compose_stage(generated: GeneratedImage, job: Job, spec: CampaignSpec, brand: BrandKit, run_dir: Path) -> tuple[Creative, bool]:
     """Deliver the exact format size with the overlay text drawn; returns ``(creative, cached)``."""
     folder = work_dir(job, spec, brand, run_dir)
-    reserve = byte_reserve(spec) if job.format.max_bytes else 0  # a byte-limited format keeps room for marking
-    record = folder / (f"creative-{generated.sha256[:12]}" + (f"-r{reserve}" if reserve else "") + ".json")
+    record, reserve = _creative_record(generated, job, spec, folder)
     if (hit := _load_cached(record, Creative)) is not None:
         return hit, True
     creative = compose(generated, job, brand, spec.overlay, folder / f"creative.{_ext(job)}", byte_reserve=reserve)
@@ -205,7 +210,7 @@ def cached_attempt(job: Job, spec: CampaignSpec, brand: BrandKit, run_dir: Path)
     Reads records and hashes files; decodes and writes nothing."""
     folder = work_dir(job, spec, brand, run_dir)
     generated = _load_cached(folder / "generated.json", GeneratedImage)
-    creative = generated and _load_cached(folder / f"creative-{generated.sha256[:12]}.json", Creative)
+    creative = generated and _load_cached(_creative_record(generated, job, spec, folder)[0], Creative)
     qa = creative and _load_cached(_qa_record(creative, spec, brand, folder), QAResult, image_field="")
     if qa is None:
         return None
