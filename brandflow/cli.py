@@ -38,6 +38,7 @@ def validate(campaign: Annotated[Path, typer.Argument(help="campaign YAML")]) ->
     from brandflow.feed.catalog import load_feed
     from brandflow.pipeline.budget import estimate
     from brandflow.pipeline.plan import plan_jobs
+    from brandflow.pipeline.stages import feed_plugins
 
     from brandflow.licences import check_licence
     from brandflow.publishers.provenance import C2paSigning, check_signing
@@ -49,6 +50,8 @@ def validate(campaign: Annotated[Path, typer.Argument(help="campaign YAML")]) ->
             check_signing(C2paSigning(**spec.publish.provenance.c2pa.model_dump()))
         products, rejections = load_feed(spec.feed)
         jobs, template_rejections = plan_jobs(spec, brand, products)
+        feed_problems = [problem for plugin in feed_plugins(spec).values()
+                         for problem in plugin.preflight(spec, [p.id for p in products], spec.publish.target)]  # type: ignore[attr-defined]
         cost = estimate(spec, len(jobs), jobs)
     except BrandflowError as e:
         raise _fail(e) from None
@@ -69,6 +72,10 @@ def validate(campaign: Annotated[Path, typer.Argument(help="campaign YAML")]) ->
     out.print(escape(cost.summary()))
     if cost.over_budget:
         out.print("[yellow]warning:[/] the estimate is over budget.max_cost: the run stops generating once the budget is reached")
+    if feed_problems:
+        for problem in feed_problems:
+            console.print(f"[bold red]error:[/] {escape(problem)}")
+        raise typer.Exit(2)
     out.print("[green]valid[/]")
 
 

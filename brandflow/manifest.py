@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from brandflow import __version__
 from brandflow.imageio import write_atomic
-from brandflow.records import JobRecord, ModelLicence, Rejection
+from brandflow.records import FeedRecord, JobRecord, ModelLicence, Rejection
 from brandflow.pipeline.budget import stopped_by_budget
 
 
@@ -88,6 +88,7 @@ class RunManifest(BaseModel):
     summary: RunSummary
     jobs: list[JobRecord]
     rejections: list[Rejection]
+    feeds: list[FeedRecord] = Field(default_factory=list, description="feeds regenerated from the published creatives")
 
     def write(self, path: Path) -> Path:
         """Write atomically as indented JSON; returns ``path``."""

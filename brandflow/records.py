@@ -273,6 +273,17 @@ class PublishedAsset(_Record):
     )
 
 
+class FeedRecord(_Record):
+    """A feed regenerated from the run's published creatives (e.g. the Merchant Center supplemental feed)."""
+
+    feed: str = Field(description="the feed plugin's name, e.g. 'merchant-center'")
+    key: str
+    rows: int = Field(description="product rows written")
+    errors: list[str] = Field(default_factory=list, description="products left out, each with why and the fix")
+    notes: list[str] = Field(default_factory=list)
+    published: PublishedAsset | None = None
+
+
 class Attempt(_Record):
     """One try at a job: the seed, what came out, what QA said, timings in seconds per stage."""
 

@@ -1,7 +1,8 @@
 """One plugin registry for generators, QA checks and publishers.
 
 Backends are found through Python entry-point groups (``brandflow.generators``,
-``brandflow.checks``, ``brandflow.publishers``). brandflow's built-ins are declared in its own
+``brandflow.checks``, ``brandflow.publishers``, and ``brandflow.feeds`` for feeds regenerated once per run from
+the published creatives, such as the Merchant Center supplemental feed). brandflow's built-ins are declared in its own
 ``pyproject.toml`` under the same groups, so a third-party package adds a backend exactly the way
 the built-ins do, without forking. ``register()`` adds one at run time (tests, notebooks).
 """
@@ -13,7 +14,8 @@ from typing import Any
 
 from brandflow.errors import BrandflowError
 
-GROUPS = {"generator": "brandflow.generators", "check": "brandflow.checks", "publisher": "brandflow.publishers"}
+GROUPS = {"generator": "brandflow.generators", "check": "brandflow.checks", "publisher": "brandflow.publishers",
+          "feed": "brandflow.feeds"}
 _runtime: dict[str, dict[str, Any]] = {kind: {} for kind in GROUPS}
 
 

@@ -300,6 +300,10 @@ class PublishSpec(_Model):
     s3: S3Options = S3Options()
     wagtail: WagtailOptions = WagtailOptions()
     provenance: ProvenanceSpec = ProvenanceSpec()
+    feeds: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="feed plugin name → its options, e.g. {merchant-center: {...}}: regenerated once "
+        "per run from the published creatives and published to the same target (brandflow.feeds entry points)",
+    )
 
     def options_for(self, target: str) -> dict[str, Any]:
         """Keyword options for ``target``'s publisher: the ``s3`` block for ``s3://`` (only what the YAML set,

@@ -33,7 +33,7 @@ from brandflow.flows import approval
 from brandflow.licences import check_licence
 from brandflow.manifest import RunManifest, RunResult, RunSummary
 from brandflow.review.report import render_report
-from brandflow.records import Attempt, Job, JobRecord, Product, PublishedAsset, Rejection
+from brandflow.records import Attempt, FeedRecord, Job, JobRecord, Product, PublishedAsset, Rejection
 from brandflow.spec import BrandKit, CampaignSpec, load_campaign
 from brandflow.feed.catalog import load_feed
 from brandflow.pipeline.budget import BudgetMeter
@@ -42,7 +42,7 @@ from brandflow.publishers.base import TargetUnavailableError
 from brandflow.publishers.provenance import C2paSigning, check_signing
 from brandflow.pipeline.jobs import MAX_BATCH, JobOutcome, batch_label, batches, chunked, run_batch, split_resumed
 from brandflow.pipeline.outcome import keep_aside, record_of
-from brandflow.pipeline.stages import batch_size_of, publish_run_record, publish_stage
+from brandflow.pipeline.stages import batch_size_of, feed_plugins, publish_feeds, publish_run_record, publish_stage
 
 # Inputs are pydantic records, hashed by nothing: resumption is content-addressed in the run folder
 # (see pipeline/stages.py), so Prefect's input-hash cache would only cost time.
@@ -59,6 +59,7 @@ def load_spec(spec_path: str, feed: str | None = None) -> tuple[CampaignSpec, Br
     check_licence(spec, spec_path)  # refuse non-commercial weights for a commercial campaign before any work
     if spec.publish.provenance.enabled and spec.publish.provenance.c2pa is not None:
         check_signing(C2paSigning(**spec.publish.provenance.c2pa.model_dump()))  # an expired certificate fails now, not at publish
+    feed_plugins(spec)  # a feed's bad options fail now, not after every creative is published
     return (with_feed(spec, feed, Path(spec_path).resolve()), brand) if feed else (spec, brand)
 
 
@@ -119,6 +120,12 @@ def publish(records: list[JobRecord], jobs: dict[str, Job], spec: CampaignSpec, 
 def publish_record(files: list[Path], spec: CampaignSpec, target: str, run_name: str) -> list[PublishedAsset]:
     """Publish manifest.json and report.html beside the creatives (the audit record travels with them)."""
     return publish_run_record(files, spec, target, run_name)
+
+
+@task(name="publish-feeds", retries=2, retry_delay_seconds=[30, 120], retry_condition_fn=_store_unavailable, **_task)
+def publish_feed_files(records: list[JobRecord], spec: CampaignSpec, target: str, product_ids: list[str], run_dir: Path) -> list[FeedRecord]:
+    """Regenerate the campaign's feeds (Merchant Center supplemental feed …) from the published creatives and publish them."""
+    return publish_feeds(records, spec, target, product_ids, run_dir)
 
 
 @task(name="write-run-outputs", **_task)
@@ -251,6 +258,9 @@ def _run(
             keep_aside(record, run_dir)
 
     manifest = manifest_of(records)
+    if spec.publish.feeds:  # regenerated once per run, after every creative of the run is published
+        feeds = publish_feed_files(records, spec, target, [p.id for p in products], run_dir)
+        manifest = manifest.model_copy(update={"feeds": feeds})
     manifest_path, report = write_outputs(manifest, run_dir)
     record = publish_record([manifest_path, report], spec, target, flow_run_id or started.strftime("%Y%m%dT%H%M%SZ"))
     report_link = next((a.link or a.uri for a in record if a.key.endswith("/report.html")), None)

@@ -22,7 +22,8 @@ from brandflow.errors import ImageError
 from brandflow.imageio import load_rgb_of, write_atomic
 from brandflow.licences import check_licence
 from brandflow.qa.base import CheckContext, run_checks
-from brandflow.records import Attempt, Creative, GeneratedImage, Job, PublishedAsset, QAResult, sha256_file
+from brandflow import registry
+from brandflow.records import Attempt, Creative, FeedRecord, GeneratedImage, Job, JobRecord, PublishedAsset, QAResult, sha256_file
 from brandflow.spec import BrandKit, CampaignSpec
 from brandflow.compose.overlay import compose
 from brandflow.pipeline.budget import BudgetExhaustedError, BudgetHold, BudgetMeter, generation_cost
@@ -293,6 +294,46 @@ def publish_run_record(files: list[Path], spec: CampaignSpec, target: str, run_n
         except UnsupportedFileError as e:  # a CMS image library holds no JSON or HTML: the record stays in the run folder
             log.warning("%s stays in the run folder only: %s", f.name, e)
     return published
+
+
+def feed_plugins(spec: CampaignSpec) -> dict[str, object]:
+    """The campaign's feed plugins (``publish.feeds``), each built with its options and the campaign's formats.
+
+    Raises:
+        UnknownPluginError: no feed plugin of that name is installed.
+        BrandflowError: the plugin refuses its options (its message names the field and the fix).
+    """
+    return {name: registry.load("feed", name)(options, spec.formats) for name, options in spec.publish.feeds.items()}
+
+
+def publish_feeds(
+    records: list[JobRecord], spec: CampaignSpec, target: str, product_ids: list[str], run_dir: Path
+) -> list[FeedRecord]:
+    """Regenerate every feed of ``publish.feeds`` from the run's published creatives and publish it to ``target``
+    (once per run; the target's sha256 rule writes it only when its bytes changed).
+
+    Args:
+        records: the run's job records (those with ``published`` are in the feeds).
+        spec: the campaign.
+        target: the publish target URI.
+        product_ids: the ids of the run's product feed (a feed plugin's default set of known products).
+        run_dir: the run folder; each feed is written to ``run_dir/feeds/`` before it is published.
+
+    Returns:
+        One :class:`FeedRecord` per feed; products a feed left out are in its ``errors`` with the fix.
+    """
+    publisher = publisher_for(target, **spec.publish.options_for(target))
+    out = []
+    for name, plugin in feed_plugins(spec).items():
+        result = plugin.build(records, spec.slug, plugin.primary_ids(product_ids))  # type: ignore[attr-defined]
+        key = plugin.key(spec.slug)  # type: ignore[attr-defined]
+        path = run_dir / "feeds" / Path(key).name
+        write_atomic(path, result.data)
+        asset = publisher.publish(path, key, sha256_file(path), {"campaign": spec.slug, "feed": name}, "overwrite")
+        for error in result.errors:
+            log.warning("%s feed: %s", name, error)
+        out.append(FeedRecord(feed=name, key=key, rows=result.rows, errors=result.errors, notes=result.notes, published=asset))
+    return out
 
 
 def run_attempt(
