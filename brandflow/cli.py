@@ -40,12 +40,17 @@ def validate(campaign: Annotated[Path, typer.Argument(help="campaign YAML")]) ->
     from brandflow.pipeline.plan import plan_jobs
     from brandflow.pipeline.stages import feed_plugins
 
+    from brandflow import registry
     from brandflow.licences import check_licence
     from brandflow.publishers.provenance import C2paSigning, check_signing
 
     try:
         spec, brand = load_campaign(campaign)
         licence = check_licence(spec, str(campaign))
+        for name in spec.qa.checks:  # a check that owns options under qa.<name> validates them now
+            plugin, options = registry.load("check", name), getattr(spec.qa, name, None)
+            if isinstance(options, dict) and hasattr(plugin, "parse_options"):
+                plugin.parse_options(options)
         if spec.publish.provenance.enabled and spec.publish.provenance.c2pa is not None:
             check_signing(C2paSigning(**spec.publish.provenance.c2pa.model_dump()))
         products, rejections = load_feed(spec.feed)

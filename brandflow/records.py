@@ -195,6 +195,10 @@ class GeneratedImage(_Record):
     seconds: float = 0.0
     cost: float | None = Field(default=None, description="USD; None = the backend does not know (the stage prices it, see pipeline/budget.py)")
     cost_basis: str | None = Field(default=None, description="how cost was obtained: free | bfl-api | bfl-table | gpu-time | backend | unknown")
+    moderation: dict[str, Any] | None = Field(
+        default=None, description="the generating service's own moderation of this image, e.g. {provider: bfl, status: Ready, "
+        "verdict: pass, safety_tolerance: 2}; the moderation check shows it beside its own scores",
+    )
 
 
 class Creative(_Record):
@@ -207,6 +211,7 @@ class Creative(_Record):
     file_type: str
     bytes: int
     regions: list[TextRegion] = []
+    moderation: dict[str, Any] | None = Field(default=None, description="the generator's moderation verdict, carried from GeneratedImage")
 
 
 # --------------------------------------------------------------------------- model licence

@@ -205,6 +205,7 @@ class QASpec(_Model):
     text: TextThresholds = TextThresholds()
     colour: ColourThresholds = ColourThresholds()
     identity: IdentityThresholds = IdentityThresholds()
+    moderation: dict[str, Any] = Field(default_factory=dict, description="options of the moderation check (qa/moderation.py)")
     max_attempts: int = Field(default=2, ge=1, le=10)
 
 

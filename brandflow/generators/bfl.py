@@ -147,7 +147,10 @@ class ModerationError(BFLError):
     Attributes:
         status: the API's status string.
         details: the API's ``details`` object, when it sent one.
+        moderation: the provider verdict the QA moderation check maps (``{provider, status, verdict: fail, …}``).
     """
+
+    moderation: dict[str, Any] | None = None
 
     def __init__(self, message: str, *, status: str, details: Any = None, task_id: str | None = None, cost: float = 0.0):
         super().__init__(message, task_id=task_id, cost=cost)
@@ -545,6 +548,8 @@ class BFLGenerator:
         return _generated_image(
             path=Path(out_path), width=image.width, height=image.height, sha256=hashlib.sha256(png).hexdigest(),
             seconds=task.seconds, cost=round(task.cost, 6), cost_basis=task.cost_basis,
+            moderation={"provider": "bfl", "status": "Ready", "verdict": "pass", "task_id": task.task_id,
+                        "safety_tolerance": self.options.safety_tolerance},
         )
 
     # ----------------------------------------------------------------- steps
@@ -665,7 +670,10 @@ class BFLGenerator:
                 f"content moderated: BFL withheld the generated image of {job.job_id} (task {task.task_id}; {reasons}). "
                 f"A new seed or prompt may pass; safety_tolerance is {self.options.safety_tolerance} (0 strict … 5 permissive)"
             )
-        return ModerationError(msg, status=status, details=details, task_id=task.task_id, cost=task.cost)
+        error = ModerationError(msg, status=status, details=details, task_id=task.task_id, cost=task.cost)
+        error.moderation = {"provider": "bfl", "status": status, "verdict": "fail", "task_id": task.task_id,
+                            "safety_tolerance": self.options.safety_tolerance, "reasons": reasons, "message": msg}
+        return error
 
     def _download(self, job: Job, result: Mapping[str, Any], deadline: float, task: BFLTask, ready_at: float) -> bytes:
         url = str(result["sample"])

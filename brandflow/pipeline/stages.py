@@ -22,6 +22,7 @@ from brandflow.errors import ImageError
 from brandflow.imageio import load_rgb_of, write_atomic
 from brandflow.licences import check_licence
 from brandflow.qa.base import CheckContext, run_checks
+from brandflow.qa.moderation import provider_refusal
 from brandflow import registry
 from brandflow.records import Attempt, Creative, FeedRecord, GeneratedImage, Job, JobRecord, PublishedAsset, QAResult, sha256_file
 from brandflow.spec import BrandKit, CampaignSpec
@@ -197,6 +198,8 @@ def compose_stage(generated: GeneratedImage, job: Job, spec: CampaignSpec, brand
     if (hit := _load_cached(record, Creative)) is not None:
         return hit, True
     creative = compose(generated, job, brand, spec.overlay, folder / f"creative.{_ext(job)}", byte_reserve=reserve)
+    if generated.moderation is not None:  # the generator's own moderation travels with the pixels to QA
+        creative = creative.model_copy(update={"moderation": generated.moderation})
     _save(record, creative)
     return creative, False
 
@@ -231,6 +234,7 @@ def qa_stage(creative: Creative, job: Job, spec: CampaignSpec, brand: BrandKit, 
         format=job.format,
         regions=tuple(creative.regions),
         references=tuple(r.path for r in job.references if r.role in ("primary_packshot", "alternate_view")),
+        moderation=creative.moderation,
     )
     result = run_checks(load_rgb_of(creative.path, creative.sha256), ctx, spec.qa.checks)
     _save(record, result)
@@ -365,6 +369,11 @@ def run_attempt(
             qa = qa_stage(creative, job, spec, brand, run_dir)
     except Exception as e:  # noqa: BLE001 — recorded per job, shown in the report
         spent = cost if "compose" in timings or "qa" in timings else getattr(e, "cost", 0.0)
+        if getattr(e, "moderation", None) and "moderation" in spec.qa.checks:
+            # the service refused or withheld the image: the moderation check's verdict, so reviewers see one verdict
+            # and a withheld image is retried with the next seed like any QA failure
+            qa = QAResult.combine([provider_refusal(e.moderation)])  # type: ignore[attr-defined]
+            return Attempt(attempt=job.attempt, seed=job.seed, qa=qa, timings=timings, cost=spent)
         return Attempt(attempt=job.attempt, seed=job.seed, error=f"{type(e).__name__}: {e}", timings=timings, cost=spent)
     return Attempt(
         attempt=job.attempt, seed=job.seed, creative=creative, qa=qa, cached=gen_cached and comp_cached, timings=timings, cost=cost

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -26,6 +26,7 @@ class CheckContext:
         regions: where exact text was drawn (compose records them); OCR reads these crops.
         expected_text: strings that must be readable anywhere when no region is known.
         references: reference packshots (RGBA PNG paths) for the identity check.
+        moderation: the generating service's own moderation verdict of this image (``Creative.moderation``), or ``None``.
     """
 
     path: Path
@@ -35,6 +36,7 @@ class CheckContext:
     regions: tuple[TextRegion, ...] = ()
     expected_text: tuple[str, ...] = ()
     references: tuple[Path, ...] = ()
+    moderation: dict[str, Any] | None = None
 
 
 @runtime_checkable

@@ -1,0 +1,220 @@
+"""The moderation check: nudity / sexual content on every creative from every backend, and the generating service's
+own moderation (Black Forest Labs' API) in the same verdict. Violence is not covered by a local detector (below).
+
+Nudity / sexual content — NudeNet 3.4.2 (``pip install 'brandflow[moderation]'``): its ``320n`` detector, a YOLOv8n
+trained by NudeNet's author, ships as ONNX inside the wheel and runs offline on onnxruntime (≈ 0.2 s per creative on
+one core here). It finds 18 body-part classes; the check scores a creative by the highest score among the *exposed*
+sexual classes (:data:`SEXUAL_CLASSES`). Thresholds: NudeNet itself keeps detections scoring ≥ 0.2; brandflow warns
+(holds for a human) from 0.3 and fails from 0.5. These are conservative operating points for a detector that finds
+nothing on product packshots, not figures calibrated on a labelled set — lower them for stricter brands.
+
+Licence — resolved by reading the 3.4.2 wheel: its ``METADATA`` says ``License: MIT`` (and the MIT classifier), but
+the licence files the wheel ships (``LICENSE`` and ``LICENSE.md`` in ``nudenet-3.4.2.dist-info``) are both the full
+GNU AGPL-3.0, as is the repository's ``LICENSE.md``; and the detector is a YOLOv8 (Ultralytics, AGPL-3.0) model. The
+licence texts are what grant rights, so brandflow treats NudeNet and its model as **AGPL-3.0**: it is an optional extra,
+never a core dependency, and the default example campaign does not run this check.
+
+Violence — not covered by a local detector: no package on the registries this project uses ships offline weights for
+violence or gore detection under a usable licence (checked: a "gore" classifier that calls a web API and ships no
+weights was rejected). The check says so in every result (``metrics.violence.status = "not covered"``) and, by
+default, holds the creative for a human (``on_missing: warn``). Images from the Black Forest Labs API have passed
+BFL's own moderation, which covers violence among other categories, and that verdict is shown here too.
+
+Never a silent pass: a category whose detector is missing makes the check ``warn`` (or ``fail`` with
+``on_missing: fail``) with the install command, unless the campaign lists only the categories it wants checked.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from brandflow.errors import BrandflowError, MissingDependencyError
+from brandflow.qa.base import CheckContext
+from brandflow.records import CheckResult, Verdict, VERDICT_ORDER
+
+#: NudeNet classes that are nudity / sexual content (exposed genitalia, anus, buttocks, female breast). Covered
+#: parts, faces, feet, belly, armpits and the male chest are not, by themselves, unsafe for a product creative.
+SEXUAL_CLASSES = frozenset({
+    "FEMALE_GENITALIA_EXPOSED", "MALE_GENITALIA_EXPOSED", "ANUS_EXPOSED", "BUTTOCKS_EXPOSED", "FEMALE_BREAST_EXPOSED",
+})
+INSTALL_HINT = "pip install 'brandflow[moderation]' (NudeNet 3.4.2, AGPL-3.0)"
+DETECTOR = "NudeNet 3.4.2, 320n YOLOv8n ONNX in its wheel (AGPL-3.0)"
+VIOLENCE_NOT_COVERED = ("not covered: no offline violence detector installs from a package registry; a person must "
+                        "look (images from the BFL API passed BFL's own moderation)")
+
+
+class ModerationOptions(BaseModel):
+    """``qa.moderation`` of a campaign (unknown keys are errors)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    categories: list[Literal["nudity", "violence"]] = Field(
+        default=["nudity", "violence"], min_length=1,
+        description="what must be checked; a category without an installed detector triggers on_missing",
+    )
+    nudity_warn: float = Field(default=0.3, ge=0.2, le=1, description="highest exposed-class NudeNet score that warns (≥)")
+    nudity_fail: float = Field(default=0.5, ge=0.2, le=1, description="… that fails (≥)")
+    on_missing: Literal["warn", "fail"] = Field(default="warn", description="verdict when a listed category cannot be checked")
+
+    @model_validator(mode="after")
+    def _order(self) -> ModerationOptions:
+        if self.nudity_fail < self.nudity_warn:
+            raise ValueError("nudity_fail must be ≥ nudity_warn")
+        return self
+
+
+class ModerationOptionsError(BrandflowError, ValueError):
+    """``qa.moderation`` is invalid; the message names ``qa.moderation.<field>`` and the fix."""
+
+
+def parse_options(options: dict[str, Any]) -> ModerationOptions:
+    """Validate ``qa.moderation``.
+
+    Raises:
+        ModerationOptionsError: names ``qa.moderation.<field>`` and the fix.
+    """
+    try:
+        return ModerationOptions.model_validate(dict(options))
+    except ValidationError as e:
+        err = e.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "(options)"
+        fix = (f"remove it, or use one of: {', '.join(sorted(ModerationOptions.model_fields))}"
+               if err["type"] == "extra_forbidden" else "see the README's 'Fit to publish' section")
+        raise ModerationOptionsError(f"qa.moderation.{field}: {err['msg'].removeprefix('Value error, ')}. Fix: {fix}") from None
+
+
+_detector: Any = None
+_lock = threading.Lock()
+
+
+def nudity_detector() -> Any:
+    """The process-wide NudeNet detector (its ONNX model is loaded once, from inside the installed wheel).
+
+    Raises:
+        MissingDependencyError: NudeNet (the ``moderation`` extra) is not installed; the message gives the command.
+    """
+    global _detector
+    with _lock:
+        if _detector is None:
+            try:
+                from nudenet import NudeDetector
+            except ImportError as e:
+                raise MissingDependencyError(f"the nudity detector is not installed: {INSTALL_HINT}") from e
+            _detector = NudeDetector()
+        return _detector
+
+
+def nudity_scores(image: np.ndarray) -> dict[str, float]:
+    """NudeNet's highest score per detected class on an ``(H, W, 3) uint8 sRGB`` image (classes it did not find
+    are absent; it reports only detections scoring ≥ 0.2).
+
+    Raises:
+        MissingDependencyError: NudeNet is not installed.
+    """
+    detector = nudity_detector()
+    alpha = np.full(image.shape[:2] + (1,), 255, np.uint8)
+    bgra = np.concatenate([image[..., ::-1], alpha], axis=2)  # NudeNet converts RGBA→BGR then swaps to RGB itself
+    scores: dict[str, float] = {}
+    for d in detector.detect(np.ascontiguousarray(bgra)):
+        scores[d["class"]] = max(scores.get(d["class"], 0.0), round(float(d["score"]), 4))
+    return scores
+
+
+def nudity_verdict(scores: dict[str, float], opts: ModerationOptions) -> tuple[Verdict, float, list[str]]:
+    """``(verdict, score, reasons)`` from NudeNet's per-class scores: the score is the highest among
+    :data:`SEXUAL_CLASSES` (0 when none was found), held to ``nudity_warn`` / ``nudity_fail``."""
+    sexual = {c: s for c, s in scores.items() if c in SEXUAL_CLASSES}
+    score = max(sexual.values(), default=0.0)
+    if score >= opts.nudity_fail:
+        verdict: Verdict = "fail"
+    elif score >= opts.nudity_warn:
+        verdict = "warn"
+    else:
+        return "pass", score, []
+    found = ", ".join(f"{c.lower().replace('_', ' ')} {s:.2f}" for c, s in sorted(sexual.items(), key=lambda t: -t[1]))
+    limit = opts.nudity_fail if verdict == "fail" else opts.nudity_warn
+    return verdict, score, [f"nudity/sexual content: {found} (≥ {limit:.2f})"]
+
+
+def provider_verdict(moderation: dict[str, Any]) -> tuple[Verdict, list[str]]:
+    """The generating service's moderation of an image as a verdict: ``pass`` when it delivered the image after its
+    moderation, ``fail`` when it refused the request or withheld the image."""
+    if moderation.get("verdict") == "pass":
+        return "pass", []
+    provider = str(moderation.get("provider", "the generator")).upper()
+    detail = moderation.get("message") or moderation.get("status") or "moderated"
+    return "fail", [f"{provider} moderation: {detail}"]
+
+
+def provider_refusal(moderation: dict[str, Any]) -> CheckResult:
+    """The moderation check's result for an image the generating service refused or withheld (no pixels to check):
+    a ``fail`` carrying the service's own verdict."""
+    verdict, reasons = provider_verdict(moderation)
+    return CheckResult(check="moderation", verdict=verdict, metrics={"provider": moderation}, reasons=reasons)
+
+
+class ModerationCheck:
+    """QA check ``moderation`` (entry point in ``brandflow.checks``); options under ``qa.moderation``.
+
+    ``run`` returns ``metrics = {nudity: {status, detector, score, scores}, violence: {status}, provider: {...}}`` and
+    the thresholds it used; the verdict is the worst of the covered categories, the missing ones (``on_missing``)
+    and the provider's own moderation.
+    """
+
+    name = "moderation"
+    Options = ModerationOptions
+
+    @staticmethod
+    def parse_options(options: dict[str, Any]) -> ModerationOptions:
+        """See :func:`parse_options`."""
+        return parse_options(options)
+
+    def run(self, image: np.ndarray, ctx: CheckContext) -> CheckResult:
+        """Moderate one ``(H, W, 3) uint8 sRGB`` creative.
+
+        Raises:
+            ModerationOptionsError: invalid ``qa.moderation``.
+        """
+        opts = parse_options(getattr(ctx.thresholds, "moderation", {}) or {})
+        verdicts: list[Verdict] = []
+        reasons: list[str] = []
+        metrics: dict[str, Any] = {}
+        if "nudity" in opts.categories:
+            try:
+                scores = nudity_scores(image)
+            except MissingDependencyError as e:
+                metrics["nudity"] = {"status": f"not installed: {INSTALL_HINT}"}
+                verdicts.append(opts.on_missing)
+                reasons.append(f"nudity not checked: {e}")
+            else:
+                verdict, score, why = nudity_verdict(scores, opts)
+                metrics["nudity"] = {"status": "checked", "detector": DETECTOR, "score": score, "scores": scores}
+                verdicts.append(verdict)
+                reasons += why
+        if "violence" in opts.categories:
+            metrics["violence"] = {"status": VIOLENCE_NOT_COVERED}
+            verdicts.append(opts.on_missing)
+            reasons.append(f"violence {VIOLENCE_NOT_COVERED}; to accept that, set qa.moderation.categories: [nudity]")
+        if ctx.moderation is not None:
+            verdict, why = provider_verdict(ctx.moderation)
+            metrics["provider"] = ctx.moderation
+            verdicts.append(verdict)
+            reasons += why
+        worst = max(verdicts, key=VERDICT_ORDER.__getitem__, default="pass")
+        thresholds = {"nudity_warn": opts.nudity_warn, "nudity_fail": opts.nudity_fail, "categories": list(opts.categories),
+                      "on_missing": opts.on_missing}
+        return CheckResult(check=self.name, verdict=worst, metrics=metrics, thresholds=thresholds, reasons=reasons)
+
+
+def detector_files() -> list[Path]:
+    """The installed NudeNet wheel's licence files (for audits: ``LICENSE`` / ``LICENSE.md``), empty when not installed."""
+    try:
+        from importlib.metadata import files
+        return [Path(str(f.locate())) for f in files("nudenet") or [] if f.name.startswith("LICENSE")]
+    except Exception:  # noqa: BLE001
+        return []
