@@ -230,7 +230,7 @@ def render_html(manifest: RunManifest, base: Path, review: dict[str, Any] | None
         checks=sorted({ch.check for c in cards if c.job.final.qa for ch in c.job.final.qa.checks}),
         worst=worst_problems(cards), contact=to_publish[:60], contact_more=max(0, len(to_publish) - 60),
         detail_json=json.dumps(detail, separators=(",", ":")).replace("</", "<\\/"),
-        rejected_feed=manifest.rejections, assets={"css": _asset("report.css"), "js": _asset("report.js")},
+        rejected_feed=manifest.rejections, rel=lambda uri: relative_link(uri, base), assets={"css": _asset("report.css"), "js": _asset("report.js")},
     )
 
 

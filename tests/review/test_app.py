@@ -152,3 +152,12 @@ def test_no_reviewers_configured_asks_for_a_name_and_says_it_is_unchecked(tmp_pa
 def test_a_folder_without_a_manifest_is_refused(tmp_path):
     with pytest.raises(FileNotFoundError, match="no manifest.json"):
         create_app(tmp_path, Recorder())
+
+
+def test_cli_review_names_a_folder_without_a_manifest(tmp_path):
+    from typer.testing import CliRunner
+
+    from brandflow.cli import app
+
+    res = CliRunner().invoke(app, ["review", str(tmp_path)])
+    assert res.exit_code == 2 and "no manifest.json here" in " ".join(res.output.split())

@@ -122,3 +122,16 @@ def test_summary_prints_alone():
     css = (Path(report.__file__).parent / "templates" / "report.css").read_text()
     media = css.split("@media print", 1)[1]
     assert "#grid" in media and "display: none" in media and "@page" in media
+
+
+def test_published_links_are_relative_for_folders_and_kept_for_urls(run):
+    from brandflow.records import PublishedAsset
+
+    run_dir, manifest = run
+    jobs = [j for j in manifest.jobs if j.status == "published"]
+    target = run_dir / "published" / "a b.png"
+    jobs[0].published = PublishedAsset(uri=target.as_uri(), key="a b.png", sha256="0" * 64, link=target.as_uri())
+    jobs[1].published = PublishedAsset(uri="s3://bucket/k.png", key="k.png", sha256="0" * 64, link="https://cdn.example.com/k.png?sig=1&x=2")
+    html = report.render_report(manifest, run_dir / "report.html").read_text()
+    assert 'href="published/a%20b.png"' in html
+    assert 'href="https://cdn.example.com/k.png?sig=1&amp;x=2"' in html
