@@ -7,7 +7,8 @@ published, held, failed, error) with tests/review/synthetic.py, then measures:
   beside the creatives, as when the review gate's report is rendered again at the end of the run);
 - size: the self-contained report.html in MB (thumbnails embedded, full-size images linked);
 - open: in Debian's chromium (Playwright), from navigation start to DOMContentLoaded and to the load
-  event, each repeat in a fresh page; then the time to apply the "everything" filter and to sort by
+  event, and the renderer main thread's busy time until then (CDP ``Performance.getMetrics`` TaskDuration),
+  each repeat in a fresh page; then the time to apply the "everything" filter and to sort by
   score (click → next frame), and the scroll: the whole grid scrolled in viewport steps with the frame
   time of each step (lazy thumbnails decode as they come near).
 
@@ -46,12 +47,16 @@ def spread(values: list[float], unit: str = "s", digits: int = 2) -> str:
 def open_in_chromium(report: Path, repeats: int) -> dict[str, list[float]]:
     from playwright.sync_api import sync_playwright
 
-    out: dict[str, list[float]] = {"dcl": [], "load": [], "filter": [], "sort": [], "frame_max": [], "frame_median": []}
+    out: dict[str, list[float]] = {"dcl": [], "load": [], "task": [], "filter": [], "sort": [], "frame_max": [], "frame_median": []}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         for _ in range(repeats):
             page = browser.new_page(viewport={"width": 1440, "height": 900})
+            cdp = page.context.new_cdp_session(page)
+            cdp.send("Performance.enable")
             page.goto(report.as_uri(), wait_until="load")
+            metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+            out["task"].append(metrics["TaskDuration"])  # renderer main-thread busy seconds: less sensitive to other load
             nav = page.evaluate("(() => { const n = performance.getEntriesByType('navigation')[0]; return [n.domContentLoadedEventEnd, n.loadEventEnd]; })()")
             out["dcl"].append(nav[0] / 1000)
             out["load"].append(nav[1] / 1000)
@@ -122,6 +127,7 @@ def main() -> None:
         f"| report.html size | {size_mb:.1f} MB |",
         f"| chromium: DOMContentLoaded (from disk) | {spread(opened['dcl'])} |",
         f"| chromium: load event | {spread(opened['load'])} |",
+        f"| chromium: renderer main-thread busy until load (CDP TaskDuration) | {spread(opened['task'])} |",
         f"| filter to everything (change → painted) | {spread(opened['filter'])} |",
         f"| sort by score (change → painted) | {spread(opened['sort'])} |",
         f"| scroll one viewport, median frame pair | {spread(opened['frame_median'], digits=3)} |",

@@ -42,3 +42,20 @@ def prefect_harness():
 def _no_reviewers_keyfile(tmp_path_factory, monkeypatch):
     """No test reads the developer's ~/.config/brandflow/reviewers.json: reviewer checks are on only where a test adds reviewers."""
     monkeypatch.setenv("BRANDFLOW_REVIEWERS_FILE", str(tmp_path_factory.mktemp("reviewers") / "reviewers.json"))
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium driven by Playwright (it cannot download a browser of its own here)."""
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).is_file(), "Debian's chromium is needed: apt-get install -y chromium (make test installs it)"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()

@@ -18,6 +18,7 @@ import base64
 import io
 import json
 import os
+import re
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -177,13 +178,20 @@ def _cards(manifest: RunManifest, base: Path, thumbs: dict[str, str | None], ref
 
 
 def worst_problems(cards: list[Card], limit: int = 5) -> list[tuple[str, int]]:
-    """The most frequent plain reasons among creatives that need attention: ``[(reason, count)]``, most first.
+    """The most frequent plain reasons among creatives that need attention: ``[(example, count)]``, most first.
 
-    Reasons are grouped by their wording with the product-specific quotes left in, so "the price reads …"
-    for two products counts twice only when the words match; good enough for a summary of a few lines.
+    Reasons that differ only in quoted product text (“…”) count as one problem, shown by its first example:
+    "the price reads “$34.00”; the feed says “$12.00”" for 15 products is one line × 15.
     """
-    counts = Counter(r.split(": ", 1)[-1] if r.startswith("check crashed") else r for c in cards if c.attention for r in c.reasons[:2])
-    return counts.most_common(limit)
+    counts: Counter[str] = Counter()
+    example: dict[str, str] = {}
+    for c in cards:
+        if c.attention:
+            for r in c.reasons[:2]:
+                key = re.sub(r"“[^”]*”", "“…”", r)
+                counts[key] += 1
+                example.setdefault(key, r)
+    return [(example[k], n) for k, n in counts.most_common(limit)]
 
 
 def render_html(manifest: RunManifest, base: Path, review: dict[str, Any] | None = None, thumb_url=None, link=None) -> str:  # noqa: ANN001

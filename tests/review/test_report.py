@@ -135,3 +135,12 @@ def test_published_links_are_relative_for_folders_and_kept_for_urls(run):
     html = report.render_report(manifest, run_dir / "report.html").read_text()
     assert 'href="published/a%20b.png"' in html
     assert 'href="https://cdn.example.com/k.png?sig=1&amp;x=2"' in html
+
+
+def test_worst_problems_group_what_differs_only_in_product_text(tmp_path):
+    run_dir = tmp_path / "run"
+    manifest = make_run(run_dir, 24, products=12)  # three price misreads, on three products with three prices
+    html = report.render_report(manifest, run_dir / "report.html").read_text()
+    worst = html.split("<h2>Worst problems</h2>", 1)[1].split("</ol>", 1)[0]
+    price_lines = [li for li in worst.split("<li>") if "The price reads" in li]
+    assert len(price_lines) == 1 and "× 3" in price_lines[0], worst
