@@ -15,7 +15,8 @@ on an H100/H200 — later measurements are skipped, and marked so, when the budg
 2. **Orchestrated flow vs bare diffusers loop** — a klein-4B-sized pipeline (real transformer and VAE, a
    3-layer text encoder of the real width, saved once to --workdir) runs the example campaign through
    ``campaign_flow`` (QA: format check only, since random weights draw noise), then the same prompts,
-   reference images and seeds through a plain ``pipe(...)`` loop.
+   reference images and seeds through a plain ``pipe(...)`` loop, at each of ``--flow-batch-sizes`` (1, 2, 4:
+   4 products × 4 variants, so a product's variants can share a call) on both sides.
 
 Usage::
 
@@ -255,12 +256,58 @@ def save_flow_pipeline(folder: Path, dry: bool, device: str, dtype: Any, torch: 
     return folder, [1, 2, 3]
 
 
-def flow_vs_bare(args: argparse.Namespace, device: str, dtype: Any, torch: Any, budget: Budget) -> dict[str, Any]:
+def _campaign(folder: Path, options: dict[str, Any], variants: int) -> Path:
+    """The example campaign with one 1080² format, the flux2-klein backend with ``options``, QA = format check."""
     import yaml
 
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for name in ("brand.yaml", "products.csv", "LICENSE"):
+        if (EXAMPLE / name).exists():
+            shutil.copy(EXAMPLE / name, folder / name)
+    (folder / "images").symlink_to(EXAMPLE / "images")
+    spec = yaml.safe_load((EXAMPLE / "campaign.yaml").read_text())
+    spec.update(formats=[{"name": "square", "width": 1080, "height": 1080, "file_type": "png"}], variants=variants,
+                generator={"backend": "flux2-klein", "options": options}, qa={"checks": ["format"], "max_attempts": 1})
+    (folder / "campaign.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    return folder / "campaign.yaml"
+
+
+def bare_loop(jobs: list[Any], gen: Any, pipe: Any, layers: list[int], batch: int, out: Path, device: str, torch: Any) -> float:
+    """The same prompts, references and seeds as the flow's jobs, straight into the resident pipeline, ``batch``
+    images per call (jobs with the same references only, as the backend batches); seconds, device synced."""
     from brandflow.generators import flux2
 
-    out: dict[str, Any] = {"products": args.flow_products, "variants": args.flow_variants, "batch_size": args.flow_batch_size}
+    width, height = gen.native_size(1080, 1080)
+    out.mkdir(parents=True, exist_ok=True)
+    groups: dict[tuple[str, ...], list[Any]] = {}
+    for job in jobs:
+        groups.setdefault(tuple(r.sha256 for r in job.references), []).append(job)
+    t0 = time.perf_counter()
+    n = 0
+    for group in groups.values():
+        for i in range(0, len(group), batch):
+            chunk = group[i : i + batch]
+            refs = flux2.order_references(chunk[0].references, int(gen.options.max_references or 0))
+            images = [flux2.load_reference_image(str(r.path), r.sha256, int(gen.options.reference_megapixels * 2**20)) for r in refs]
+            kwargs: dict[str, Any] = {"prompt": [j.prompt.to_json() for j in chunk], "image": images or None, "height": height,
+                                      "width": width, "num_inference_steps": gen.options.steps, "guidance_scale": gen.options.guidance,
+                                      "generator": [torch.Generator("cpu").manual_seed(j.final.seed) for j in chunk],
+                                      "text_encoder_out_layers": tuple(layers)}
+            for im in pipe(**kwargs).images:
+                im.save(out / f"{n}.png")
+                n += 1
+    sync(torch, device)
+    return time.perf_counter() - t0
+
+
+def flow_vs_bare(args: argparse.Namespace, device: str, dtype: Any, torch: Any, budget: Budget) -> dict[str, Any]:
+    """For each batch size: the example campaign through ``campaign_flow`` (generate → compose → format QA →
+    publish, Prefect included), then the same prompts, references and seeds through a bare ``pipe(...)`` loop
+    with the same batch size. The pipeline is loaded once and stays resident for both."""
+    from brandflow.generators import flux2
+
+    out: dict[str, Any] = {"products": args.flow_products, "variants": args.flow_variants, "runs": []}
     if not budget.allows(120 if not args.dry_run else 5):
         return {**out, "status": "skipped: time budget"}
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="brandflow-gpu-bench-"))
@@ -271,57 +318,42 @@ def flow_vs_bare(args: argparse.Namespace, device: str, dtype: Any, torch: Any, 
         t0 = time.perf_counter()
         model, layers = save_flow_pipeline(workdir / "klein-4b-random", args.dry_run, device, dtype, torch)
         out["save_seconds"] = round(time.perf_counter() - t0, 1)
-
-        options: dict[str, Any] = {"model": str(model), "device": device, "dtype": str(dtype).removeprefix("torch."), "text_encoder_out_layers": layers,
-                                   "batch_size": args.flow_batch_size}
+        options: dict[str, Any] = {"model": str(model), "device": device, "dtype": str(dtype).removeprefix("torch."), "text_encoder_out_layers": layers}
         if args.dry_run:
             options.update(steps=2, target_megapixels=0.02, reference_megapixels=0.004)
-        campaign = workdir / "campaign"
-        shutil.rmtree(campaign, ignore_errors=True)
-        campaign.mkdir()
-        for name in ("brand.yaml", "products.csv", "LICENSE"):
-            shutil.copy(EXAMPLE / name, campaign / name)
-        (campaign / "images").symlink_to(EXAMPLE / "images")
-        spec = yaml.safe_load((EXAMPLE / "campaign.yaml").read_text())
-        spec.update(formats=[{"name": "square", "width": 1080, "height": 1080, "file_type": "png"}], variants=args.flow_variants,
-                    generator={"backend": "flux2-klein", "options": options}, qa={"checks": ["format"], "max_attempts": 1})
-        (campaign / "campaign.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
-
-        gen = flux2.Flux2KleinGenerator(options)
+        gen = flux2.Flux2KleinGenerator({**options, "batch_size": 1})
         t0 = time.perf_counter()
-        pipe = flux2.get_pipeline(gen.options, gen.memory_mode)  # resident: the flow's generator reuses it
+        pipe = flux2.get_pipeline(gen.options, gen.memory_mode)  # resident: every flow run below reuses it
         out["load_seconds"] = round(time.perf_counter() - t0, 1)
 
         from brandflow.flows.campaign import campaign_flow
         from brandflow.manifest import RunManifest
 
-        t0 = time.perf_counter()
-        result = campaign_flow(str(campaign / "campaign.yaml"), str(workdir / "run"), limit=args.flow_products)
-        out["flow_wall_seconds"] = time.perf_counter() - t0
-        out["flow_in_flow_seconds"] = result.summary.seconds
-        manifest = RunManifest.read(result.manifest)
-        done = [j for j in manifest.jobs if j.final.creative is not None]
-        out["flow_images"] = len(done)
-        out["flow_errors"] = [j.final.error for j in manifest.jobs if j.final.error][:3]
-        out["flow_loads"] = flux2.load_count()
-
-        # The bare loop: the same prompts, references and seeds, straight into the resident pipeline.
         width, height = gen.native_size(1080, 1080)
-        bare_dir = workdir / "bare"
-        bare_dir.mkdir(exist_ok=True)
-        t0 = time.perf_counter()
-        for i, job in enumerate(done):
-            refs = flux2.order_references(job.references, int(gen.options.max_references or 0))
-            images = [flux2.load_reference_image(str(r.path), r.sha256, int(gen.options.reference_megapixels * 2**20)) for r in refs]
-            kwargs: dict[str, Any] = {"prompt": job.prompt.to_json(), "image": images or None, "height": height, "width": width,
-                                      "num_inference_steps": gen.options.steps, "guidance_scale": gen.options.guidance,
-                                      "generator": torch.Generator("cpu").manual_seed(job.final.seed), "text_encoder_out_layers": tuple(layers)}
-            pipe(**kwargs).images[0].save(bare_dir / f"{i}.png")
-        sync(torch, device)
-        out["bare_seconds"] = time.perf_counter() - t0
-        n = max(1, len(done))
-        out.update(flow_images_per_minute=60 * n / out["flow_in_flow_seconds"], bare_images_per_minute=60 * n / max(out["bare_seconds"], 1e-9),
-                   size=f"{width}x{height}", steps=gen.options.steps, status="ok" if done else "error: the flow made no image")
+        out.update(size=f"{width}x{height}", steps=gen.options.steps)
+        per_image = None
+        for batch in args.flow_batch_sizes:
+            images = args.flow_products * args.flow_variants
+            if per_image is not None and not budget.allows(2.5 * images * per_image + 10):
+                out["runs"].append({"batch_size": batch, "status": "skipped: time budget"})
+                continue
+            campaign = _campaign(workdir / f"campaign-b{batch}", {**options, "batch_size": batch}, args.flow_variants)
+            t0 = time.perf_counter()
+            result = campaign_flow(str(campaign), str(workdir / f"run-b{batch}"), limit=args.flow_products)
+            flow_wall = time.perf_counter() - t0
+            manifest = RunManifest.read(result.manifest)
+            done = [j for j in manifest.jobs if j.final.creative is not None]
+            bare = bare_loop(done, gen, pipe, layers, batch, workdir / f"bare-b{batch}", device, torch)
+            n = max(1, len(done))
+            per_image = bare / n
+            out["runs"].append({
+                "batch_size": batch, "images": len(done), "flow_wall_seconds": flow_wall, "flow_in_flow_seconds": result.summary.seconds,
+                "bare_seconds": bare, "flow_images_per_minute": 60 * n / result.summary.seconds, "bare_images_per_minute": 60 * n / max(bare, 1e-9),
+                "errors": [j.final.error for j in manifest.jobs if j.final.error][:3],
+                "status": "ok" if len(done) == len(manifest.jobs) and done else "error: the flow made no image" if not done else "some jobs failed",
+            })
+        out["flow_loads"] = flux2.load_count()
+        out["status"] = "ok" if any(r.get("status") == "ok" for r in out["runs"]) else "error: no flow run completed"
         return out
     finally:
         flux2.release_resident()
@@ -370,19 +402,21 @@ def markdown(env: dict[str, Any], rows: list[dict[str, Any]], flow: dict[str, An
         )
     if flow is not None:
         lines += ["", "## Orchestrated flow vs bare diffusers loop (klein-4B size, memory mode none)", "",
-                  f"{flow['products']} products × {flow['variants']} variant(s); flow batch_size {flow['batch_size']}, bare loop one image per call.", ""]
+                  f"{flow.get('products', '?')} products × {flow.get('variants', '?')} variants (same references per product, so batchable); "
+                  f"{flow.get('size', '?')} px, {flow.get('steps', '?')} steps. The flow also composes, checks the format and publishes "
+                  "each image and runs Prefect; the bare loop only generates and saves, with the same batch size, prompts and seeds.", ""]
         if flow.get("status") != "ok":
             lines.append(f"{flow.get('status')}")
-        else:
-            lines += [
-                "| path | images | size | steps | seconds | images/min |", "|---|---|---|---|---|---|",
-                f"| campaign_flow (in-flow time) | {flow['flow_images']} | {flow['size']} | {flow['steps']} | {flow['flow_in_flow_seconds']:.2f} | {flow['flow_images_per_minute']:.1f} |",
-                f"| campaign_flow (wall, incl. Prefect start-up) | {flow['flow_images']} | {flow['size']} | {flow['steps']} | {flow['flow_wall_seconds']:.2f} | — |",
-                f"| bare pipe(...) loop | {flow['flow_images']} | {flow['size']} | {flow['steps']} | {flow['bare_seconds']:.2f} | {flow['bare_images_per_minute']:.1f} |",
-                "",
-                (f"Pipeline loads in the flow process: {flow['flow_loads']} (load {flow['load_seconds']} s, not timed above). "
-                 "The flow also composes, checks the format and publishes each image; the bare loop only generates and saves."),
-            ]
+        if flow.get("runs"):
+            lines += ["| batch size | images | flow s (in-flow) | flow s (wall, incl. Prefect start-up) | bare loop s | flow images/min | bare images/min | flow/bare | status |",
+                      "|---|---|---|---|---|---|---|---|---|"]
+            for r in flow["runs"]:
+                if "images" not in r:
+                    lines.append(f"| {r['batch_size']} | — | — | — | — | — | — | — | {r['status']} |")
+                    continue
+                lines.append(f"| {r['batch_size']} | {r['images']} | {r['flow_in_flow_seconds']:.2f} | {r['flow_wall_seconds']:.2f} | {r['bare_seconds']:.2f} "
+                             f"| {r['flow_images_per_minute']:.1f} | {r['bare_images_per_minute']:.1f} | {r['flow_in_flow_seconds'] / max(r['bare_seconds'], 1e-9):.2f}× | {r['status']} |")
+            lines += ["", f"Pipeline loads in the process: {flow.get('flow_loads')} (load {flow.get('load_seconds')} s, save {flow.get('save_seconds')} s, not timed above)."]
     lines += ["", ("Context, not measured here: klein-4B, 4 steps, 1024², ~0.57 s/image on an H100 (third-party figure); "
                    "compute floor ~0.2 s for 4 steps of a 4B transformer over ~4.6k tokens at H100 bf16 peak.")]
     return "\n".join(lines) + "\n"
@@ -399,15 +433,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-flow", dest="flow", action="store_false", help="skip the flow-vs-bare-loop comparison")
     ap.add_argument("--repeats", type=int, default=3, help="timed runs per cell after the warm-up (fewer if the budget is short)")
     ap.add_argument("--dev-steps", type=int, default=4, help="steps for dev (its default is 50; per-step time is reported)")
-    ap.add_argument("--flow-products", type=int, default=8, help="products in the flow comparison (one 1080² format)")
-    ap.add_argument("--flow-variants", type=int, default=1, help="variants per product in the flow comparison (batchable: same references)")
-    ap.add_argument("--flow-batch-size", type=int, default=1, help="generator batch_size in the flow (the bare loop renders one at a time)")
+    ap.add_argument("--flow-products", type=int, default=4, help="products in the flow comparison (one 1080² format)")
+    ap.add_argument("--flow-variants", type=int, default=4, help="variants per product in the flow comparison (batchable: same references)")
+    ap.add_argument("--flow-batch-sizes", default="1,2,4", help="generator batch sizes, comma-separated: flow and bare loop alike")
     ap.add_argument("--budget", type=float, default=540.0, help="seconds for everything; cells that no longer fit are skipped")
     ap.add_argument("--workdir", default=None, help="folder for the saved flow pipeline (~8 GB) and runs; default: a temp folder, removed")
     ap.add_argument("--keep-workdir", action="store_true")
     args = ap.parse_args(argv)
     args.variants = [v for v in args.variants.split(",") if v]
     args.modes = [m for m in args.modes.split(",") if m]
+    args.flow_batch_sizes = [int(b) for b in args.flow_batch_sizes.split(",") if b.strip()]
     bad = [v for v in args.variants if v not in REAL_CONFIGS] + [m for m in args.modes if m not in MODES]
     if bad:
         ap.error(f"unknown variant/mode: {bad}")
@@ -433,8 +468,8 @@ def main(argv: list[str] | None = None) -> int:
     budget = Budget(args.budget)
     t0 = time.perf_counter()
     env = environment(torch, device)
-    # keep ~150 s of the budget for the flow comparison, which runs last
-    reserve = 150.0 if args.flow and not args.dry_run else 0.0
+    # keep ~240 s of the budget for the flow comparison, which runs last (save + load the pipeline, 3 batch sizes)
+    reserve = 240.0 if args.flow and not args.dry_run else 0.0
     rows = matrix(args, device, dtype, torch, Budget(max(0.0, args.budget - reserve)))
     flow = None
     if args.flow:
@@ -457,4 +492,6 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+    # unattended: a busy machine can take longer than Prefect's default 20 s to start its ephemeral server
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     sys.exit(main())
