@@ -46,7 +46,7 @@ test: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(call need,$(DEMO_TOOLS))
-	$(PY) bench/campaign.py
+	$(PY) bench/campaign.py --readme
 
 clean:
 	rm -rf $(VENV) examples/saleor/runs .pytest_cache
