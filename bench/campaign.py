@@ -90,7 +90,7 @@ def _loop(campaign: Path, out: Path, workers: int) -> list:
     from brandflow.pipeline.jobs import MAX_BATCH, batches, chunked, run_batch, split_resumed
     from brandflow.pipeline.outcome import keep_aside, record_of
     from brandflow.pipeline.plan import plan_jobs
-    from brandflow.pipeline.stages import batch_size_of, publish_run_record, publish_stage
+    from brandflow.pipeline.stages import batch_size_of, publish_feeds, publish_run_record, publish_stage
     from brandflow.review.report import render_report
     from brandflow.spec import load_campaign
 
@@ -133,6 +133,8 @@ def _loop(campaign: Path, out: Path, workers: int) -> list:
     summary = RunSummary.of(records, rejections, len(products), time.perf_counter() - t0)
     manifest = RunManifest(campaign=spec.slug, spec_path=str(campaign.resolve()), brand=brand.name, backend=spec.generator.backend,
                            publish_target=target, started_at=started, summary=summary, jobs=records, rejections=rejections)
+    if spec.publish.feeds:
+        manifest = manifest.model_copy(update={"feeds": publish_feeds(records, spec, target, [p.id for p in products], out)})
     manifest_path = manifest.write(out / "manifest.json")
     report = render_report(manifest, out / "report.html")
     publish_run_record([manifest_path, report], spec, target, started.strftime("%Y%m%dT%H%M%SZ"))
