@@ -260,27 +260,33 @@ def fmt(values: list[float], digits: int = 1, unit: str = "") -> str:
     return f"{mid:.{digits}f}{unit} ({lo:.{digits}f}–{hi:.{digits}f})"
 
 
-def alternate(scale: str, pairs: int, workers: int, base: Path, env: dict[str, str], log: Path, noop: bool) -> dict:
-    """``pairs`` × (flow, loop), alternated; with ``noop`` each side re-runs into its own finished folder."""
-    campaign = make_campaign(base / f"campaign-{scale}", scale)
-    finished = {}
+def alternate(scale: str, pairs: int, workers: int, base: Path, env: dict[str, str], log: Path, noop: bool,
+              sides: tuple[str, ...] = ("flow", "loop")) -> dict:
+    """``pairs`` × (flow, loop), alternated; with ``noop`` each side re-runs into its own finished folder (the
+    last full run's folder of that scale, kept for this, or one made first)."""
+    folder = base / f"campaign-{scale}"
+    campaign = folder / "campaign.yaml" if folder.is_dir() else make_campaign(folder, scale)
+    finished = {mode: base / f"finished-{scale}-{mode}" for mode in sides}
     if noop:
-        for mode in ("flow", "loop"):
-            finished[mode] = base / f"finished-{scale}-{mode}"
-            measure(mode, campaign, finished[mode], workers, env, log)
-    runs: dict[str, list[dict]] = {"flow": [], "loop": []}
+        for mode in sides:
+            if not finished[mode].is_dir():
+                measure(mode, campaign, finished[mode], workers, env, log)
+    runs: dict[str, list[dict]] = {mode: [] for mode in ("flow", "loop")}
     loads = [os.getloadavg()[0]]
     for i in range(pairs):
-        for mode in ("flow", "loop") if i % 2 == 0 else ("loop", "flow"):
+        for mode in sides if i % 2 == 0 else tuple(reversed(sides)):
             out = finished[mode] if noop else base / f"run-{scale}-{mode}-{i}"
             r = measure(mode, campaign, out, workers, env, log)
             runs[mode].append(r)
             loads.append(os.getloadavg()[0])
             print(f"  {scale}{' no-op' if noop else ''} {mode} #{i + 1}: cpu {r['cpu']:.1f} s, wall {r['wall']:.1f} s, "
                   f"rss {r['rss_tree_mb']:.0f} MB, {r['jobs']} jobs, {r['reused']} reused, load {loads[-1]:.1f}", flush=True)
-            if not noop:
+            if not noop and i >= pairs - 2:  # the last of each side is kept for a no-op pass
+                shutil.rmtree(finished[mode], ignore_errors=True)
+                out.rename(finished[mode])
+            elif not noop:
                 shutil.rmtree(out, ignore_errors=True)
-    verdicts = {json.dumps(r["verdicts"], sort_keys=True) for side in runs.values() for r in side}
+    verdicts = {json.dumps(r["verdicts"], sort_keys=True) for side in runs.values() for r in side}  # flow and loop alike
     creatives = {json.dumps(r["creatives"], sort_keys=True) for side in runs.values() for r in side}
     return {"scale": scale, "noop": noop, "runs": runs, "loads": loads, "same_verdicts": len(verdicts) == 1,
             "same_creatives": len(creatives) == 1, "verdicts": runs["flow"][0]["verdicts"]}
@@ -298,7 +304,9 @@ def table(results: list[dict], pairs: int) -> list[str]:
         cpu_ratio = [a["cpu"] / b["cpu"] for a, b in zip(f, lp)]
         wall_ratio = [a["wall"] / b["wall"] for a, b in zip(f, lp)]
         for side, runs in (("flow", f), ("loop", lp)):
-            ratios = (fmt(cpu_ratio, 2, "×"), fmt(wall_ratio, 2, "×")) if side == "flow" else ("", "")
+            if not runs:
+                continue
+            ratios = (fmt(cpu_ratio, 2, "×"), fmt(wall_ratio, 2, "×")) if side == "flow" and lp else ("", "")
             lines.append(f"| {name} | {runs[0]['jobs']} | {side} | {fmt([r['cpu'] for r in runs])} | {fmt([r['wall'] for r in runs], 2 if res['noop'] else 1)} "
                          f"| {fmt([r['rss_tree_mb'] for r in runs], 0)} | {ratios[0]} | {ratios[1]} |")
     return lines
@@ -340,9 +348,11 @@ def main() -> None:
             measure(mode, warm, base / f"warm-{mode}", args.workers, env, log)
         results = []
         for scale, noop in plan:
-            pairs = 1 if scale == "320" and not args.scales else args.pairs
-            print(f"{scale}{' no-op re-run' if noop else ''}: {pairs} pairs", flush=True)
-            results.append(alternate(scale, pairs, args.workers, base, env, log, noop))
+            # the default plan's 320 only shows how RSS grows with the campaign: one flow run, no loop
+            sides = ("flow",) if scale == "320" and not args.scales else ("flow", "loop")
+            pairs = 1 if len(sides) == 1 else args.pairs
+            print(f"{scale}{' no-op re-run' if noop else ''}: {pairs} × {'/'.join(sides)}", flush=True)
+            results.append(alternate(scale, pairs, args.workers, base, env, log, noop, sides))
 
     loads = [x for r in results for x in r["loads"]]
     by = {(r["scale"], r["noop"]): r for r in results}
@@ -367,6 +377,12 @@ def main() -> None:
         small = statistics.median(r["rss_tree_mb"] for r in by[("32", False)]["runs"]["flow"])
         big = statistics.median(r["rss_tree_mb"] for r in by[("320", False)]["runs"]["flow"])
         lines.append(f"Peak RSS flow + server, 32 → 320 products: {small:.0f} → {big:.0f} MB ({big / small:.2f}×).")
+    if ("32", False) in by and ("128", False) in by:
+        extra = {k: statistics.median(f["cpu"] - lp["cpu"] for f, lp in zip(by[(k, False)]["runs"]["flow"], by[(k, False)]["runs"]["loop"]))
+                 for k in ("32", "128")}
+        lines.append(f"What Prefect adds, flow − loop CPU per pair (median): {extra['32']:.1f} s at 32 creatives, {extra['128']:.1f} s at 128, "
+                     f"so {1000 * (extra['128'] - extra['32']) / 96:.0f} ms per further creative; the rest is a fixed cost per run "
+                     "(importing Prefect, starting and stopping the ephemeral API server).")
     if ("128", False) in by:
         flow128 = statistics.median(r["cpu"] for r in by[("128", False)]["runs"]["flow"])
         lines.append(f"Throughput per core on the example: {128 / flow128 * 60:.0f} creatives per CPU-minute (flow, server counted).")
