@@ -109,3 +109,20 @@ def test_publishing_again_rewrites_nothing(campaign_dir, tmp_path):
     again = [publish_stage(a[-1].creative, job, a[-1].qa, spec, target) for job, a in done]
     assert [p.sha256 for p in again] == [p.sha256 for p in first] and not any(p.written for p in again)
     assert _files(tmp_path) == files, "no file rewritten, creative.marked.png included"
+
+
+def test_pixels_in_memory_change_no_qa_decision(campaign_dir, tmp_path, monkeypatch):
+    """QA on the pixels handed on from compose decides exactly as QA on the decoded file: same creatives,
+    same verdicts, same measurements (only timings differ)."""
+    from brandflow import imageio
+
+    spec, brand, jobs = _plan(campaign_dir, ["format", "text", "colour", "identity"])
+    fast = pj.run_batch(jobs, spec, brand, tmp_path / "fast")
+    monkeypatch.setattr(imageio, "_HANDOFF_SIZE", 0)  # nothing kept: every stage decodes the file it reads
+    slow = pj.run_batch(jobs, spec, brand, tmp_path / "slow")
+
+    def decisions(outcomes):
+        return [[(a.creative.sha256, a.qa.verdict, [(c.check, c.verdict, c.metrics, c.reasons) for c in a.qa.checks]) for a in attempts]
+                for _, attempts in outcomes]
+
+    assert decisions(fast) == decisions(slow)
