@@ -199,6 +199,7 @@ class GeneratedImage(_Record):
         default=None, description="the generating service's own moderation of this image, e.g. {provider: bfl, status: Ready, "
         "verdict: pass, safety_tolerance: 2}; the moderation check shows it beside its own scores",
     )
+    notes: list[str] = Field(default_factory=list, description="what a reviewer should know, e.g. a packshot with too few pixels for its box")
 
 
 class Creative(_Record):

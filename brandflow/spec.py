@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from brandflow.errors import SpecError
+from brandflow.presets import expand_preset
 
 HEX_RE = re.compile(r"^#[0-9A-Fa-f]{6}$")
 ColourRole = Literal["primary", "secondary", "accent", "text", "background"]
@@ -114,10 +115,17 @@ class FormatSpec(_Model):
     """A channel format: exact output size in pixels and file type."""
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
-    width: int = Field(ge=64, le=8192)
-    height: int = Field(ge=64, le=8192)
+    width: int = Field(ge=32, le=8192)
+    height: int = Field(ge=32, le=8192)
     file_type: FileType = "png"
-    max_bytes: int | None = Field(default=None, gt=0, description="upper bound on the file size, bytes")
+    max_bytes: int | None = Field(default=None, gt=0, description="upper bound on the file size, bytes (JPEG/WebP: met by a quality search)")
+    text_free_top: float = Field(default=0.0, ge=0, le=0.4, description="fraction of the height at the top kept free of text (Stories UI)")
+    text_free_bottom: float = Field(default=0.0, ge=0, le=0.4, description="fraction of the height at the bottom kept free of text")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset(cls, data: Any) -> Any:
+        return expand_preset(data)
 
     @property
     def aspect(self) -> float:
@@ -438,6 +446,11 @@ class CampaignSpec(_Model):
     schedule: ScheduleSpec | None = Field(default=None, description="used by `brandflow serve` and `brandflow deploy --campaign`")
     notify: NotifySpec | None = None
     budget: BudgetSpec = Field(default=BudgetSpec(), description="spending cap and GPU price (brandflow/pipeline/budget.py, docs/bfl.md)")
+
+    @field_validator("formats", mode="before")
+    @classmethod
+    def _presets(cls, v: Any) -> Any:
+        return [expand_preset(f) for f in v] if isinstance(v, list) else v
 
     @field_validator("formats")
     @classmethod

@@ -25,7 +25,8 @@ def campaign_dir(tmp_path: Path) -> Path:
     """A writable copy of the example's YAML and feed; images are linked, not copied."""
     for name in ("campaign.yaml", "brand.yaml", "products.csv"):
         shutil.copy(EXAMPLE / name, tmp_path / name)
-    (tmp_path / "images").symlink_to(EXAMPLE / "images")
+    for name in ("images", "packshots", "logo.png"):
+        (tmp_path / name).symlink_to(EXAMPLE / name)
     return tmp_path
 
 

@@ -40,7 +40,7 @@ from brandflow.imageio import encode_within, hand_on, load_rgb_of, load_rgba, wr
 from brandflow.glyphs import require_glyphs
 from brandflow.records import Box, Creative, GeneratedImage, Job, TextRegion
 from brandflow.spec import BrandKit, OverlaySpec
-from brandflow.compose.layout import bottom_band, contrast_ratio, rgb_to_hex, safe_margin_px, top_band
+from brandflow.compose.layout import FrameLayout, bottom_rows, contrast_ratio, frame_layout, rgb_to_hex, safe_margin_px
 
 FONTS = Path(__file__).resolve().parents[1] / "assets" / "fonts"
 #: Bundled fonts (DejaVu Sans; licence: assets/fonts/LICENSE-DejaVu.txt).
@@ -153,11 +153,13 @@ def _wrap(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.FreeTypeFont, ma
 class _Painter:
     """Draws onto one RGB image and records the text regions."""
 
-    def __init__(self, img: Image.Image, brand: BrandKit, overlay: OverlaySpec):
-        self.img, self.brand, self.overlay = img, brand, overlay
+    def __init__(self, img: Image.Image, brand: BrandKit, overlay: OverlaySpec, layout: FrameLayout):
+        self.img, self.brand, self.overlay, self.layout = img, brand, overlay, layout
         self.draw = ImageDraw.Draw(img)
         self.w, self.h = img.size
         self.unit = min(self.w, self.h) / 1080  # sizes are designed for a 1080-px short side
+        if layout.kind == "banner":  # 728×90, 320×50: text sits side by side, so it may be as tall as a 360-px frame's
+            self.unit = self.h / 360
         self.margin = safe_margin_px(self.w, self.h, overlay.safe_margin)
         self.min_px = max(8, round(MIN_FONT_PX_AT_1080 * self.unit))
         self.regions: list[TextRegion] = []
@@ -207,24 +209,28 @@ class _Painter:
 
     # ------------------------------------------------------------------ slots
     def logo(self, path: Path) -> int:
-        """Paste the logo in the top-right corner of the safe area; returns its width plus a gap (pixels)."""
-        x0, y0, x1, y1 = top_band(self.w, self.h, self.overlay.safe_margin)
+        """Paste the logo at the top right of its slot (``layout.logo``), its clear space (half its height) left
+        and below inside the slot; returns the slot's width (pixels) — the headline wraps short of it."""
+        assert self.layout.logo is not None
+        x0, y0, x1, y1 = self.layout.logo
         logo = Image.fromarray(load_rgba(path), "RGBA")
         bbox = logo.getchannel("A").getbbox()
         if bbox:
             logo = logo.crop(bbox)
-        target_h = min(round(72 * self.unit), y1 - y0)
-        k = min(target_h / logo.height, 0.3 * (x1 - x0) / logo.width)
+        target_h = max(1, round((y1 - y0) / 1.5))  # the slot is the logo's height plus half of it clear
+        k = min(target_h / logo.height, (x1 - x0 - 0.5 * target_h) / logo.width)
         logo = logo.resize((max(1, round(logo.width * k)), max(1, round(logo.height * k))), Image.Resampling.LANCZOS)
         lx, ly = x1 - logo.width, y0
-        # a logo that would vanish into the background (WCAG contrast < 2 between its mean colour and the
-        # background) gets a plate in the brand background colour, white or near-black — the best
-        a = np.asarray(logo, dtype=np.float64)
-        wsum = a[..., 3].sum()
-        if wsum > 0:
-            mean = tuple(float((a[..., c] * a[..., 3]).sum() / wsum) for c in range(3))
+        # a logo that would vanish into the background gets a plate in the brand background colour, white or
+        # near-black — the best. "Vanish": more than a quarter of its opaque pixels have a WCAG contrast below
+        # 3 with the background (SC 1.4.11's 3:1 for graphical objects), e.g. a navy wordmark on a dark wall
+        a = np.asarray(logo, dtype=np.uint8)
+        solid = a[a[..., 3] > 200][:, :3]
+        if len(solid):
             under, _ = background_stats(self.img, (lx, ly, lx + logo.width, ly + logo.height))
-            if contrast_ratio(mean, under) < 2.0:
+            low = np.mean([contrast_ratio(tuple(c), under) < 3.0 for c in solid[:: max(1, len(solid) // 2000)]])
+            mean = tuple(float(v) for v in solid.mean(axis=0))
+            if low > 0.25:
                 plate_c = self.brand.colour("background")
                 options = ([plate_c.rgb] if plate_c else []) + [WHITE, NEAR_BLACK]
                 best = max(options, key=lambda c: contrast_ratio(mean, c))
@@ -232,10 +238,11 @@ class _Painter:
                 self.draw.rounded_rectangle([lx - pad, ly, lx + logo.width, ly + logo.height + pad], radius=pad, fill=best)
                 lx, ly = lx - pad // 2, ly + pad // 2
         self.img.paste(logo, (lx, ly), logo)
-        return logo.width + round(24 * self.unit)
+        self.logo_box = (lx, ly, lx + logo.width, ly + logo.height)
+        return x1 - min(x0, lx - round(0.5 * logo.height))
 
     def headline(self, text: str, reserve_right: int = 0) -> None:
-        x0, y0, x1, y1 = top_band(self.w, self.h, self.overlay.safe_margin)
+        x0, y0, x1, y1 = self.layout.headline
         max_w, max_h = x1 - x0 - reserve_right, y1 - y0
         for max_lines in (2, 3):
             for size in range(self.px(HEADLINE_PX), self.min_px - 1, -2):
@@ -286,7 +293,7 @@ class _Painter:
         return max(options, key=lambda c: contrast_ratio(c, under))
 
     def bottom(self, price: str, cta: str) -> None:
-        x0, y0, x1, y1 = bottom_band(self.w, self.h, self.overlay.safe_margin)
+        x0, y0, x1, y1 = self.layout.bottom
         band_w, band_h = x1 - x0, y1 - y0
         gap = round(32 * self.unit)
         button = self._button(cta, band_w) if cta else None
@@ -372,11 +379,13 @@ def compose(
     img = Image.fromarray(load_rgb_of(generated.path, generated.sha256), "RGB")
     if img.size != (fmt.width, fmt.height):
         img = ImageOps.fit(img, (fmt.width, fmt.height), Image.Resampling.LANCZOS, centering=(0.5, 0.5))
-    painter = _Painter(img, brand, overlay)
+    layout = frame_layout(fmt.width, fmt.height, overlay.safe_margin, fmt.text_free_top, fmt.text_free_bottom,
+                          rows=bottom_rows(job.overlay, fmt.width, fmt.height, overlay.safe_margin))
+    painter = _Painter(img, brand, overlay, layout)
     for slot, font in (("headline", painter.headline_font), ("price", painter.headline_font), ("cta", painter.body_font)):
         if job.overlay.get(slot):  # before drawing: a character no font has would be published as a tofu box
             require_glyphs(f"overlay {slot} of product {job.product_id!r}", job.overlay[slot], [font])
-    reserve = painter.logo(brand.logo) if overlay.logo and brand.logo is not None else 0
+    reserve = painter.logo(brand.logo) if overlay.logo and brand.logo is not None and layout.logo is not None else 0
     if job.overlay.get("headline"):
         painter.headline(job.overlay["headline"], reserve_right=reserve)
     price, cta = job.overlay.get("price", ""), job.overlay.get("cta", "")

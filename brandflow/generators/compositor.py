@@ -2,52 +2,29 @@
 
 The packshot's alpha channel cuts the product out (an opaque packshot on a plain studio backdrop is
 keyed out by its border colour); the cut-out is placed, with a soft shadow computed from its alpha,
-on a background built from the structured prompt. Everything random comes from
-``numpy.random.default_rng(job.seed)``, so a job renders byte-identically every time and each seed
-gives a different layout, background, scale and position.
+on a backdrop built from the structured prompt. Everything random comes from
+``numpy.random.default_rng(job.seed)``, so a job renders byte-identically every time.
 
-Layouts (where the product goes, always inside :func:`brandflow.compose.layout.product_zone`, so the
-headline band on top and the price/CTA band at the bottom stay free of product):
+How a creative is built:
 
-``hero``      one view, centred, large.
-``left`` / ``right``  one view on the left / right third, open backdrop on the other side.
-``pair``      primary packshot and the first alternate view side by side (needs an alternate view).
-``diagonal``  a slanted floor split; two views on a diagonal (upper-left / lower-right) or one offset view.
-``flatlay``   views seen from above, slightly rotated, with a drop shadow instead of a contact shadow.
+1. **Layout** — :func:`brandflow.compose.layout.frame_layout` cuts the frame by aspect ratio (tall, square,
+   landscape, banner) into headline, product, price/CTA and logo boxes, outside the channel's text-free
+   zones (``format.text_free_top/bottom``). The product fills its box (92–97 % of the limiting side), never
+   past its own pixels (scale ≤ 1; a note on the record says when the packshot is too small); a wide product
+   in a tall box shows its alternate view under it at the same scale.
+2. **Separation** — the backdrop behind the product is the palette colour, tint or shade with the largest
+   ΔE00 (CIEDE2000) to the product's nearest dominant colour (k-means in CIELAB, clusters ≥ 10 % of the
+   product): a blue shoe on a blue brand gets a navy, light or warm backdrop, not the blue. Every pick must
+   reach ``SEPARATION_MIN`` = 5 ΔE00 — above 5 an observer sees two different colours (Mokrzycki & Tatol,
+   "Colour difference ΔE — a survey", Machine Graphics & Vision 20(4), 2011); the chooser maximises, so real
+   picks are far above it (bench/design.py).
+3. **Brand panel** — when the backdrop is not the primary, a full-bleed panel in the *exact* primary sits
+   behind price and CTA: the brand colour is always present (the colour QA check reads ΔE00 ≈ 0 there).
+4. **The look** — :func:`parse_look` reads scene, mood, lighting, background and subjects, the fields a
+   FLUX.2 model reads: studio sweep or lifestyle tabletop, warm (autumn, golden) light, light side, hard or
+   soft shadows, fallen leaves, a plinth; ``color_palette`` supplies every candidate colour.
 
-Backgrounds (``color_palette[0]`` is the brand primary and always keeps a large *flat* area of its
-exact sRGB value — the colour QA check reads ΔE00 ≈ 0 there; gradients and glows cover only part
-of the frame; the second/accent colours appear as flat shapes or panels so they can be measured too):
-
-``flat``      the primary, everywhere.
-``gradient``  primary above; the lower part fades to a second palette colour.
-``floor``     primary wall, a flat floor panel in a second palette colour that the product stands on.
-``radial``    primary with a soft lighter (or darker) glow behind the product only.
-``shapes``    primary with a large flat disc or ring in an accent colour behind the product and a few small dots/pills.
-``card``      primary with a rounded card in the lightest palette colour behind the product.
-
-Understood from the prompt (case-insensitive; anything else is ignored — a model reads it, we do not):
-
-* ``composition`` (and ``subjects[*].position``), split into clauses at ``, ; .`` and ``with``/``and``/``while``;
-  the first clause with ``left``/``right`` decides the side (× 5 for layout ``left``/``right``): in a clause naming
-  the ``product``, the side word after it ("product on the right third" → right); otherwise the side named,
-  unless the clause is about the empty side (``space``, ``copy``, ``backdrop``, ``negative``, ``background``,
-  ``bokeh``, ``opening``, ``empty``, ``text``, ``headline``): "open backdrop on the left for copy" → right.
-  Without a side: ``centered``/``centred``/``center``/``centre``/``symmetric`` → ``hero`` (× 4) and
-  ``rule of thirds`` → ``left`` and ``right`` (× 2 each); ``side by side``/``pair``/``both views``/``two views`` → ``pair``;
-  ``diagonal`` → ``diagonal``; ``flat lay``/``flat-lay``/``top-down``/``overhead``/``from above`` → ``flatlay`` (× 12);
-  ``close up``/``close-up``/``fills``/``filling``/``large`` → larger product; ``negative space``/``minimal``/
-  ``small`` → smaller; ``low``/``lower`` → product sits lower, ``high``/``upper`` → higher.
-* ``background``: ``gradient``/``fade`` → gradient; ``seamless``/``plain``/``solid``/``flat``/``evenly lit`` → flat;
-  ``floor``/``surface``/``table``/``split``/``panel``/``two-tone`` → floor; ``vignette``/``spotlight``/
-  ``radial``/``glow`` → radial; ``geometric``/``shape``/``pattern``/``circle``/``memphis`` → shapes;
-  ``card``/``frame`` → card; ``no props`` halves the weight of shapes.
-* ``subjects[*].action``/``description``: ``plinth``/``podium``/``pedestal`` → the product stands on a flat
-  cylinder, in the first ``#RRGGBB`` written in that text (else a second palette colour).
-* ``lighting``: light from the ``left`` (``right``) → shadows fall to the right (left).
-
-A hint *biases* the seeded choice (it multiplies that option's weight); it never removes the others, so
-variants of one prompt still differ. ``mood``, ``style`` and ``camera`` are not used.
+Decorations (leaves, plinth) are placed only where their boxes touch no other element (tested).
 """
 
 from __future__ import annotations
@@ -57,21 +34,32 @@ import io
 import re
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from threading import Lock
 from typing import Any
+
+from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from brandflow.imageio import hand_on, load_rgba, write_atomic
 from brandflow.records import GeneratedImage, Job, ModelLicence
-from brandflow.compose.layout import hex_to_rgb, product_zone
+from brandflow.compose.layout import GAP, FrameLayout, bottom_rows, boxes_overlap, frame_layout, hex_to_rgb, rgb_to_hex
+from brandflow.qa.colour import delta_e_ciede2000, dominant_colours, srgb_to_lab
 
 RGB = tuple[int, int, int]
-LAYOUTS = ("hero", "left", "right", "pair", "diagonal", "flatlay")
-BACKGROUNDS = ("flat", "gradient", "floor", "radial", "shapes", "card")
+WHITE: RGB = (255, 255, 255)
+BLACK: RGB = (0, 0, 0)
+#: ΔE00 a backdrop must keep from each dominant product colour: above 5 an observer sees two different
+#: colours (Mokrzycki & Tatol 2011, see the module doc).
+SEPARATION_MIN = 5.0
+#: The seed chooses among backdrops within this many ΔE00 of the best score.
+SEPARATION_SLACK = 6.0
+#: A product colour counts as dominant when its k-means cluster covers at least this share of the product.
+DOMINANT_SHARE = 0.10
 #: Alpha above which a packshot pixel counts when trimming the cut-out (keeps soft baked-in shadows).
 TRIM_ALPHA = 8
 #: Alpha above which a pixel is "solid product" (used to find the product's base for the contact shadow).
@@ -151,138 +139,138 @@ def _key_out_backdrop(rgba: np.ndarray, tol: float = 24.0) -> np.ndarray:
     return out
 
 
-# --------------------------------------------------------------------------- prompt hints
-_EMPTY_SIDE = ("space", "copy", "backdrop", "negative", "background", "bokeh", "opening", "empty", "text", "headline")
 _HEX = re.compile(r"#[0-9A-Fa-f]{6}\b")
 
 
-@dataclass(frozen=True)
-class PromptHints:
-    """What the compositor understood from a :class:`~brandflow.records.StructuredPrompt` (see module doc).
+# --------------------------------------------------------------------------- product colours and separation
+@lru_cache(maxsize=64)
+def _product_colours(path: str, sha256: str) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """``((lab (3,), coverage), …)``: the cut-out's dominant colours (k-means, k = 4, opaque pixels), largest first."""
+    cut = load_cutout(path, sha256)
+    a = np.asarray(cut)
+    dom = dominant_colours(np.ascontiguousarray(a[..., :3]), k=4, mask=a[..., 3] > SOLID_ALPHA, max_samples=6000)
+    return tuple((dom.lab[i], float(dom.coverage[i])) for i in range(len(dom.coverage)))
 
-    ``layout`` / ``background`` map an option name to a weight multiplier (missing = 1). ``scale`` multiplies
-    the product size, ``lift`` shifts it vertically (fraction of the product zone height, + = down).
-    ``light_from`` is ``'left'``, ``'right'`` or ``None``; ``plinth`` is the plinth colour or ``None``.
+
+def separation(product_lab: Sequence[tuple[np.ndarray, float]], rgb: RGB, min_share: float = DOMINANT_SHARE) -> float:
+    """How well a background colour separates from a product: the smallest ΔE00 (CIEDE2000, CIELAB D65)
+    between ``rgb`` (sRGB uint8) and each of the product's dominant colours covering ≥ ``min_share`` of it.
+
+    The minimum, not a mean: a white-and-blue shoe on blue loses its blue parts, whatever the white does.
+    """
+    bg = srgb_to_lab(np.array(rgb, dtype=np.uint8))
+    des = [float(delta_e_ciede2000(lab, bg)) for lab, share in product_lab if share >= min_share]
+    if not des:  # every colour below the share: use the largest
+        des = [float(delta_e_ciede2000(product_lab[0][0], bg))]
+    return min(des)
+
+
+def surface_candidates(palette: Sequence[RGB]) -> list[tuple[str, RGB]]:
+    """Background candidates from a palette: each colour, its tints (mixed with white 35 / 70 / 88 %) and
+    shades (mixed with black 35 / 60 %), named ``'#RRGGBB'``, ``'#RRGGBB tint 70'``, ``'#RRGGBB shade 35'``."""
+    out: list[tuple[str, RGB]] = []
+    seen: set[RGB] = set()
+    for c in palette:
+        name = rgb_to_hex(c)
+        for label, rgb in ([(name, c)] + [(f"{name} tint {round(t * 100)}", _mix(c, WHITE, t)) for t in (0.35, 0.7, 0.88)]
+                           + [(f"{name} shade {round(t * 100)}", _mix(c, BLACK, t)) for t in (0.35, 0.6)]):
+            if rgb not in seen:
+                seen.add(rgb)
+                out.append((label, rgb))
+    return out
+
+
+# --------------------------------------------------------------------------- the look, read from the prompt
+@dataclass(frozen=True)
+class Look:
+    """What the compositor read from the structured prompt's ``scene``, ``mood``, ``lighting``, ``background``,
+    ``style`` and ``subjects`` text (the fields a FLUX.2 model reads; rules in :func:`parse_look`).
+
+    Attributes:
+        setting: ``'studio'`` (seamless sweep, no horizon) or ``'lifestyle'`` (a tabletop with a horizon line).
+        warmth: 0–1, how much the light is tinted warm (autumn, golden hour, sunset, warm …).
+        light_from: ``'left' | 'right' | 'top'``: where the key light comes from (shadows fall away from it).
+        hard: hard light (sun, spotlight, long shadows) — a longer, crisper cast shadow.
+        leaves: scatter fallen leaves on the floor (autumn / leaves / foliage).
+        plinth: stand the product on a low plinth (plinth / podium / pedestal).
+        prefer: palette colours (sRGB) the background text names first, e.g. ``'backdrop in #1864EC'``.
     """
 
-    layout: dict[str, float] = field(default_factory=dict)
-    background: dict[str, float] = field(default_factory=dict)
-    scale: float = 1.0
-    lift: float = 0.0
-    light_from: str | None = None
-    plinth: RGB | None = None
+    setting: str = "studio"
+    warmth: float = 0.0
+    light_from: str = "top"
+    hard: bool = False
+    leaves: bool = False
+    plinth: bool = False
+    prefer: tuple[RGB, ...] = ()
 
 
-def parse_hints(job: Job) -> PromptHints:
-    """Read layout/background hints from ``job.prompt`` (pure; the rules are listed in the module docstring)."""
+def parse_look(job: Job) -> Look:
+    """Read the look from ``job.prompt`` (pure, case-insensitive keyword rules):
+
+    * setting — ``lifestyle``/``table``/``tabletop``/``wood``/``interior``/``shelf``/``counter`` in scene or
+      background → ``'lifestyle'``; otherwise ``'studio'`` (``studio``, ``seamless``, ``sweep``, ``backdrop``).
+    * warmth — ``autumn``/``fall``/``golden``/``sunset``/``warm``/``cosy``/``cozy`` in scene, mood or lighting:
+      0.5 per distinct word, at most 1.
+    * light_from — ``left``/``right`` in ``lighting``; else ``'top'``.
+    * hard — ``sun``/``hard``/``spotlight``/``long shadow`` in ``lighting``; ``soft``/``softbox``/``diffuse`` wins.
+    * leaves — ``leaf``/``leaves``/``foliage`` in scene or background; ``no props`` turns them off.
+    * plinth — ``plinth``/``podium``/``pedestal`` in a subject's action.
+    * prefer — the ``#RRGGBB`` colours written in ``background``, in order.
+    """
     p = job.prompt
-    comp = " ".join([p.composition] + [s.position for s in p.subjects]).lower()
-    bg = p.background.lower()
-    layout: dict[str, float] = {}
-    background: dict[str, float] = {}
-
-    def bump(d: dict[str, float], key: str, by: float) -> None:
-        d[key] = d.get(key, 1.0) * by
-
-    side = None
-    for clause in re.split(r"[,;.]|\bwith\b|\band\b|\bwhile\b", comp):
-        sides = [(m.start(), m.group(1)) for m in re.finditer(r"\b(left|right)\b", clause)]
-        if not sides:
-            continue
-        prod = clause.find("product")
-        if prod >= 0:  # "product on the left …": the side word nearest after 'product'
-            after = [s for pos, s in sides if pos > prod]
-            side = after[0] if after else sides[0][1]
-        elif len({s for _, s in sides}) == 1:
-            side = sides[0][1]
-            if any(w in clause for w in _EMPTY_SIDE):  # "open backdrop on the left for copy"
-                side = "right" if side == "left" else "left"
-        else:
-            continue
-        break
-    if side:
-        bump(layout, side, 5.0)
-    if re.search(r"\b(cent(er|re)(e?d)?|symmetr\w*)\b", comp) and not side:
-        bump(layout, "hero", 4.0)
-    if "rule of thirds" in comp and not side:
-        bump(layout, "left", 2.0)
-        bump(layout, "right", 2.0)
-    if re.search(r"side[ -]by[ -]side|\bpair\b|both views|two views", comp):
-        bump(layout, "pair", 4.0)
-    if "diagonal" in comp:
-        bump(layout, "diagonal", 4.0)
-    if re.search(r"flat[ -]?lay|top[ -]down|overhead|from above", comp):
-        bump(layout, "flatlay", 12.0)
-
-    scale = 1.0
-    if re.search(r"close[ -]up|\bfill(s|ing)?\b|\blarge\b", comp):
-        scale *= 1.06
-    if re.search(r"negative space|minimal|\bsmall\b", comp):
-        scale *= 0.9
-    lift = 0.0
-    if re.search(r"\blow(er)?\b", comp):
-        lift += 0.06
-    if re.search(r"\b(high|upper)\b", comp):
-        lift -= 0.06
-
-    for words, style, by in (
-        (r"gradient|fade", "gradient", 4.0),
-        (r"seamless|plain|solid|\bflat\b|evenly lit", "flat", 2.5),
-        (r"floor|surface|table|split|panel|two[ -]tone", "floor", 3.0),
-        (r"vignette|spotlight|radial|glow", "radial", 3.0),
-        (r"geometric|shape|pattern|circle|memphis", "shapes", 4.0),
-        (r"\bcard\b|\bframe\b", "card", 3.0),
-    ):
-        if re.search(words, bg):
-            bump(background, style, by)
-    if "no props" in bg:
-        bump(background, "shapes", 0.5)
-
+    scene_bg = f"{p.scene} {p.background}".lower()
+    warm_text = f"{p.scene} {p.mood} {p.lighting} {p.background}".lower()
     light = p.lighting.lower()
-    light_from = None
+    setting = "lifestyle" if re.search(r"lifestyle|\btable(top)?\b|\bwood(en)?\b|interior|\bshelf\b|counter", scene_bg) else "studio"
+    warm_words = set(re.findall(r"autumn\w*|\bfall\b|golden|sunset|\bwarm\w*|\bcos[yi]\w*|\bcoz[yi]\w*", warm_text))
+    warmth = min(1.0, 0.5 * len({w[:4] for w in warm_words}))
     m = re.search(r"\b(left|right)\b", light)
-    if m:
-        light_from = m.group(1)
-
-    plinth = None
-    for s in p.subjects:
-        text = f"{s.action} {s.description}"
-        if re.search(r"plinth|podium|pedestal", text, re.I):
-            hexes = _HEX.findall(text)
-            plinth = hex_to_rgb(hexes[0]) if hexes else (-1, -1, -1)  # (-1, …) = "a second palette colour"
-            break
-    return PromptHints(layout, background, scale, lift, light_from, plinth)
+    hard = bool(re.search(r"\bsun\w*|\bhard\b|spotlight|long shadow", light)) and not re.search(r"\bsoft\w*|diffuse", light)
+    leaves = bool(re.search(r"\bleaf\b|\bleaves\b|foliage", scene_bg)) and "no props" not in scene_bg
+    plinth = any(re.search(r"plinth|podium|pedestal", s.action, re.I) for s in p.subjects)
+    prefer = tuple(hex_to_rgb(h) for h in _HEX.findall(p.background))
+    return Look(setting, warmth, m.group(1) if m else "top", hard, leaves, plinth, prefer)
 
 
 # --------------------------------------------------------------------------- scene
 @dataclass(frozen=True)
 class Placement:
     """One cut-out in the output: index into ``job.references``, its role, the pasted box ``(x0, y0, x1, y1)``
-    (pixels, exclusive ends, inside the product zone) and its rotation in degrees (counter-clockwise)."""
+    (pixels, exclusive ends, inside the layout's product box) and its scale (output px per packshot px, ≤ 1)."""
 
     ref: int
     role: str
     box: tuple[int, int, int, int]
-    angle: float = 0.0
+    scale: float = 1.0
 
 
 @dataclass(frozen=True)
 class Scene:
-    """What :meth:`CompositorGenerator.render` decided: layout, background style, colours (``(R, G, B)`` sRGB
-    uint8), the cut-outs' placements, and the plinth colour (``None`` = no plinth)."""
+    """What :meth:`CompositorGenerator.render` decided.
 
-    layout: str
-    background: str
+    Attributes:
+        layout: the :class:`~brandflow.compose.layout.FrameLayout` (boxes for product, texts, logo).
+        look: the :class:`Look` read from the prompt.
+        surface: the background colour behind the product, ``(R, G, B)`` sRGB, and ``surface_name`` (which
+            palette colour, tint or shade it is).
+        separation: ΔE00 between ``surface`` and the product's nearest dominant colour (:func:`separation`).
+        panel: the box filled with the exact brand primary behind price and CTA (``None`` when the surface
+            is the primary itself).
+        placements: the cut-outs; ``decorations``: boxes of props (leaves, plinth), never over another element.
+        notes: what a reviewer should know (a packshot too small for its box).
+    """
+
+    layout: FrameLayout
+    look: Look
     primary: RGB
-    second: RGB
-    accent: RGB
+    surface: RGB
+    surface_name: str
+    separation: float
+    panel: tuple[int, int, int, int] | None
     placements: tuple[Placement, ...]
-    plinth: RGB | None = None
-
-
-def _choose(rng: np.random.Generator, options: tuple[str, ...], base: dict[str, float], bias: dict[str, float]) -> str:
-    w = np.array([base.get(o, 1.0) * bias.get(o, 1.0) for o in options], dtype=np.float64)
-    return options[int(rng.choice(len(options), p=w / w.sum()))]
+    decorations: tuple[tuple[int, int, int, int], ...] = ()
+    notes: tuple[str, ...] = ()
 
 
 def _mix(a: RGB, b: RGB, t: float) -> RGB:
@@ -297,12 +285,21 @@ def _dist(a: RGB, b: RGB) -> float:
     return float(np.linalg.norm(np.subtract(a, b, dtype=np.float64)))
 
 
+def _is_warm(c: RGB) -> bool:
+    """Red-orange-yellow hues with some chroma (HSV hue 0–60° or ≥ 330°, saturation ≥ 0.25)."""
+    import colorsys
+
+    h, s, _ = colorsys.rgb_to_hsv(*(v / 255 for v in c))
+    return s >= 0.25 and (h <= 60 / 360 or h >= 330 / 360)
+
+
 class CompositorGenerator:
     """Deterministic packshot compositor (the embedded default backend; CPU, no weights).
 
     Options (``generator.options``):
         shadow (bool, default ``True``): soft shadow under the product, computed from its alpha.
-        scale (float, default ``1.0``, range 0.5–1.2): multiplies the product size.
+        scale (float, default ``1.0``, range 0.5–1.2): multiplies the product size (never past the packshot's
+            own pixels).
 
     Raises:
         ValueError: unknown option or out-of-range value (names the option).
@@ -337,14 +334,15 @@ class CompositorGenerator:
         Deterministic: the same job (prompt, references, seed, size) gives byte-identical PNG bytes.
 
         Returns:
-            :class:`GeneratedImage` with ``path=out_path``, size in pixels, the file's sha256 and wall seconds.
+            :class:`GeneratedImage` with ``path=out_path``, size in pixels, the file's sha256, wall seconds and
+            ``notes`` (e.g. a packshot with fewer pixels than the format's product box).
 
         Raises:
             ImageError: a reference packshot cannot be read.
             ValueError: the job has no primary_packshot/alternate_view reference.
         """
         t0 = time.perf_counter()
-        image, _ = self.render(job)
+        image, scene = self.render(job)
         # an intermediate file (compose re-encodes the creative): zlib level 1 is ~2x faster than 6 and
         # still deterministic (Pillow writes no timestamp)
         buf = io.BytesIO()
@@ -355,6 +353,7 @@ class CompositorGenerator:
         hand_on(out_path, sha, image, "png")  # compose reads these pixels without decoding the file
         return GeneratedImage(
             path=Path(out_path), width=image.width, height=image.height, sha256=sha, seconds=round(time.perf_counter() - t0, 4),
+            notes=list(scene.notes),
         )
 
     def render(self, job: Job) -> tuple[Image.Image, Scene]:
@@ -366,233 +365,246 @@ class CompositorGenerator:
         """
         w, h = self.native_size(job.format.width, job.format.height)
         rng = np.random.default_rng(job.seed)
-        hints = parse_hints(job)
+        look = parse_look(job)
         refs = [(i, r) for i, r in enumerate(job.references) if r.role in ("primary_packshot", "alternate_view")]
         refs.sort(key=lambda ir: (ir[1].role != "primary_packshot", ir[0]))
         if not refs:
             raise ValueError(f"job {job.job_id}: no primary_packshot or alternate_view reference to compose")
+        fmt = job.format
+        layout = frame_layout(w, h, text_free_top=fmt.text_free_top, text_free_bottom=fmt.text_free_bottom,
+                              rows=bottom_rows(job.overlay, w, h))
         cutouts = [load_cutout(r.path, r.sha256) for _, r in refs[:2]]
+        product_lab = _product_colours(str(refs[0][1].path), refs[0][1].sha256)
 
-        primary, second, accent, light = self._colours(job, rng)
-        base_layout = {"hero": 1.2, "left": 0.8, "right": 0.8, "pair": 1.3 if len(cutouts) > 1 else 0.0, "diagonal": 0.7, "flatlay": 0.25}
-        layout = _choose(rng, LAYOUTS, base_layout, hints.layout)
-        base_bg = {"flat": 1.0, "gradient": 1.0, "floor": 1.0, "radial": 1.0, "shapes": 1.0, "card": 0.6}
-        if layout == "flatlay":
-            base_bg.update(floor=0.0, gradient=0.5)  # a floor line makes no sense seen from above
-        background = "floor" if layout == "diagonal" else _choose(rng, BACKGROUNDS, base_bg, hints.background)
-        plinth = hints.plinth is not None and layout in ("hero", "left", "right") and background not in ("floor", "card") and rng.random() < 0.75
-        plinth_rgb = hints.plinth if hints.plinth and hints.plinth[0] >= 0 and _dist(hints.plinth, primary) >= 30 else second
+        pal = [hex_to_rgb(c) for c in job.prompt.color_palette] or [DEFAULT_PRIMARY]
+        primary = pal[0]
+        warm_table = look.warmth > 0 and look.setting == "lifestyle"
+        surface_name, surface, sep = self._surface(pal, product_lab, look, rng, warm=False if warm_table else None)
+        floor = None
+        if warm_table:  # a warm tabletop under a wall in the brand's (cool) colours
+            _, floor, floor_sep = self._surface(pal, product_lab, look, rng, warm=True)
+            sep = min(sep, floor_sep)
+        items, notes = self._place(layout, cutouts, look, rng, job)
+        panel = self._panel_box(layout) if separation([(srgb_to_lab(np.array(primary, np.uint8)), 1.0)], surface) >= SEPARATION_MIN else None
 
-        zone = product_zone(w, h)
-        scale = min(1.0, float(rng.uniform(0.84, 0.97)) * hints.scale * self.scale)
-        items, floor_y, plinth_box = self._place(layout, cutouts, zone, scale, hints, rng, plinth)
-
-        canvas = Image.new("RGB", (w, h), primary)
-        self._background(canvas, background, layout, items, floor_y, primary, second, accent, light, rng)
-        if plinth_box is not None:
-            self._plinth(canvas, plinth_box, plinth_rgb)  # type: ignore[arg-type]
-        light_dx = {"left": 1, "right": -1, None: 0}[hints.light_from]
+        canvas = self._backdrop(w, h, surface, look, items, layout, rng, floor)
+        decorations: list[tuple[int, int, int, int]] = []
+        if look.plinth and len(items) == 1:
+            decorations += self._plinth(canvas, items, layout, surface)
+        light_dx = {"left": 1, "right": -1, "top": 0}[look.light_from]
         placements = []
-        for ref_i, prod, x, y, angle in items:
+        for ref_i, prod, x, y, k in items:
             if self.shadow:
-                if layout == "flatlay":
-                    self._drop_shadow(canvas, prod, x, y, light_dx)
-                else:
-                    self._contact_shadow(canvas, prod, x, y, light_dx)
+                self._contact_shadow(canvas, prod, x, y, light_dx, look)
             canvas.paste(prod, (x, y), prod)
-            placements.append(Placement(refs[ref_i][0], refs[ref_i][1].role, (x, y, x + prod.width, y + prod.height), angle))
-        scene = Scene(layout, background, primary, second, accent, tuple(placements), plinth_rgb if plinth_box is not None else None)
+            placements.append(Placement(refs[ref_i][0], refs[ref_i][1].role, (x, y, x + prod.width, y + prod.height), round(k, 4)))
+        if panel is not None:  # after the shadows: the panel stays the exact primary
+            ImageDraw.Draw(canvas).rectangle([panel[0], panel[1], panel[2] - 1, panel[3] - 1], fill=primary)
+        if look.leaves:
+            taken = [p.box for p in placements] + decorations + [b for b in layout.boxes().values() if b != layout.product]
+            if panel is not None:
+                taken.append(panel)
+            decorations += self._leaves(canvas, layout, taken, pal, rng, floor or surface)
+        if look.warmth > 0:
+            self._warm_light(canvas, look, panel)
+        scene = Scene(layout, look, primary, surface, surface_name, round(sep, 2), panel, tuple(placements),
+                      tuple(decorations), tuple(notes))
         return canvas, scene
 
     # ------------------------------------------------------------------ colours
     @staticmethod
-    def _colours(job: Job, rng: np.random.Generator) -> tuple[RGB, RGB, RGB, RGB]:
-        """``(primary, second, accent, light)``: the primary is ``color_palette[0]``; the others are palette
-        colours that stand apart from it (RGB distance ≥ 40), chosen by the seed; derived tints when none do."""
-        pal = [hex_to_rgb(c) for c in job.prompt.color_palette] or [DEFAULT_PRIMARY]
-        primary = pal[0]
-        others = []
-        for c in pal[1:]:
-            if _dist(c, primary) >= 40 and all(_dist(c, o) >= 12 for o in others):
-                others.append(c)
-        # a shade that always differs from the primary: darker for light primaries, lighter for dark ones
-        shade = _mix(primary, (0, 0, 0), 0.28) if _lum(primary) > 60 else _mix(primary, (255, 255, 255), 0.3)
-        if not others:
-            return primary, shade, shade, _mix(primary, (255, 255, 255), 0.85) if _lum(primary) < 200 else shade
-        order = [int(i) for i in rng.permutation(len(others))]
-        second = others[order[0]]
-        accent = others[order[1]] if len(others) > 1 else second
-        lightest = max(others, key=_lum)
-        light = lightest if _lum(lightest) > _lum(primary) + 40 else _mix(primary, (255, 255, 255), 0.85)
-        return primary, second, accent, light
+    def _surface(pal: list[RGB], product_lab, look: Look, rng: np.random.Generator, warm: bool | None = None) -> tuple[str, RGB, float]:
+        """A backdrop colour behind the product: the palette colour, tint or shade that separates best from the
+        product (largest :func:`separation`). Mid and deep tones (Rec. 709 luma 35–235) and colours the
+        background text names get a small bonus (+4 / +6 ΔE00). ``warm=True`` / ``False`` picks among warm /
+        other candidates only (a warm look: an autumn tabletop under a brand-coloured wall) when any separates. The seed picks among candidates within
+        ``SEPARATION_SLACK`` (ΔE00) of the best, so variants differ while every pick separates as well."""
+        scored = []
+        for name, rgb in surface_candidates(pal):
+            if warm is not None and warm != _is_warm(rgb):
+                continue
+            de = separation(product_lab, rgb)
+            bonus = 6.0 if rgb in look.prefer else 0.0
+            if 35 < _lum(rgb) < 235:  # a mid or deep surface reads as a backdrop; near-white and near-black look empty
+                bonus += 4.0
+            scored.append((de + bonus, de, name, rgb))
+        if not scored or max(t[1] for t in scored) < SEPARATION_MIN:
+            if warm is not None:
+                return CompositorGenerator._surface(pal, product_lab, look, rng)
+            if not scored:
+                return rgb_to_hex(pal[0]), pal[0], separation(product_lab, pal[0])
+        scored.sort(key=lambda t: -t[0])
+        best = scored[0][0]
+        pool = [t for t in scored if t[0] >= best - SEPARATION_SLACK and t[1] >= SEPARATION_MIN] or scored[:1]
+        pick = pool[int(rng.integers(len(pool)))]
+        return pick[2], pick[3], pick[1]
 
     # ------------------------------------------------------------------ placement
+    def _place(self, layout: FrameLayout, cutouts: list[Image.Image], look: Look, rng: np.random.Generator, job: Job):
+        """Size and position the cut-outs in the product box: ``([(ref index, RGBA, x, y, scale)], notes)``.
+
+        One view fills the box (92–97 % of the limiting side, by seed); a wide product in a tall box is shown
+        with its alternate view below it at the *same* scale. Scale never exceeds 1 (packshot pixels); when that
+        limits the size, a note says how many pixels the packshot would need."""
+        x0, y0, x1, y1 = layout.product
+        bw, bh = x1 - x0, y1 - y0
+        if look.plinth:
+            bh = int(bh * 0.82)
+        fill = float(rng.uniform(0.92, 0.97)) * min(self.scale, 1.0)
+        notes: list[str] = []
+        views = [0]
+        c0 = cutouts[0]
+        stack = len(cutouts) > 1 and (c0.width / c0.height) > 1.6 * (bw / bh)
+        if stack:
+            views = [0, 1]
+        # one scale for all views; vertical room shared with 8 % overlap between stacked views
+        if stack:
+            k_need = min(bw * fill / max(c.width for c in cutouts[:2]), bh * fill / (0.92 * cutouts[0].height + cutouts[1].height))
+        else:
+            k_need = min(bw * fill / c0.width, bh * fill / c0.height)
+        k = min(k_need, 1.0)
+        if k_need > 1.0 + 1e-6:
+            notes.append(
+                f"packshot {Path(job.references[0].path).name} is {c0.width}×{c0.height} px; the {layout.width}×{layout.height} "
+                f"product box needs {round(c0.width * k_need)}×{round(c0.height * k_need)} px: shown at its own pixels "
+                f"({100 * k / k_need:.0f} % of the box), not upscaled"
+            )
+        prods = [self._resize(cutouts[i], k) for i in views]
+        items = []
+        if stack:
+            total = int(prods[0].height * 0.92) + prods[1].height
+            top = y0 + (bh - total) // 2
+            shift = int(bw * 0.08)
+            x_a = x0 + (bw - prods[0].width) // 2 - shift // 2
+            x_b = x0 + (bw - prods[1].width) // 2 + shift // 2
+            x_a = min(max(x_a, x0), x1 - prods[0].width)
+            x_b = min(max(x_b, x0), x1 - prods[1].width)
+            items.append((0, prods[0], x_a, top, k))
+            items.append((1, prods[1], x_b, min(top + int(prods[0].height * 0.92), y1 - prods[1].height), k))  # in front
+        else:
+            p = prods[0]
+            jitter = float(rng.uniform(-0.03, 0.03)) * bw
+            x = int(round(min(max(x0 + (bw - p.width) / 2 + jitter, x0), x1 - p.width)))
+            # stand on the floor: the base rests low in the box, leaving room for the contact shadow
+            y = y0 + (bh - p.height) - max(0, int((bh - p.height) * 0.35))
+            items.append((0, p, x, int(y), k))
+        return items, notes
+
     @staticmethod
-    def _fit(cut: Image.Image, box_w: float, box_h: float) -> Image.Image:
-        k = min(box_w / cut.width, box_h / cut.height)
+    def _resize(cut: Image.Image, k: float) -> Image.Image:
         size = (max(1, round(cut.width * k)), max(1, round(cut.height * k)))
+        if size == cut.size:
+            return cut
         return cut.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0 if k < 0.5 else None)
 
-    def _place(self, layout: str, cutouts: list[Image.Image], zone: tuple[int, int, int, int], scale: float,
-               hints: PromptHints, rng: np.random.Generator, plinth: bool):
-        """Resize and position the cut-outs: ``([(ref index, RGBA image, x, y, angle)], floor y, plinth box)``."""
-        zx0, zy0, zx1, zy1 = zone
-        zw, zh = zx1 - zx0, zy1 - zy0
-        items: list[tuple[int, Image.Image, int, int, float]] = []
-        floor_y = None
-        plinth_box = None
-
-        def clamp_xy(prod: Image.Image, cx: float, y: float) -> tuple[int, int]:
-            x = int(round(min(max(cx - prod.width / 2, zx0), zx1 - prod.width)))
-            y = int(round(min(max(y, zy0), zy1 - prod.height)))
-            return x, y
-
-        if layout in ("hero", "left", "right"):
-            frac_w = 0.94 if layout == "hero" else (0.7 if zh > zw else 0.6)  # tall frames: less room needed for copy
-            avail_h = zh * (0.8 if plinth else 1.0)
-            prod = self._fit(cutouts[0], zw * frac_w * min(scale, 1.0), avail_h * min(scale, 1.0))
-            if layout == "hero":
-                cx = zx0 + zw * (0.5 + rng.uniform(-0.035, 0.035))
-            else:
-                t = rng.uniform(0.3, 0.36)
-                cx = zx0 + zw * (t if layout == "left" else 1 - t)
-            if plinth:
-                pw = min(zw * 0.9, max(prod.width * rng.uniform(1.15, 1.35), zw * 0.35))
-                ph = zh - avail_h + zh * 0.02
-                top_h = min(pw * 0.16, ph * 0.4)  # the top and front ellipses never meet
-                px0 = int(round(min(max(cx - pw / 2, zx0), zx1 - pw)))
-                py1 = zy1
-                py0 = int(round(py1 - ph))
-                plinth_box = (px0, py0, int(round(px0 + pw)), py1, int(round(top_h)))
-                # the product's base rests on the middle of the plinth's top ellipse
-                y = py0 + top_h * 0.55 - prod.height
-                x, y = clamp_xy(prod, px0 + pw / 2, y)
-            else:
-                slack = zh - prod.height
-                y = zy0 + slack * (0.5 + hints.lift * 4 + rng.uniform(-0.25, 0.25))
-                x, y = clamp_xy(prod, cx, y)
-                floor_y = y + prod.height - int(prod.height * rng.uniform(0.05, 0.1))
-            items.append((0, prod, x, y, 0.0))
-        elif layout == "pair":
-            order = [0, 1] if rng.random() < 0.5 else [1, 0]
-            prods = [self._fit(cutouts[i], zw * 0.48, zh * min(scale, 1.0) * (1.0 if i == 0 else 0.88)) for i in range(2)]
-            base = zy0 + max(p.height for p in prods) + (zh - max(p.height for p in prods)) * (0.5 + hints.lift * 4 + rng.uniform(-0.25, 0.25))
-            for slot, i in enumerate(order):
-                cx = zx0 + zw * (0.26 if slot == 0 else 0.74)
-                x, y = clamp_xy(prods[i], cx, base - prods[i].height)
-                items.append((i, prods[i], x, y, 0.0))
-            floor_y = int(base - min(p.height for p in prods) * 0.06)
-        elif layout == "diagonal":
-            flip = rng.random() < 0.5
-            if len(cutouts) > 1:
-                big = self._fit(cutouts[0], zw * 0.6, zh * 0.7 * scale)
-                small = self._fit(cutouts[1], zw * 0.46, zh * 0.5 * scale)
-                sx = zx0 + zw * (0.28 if not flip else 0.72)
-                bx = zx0 + zw * (0.66 if not flip else 0.34)
-                items.append((1, small, *clamp_xy(small, sx, zy0 + zh * 0.02), 0.0))
-                items.append((0, big, *clamp_xy(big, bx, zy1 - big.height - zh * 0.02), 0.0))
-                floor_y = items[-1][3] + int(big.height * 0.7)
-            else:
-                prod = self._fit(cutouts[0], zw * 0.66, zh * 0.95 * scale)
-                x, y = clamp_xy(prod, zx0 + zw * (0.62 if not flip else 0.38), zy0 + (zh - prod.height) * rng.uniform(0.4, 0.9))
-                items.append((0, prod, x, y, 0.0))
-                floor_y = y + int(prod.height * 0.9)
-        else:  # flatlay
-            n = len(cutouts)
-            for i in range(n):
-                angle = float(rng.uniform(6, 14) * (1 if rng.random() < 0.5 else -1))
-                prod = self._fit(cutouts[i], zw * (0.8 if n == 1 else 0.45), zh * scale * (0.82 if n == 1 else 0.7))
-                prod = prod.rotate(angle, Image.Resampling.BICUBIC, expand=True)
-                # the rotated box is larger: fit it again if it overflows the zone (rare; keeps the bands clear)
-                if prod.width > zw or prod.height > zh:
-                    k = min(zw / prod.width, zh / prod.height)
-                    prod = prod.resize((max(1, int(prod.width * k)), max(1, int(prod.height * k))), Image.Resampling.LANCZOS)
-                cx = zx0 + zw * (0.5 if n == 1 else (0.28 if i == 0 else 0.72))
-                cy = zy0 + zh * (0.5 + (0 if n == 1 else (-0.12 if i == 0 else 0.12)))
-                x, y = clamp_xy(prod, cx, cy - prod.height / 2)
-                items.append((i, prod, x, y, angle))
-        return items, floor_y, plinth_box
-
-    # ------------------------------------------------------------------ background
-    def _background(self, canvas: Image.Image, style: str, layout: str, items, floor_y, primary: RGB, second: RGB,
-                    accent: RGB, light: RGB, rng: np.random.Generator) -> None:
-        w, h = canvas.size
-        draw = ImageDraw.Draw(canvas)
-        x0 = min(it[2] for it in items)
-        y0 = min(it[3] for it in items)
-        x1 = max(it[2] + it[1].width for it in items)
-        y1 = max(it[3] + it[1].height for it in items)
-        zx0, zy0, zx1, zy1 = product_zone(w, h)
-        if style == "gradient":
-            # only the lower part fades: the upper part (≥ half the frame) stays the exact primary
-            start = int(h * rng.uniform(0.5, 0.66))
-            end = second if _dist(second, primary) >= 30 else _mix(primary, (0, 0, 0), 0.3)
-            t = (np.linspace(0.0, 1.0, h - start, dtype=np.float64) ** 1.6)[:, None]
-            rows = (np.array(primary, float) * (1 - t) + np.array(end, float) * t).round().astype(np.uint8)
-            canvas.paste(Image.fromarray(np.ascontiguousarray(np.broadcast_to(rows[:, None, :], (h - start, w, 3))), "RGB"), (0, start))
-        elif style == "floor":
-            fy = floor_y if floor_y is not None else int(zy0 + (zy1 - zy0) * 0.75)
-            fy = int(min(max(fy, zy0 + (zy1 - zy0) * 0.45), zy1))
-            colour = second if _dist(second, primary) >= 30 else light
-            if layout == "diagonal":
-                slant = int(h * rng.uniform(0.1, 0.18)) * (1 if rng.random() < 0.5 else -1)
-                ya, yb = fy + slant // 2, fy - slant // 2
-                lo = zy0 + (zy1 - zy0) * 0.35
-                ya, yb = int(max(ya, lo)), int(max(yb, lo))
-                draw.polygon([(0, ya), (w, yb), (w, h), (0, h)], fill=colour)
-            else:
-                draw.rectangle([0, fy, w, h], fill=colour)
-        elif style == "radial":
-            cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-            r = 0.62 * max(x1 - x0, y1 - y0) * rng.uniform(0.95, 1.2)
-            glow = _mix(primary, (255, 255, 255), 0.24) if _lum(primary) < 170 else _mix(primary, (0, 0, 0), 0.1)
-            bx0, by0, bx1, by1 = (max(0, int(cx - r)), max(0, int(cy - r)), min(w, int(cx + r) + 1), min(h, int(cy + r) + 1))
-            # the glow is computed at 1/4 resolution (smooth anyway) and scaled up; outside r it is exactly 0
-            q = 4
-            gy, gx = np.mgrid[by0:by1:q, bx0:bx1:q].astype(np.float32)
-            d = np.sqrt((gx - cx) ** 2 + (gy - cy) ** 2) / r
-            m = np.clip(1.0 - d, 0.0, 1.0)
-            m = (m * m * (3 - 2 * m) * 255).astype(np.uint8)
-            mask = Image.fromarray(m, "L").resize((bx1 - bx0, by1 - by0), Image.Resampling.BILINEAR)
-            canvas.paste(glow, (bx0, by0, bx1, by1), mask)
-        elif style == "shapes":
-            cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-            zone_r = min(zx1 - zx0, zy1 - zy0) / 2
-            r = min(zone_r * rng.uniform(0.8, 0.98), 0.56 * max(x1 - x0, y1 - y0))
-            colour = accent if _dist(accent, primary) >= 30 else second
-            cy = min(max(cy, zy0 + r), zy1 - r)  # the disc stays out of the text bands
-            if rng.random() < 0.7:
-                draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=colour)
-            else:
-                draw.ellipse([cx - r, cy - r, cx + r, cy + r], outline=colour, width=max(4, int(r * 0.12)))
-            # a few small dots and pills orbiting the disc, kept inside the product zone (out of the text bands)
-            small = [second, accent, light]
-            start = rng.uniform(0, 2 * np.pi)
-            for k in range(int(rng.integers(3, 6))):
-                sr = min(w, h) * rng.uniform(0.012, 0.026)
-                ang = start + k * rng.uniform(0.7, 1.4)
-                sx = min(max(cx + np.cos(ang) * r * 1.12, zx0 + 2.2 * sr), zx1 - 2.2 * sr)
-                sy = min(max(cy + np.sin(ang) * r * 1.12, zy0 + sr), zy1 - sr)
-                c = small[int(rng.integers(len(small)))]
-                if rng.random() < 0.6:
-                    draw.ellipse([sx - sr, sy - sr, sx + sr, sy + sr], fill=c)
-                else:
-                    draw.rounded_rectangle([sx - 2.2 * sr, sy - sr * 0.7, sx + 2.2 * sr, sy + sr * 0.7], radius=sr * 0.7, fill=c)
-        elif style == "card":
-            pad = min(w, h) * rng.uniform(0.03, 0.05)
-            box = [max(zx0, x0 - pad), max(zy0, y0 - pad), min(zx1, x1 + pad), min(zy1, y1 + pad)]
-            draw.rounded_rectangle(box, radius=min(w, h) * 0.035, fill=light)
-        # "flat": nothing to add — the canvas is the primary already
-
     @staticmethod
-    def _plinth(canvas: Image.Image, box: tuple[int, int, int, int, int], colour: RGB) -> None:
-        """A flat cylinder: body in ``colour`` exactly, a slightly lighter top ellipse of height ``box[4]``."""
-        x0, y0, x1, y1, top_h = box
+    def _panel_box(layout: FrameLayout) -> tuple[int, int, int, int]:
+        """The brand-primary panel behind price and CTA, run out to the frame's edges (full bleed)."""
+        w, h = layout.width, layout.height
+        bx0, by0, bx1, by1 = layout.bottom
+        pad = max(2, round(GAP * min(w, h)))
+        if layout.kind in ("tall", "square"):
+            return 0, by0 - pad, w, h
+        if layout.kind == "landscape":
+            return bx0 - pad, 0, w, h
+        return bx0 - pad, 0, w, h  # banner: the right-hand CTA column
+
+    # ------------------------------------------------------------------ backdrop
+    def _backdrop(self, w: int, h: int, surface: RGB, look: Look, items, layout: FrameLayout, rng, floor: RGB | None = None) -> Image.Image:
+        """The wall and floor in the surface colour, lit by the look: a soft light pool from the light side
+        (+14 % toward white at its centre, a gentle falloff to −10 % toward black at the far corners); a floor
+        one shade darker from the product's base down — a seamless sweep (smooth 6 % of the height) in a studio,
+        a crisp tabletop edge in a lifestyle setting; ``floor`` (a warm tabletop) replaces that shade when given."""
+        base_y = max(it[3] + it[1].height for it in items)
+        top_y = min(it[3] for it in items)
+        horizon = int(base_y - 0.22 * (base_y - top_y)) if look.setting == "lifestyle" else int(base_y - 0.12 * (base_y - top_y))
+        q = 4  # computed at 1/4 resolution (smooth anyway), scaled up
+        sw, sh = max(1, w // q), max(1, h // q)
+        yy, xx = np.mgrid[0:sh, 0:sw].astype(np.float32)
+        lx = {"left": 0.15, "right": 0.85, "top": 0.5}[look.light_from] * sw
+        ly = 0.3 * sh
+        d = np.sqrt(((xx - lx) / max(sw, sh)) ** 2 + ((yy - ly) / max(sw, sh)) ** 2)
+        light = np.clip(0.14 - 0.3 * d, -0.10, 0.14)  # + toward white, − toward black
+        floor_dark = 0.16 if look.setting == "lifestyle" else 0.09
+        hz = horizon / q
+        soft = 1.0 if look.setting == "lifestyle" else max(1.0, 0.06 * sh)
+        t = np.clip((yy - hz) / soft, 0.0, 1.0)
+        light = light - floor_dark * t
+        base = np.array(surface, np.float32)
+        if floor is not None:
+            light = light + floor_dark * t  # the tabletop has its own colour, lit like the wall
+            base = base + (np.array(floor, np.float32) - base) * t[..., None]
+        up = base + (255 - base) * np.clip(light, 0, None)[..., None]
+        down = base * (1 + np.clip(light, None, 0))[..., None]
+        arr = np.where(light[..., None] >= 0, up, down)
+        img = Image.fromarray(np.clip(arr + 0.5, 0, 255).astype(np.uint8), "RGB").resize((w, h), Image.Resampling.BILINEAR)
+        if look.setting == "lifestyle":  # a thin highlight on the table's front edge
+            ImageDraw.Draw(img).line([(0, horizon), (w, horizon)], fill=_mix(floor or surface, WHITE, 0.12), width=max(1, h // 400))
+        return img
+
+    def _warm_light(self, canvas: Image.Image, look: Look, panel) -> None:
+        """Golden light: a warm (#FFB057) screen from the light side, up to 22 % × warmth, never over the
+        brand panel (its primary stays exact for the colour check)."""
+        w, h = canvas.size
+        q = 4
+        sw, sh = max(1, w // q), max(1, h // q)
+        xx = np.linspace(0, 1, sw, dtype=np.float32)[None, :].repeat(sh, 0)
+        ramp = {"left": 1 - xx, "right": xx, "top": np.linspace(1, 0, sh, dtype=np.float32)[:, None].repeat(sw, 1)}[look.light_from]
+        alpha = (np.clip(ramp, 0, 1) ** 1.5 * 0.22 * look.warmth * 255).astype(np.uint8)
+        mask = Image.fromarray(alpha, "L").resize((w, h), Image.Resampling.BILINEAR)
+        if panel is not None:
+            ImageDraw.Draw(mask).rectangle([panel[0], panel[1], panel[2] - 1, panel[3] - 1], fill=0)
+        canvas.paste((255, 176, 87), (0, 0), mask)
+
+    def _plinth(self, canvas: Image.Image, items, layout: FrameLayout, surface: RGB) -> list[tuple[int, int, int, int]]:
+        """A low cylinder (one shade of the surface) under the single product, inside the product box; the
+        product's base rests on the middle of its top ellipse. Moves the product up to stand on it."""
+        ref_i, prod, x, y, k = items[0]
+        zx0, zy0, zx1, zy1 = layout.product
+        pw = int(min(zx1 - zx0, max(prod.width * 1.25, (zx1 - zx0) * 0.35)))
+        top_h = int(pw * 0.14)
+        ph = max(top_h * 2, int((zy1 - zy0) * 0.16))
+        px0 = int(min(max(x + prod.width / 2 - pw / 2, zx0), zx1 - pw))
+        py1 = zy1
+        py0 = py1 - ph
+        colour = _mix(surface, BLACK, 0.3) if _lum(surface) > 90 else _mix(surface, WHITE, 0.25)
         draw = ImageDraw.Draw(canvas)
-        draw.rectangle([x0, y0 + top_h // 2, x1 - 1, y1 - top_h // 2], fill=colour)
-        draw.ellipse([x0, y1 - top_h, x1 - 1, y1 - 1], fill=colour)  # the rounded front of the cylinder
-        top = _mix(colour, (255, 255, 255), 0.14) if _lum(colour) < 200 else _mix(colour, (0, 0, 0), 0.06)
-        draw.ellipse([x0, y0, x1 - 1, y0 + top_h], fill=top)
+        draw.rectangle([px0, py0 + top_h // 2, px0 + pw - 1, py1 - top_h // 2], fill=colour)
+        draw.ellipse([px0, py1 - top_h, px0 + pw - 1, py1 - 1], fill=colour)
+        draw.ellipse([px0, py0, px0 + pw - 1, py0 + top_h], fill=_mix(colour, WHITE, 0.14))
+        items[0] = (ref_i, prod, x, int(py0 + top_h * 0.55 - prod.height), k)
+        return [(px0, py0, px0 + pw, py1)]
+
+    def _leaves(self, canvas: Image.Image, layout: FrameLayout, taken, pal: list[RGB], rng, under: RGB) -> list[tuple[int, int, int, int]]:
+        """A few fallen leaves (rotated ellipses with a midrib) on the floor beside the product, in warm
+        palette colours that stand apart from the floor ``under`` (RGB distance ≥ 60; else rust/ochre/chestnut),
+        each placed only where its box touches no other element."""
+        warm = [c for c in pal if _is_warm(c) and _dist(c, under) >= 60]
+        warm = warm or [c for c in ((181, 83, 42), (217, 150, 43), (140, 60, 30)) if _dist(c, under) >= 60] or [_mix(under, BLACK, 0.4)]
+        x0, y0, x1, y1 = layout.product
+        s = min(layout.width, layout.height)
+        out: list[tuple[int, int, int, int]] = []
+        pad = max(2, round(0.01 * s))
+        for _ in range(40):
+            if len(out) >= 4:
+                break
+            r = int(s * rng.uniform(0.035, 0.06))
+            cx = int(rng.uniform(x0 + r, x1 - r))
+            cy = int(rng.uniform(y0 + (y1 - y0) * 0.55, y1 - r))
+            box = (cx - r - pad, cy - r - pad, cx + r + pad, cy + r + pad)
+            if box[0] < x0 or box[2] > x1 or box[1] < y0 or box[3] > y1:
+                continue
+            if any(boxes_overlap(box, b) for b in list(taken) + out):
+                continue
+            leaf = Image.new("RGBA", (2 * r, 2 * r), (0, 0, 0, 0))
+            d = ImageDraw.Draw(leaf)
+            c = warm[int(rng.integers(len(warm)))]
+            d.ellipse([0, int(r * 0.55), 2 * r - 1, int(r * 1.45)], fill=c + (255,))
+            d.line([(int(r * 0.1), r), (int(r * 1.9), r)], fill=_mix(c, BLACK, 0.3) + (255,), width=max(1, r // 10))
+            leaf = leaf.rotate(float(rng.uniform(0, 180)), Image.Resampling.BICUBIC)
+            canvas.paste(leaf, (cx - r, cy - r), leaf)
+            out.append((cx - r, cy - r, cx + r, cy + r))
+        return out
 
     # ------------------------------------------------------------------ shadows
     @staticmethod
@@ -605,25 +617,17 @@ class CompositorGenerator:
         mask = mask.filter(ImageFilter.GaussianBlur(sigma))
         return mask.resize((mask.width * 4, mask.height * 4), Image.Resampling.BILINEAR), 4 * pad
 
-    def _contact_shadow(self, canvas: Image.Image, prod: Image.Image, x: int, y: int, light_dx: int) -> None:
+    def _contact_shadow(self, canvas: Image.Image, prod: Image.Image, x: int, y: int, light_dx: int, look: Look) -> None:
         """A soft contact shadow under a standing product: its solid alpha (> 160) squashed to 1/10 of its
-        height, blurred (σ ≈ 1/3 of that height), 40 % black, centred on the product's solid base and shifted
-        away from the light. Blurred at 1/4 resolution for speed."""
+        height (hard light: 1/5, and crisper), blurred (σ ≈ 1/3 of that height), 40 % black, under the
+        product's base and pushed away from the light. Blurred at 1/4 resolution for speed."""
         solid = prod.getchannel("A").point(lambda a: 255 if a > SOLID_ALPHA else 0)
         box = solid.getbbox()
         if not box:
             return
         sx0, sy0, sx1, sy1 = box
-        sw, sh = sx1 - sx0, max(8, (sy1 - sy0) // 10)
+        sw, sh = sx1 - sx0, max(8, (sy1 - sy0) // (5 if look.hard else 10))
         flat = solid.crop(box).resize((max(1, sw // 4), max(1, sh // 4)), Image.Resampling.BOX)
-        mask, pad = self._soft_mask(flat, 0.4, max(1.5, flat.height / 3))
-        dx = light_dx * sw // 25
+        mask, pad = self._soft_mask(flat, 0.45 if look.hard else 0.4, max(1.0, flat.height / (5 if look.hard else 3)))
+        dx = light_dx * sw // (8 if look.hard else 25)
         canvas.paste((0, 0, 0), (x + sx0 - pad + dx, y + sy1 - (sh * 2) // 3 - pad), mask)
-
-    def _drop_shadow(self, canvas: Image.Image, prod: Image.Image, x: int, y: int, light_dx: int) -> None:
-        """A soft drop shadow for a product seen from above: its alpha, 30 % black, blurred (σ ≈ 1.5 % of its
-        size), offset down and away from the light. Blurred at 1/4 resolution for speed."""
-        small = prod.getchannel("A").resize((max(1, prod.width // 4), max(1, prod.height // 4)), Image.Resampling.BOX)
-        mask, pad = self._soft_mask(small, 0.3, max(1.5, max(small.size) * 0.015))
-        off = max(4, prod.height // 40)
-        canvas.paste((0, 0, 0), (x - pad + off * (light_dx or 1), y - pad + off), mask)

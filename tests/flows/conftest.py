@@ -25,7 +25,8 @@ def tiny_campaign(tmp_path_factory) -> Callable[..., Path]:
         folder = tmp_path_factory.mktemp(folder_name)
         for file in ("campaign.yaml", "brand.yaml", "products.csv"):
             shutil.copy(EXAMPLE / file, folder / file)
-        (folder / "images").symlink_to(EXAMPLE / "images")
+        for name in ("images", "packshots", "logo.png"):
+            (folder / name).symlink_to(EXAMPLE / name)
         spec = yaml.safe_load((folder / "campaign.yaml").read_text())
         spec["formats"] = [{"name": "square", "width": 1080, "height": 1080}]
         spec["variants"] = 1
