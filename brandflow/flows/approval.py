@@ -35,6 +35,12 @@ from brandflow.review.decisions import (  # noqa: F401 — re-exported: the gate
 )
 from brandflow.review.reviewers import ReviewerError
 
+__all__ = [
+    "POLL_ENV", "ApprovalError", "ApprovalInput", "GateOutcome", "ReviewAnswer", "SignedDecision", "api_headers", "apply",
+    "configured_api_url", "decide", "decide_on_timeout", "default_reviewer", "identify", "pause_description", "paused_run_folder",
+    "pending", "poll_seconds", "resume_run", "under_review", "wait_for_approval",
+]
+
 #: seconds between the paused flow's checks for a decision; small values only for tests
 POLL_ENV = "BRANDFLOW_REVIEW_POLL_SECONDS"
 

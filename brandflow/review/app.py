@@ -27,6 +27,8 @@ from urllib.parse import parse_qs, quote
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -61,16 +63,27 @@ def create_app(run_dir: Path, resume: Resume, keyfile: Path | None = None) -> St
     ledger = Ledger(run_dir)
     secret = secrets.token_bytes(32)  # per process: CSRF tokens die with the server
 
+    cache: dict[str, Any] = {}
+
     def manifest() -> RunManifest:
-        return RunManifest.read(manifest_path)
+        """The run's manifest, parsed again only when the file changed (the flow rewrites it when it resumes):
+        a page of 1,000 creatives asks for 1,000 thumbnails."""
+        st = manifest_path.stat()
+        if cache.get("stamp") != (st.st_mtime_ns, st.st_size):
+            cache.clear()
+            cache.update(stamp=(st.st_mtime_ns, st.st_size), manifest=RunManifest.read(manifest_path))
+        return cache["manifest"]
 
     def files(m: RunManifest) -> dict[str, Path]:
         """The only files served: creatives and reference packshots named by the manifest, keyed by a hash of their path."""
+        if cache.get("files_of") is m:
+            return cache["files"]
         out: dict[str, Path] = {}
         for job in m.jobs:
             paths = [r.path for r in job.references] + ([job.final.creative.path] if job.final.creative else [])
             for p in paths:
                 out[hashlib.sha256(str(p).encode()).hexdigest()[:20]] = Path(p)
+        cache.update(files_of=m, files=out)
         return out
 
     def who(request: Request) -> Reviewer | None:
@@ -212,7 +225,8 @@ def create_app(run_dir: Path, resume: Resume, keyfile: Path | None = None) -> St
             return Response("not found: the file is not part of this run or is missing", status_code=404)
         return FileResponse(path, headers={"Cache-Control": "private, max-age=3600"})
 
-    return Starlette(routes=[
+    # Host check: a page on another site that re-points its DNS name at 127.0.0.1 (DNS rebinding) gets a 400
+    return Starlette(middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=["127.0.0.1", "localhost", "[::1]"])], routes=[
         Route("/", page), Route("/login", login, methods=["POST"]), Route("/logout", logout, methods=["POST"]),
         Route("/decide", decide, methods=["POST"]), Route("/send", send, methods=["POST"]),
         Route("/thumb/{i:int}", thumb), Route("/file/{key}", file),

@@ -161,3 +161,9 @@ def test_cli_review_names_a_folder_without_a_manifest(tmp_path):
 
     res = CliRunner().invoke(app, ["review", str(tmp_path)])
     assert res.exit_code == 2 and "no manifest.json here" in " ".join(res.output.split())
+
+
+def test_other_hosts_are_refused(served):
+    run_dir, _, resume, _ = served
+    rebound = TestClient(create_app(run_dir, resume), base_url="http://attacker.example")
+    assert rebound.get("/").status_code == 400, "DNS rebinding to 127.0.0.1 finds nothing"
