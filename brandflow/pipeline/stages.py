@@ -333,7 +333,12 @@ def publish_feeds(
         key = plugin.key(spec.slug)  # type: ignore[attr-defined]
         path = run_dir / "feeds" / Path(key).name
         write_atomic(path, result.data)
-        asset = publisher.publish(path, key, sha256_file(path), {"campaign": spec.slug, "feed": name}, "overwrite")
+        try:
+            asset = publisher.publish(path, key, sha256_file(path), {"campaign": spec.slug, "feed": name}, "overwrite")
+        except UnsupportedFileError as e:  # a CMS image library holds no TSV: the feed stays in the run folder
+            asset = None
+            result.errors.append(f"the target cannot hold the feed ({e}); it is at {path}. Fix: publish to a folder or "
+                                 "bucket that Merchant Center can fetch from")
         for error in result.errors:
             log.warning("%s feed: %s", name, error)
         out.append(FeedRecord(feed=name, key=key, rows=result.rows, errors=result.errors, notes=result.notes, published=asset))

@@ -16,7 +16,7 @@ never a core dependency, and the default example campaign does not run this chec
 
 Violence — not covered by a local detector: no package on the registries this project uses ships offline weights for
 violence or gore detection under a usable licence (checked: a "gore" classifier that calls a web API and ships no
-weights was rejected). The check says so in every result (``metrics.violence.status = "not covered"``) and, by
+weights was rejected). The check says so in every result (``metrics.violence`` starts ``"not covered"``) and, by
 default, holds the creative for a human (``on_missing: warn``). Images from the Black Forest Labs API have passed
 BFL's own moderation, which covers violence among other categories, and that verdict is shown here too.
 
@@ -155,14 +155,23 @@ def provider_refusal(moderation: dict[str, Any]) -> CheckResult:
     """The moderation check's result for an image the generating service refused or withheld (no pixels to check):
     a ``fail`` carrying the service's own verdict."""
     verdict, reasons = provider_verdict(moderation)
-    return CheckResult(check="moderation", verdict=verdict, metrics={"provider": moderation}, reasons=reasons)
+    return CheckResult(check="moderation", verdict=verdict, reasons=reasons,
+                       metrics={"provider": provider_summary(moderation), "provider_detail": moderation})
+
+
+def provider_summary(moderation: dict[str, Any]) -> str:
+    """One line for the report: ``'BFL: Ready (pass, safety_tolerance 2)'``."""
+    tolerance = moderation.get("safety_tolerance")
+    return (f"{str(moderation.get('provider', 'generator')).upper()}: {moderation.get('status', '?')} "
+            f"({moderation.get('verdict', '?')}" + (f", safety_tolerance {tolerance})" if tolerance is not None else ")"))
 
 
 class ModerationCheck:
     """QA check ``moderation`` (entry point in ``brandflow.checks``); options under ``qa.moderation``.
 
-    ``run`` returns ``metrics = {nudity: {status, detector, score, scores}, violence: {status}, provider: {...}}`` and
-    the thresholds it used; the verdict is the worst of the covered categories, the missing ones (``on_missing``)
+    ``run`` returns flat ``metrics`` the report lists — ``nudity`` (status line), ``nudity_score`` (highest exposed
+    sexual class score, 0–1, higher is worse), ``nudity_scores`` (per class), ``violence`` (status line), ``provider``
+    (the generator's own moderation, one line; ``provider_detail`` the record) — and the thresholds it used; the verdict is the worst of the covered categories, the missing ones (``on_missing``)
     and the provider's own moderation.
     """
 
@@ -188,21 +197,21 @@ class ModerationCheck:
             try:
                 scores = nudity_scores(image)
             except MissingDependencyError as e:
-                metrics["nudity"] = {"status": f"not installed: {INSTALL_HINT}"}
+                metrics["nudity"] = f"not installed: {INSTALL_HINT}"
                 verdicts.append(opts.on_missing)
                 reasons.append(f"nudity not checked: {e}")
             else:
                 verdict, score, why = nudity_verdict(scores, opts)
-                metrics["nudity"] = {"status": "checked", "detector": DETECTOR, "score": score, "scores": scores}
+                metrics.update(nudity=f"checked: {DETECTOR}", nudity_score=score, nudity_scores=scores)
                 verdicts.append(verdict)
                 reasons += why
         if "violence" in opts.categories:
-            metrics["violence"] = {"status": VIOLENCE_NOT_COVERED}
+            metrics["violence"] = VIOLENCE_NOT_COVERED
             verdicts.append(opts.on_missing)
             reasons.append(f"violence {VIOLENCE_NOT_COVERED}; to accept that, set qa.moderation.categories: [nudity]")
         if ctx.moderation is not None:
             verdict, why = provider_verdict(ctx.moderation)
-            metrics["provider"] = ctx.moderation
+            metrics.update(provider=provider_summary(ctx.moderation), provider_detail=ctx.moderation)
             verdicts.append(verdict)
             reasons += why
         worst = max(verdicts, key=VERDICT_ORDER.__getitem__, default="pass")

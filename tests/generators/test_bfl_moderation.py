@@ -42,13 +42,13 @@ def test_bfl_moderation_is_part_of_the_moderation_verdict(fake, campaign_dir, tm
 
     ok = run_attempt(jobs[0], spec, brand, tmp_path / "run")
     check = next(c for c in ok.qa.checks if c.check == "moderation")
-    assert check.verdict == "pass" and check.metrics["provider"]["provider"] == "bfl"
-    assert check.metrics["provider"]["verdict"] == "pass" and check.metrics["provider"]["safety_tolerance"] == 1
-    assert check.metrics["nudity"]["status"] == "checked"  # NudeNet ran on the API's image too
+    assert check.verdict == "pass" and check.metrics["provider"] == "BFL: Ready (pass, safety_tolerance 1)"
+    assert check.metrics["provider_detail"]["verdict"] == "pass"
+    assert check.metrics["nudity"].startswith("checked")  # NudeNet ran on the API's image too
 
     fake.reset(outcome="Content Moderated", details={"Moderation Reasons": ["Violence"]})
     withheld = run_attempt(jobs[0].model_copy(update={"seed": jobs[0].seed + 1}), spec, brand, tmp_path / "run")
     assert withheld.error is None and withheld.creative is None and withheld.qa.verdict == "fail"
     (check,) = withheld.qa.checks
-    assert check.check == "moderation" and check.metrics["provider"]["status"] == "Content Moderated"
+    assert check.check == "moderation" and check.metrics["provider_detail"]["status"] == "Content Moderated"
     assert check.reasons[0].startswith("BFL moderation: content moderated:") and "Violence" in check.reasons[0]

@@ -154,3 +154,15 @@ def test_validate_reports_products_outside_the_primary_feed_and_missing_public_u
     path = _write_campaign(campaign_dir, {"lifestyle_image_link": "square"})
     res = CliRunner().invoke(app, ["validate", str(path)])
     assert res.exit_code == 2 and "no public URL" in " ".join(res.output.split())
+
+
+def test_a_cms_target_keeps_the_feed_in_the_run_folder(feed_run, campaign_dir, tmp_path, monkeypatch):
+    from brandflow.pipeline.stages import publish_feeds
+    from brandflow.spec import load_campaign
+
+    _, manifest, first_bytes, *_ = feed_run
+    monkeypatch.setenv("BRANDFLOW_WAGTAIL_TOKEN", "t")
+    spec, _ = load_campaign(_write_campaign(campaign_dir, FEED))
+    (record,) = publish_feeds(manifest.jobs, spec, "wagtail+http://127.0.0.1:9/api/brandflow/v1/", PRODUCTS, tmp_path)
+    assert record.published is None and "cannot hold the feed" in record.errors[-1]
+    assert (tmp_path / "feeds" / "supplemental.tsv").read_bytes() == first_bytes  # nothing was sent; the file is kept

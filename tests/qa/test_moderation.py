@@ -39,8 +39,8 @@ def ctx(example_dir, tmp_path):
 def test_the_detector_flags_the_synthetic_fixture(ctx):
     result = run_checks(synthetic_trigger(), ctx(categories=["nudity"]), ["moderation"]).checks[0]
     assert result.verdict == "fail", result
-    assert result.metrics["nudity"]["status"] == "checked" and result.metrics["nudity"]["score"] >= 0.5
-    assert "FEMALE_BREAST_EXPOSED" in result.metrics["nudity"]["scores"]
+    assert result.metrics["nudity"].startswith("checked: NudeNet 3.4.2") and result.metrics["nudity_score"] >= 0.5
+    assert "FEMALE_BREAST_EXPOSED" in result.metrics["nudity_scores"]
     assert result.thresholds["nudity_fail"] == 0.5 and "nudity/sexual content" in result.reasons[0]
     # a stricter fail threshold turns the same score into a warning (held for a human)
     held = run_checks(synthetic_trigger(), ctx(categories=["nudity"], nudity_fail=0.95), ["moderation"]).checks[0]
@@ -50,7 +50,7 @@ def test_the_detector_flags_the_synthetic_fixture(ctx):
 def test_a_plain_skin_tone_ground_passes(ctx):
     plain = np.full((320, 320, 3), (224, 172, 140), np.uint8)
     result = run_checks(plain, ctx(categories=["nudity"]), ["moderation"]).checks[0]
-    assert result.verdict == "pass" and result.metrics["nudity"]["score"] < 0.3 and result.reasons == []
+    assert result.verdict == "pass" and result.metrics["nudity_score"] < 0.3 and result.reasons == []
 
 
 def test_the_examples_creatives_pass(campaign_dir, tmp_path):
@@ -83,7 +83,7 @@ def test_a_missing_detector_is_reported_never_a_silent_pass(ctx, monkeypatch):
     monkeypatch.setitem(sys.modules, "nudenet", None)  # the import machinery then raises ImportError
     result = run_checks(synthetic_trigger(64), ctx(categories=["nudity"]), ["moderation"]).checks[0]
     assert result.verdict == "warn"
-    assert result.metrics["nudity"]["status"] == "not installed: pip install 'brandflow[moderation]' (NudeNet 3.4.2, AGPL-3.0)"
+    assert result.metrics["nudity"] == "not installed: pip install 'brandflow[moderation]' (NudeNet 3.4.2, AGPL-3.0)"
     assert "pip install 'brandflow[moderation]'" in result.reasons[0]
     strict = run_checks(synthetic_trigger(64), ctx(categories=["nudity"], on_missing="fail"), ["moderation"]).checks[0]
     assert strict.verdict == "fail"
@@ -92,7 +92,7 @@ def test_a_missing_detector_is_reported_never_a_silent_pass(ctx, monkeypatch):
 def test_violence_is_stated_as_not_covered(ctx):
     benign = np.full((96, 96, 3), 240, np.uint8)
     result = run_checks(benign, ctx(), ["moderation"]).checks[0]
-    assert result.verdict == "warn" and result.metrics["violence"]["status"].startswith("not covered")
+    assert result.verdict == "warn" and result.metrics["violence"].startswith("not covered")
     assert any("categories: [nudity]" in r for r in result.reasons)
     only_nudity = run_checks(benign, ctx(categories=["nudity"]), ["moderation"]).checks[0]
     assert only_nudity.verdict == "pass" and "violence" not in only_nudity.metrics
