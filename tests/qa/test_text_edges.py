@@ -111,3 +111,14 @@ def test_published_path_is_only_a_label(tmp_path, make_ctx):
     """The check reads pixels only: a path that does not exist does not matter."""
     res = TextCheck().run(np.zeros((40, 40, 3), np.uint8), make_ctx(path=Path(tmp_path / "nope.png")))
     assert res.verdict == "pass"
+
+
+def test_auto_without_a_scene_text_engine_reads_with_tesseract_and_says_so(monkeypatch, gradient, draw_text, make_ctx):
+    import brandflow.qa.text as text_mod
+
+    monkeypatch.setattr(text_mod, "_scene_engine_ready", lambda: False)
+    img, _ = draw_text(np.full((400, 700, 3), 235, np.uint8), [("a", "Summer Sale today", (40, 150), 56, INK)])
+    res = TextCheck().run(img, make_ctx(expected_text=("Summer Sale today",)))
+    assert res.verdict == "pass", res.reasons
+    assert res.metrics["expected"][0]["source"] == "full:tesseract"
+    assert "the scene-text engine (rapidocr) is not installed" in res.metrics["notes"][0]
