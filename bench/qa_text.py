@@ -41,6 +41,7 @@ import os
 os.environ["OMP_THREAD_LIMIT"] = "1"  # before Tesseract / ONNX Runtime are loaded
 
 import argparse  # noqa: E402
+import math  # noqa: E402
 import platform  # noqa: E402
 import random  # noqa: E402
 import re  # noqa: E402
@@ -229,7 +230,7 @@ def score(cases: list[Case], mode: str) -> dict:
     return out
 
 
-def calibrate(cases: list[Case], values=(3, 4, 5, 6, 8, 99)) -> tuple[int, list[tuple[int, float, int, int]]]:
+def calibrate(cases: list[Case], values=(3, 4, 5, 6, 8, math.inf)) -> tuple[float, list[tuple[float, float, int, int]]]:
     """Sweep :data:`brandflow.qa.tokens.MIN_SLIP_LEN` on ``cases`` (engine auto); keep the value with the most right
     decisions among those accepting no near-miss at all (ties: the larger, i.e. stricter, value)."""
     import brandflow.qa.tokens as tokens
@@ -419,7 +420,7 @@ def main(argv: list[str] | None = None) -> None:
         "digit, or one letter making another real word). Whole-image reading (no recorded regions).",
         "",
         "Calibration on A (engine auto): MIN_SLIP_LEN (one letter off into a non-word warns from this word length; "
-        f"99 = never) swept {', '.join(f'{v}→{pct(a)} ({n}+{w} near-misses accepted)' for v, a, n, w in sweep)}; "
+        f"inf = never) swept {', '.join(f'{v}→{pct(a)} ({n}+{w} near-misses accepted)' for v, a, n, w in sweep)}; "
         f"chosen {low_conf}.",
         "",
         "### Half B (held out)",

@@ -113,7 +113,7 @@ def get_engine(threads: int | None = None, det_max_side: int = DET_MAX_SIDE) -> 
             from rapidocr import RapidOCR
 
             engine = RapidOCR(params={
-                "Global.use_cls": False, "Global.text_score": MIN_LINE_CONF, "Global.log_level": "warning",
+                "Global.use_cls": False, "Global.text_score": MIN_LINE_CONF, "Global.log_level": "critical",
                 "EngineConfig.onnxruntime.intra_op_num_threads": threads,
                 "EngineConfig.onnxruntime.inter_op_num_threads": 1,
                 "Det.limit_type": "max", "Det.limit_side_len": det_max_side,
