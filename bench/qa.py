@@ -386,12 +386,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--parts", default="a,b,c", help="which of (a) timing, (b) OCR, (c) identity to run; "
                     "the results file is written only when all three run")
     args = ap.parse_args(argv)
-    try:
-        import rapidocr_onnxruntime  # noqa: F401
+    from brandflow.qa.scene_text import available  # rapidocr (PP-OCRv6) or rapidocr-onnxruntime (PP-OCRv4)
 
-        scene = not args.no_scene_text
-    except ImportError:
-        scene = False
+    scene = available() and not args.no_scene_text
 
     all_cpus = os.sched_getaffinity(0)
     load0 = os.getloadavg()[0]
