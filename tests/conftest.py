@@ -35,7 +35,7 @@ def prefect_harness():
     """One temporary Prefect database for the whole session (entering it costs ~8 s)."""
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness():
+    with prefect_test_harness(server_startup_timeout=120):  # a loaded 2-core machine can take more than the default 30 s
         yield
 
 
