@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 from PIL import Image
 
 from brandflow.imageio import write_atomic
@@ -36,7 +37,9 @@ from brandflow.review.findings import Findings, findings_of, plain_reasons, scor
 THUMB_PX = 360  # long side of embedded thumbnails, pixels: a story's 62 px headline stays ~20 px tall, readable
 REF_PX = 480  # long side of embedded reference packshots (few per run: one per distinct reference)
 
-_env = Environment(loader=PackageLoader("brandflow.review", "templates"), autoescape=select_autoescape(default=True))
+# trim/lstrip: the template's indentation is not sent 1,000 times
+_env = Environment(loader=PackageLoader("brandflow.review", "templates"), autoescape=select_autoescape(default=True),
+                   trim_blocks=True, lstrip_blocks=True)
 
 
 def _asset(name: str) -> str:
@@ -91,7 +94,16 @@ def _fmt(value: Any) -> str:
 
 
 _env.filters["num"] = _fmt
-_env.filters["prettyjson"] = lambda obj: json.dumps(obj, indent=2, ensure_ascii=False, default=str)
+def _prettyjson(obj: Any) -> Markup:
+    """Indented JSON for a ``<pre>``, empty fields left out; escaped for text content (``& < >``), where
+    quotes need no escaping (``&#34;`` on every key would weigh a 1,000-creative report down)."""
+    if isinstance(obj, dict):
+        obj = {k: v for k, v in obj.items() if v not in ("", [], {}, None)}
+    text = json.dumps(obj, indent=1, ensure_ascii=False, default=str)
+    return Markup(text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))
+
+
+_env.filters["prettyjson"] = _prettyjson
 
 
 def relative_link(path: Path | str | None, base: Path) -> str | None:
