@@ -167,3 +167,24 @@ def test_other_hosts_are_refused(served):
     run_dir, _, resume, _ = served
     rebound = TestClient(create_app(run_dir, resume), base_url="http://attacker.example")
     assert rebound.get("/").status_code == 400, "DNS rebinding to 127.0.0.1 finds nothing"
+
+
+def test_simultaneous_decisions_on_one_creative_keep_exactly_one(served):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from brandflow.review.ledger import DecisionRefused, Ledger, Reviewer
+
+    run_dir, manifest, _, _ = served
+    job = next(j.job_id for j in manifest.jobs if j.decision and j.decision.verdict == "pending")
+
+    def attempt(i: int) -> str:
+        try:
+            Ledger(run_dir).record(manifest, [job], "approved" if i % 2 else "rejected", f"reason {i}", Reviewer(f"r{i}", False))
+            return "ok"
+        except DecisionRefused as e:
+            return str(e)
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(attempt, range(16)))
+    assert results.count("ok") == 1 and all("already" in r for r in results if r != "ok")
+    assert list(Ledger(run_dir).read()["decisions"]) == [job]
