@@ -46,7 +46,9 @@ def feed_run(prefect_harness, tmp_path_factory, example_dir):
     folder = tmp_path_factory.mktemp("mc")
     for name in ("campaign.yaml", "brand.yaml", "products.csv"):
         shutil.copy(example_dir / name, folder / name)
-    (folder / "images").symlink_to(example_dir / "images")
+    for linked in example_dir.iterdir():  # images, packshots, logo … as the campaign_dir fixture links them
+        if linked.name not in ("campaign.yaml", "brand.yaml", "products.csv", "runs"):
+            (folder / linked.name).symlink_to(linked)
     path = _write_campaign(folder, FEED)
     published = folder / "published"
     first = campaign_flow(str(path), str(folder / "run"), PRODUCTS, None, published.as_uri())
