@@ -31,6 +31,10 @@ pass 0.70 / warn 0.50. (warn is a review-load policy — how many look-alikes a 
 regeneration — not a statistic: its row shows the share of different products sent to a human.) The rendered
 campaign creatives of (b) whose product is in B are a second held-out set (real layouts and overlay text).
 TPR = positives at or above the threshold, FPR = negatives at or above it.
+(c) also reports the **real-data** sets of ``bench/identity_calibration.py`` on their held-out split B only
+(DreamBench subjects cat2, dog2, dog5, dog7, poop_emoji: real photos re-shot in other scenes; Saleor multi-view
+products: another view of the product): ROC AUC, TPR at 1 % FPR (the threshold read off B's own negatives, a
+ranking figure) and TPR / FPR at the spec's pass / warn thresholds (fitted on split A). Keypoints method only.
 """
 
 from __future__ import annotations
@@ -321,7 +325,6 @@ def bench_identity(spec, brand, creatives: list[Rendered], trials: int, method: 
         others = [i for i in b_ids if i != pid and i not in same]
         for o in same + [others[k % len(others)]]:
             neg_c.append(scorer(img, products[o][1], boxes))
-    dt = time.perf_counter() - t0
     pass_a = pick_pass(neg_a)
     th = spec.qa.identity
     lines = [f"### (c) Identity ({method}) on held-out products", "",
@@ -339,9 +342,18 @@ def bench_identity(spec, brand, creatives: list[Rendered], trials: int, method: 
         lines.append(f"| {label} | {len(p)} / {len(n)} | {roc_auc(p, n):.4f} | {rates(p, n, th.pass_score)} | "
                      f"{rates(p, n, th.warn_score)} | {rates(p, n, pass_a)} | "
                      f"{max(n):.3f} | {np.percentile(p, 1):.3f} |")
+    real = {}
+    if method == "keypoints":
+        sys.path.insert(0, str(ROOT / "bench"))
+        import identity_calibration as ic
+
+        real = ic.rescore(ic.collect("B", 30 if len(pos_b) <= 30 else trials))
+        lines += ["", "Real data, held-out split B (bench/identity_calibration.py; fusion and thresholds fitted on A):", ""]
+        lines += ic.table(real, th.pass_score, th.warn_score)
+    dt = time.perf_counter() - t0
     lines += ["", f"({dt:.0f} s wall for all pairs.)"]
     return lines, {"auc_b": roc_auc(pos_b, neg_b), "auc_c": roc_auc(pos_c, neg_c) if pos_c else None,
-                   "pass_a": pass_a}
+                   "pass_a": pass_a, **{f"auc_{k}": roc_auc(p, n) for k, (p, n) in real.items()}}
 
 
 # --------------------------------------------------------------------------- main
@@ -432,7 +444,9 @@ def run(args: argparse.Namespace, tmp: Path, scene: bool, all_cpus: set[int], lo
             f"Summary: all four checks {timing['all_cpu_warm']:.3f} s CPU per creative warm ({timing['all_cpu_first']:.3f} s "
             f"with cold caches); OCR CER {pct(ocr['cer'])} (case-sensitive {pct(ocr['cer_cased'])}) over "
             f"{ocr['regions']} regions, mean NED {ocr['ned_mean']:.4f}; identity ROC AUC on held-out products "
-            f"{ident['auc_b']:.4f} (pasted), " + (f"{ident['auc_c']:.4f} (rendered campaign)" if ident["auc_c"] is not None else "–") + ".", ""]
+            f"{ident['auc_b']:.4f} (pasted), " + (f"{ident['auc_c']:.4f} (rendered campaign)" if ident["auc_c"] is not None else "–")
+            + (f"; on held-out real photos (DreamBench) {ident['auc_dreambench']:.3f}, other views (Saleor multi-view) "
+               f"{ident['auc_multiview']:.3f}" if "auc_dreambench" in ident else "") + ".", ""]
     if RENDER_ERRORS:
         head += [f"Render errors (jobs left out): {'; '.join(sorted(set(RENDER_ERRORS)))}", ""]
     text = "\n".join(head + timing_lines + [""] + ocr_lines + [""] + id_lines) + \

@@ -1,14 +1,16 @@
 """Calibrate the identity score on same-vs-different product pairs (prints numbers; changes nothing).
 
     python -m brandflow.qa.calibrate_identity [--feed examples/saleor/products.csv] [--trials 300] [--seed 1]
-    python -m brandflow.qa.calibrate_identity --campaign examples/saleor/campaign.yaml
 
 Positives: a packshot of product P pasted (40–70 % of the side, random position) on a 1080 × 1080 flat or
 vertical-gradient background, 30 % with a text bar across the top, 30 % re-encoded as JPEG q80–95; scored
 against all of P's packshots. Negatives: the same creative scored against another product's packshots (half
-of them of the same top-level product type, the hard case). ``--campaign`` instead renders every job of a
-campaign with its generator and compose (the real layouts and overlay text). Prints the ROC AUC
-(Mann–Whitney rank statistic), score percentiles and the error rates at candidate thresholds.
+of them of the same top-level product type, the hard case). Prints the ROC AUC (Mann–Whitney rank
+statistic), score percentiles and the error rates at candidate thresholds.
+
+This module imports only brandflow's core and ``brandflow.qa``: rendering a whole campaign (generator +
+compose) for calibration, and the real-photo sets (DreamBench, multi-view Saleor products) with the fixed
+calibration / held-out split, live in ``bench/identity_calibration.py``.
 """
 
 from __future__ import annotations
@@ -109,54 +111,14 @@ def synthetic_pairs(feed: Path, trials: int, seed: int) -> tuple[list[float], li
     return pasted_pairs(products, sorted(products), trials, seed)
 
 
-def campaign_pairs(campaign: Path, out_dir: Path) -> tuple[list[float], list[tuple[float, str, str]]]:
-    """Every job of a campaign rendered by its generator + compose (text regions excluded as in the check);
-    negatives: the same creative against the product 7 places on in id order and one of the same type."""
-    from brandflow import registry
-    from brandflow.imageio import load_rgb
-    from brandflow.spec import load_campaign
-    from brandflow.feed.catalog import load_feed
-    from brandflow.compose.overlay import compose
-    from brandflow.pipeline.plan import plan_jobs
-
-    spec, brand = load_campaign(campaign)
-    products, _ = load_feed(spec.feed)
-    jobs, _ = plan_jobs(spec, brand, products)
-    gen = registry.load("generator", spec.generator.backend)(spec.generator.options)
-    refs = {j.product_id: [r.path for r in j.references if r.role in ("primary_packshot", "alternate_view")] for j in jobs}
-    ptype = {p.id: p.product_type.split(">")[0].strip() for p in products}
-    ids = sorted(refs)
-    pos, neg = [], []
-    for k, job in enumerate(jobs):
-        creative = compose(gen.generate(job, out_dir / f"{k}-gen.png"), job, brand, spec.overlay,
-                           out_dir / f"{k}.{job.format.file_type}")
-        img = load_rgb(creative.path)
-        boxes = tuple((r.box.x0 - round(0.3 * r.font_px), r.box.y0 - round(0.3 * r.font_px),
-                       r.box.x1 + round(0.3 * r.font_px), r.box.y1 + round(0.3 * r.font_px)) for r in creative.regions)
-        pos.append(score(img, refs[job.product_id], boxes))
-        same = [i for i in ids if i != job.product_id and ptype[i] == ptype[job.product_id]]
-        others = {ids[(ids.index(job.product_id) + 7) % len(ids)], *(same[k % len(same): k % len(same) + 1])}
-        neg += [(score(img, refs[o], boxes), job.product_id, o) for o in sorted(others)]
-    return pos, neg
-
-
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--feed", type=Path, default=Path("examples/saleor/products.csv"))
     ap.add_argument("--trials", type=int, default=300)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--campaign", type=Path, help="render this campaign's jobs instead of synthetic pastes")
-    ap.add_argument("--out", type=Path, default=None, help="folder for --campaign renders (default: a temp dir)")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
-    if args.campaign:
-        import tempfile
-
-        out = args.out or Path(tempfile.mkdtemp(prefix="brandflow-calibrate-"))
-        out.mkdir(parents=True, exist_ok=True)
-        pos, hard = campaign_pairs(args.campaign, out)
-    else:
-        pos, hard = synthetic_pairs(args.feed, args.trials, args.seed)
+    pos, hard = synthetic_pairs(args.feed, args.trials, args.seed)
     neg = [h[0] for h in hard]
     dt = time.perf_counter() - t0
     print(f"{len(pos)} positives, {len(neg)} negatives in {dt:.0f} s")

