@@ -257,6 +257,13 @@ def approve(
     )
     if token:
         answer.signature = reviewers.sign(token, answer.payload(run_id))
+    else:
+        try:
+            if reviewers.configured():
+                console.print(f"[yellow]warning:[/] reviewers are configured in {reviewers.keyfile()}: a run on this machine refuses "
+                              "an unsigned answer; pass --token (or BRANDFLOW_REVIEWER_TOKEN)")
+        except BrandflowError:
+            pass
     if not (answer.approve_all or answer.approve or answer.reject):
         console.print("[bold red]error:[/] say what to do: --all, --ids JOB_ID … and/or --reject JOB_ID …")
         raise typer.Exit(2)

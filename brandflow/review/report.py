@@ -237,6 +237,9 @@ def render_html(manifest: RunManifest, base: Path, review: dict[str, Any] | None
     ref_index = {sha: i for i, sha in enumerate(refs)}
     cards = _cards(manifest, base, thumbs, ref_index, link)
     to_publish = [c for c in cards if c.job.status == "published" or (c.job.decision is not None and c.job.decision.verdict == "approved")]
+    if_approved = not to_publish and any(c.under_review for c in cards)
+    if if_approved:  # the run waits at the review gate: what QA let through is what can be published
+        to_publish = [c for c in cards if c.under_review]
     detail = {
         str(c.index): {"f": c.findings.as_json(), "refs": c.refs, "w": c.job.final.creative.width if c.job.final.creative else 0,
                        "h": c.job.final.creative.height if c.job.final.creative else 0}
@@ -248,7 +251,7 @@ def render_html(manifest: RunManifest, base: Path, review: dict[str, Any] | None
         formats=sorted({c.job.format for c in cards}),
         products=sorted({(c.job.product_id, c.job.product_title or c.job.product_id) for c in cards}, key=lambda p: p[1].lower()),
         checks=sorted({ch.check for c in cards if c.job.final.qa for ch in c.job.final.qa.checks}),
-        worst=worst_problems(cards), contact=to_publish[:60], contact_more=max(0, len(to_publish) - 60),
+        worst=worst_problems(cards), contact=to_publish[:60], if_approved=if_approved, contact_more=max(0, len(to_publish) - 60),
         detail_json=json.dumps(detail, separators=(",", ":")).replace("</", "<\\/"),
         rejected_feed=manifest.rejections, rel=lambda uri: relative_link(uri, base), assets={"css": _asset("report.css"), "js": _asset("report.js")},
     )

@@ -70,17 +70,19 @@
     while (svg.firstChild) svg.removeChild(svg.firstChild);
     if (!d.w || !$("#v-boxes").checked) return;
     svg.setAttribute("viewBox", "0 0 " + d.w + " " + d.h);
+    var px = d.w / (vimg.clientWidth || d.w);  // image pixels per screen pixel: labels stay 12 px on screen
     d.f.b.forEach(function (b) {
       var kind = b[0], cls = kind === "layout" || kind === "ocr" ? kind : "product";
       var r = el("rect", { x: b[2], y: b[3], width: Math.max(1, b[4] - b[2]), height: Math.max(1, b[5] - b[3]), "class": cls + (b[6] ? "" : " bad") });
       var t = el("title", {}, kind + (b[1] ? ": " + b[1] : "")); r.appendChild(t); svg.appendChild(r);
-      if (kind !== "ocr" && b[1]) svg.appendChild(el("text", { x: b[2] + 4, y: Math.max(14, b[3] - 4), "font-size": Math.max(12, d.w / 60) }, b[1]));
+      if (kind !== "ocr" && b[1]) svg.appendChild(el("text", { x: b[2] + 3 * px, y: Math.max(14 * px, b[3] - 4 * px), "font-size": 12 * px }, b[1]));
     });
   }
   function open(card) {
     current = card;
     var i = card.dataset.i, d = detail[i], link = $("a.open", card), thumb = $("img.thumb", card);
     if (thumb) load(thumb);
+    vimg.onload = function () { if (current === card) draw(d); };  // labels are sized for the laid-out image
     vimg.onerror = function () { vimg.onerror = null; if (thumb) vimg.src = thumb.src; };  // the run folder is not beside the report: the thumbnail
     vimg.src = link ? link.getAttribute("href") : "";
     vimg.alt = card.dataset.job;
