@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -21,11 +22,13 @@ console = Console(stderr=True)
 out = Console()
 
 
-def _fail(e: Exception) -> typer.Exit:
+def _fail(e: Exception, code: int = 2) -> typer.Exit:
+    """Print ``e`` (user text escaped: ids and column names may hold ``[/x]``, which Rich would read as
+    markup) and return the exit to raise: 2 bad input by default."""
     from rich.markup import escape
 
-    console.print(f"[bold red]error:[/] {escape(str(e))}")  # "[dev]" in a model name is not markup
-    return typer.Exit(2)
+    console.print(f"[bold red]error:[/] {escape(str(e))}")
+    return typer.Exit(code)
 
 
 @app.command()
@@ -61,7 +64,7 @@ def validate(campaign: Annotated[Path, typer.Argument(help="campaign YAML")]) ->
     except BrandflowError as e:
         raise _fail(e) from None
     rejections += template_rejections
-    out.print(f"[bold]{spec.name}[/] · brand {brand.name} · backend [cyan]{spec.generator.backend}[/] · template {spec.template}")
+    out.print(f"[bold]{escape(spec.name)}[/] · brand {escape(brand.name)} · backend [cyan]{escape(spec.generator.backend)}[/] · template {escape(spec.template)}")
     out.print(
         f"{len(products)} products · {len(rejections)} rejected rows · "
         f"{len(spec.formats)} formats ({', '.join(f'{f.name} {f.width}×{f.height}' for f in spec.formats)}) · "
@@ -70,7 +73,7 @@ def validate(campaign: Annotated[Path, typer.Argument(help="campaign YAML")]) ->
     if rejections:
         table = Table("source", "row", "product", "field", "reason", title="rejected rows")
         for r in rejections:
-            table.add_row(Path(r.source).name, str(r.row), r.product_id or "", r.field or "", r.reason)
+            table.add_row(*(escape(v) for v in (Path(r.source).name, str(r.row), r.product_id or "", r.field or "", r.reason)))
         out.print(table)
     recorded = f" · recorded licence {licence.recorded_licence}" if licence.recorded_licence else ""
     out.print(escape(f"model {licence.model} · licence {licence.licence} · usage {spec.usage}{recorded}"))
@@ -96,12 +99,22 @@ def run(
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show Prefect's task logs")] = False,
 ) -> None:
-    """Run a campaign as a Prefect flow; writes manifest.json and report.html into the run folder."""
+    """Run a campaign as a Prefect flow; writes manifest.json and report.html into the run folder.
+
+    Exit status: 0 every creative published or held for review, 1 some failed QA or errored, 2 bad input,
+    3 the run itself failed (its manifest.json and report.html still record what happened).
+    """
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    from rich.markup import escape
+
     from brandflow import progress
     from brandflow.flows.campaign import campaign_flow
+    from brandflow.pipeline.record import RunFailedError
 
+    from brandflow.targets import allowing, as_uri
+
+    publish = as_uri(publish) if publish else None
     if workers is not None:  # QA is CPU-bound: more threads than cores only help while others wait on a GPU or an API
         from prefect.task_runners import ThreadPoolTaskRunner
 
@@ -110,10 +123,17 @@ def run(
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
         task_id = bar.add_task("creatives", total=None)
         unsubscribe = progress.subscribe(lambda stage, done, total: bar.update(task_id, completed=done, total=total))
-        try:
-            result = campaign_flow(str(campaign), str(out_dir) if out_dir else None, only, limit, publish)
+        try:  # whoever types the command is this process's operator: their own --publish is allowed for this run
+            with allowing(publish):
+                result = campaign_flow(str(campaign), str(out_dir) if out_dir else None, only, limit, publish)
+        except RunFailedError as e:
+            raise _fail(e, 3) from None
         except BrandflowError as e:
             raise _fail(e) from None
+        except Exception as e:  # noqa: BLE001 — a bug or an outage: say what, no traceback, exit 3
+            from brandflow.redact import redact
+
+            raise _fail(RuntimeError(redact(f"the run failed: {type(e).__name__}: {e}")), 3) from None
         finally:
             unsubscribe()
     s = result.summary
@@ -122,9 +142,10 @@ def run(
         f"[green]{s.published} published[/], [yellow]{s.held} held for review[/], [red]{s.failed} failed QA, {s.errors} errors[/]; "
         f"{s.rejected_rows} rejected rows; {s.attempts} attempts, {s.reused} reused"
     )
-    out.print(f"report: {result.report}")
+    out.print(f"report: {escape(str(result.report))}")
     if result.published_report:
-        out.print(f"published report: {result.published_report}")
+        out.print(f"published report: {escape(result.published_report)}")
+    raise typer.Exit(result.exit_code)
 
 
 @app.command()
@@ -142,6 +163,8 @@ def qa(
 
     Exit status: 0 all pass or warn, 1 some fail, 2 bad input.
     """
+    from rich.markup import escape
+
     from brandflow.imageio import load_rgb
     from brandflow.qa.base import CheckContext, run_checks
     from brandflow.qa.recorded import recorded_regions
@@ -170,9 +193,9 @@ def qa(
         out.print_json(json.dumps({k: v.model_dump(mode="json") for k, v in results.items()}))
     else:
         for name, res in results.items():
-            table = Table("check", "verdict", "reasons", title=f"{name}: {res.verdict}")
+            table = Table("check", "verdict", "reasons", title=f"{escape(name)}: {res.verdict}")
             for c in res.checks:
-                table.add_row(c.check, c.verdict, "; ".join(c.reasons))
+                table.add_row(c.check, c.verdict, escape("; ".join(c.reasons)))
             out.print(table)
     raise typer.Exit(1 if any(r.verdict == "fail" for r in results.values()) else 0)
 
@@ -274,7 +297,7 @@ def approve(
     what = ["all that passed QA"] if answer.approve_all else []
     what += [f"approved {len(answer.approve)}"] if answer.approve else []
     what += [f"rejected {len(answer.reject)}"] if answer.reject else []
-    out.print(f"run {run_id} resumed: {', '.join(what)} (reviewer {answer.reviewer or 'unknown'})")
+    out.print(escape(f"run {run_id} resumed: {', '.join(what)} (reviewer {answer.reviewer or 'unknown'})"))
 
 
 @app.command()

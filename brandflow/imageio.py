@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from brandflow.errors import ImageError
+from brandflow.safenames import write_atomic as _write_atomic
 
 #: Largest image decoded, in pixels (about 8K × 8K). Pillow's own default warns at 89 Mpx and
 #: refuses at 179 Mpx; a 20000 × 20000 PNG (400 Mpx) is refused here before decoding.
@@ -219,8 +220,6 @@ def encode_within(
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and rename, so a crash never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    """Write ``data`` to ``path`` through a writer-private temporary file and rename, so a crash never leaves
+    half a file and two writers never share a temporary file (:func:`brandflow.safenames.write_atomic`)."""
+    _write_atomic(path, data)

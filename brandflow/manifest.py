@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from brandflow import __version__
 from brandflow.imageio import write_atomic
 from brandflow.records import FeedRecord, JobRecord, ModelLicence, Rejection
+from brandflow.redact import redact
 from brandflow.pipeline.budget import stopped_by_budget
 
 
@@ -56,6 +58,34 @@ class RunSummary(BaseModel):
         )
 
 
+def redact_tree(obj: Any) -> Any:
+    """``obj`` (JSON data) with every string redacted."""
+    if isinstance(obj, str):
+        return redact(obj)
+    if isinstance(obj, list):
+        return [redact_tree(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: redact_tree(v) for k, v in obj.items()}
+    return obj
+
+
+#: Exit statuses of ``brandflow run`` (README, "Exit status").
+EXIT_OK, EXIT_CREATIVES, EXIT_BAD_INPUT, EXIT_RUN_FAILED = 0, 1, 2, 3
+
+
+def exit_code(summary: RunSummary, error: str | None = None) -> int:
+    """0: every creative published or held for review; 1: some creatives failed QA or errored (a run where
+    every job errored included); 2: bad input (no job could be planned from the feed); 3: the run itself
+    failed (``error``)."""
+    if error:
+        return EXIT_RUN_FAILED
+    if summary.jobs == 0:
+        return EXIT_BAD_INPUT
+    if summary.failed or summary.errors:
+        return EXIT_CREATIVES
+    return EXIT_OK
+
+
 class RunResult(BaseModel):
     """What a campaign flow run returns: its summary and where its outputs are."""
 
@@ -66,6 +96,12 @@ class RunResult(BaseModel):
     manifest: Path
     report: Path
     published_report: str | None = Field(default=None, description="link to the report published beside the creatives")
+    error: str | None = Field(default=None, description="the run itself failed (then exit_code is 3)")
+
+    @property
+    def exit_code(self) -> int:
+        """The run's exit status (:func:`exit_code`)."""
+        return exit_code(self.summary, self.error)
 
 
 class RunManifest(BaseModel):
@@ -89,6 +125,19 @@ class RunManifest(BaseModel):
     jobs: list[JobRecord]
     rejections: list[Rejection]
     feeds: list[FeedRecord] = Field(default_factory=list, description="feeds regenerated from the published creatives")
+    error: str | None = Field(
+        default=None, description="the run itself failed after planning: the exception, redacted; jobs hold what was known then"
+    )
+
+    @property
+    def exit_code(self) -> int:
+        """The run's exit status (:func:`exit_code`)."""
+        return exit_code(self.summary, self.error)
+
+    def redacted(self) -> RunManifest:
+        """This manifest with every string passed through :func:`brandflow.redact.redact` (error bodies that
+        echo a key, signed URLs, credentials in URLs), as it may go to the manifest, report and artifacts."""
+        return type(self).model_validate(redact_tree(self.model_dump(mode="json")))
 
     def write(self, path: Path) -> Path:
         """Write atomically as indented JSON; returns ``path``."""

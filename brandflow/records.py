@@ -337,6 +337,7 @@ class JobRecord(_Record):
     attempts: list[Attempt]
     status: Literal["published", "failed", "error", "held"]
     published: PublishedAsset | None = None
+    publish_error: str | None = Field(default=None, description="why publishing this creative failed (status 'error'), redacted")
     decision: ReviewDecision | None = Field(default=None, description="the approval gate's decision (campaigns with review: required)")
     cost: float | None = Field(default=None, description="USD spent on all attempts of this job in this run; None if one is unknown")
 

@@ -254,8 +254,9 @@ class S3Options(_Model):
 
 class WagtailOptions(_Model):
     """Options of a ``wagtail+https://host/api/brandflow/v1/`` target (a Wagtail site with the brandflow-wagtail
-    app, ``integrations/wagtail``). The bearer token never goes here: it is read from the environment variable
-    named by ``token_env``."""
+    app, ``integrations/wagtail``). The bearer token never goes here: it is read from ``BRANDFLOW_WAGTAIL_TOKEN`` on
+    the worker (a fixed name, so a campaign file cannot choose which secret is sent) and sent only to a host the
+    operator allows (README, "Security model")."""
 
     collection: str | None = Field(
         default=None, min_length=1, max_length=1000,
@@ -264,10 +265,6 @@ class WagtailOptions(_Model):
     )
     tags: list[str] = Field(default_factory=list, description="tags every published image gets (brandflow's own "
                                                                "identity is stored beside the image, not in tags)")
-    token_env: str = Field(
-        default="BRANDFLOW_WAGTAIL_TOKEN", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
-        description="environment variable holding the API token (python manage.py create_api_token USER)",
-    )
     timeout_seconds: float = Field(default=60.0, gt=0, le=600, description="per HTTP request (connect, read, write)")
     retry_attempts: int = Field(default=6, ge=1, le=20, description="attempts for transient errors, the first included")
     retry_base_delay: float = Field(default=0.25, ge=0, description="seconds")
@@ -299,12 +296,62 @@ class ProvenanceSpec(_Model):
     c2pa: C2paSpec | None = None
 
 
+#: Fields a ``publish.key_template`` may use.
+KEY_FIELDS = ("campaign", "product_id", "format", "variant", "ext", "seed", "job")
+_KEY_LITERAL = re.compile(r"^[A-Za-z0-9._/-]*$")
+
+
+def check_key_template(template: str) -> str:
+    """Check a ``publish.key_template`` before anything is published; returns it unchanged.
+
+    A key template is ``str.format`` text over :data:`KEY_FIELDS` (no conversions, format specs,
+    attributes or indexes), whose literal text uses only ``[A-Za-z0-9._/-]``, is relative, has no ``.`` or
+    ``..`` segment, names ``{product_id}`` or ``{job}`` (else every product gets one key) and ends in
+    ``.{ext}`` (the file type, so a creative never lands on a ``.json`` sidecar's name).
+
+    Raises:
+        ValueError: what is wrong and the allowed fields.
+    """
+    import string
+
+    allowed = ", ".join("{" + f + "}" for f in KEY_FIELDS)
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as e:
+        raise ValueError(f"key_template {template!r} is not a valid template ({e}); use fields {allowed}") from None
+    names = set()
+    for literal, name, spec, conversion in parsed:
+        if not _KEY_LITERAL.match(literal):
+            raise ValueError(f"key_template {template!r}: the text around fields may use only letters, digits, "
+                             f"'.', '_', '-' and '/', got {literal!r}")
+        if name is None:
+            continue
+        if name not in KEY_FIELDS:
+            raise ValueError(f"key_template {template!r}: unknown field {{{name}}}; use {allowed}")
+        if spec or conversion:
+            raise ValueError(f"key_template {template!r}: {{{name}}} takes no format spec or conversion "
+                             "(it could cut ids short and make two products share a key)")
+        names.add(name)
+    segments = template.split("/")
+    if template.startswith("/") or any(seg in (".", "..") or ".." in seg for seg in segments):
+        raise ValueError(f"key_template {template!r} must be a relative key without '..' or '.' segments")
+    if not names & {"product_id", "job"}:
+        raise ValueError(f"key_template {template!r} must name {{product_id}} or {{job}}: without it every "
+                         "product would get the same key")
+    if not template.endswith(".{ext}"):
+        raise ValueError(f"key_template {template!r} must end in '.{{ext}}' (the creative's file type)")
+    return template
+
+
 class PublishSpec(_Model):
     """Where passing creatives go: ``file://DIR`` (default: ``<run dir>/published``), ``s3://bucket/prefix``, or
     a Wagtail image library ``wagtail+https://host/api/brandflow/v1/``."""
 
     target: str | None = None
-    key_template: str = "{campaign}/{product_id}/{format}/{variant}.{ext}"
+    key_template: str = Field(
+        default="{campaign}/{product_id}/{format}/{variant}.{ext}",
+        description="object key: fields " + ", ".join("{" + f + "}" for f in KEY_FIELDS) + "; each value made safe and injective",
+    )
     on_conflict: Literal["skip", "overwrite", "version"] = "version"
     warned: Literal["hold", "publish"] = Field(
         default="hold", description="QA 'warn' creatives: held for a human (default) or published and flagged"
@@ -316,6 +363,11 @@ class PublishSpec(_Model):
         default_factory=dict, description="feed plugin name → its options, e.g. {merchant-center: {...}}: regenerated once "
         "per run from the published creatives and published to the same target (brandflow.feeds entry points)",
     )
+
+    @field_validator("key_template")
+    @classmethod
+    def _key_template(cls, v: str) -> str:
+        return check_key_template(v)
 
     def options_for(self, target: str) -> dict[str, Any]:
         """Keyword options for ``target``'s publisher: the ``s3`` block for ``s3://`` (only what the YAML set,
@@ -463,6 +515,14 @@ class CampaignSpec(_Model):
         if dup:
             raise ValueError(f"format names must be unique; repeated: {sorted(dup)}")
         return v
+
+    @model_validator(mode="after")
+    def _keys_tell_creatives_apart(self) -> CampaignSpec:
+        t = self.publish.key_template
+        if "{job}" not in t and ((len(self.formats) > 1 and "{format}" not in t) or (self.variants > 1 and "{variant}" not in t)):
+            raise ValueError(f"publish.key_template {t!r} gives every format and variant of a product the same key: "
+                             "add {format} and {variant}, or {job}")
+        return self
 
     @property
     def slug(self) -> str:

@@ -24,15 +24,15 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.context import get_run_context
-from prefect.futures import as_completed
+from prefect.futures import PrefectFuture, as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from brandflow import notify, progress
 from brandflow.errors import SpecError
 from brandflow.flows import approval
+from brandflow.flows.ephemeral import bind_ephemeral_server
 from brandflow.licences import check_licence
 from brandflow.manifest import RunManifest, RunResult, RunSummary
-from brandflow.review.report import render_report
 from brandflow.records import Attempt, FeedRecord, Job, JobRecord, Product, PublishedAsset, Rejection
 from brandflow.spec import BrandKit, CampaignSpec, load_campaign
 from brandflow.feed.catalog import load_feed
@@ -41,8 +41,13 @@ from brandflow.pipeline.plan import plan_jobs
 from brandflow.publishers.base import TargetUnavailableError
 from brandflow.publishers.provenance import C2paSigning, check_signing
 from brandflow.pipeline.jobs import MAX_BATCH, JobOutcome, batch_label, batches, chunked, run_batch, split_resumed
-from brandflow.pipeline.outcome import keep_aside, record_of
+from brandflow.pipeline.outcome import record_of
+from brandflow.pipeline.record import keep_aside_all, publish_each, with_published, write_failure_record, write_record
+from brandflow.redact import install_log_redaction, redact
+from brandflow.targets import check_publish_target
 from brandflow.pipeline.stages import batch_size_of, feed_plugins, publish_feeds, publish_run_record, publish_stage
+
+bind_ephemeral_server()  # a killed run leaves no temporary Prefect server behind (Linux: PR_SET_PDEATHSIG)
 
 # Inputs are pydantic records, hashed by nothing: resumption is content-addressed in the run folder
 # (see pipeline/stages.py), so Prefect's input-hash cache would only cost time.
@@ -110,10 +115,10 @@ def _store_unavailable(task, task_run, state) -> bool:  # noqa: ANN001 - Prefect
 
 @task(name="publish", task_run_name="publish-{label}", retries=2,
       retry_delay_seconds=[30, 120], retry_condition_fn=_store_unavailable, **_task)
-def publish(records: list[JobRecord], jobs: dict[str, Job], spec: CampaignSpec, target: str, label: str) -> list[PublishedAsset]:
+def publish(records: list[JobRecord], jobs: dict[str, Job], spec: CampaignSpec, target: str, label: str) -> list[PublishedAsset | str]:
     """Publish a batch of creatives that passed QA (idempotent by content sha256, so a retried batch
-    writes only what is missing)."""
-    return [publish_stage(r.final.creative, jobs[r.job_id], r.final.qa, spec, target) for r in records]  # type: ignore[arg-type]
+    writes only what is missing); a creative that cannot be published gets its (redacted) error instead."""
+    return publish_each(records, lambda r: publish_stage(r.final.creative, jobs[r.job_id], r.final.qa, spec, target))  # type: ignore[arg-type]
 
 
 @task(name="publish-run-record", retries=2, retry_delay_seconds=[30, 120], retry_condition_fn=_store_unavailable, **_task)
@@ -131,7 +136,7 @@ def publish_feed_files(records: list[JobRecord], spec: CampaignSpec, target: str
 @task(name="write-run-outputs", **_task)
 def write_outputs(manifest: RunManifest, run_dir: Path) -> tuple[Path, Path]:
     """Write manifest.json and the self-contained report.html; returns their paths."""
-    return manifest.write(run_dir / "manifest.json"), render_report(manifest, run_dir / "report.html")
+    return write_record(manifest, run_dir)
 
 
 #: Seconds between two updates of the progress artifact: each is an API write, a few ms of CPU on both sides.
@@ -204,6 +209,7 @@ def campaign_flow(
             ``brandflow.catalog.updated`` event); relative paths resolve against the campaign file's folder.
     """
     started, t0 = datetime.now(timezone.utc), time.perf_counter()
+    install_log_redaction()
     logger = get_run_logger()
     ctx = get_run_context()
     flow_run_id = str(ctx.flow_run.id) if getattr(ctx, "flow_run", None) else None
@@ -215,7 +221,7 @@ def campaign_flow(
     try:
         return _run(spec, brand, spec_path, out_dir, only, limit, publish_to, started, t0, flow_run_id, logger)
     except Exception as e:
-        notify.notify(spec.notify, "failed", spec.slug, flow_run_id=flow_run_id, detail=f"{type(e).__name__}: {e}"[:500])
+        notify.notify(spec.notify, "failed", spec.slug, flow_run_id=flow_run_id, detail=(redact(f"{type(e).__name__}: {e}") or "")[:500])
         raise
 
 
@@ -226,15 +232,15 @@ def _run(
     """The body of :func:`campaign_flow` once the spec is loaded (split out so failures can be notified)."""
     run_dir = Path(out_dir).resolve() if out_dir else Path(spec_path).resolve().parent / "runs" / spec.slug
     target = publish_to or spec.publish.target or (run_dir / "published").as_uri()
+    if publish_to or spec.publish.target:  # a flow-run parameter cannot send creatives (or a secret) anywhere new
+        check_publish_target(target, runtime=bool(publish_to))
 
     products, rejections = load_products(spec, only, limit)
     jobs, template_rejections = plan(spec, brand, products)
     all_rejections = rejections + template_rejections
     logger.info("%d products, %d rejected rows, %d jobs", len(products), len(all_rejections), len(jobs))
 
-    history = make_all(jobs, spec, brand, run_dir)
-    jobs_by_id = {job.job_id: job for job, _ in history.values()}
-    records = [record_of(job, attempts, spec) for job, attempts in history.values()]
+    known: list[JobRecord] | None = None  # what the run knows, for the record written if anything below fails
 
     def manifest_of(records: list[JobRecord]) -> RunManifest:
         return RunManifest(
@@ -242,31 +248,44 @@ def _run(
             publish_target=target, started_at=started, flow_run_id=flow_run_id, model=check_licence(spec, spec_path),
             summary=RunSummary.of(records, all_rejections, len(products), time.perf_counter() - t0),
             jobs=records, rejections=all_rejections,
-        )
+        ).redacted()  # what goes to the manifest, report, artifacts and notifications carries no secret
 
-    if spec.review == "required":
-        records = review_gate(records, spec, manifest_of, run_dir, flow_run_id)
+    try:
+        history = make_all(jobs, spec, brand, run_dir)
+        jobs_by_id = {job.job_id: job for job, _ in history.values()}
+        records = known = [record_of(job, attempts, spec) for job, attempts in history.values()]
 
-    to_publish = [r for r in records if r.status == "published"]
-    chunks = list(chunked(to_publish, MAX_BATCH))
-    futures = [publish.submit(chunk, jobs_by_id, spec, target, batch_label([jobs_by_id[r.job_id] for r in chunk])) for chunk in chunks]
-    published = {r.job_id: asset for chunk, f in zip(chunks, futures) for r, asset in zip(chunk, f.result())}
-    for i, record in enumerate(records):
-        if record.job_id in published:
-            records[i] = record.model_copy(update={"published": published[record.job_id]})
-        else:
-            keep_aside(record, run_dir)
+        if spec.review == "required":
+            records = known = review_gate(records, spec, manifest_of, run_dir, flow_run_id)
 
-    manifest = manifest_of(records)
-    if spec.publish.feeds:  # regenerated once per run, after every creative of the run is published
-        feeds = publish_feed_files(records, spec, target, [p.id for p in products], run_dir)
-        manifest = manifest.model_copy(update={"feeds": feeds})
-    manifest_path, report = write_outputs(manifest, run_dir)
-    record = publish_record([manifest_path, report], spec, target, flow_run_id or started.strftime("%Y%m%dT%H%M%SZ"))
+        to_publish = [r for r in records if r.status == "published"]
+        chunks = list(chunked(to_publish, MAX_BATCH))
+        futures = [publish.submit(chunk, jobs_by_id, spec, target, batch_label([jobs_by_id[r.job_id] for r in chunk])) for chunk in chunks]
+        outcomes = {r.job_id: result for chunk, f in zip(chunks, futures) for r, result in zip(chunk, publish_outcomes(f, chunk))}
+        records = known = [with_published(r, outcomes[r.job_id]) if r.job_id in outcomes else r for r in records]
+        records = known = keep_aside_all(records, run_dir)
+
+        manifest = manifest_of(records)
+        if spec.publish.feeds:  # regenerated once per run, after every creative of the run is published
+            feeds = publish_feed_files(records, spec, target, [p.id for p in products], run_dir)
+            manifest = manifest.model_copy(update={"feeds": feeds})
+        manifest_path, report = write_outputs(manifest, run_dir)
+        record = publish_record([manifest_path, report], spec, target, flow_run_id or started.strftime("%Y%m%dT%H%M%SZ"))
+    except Exception as e:  # the run record survives: manifest.json + report.html with what is known and the error
+        raise write_failure_record(e, jobs, known, manifest_of, run_dir) from e
     report_link = next((a.link or a.uri for a in record if a.key.endswith("/report.html")), None)
     publish_artifacts(manifest, report, report_link)
     notify.notify(spec.notify, "finished", spec.slug, manifest, report_link or str(report), flow_run_id)
     return RunResult(summary=manifest.summary, run_dir=run_dir, manifest=manifest_path, report=report, published_report=report_link)
+
+
+def publish_outcomes(future: PrefectFuture, chunk: list[JobRecord]) -> list[PublishedAsset | str]:
+    """The publish task's answer per record: an asset, or the error of that record; when the task itself
+    failed (the target stayed unavailable through every retry), that error for each of its records."""
+    try:
+        return future.result()
+    except Exception as e:  # noqa: BLE001 — recorded per creative; the run goes on to write its record
+        return [redact(f"{type(e).__name__}: {e}") or ""] * len(chunk)
 
 
 def review_gate(records: list[JobRecord], spec: CampaignSpec, manifest_of, run_dir: Path, flow_run_id: str | None) -> list[JobRecord]:  # noqa: ANN001

@@ -62,6 +62,8 @@ import httpx
 from PIL import Image, ImageOps
 
 from brandflow.errors import BrandflowError, ImageError
+from brandflow.redact import redact
+from brandflow.targets import check_secret_destination
 from brandflow.imageio import MAX_PIXELS, encode, load_rgb, to_rgba, write_atomic
 from brandflow.records import GeneratedImage, ModelLicence, Job, ReferenceImage
 from brandflow.generators.bfl_options import (
@@ -448,6 +450,8 @@ class BFLGenerator:
             headers={"user-agent": "brandflow-bfl/0.1"},
         )
         self._api_host = urlparse(self.options.url).hostname or ""
+        # the key goes only to BFL's own hosts, a loopback test server or a proxy the operator allowed
+        check_secret_destination(self.options.url, "the BFL API key", public_hosts=("bfl.ai",))
 
     @classmethod
     def parse_options(cls, options: Mapping[str, Any]) -> BFLOptions:
@@ -821,7 +825,12 @@ def _retry_after(resp: httpx.Response) -> float | None:
 
 
 def _detail(resp: httpx.Response) -> str:
-    """A short human text of an error answer: FastAPI's ``detail`` (with field locations) or the body."""
+    """A short human text of an error answer, redacted (an endpoint may echo the ``x-key`` header back)."""
+    return redact(_raw_detail(resp)) or ""
+
+
+def _raw_detail(resp: httpx.Response) -> str:
+    """FastAPI's ``detail`` (with field locations) or the body, cut short."""
     try:
         body = resp.json()
     except ValueError:

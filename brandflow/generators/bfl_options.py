@@ -109,7 +109,7 @@ class BFLOptions(BaseModel):
     model: Model = Field(default="flux-2-pro", description="the hosted FLUX.2 model (endpoint name)")
     region: Region = Field(default="global", description="global | eu | us (data residency); ignored when base_url is set")
     base_url: str | None = Field(default=None, description="another API root (a proxy, or the local test server); http(s), no credentials")
-    api_key_env: str = Field(default="BFL_API_KEY", description="name of the environment variable holding the API key")
+    api_key_env: str = Field(default="BFL_API_KEY", description="always BFL_API_KEY (kept for old campaign files; another name is refused)")
     api_key_block: str | None = Field(default=None, description="name of a Prefect Secret block holding the API key (wins over api_key_env)")
 
     target_megapixels: float = Field(default=1.0, gt=0.0, le=4.0, description="output area, 1.0 = 1024² px; multiples of 16 nearest the format's aspect, ≤ 2048² px")
@@ -154,6 +154,9 @@ class BFLOptions(BaseModel):
     def _env_name(cls, v: str) -> str:
         if not _ENV_RE.match(v):
             raise ValueError(f"{v!r} is not an environment variable name: give the NAME of the variable (e.g. BFL_API_KEY), never the key")
+        if v != "BFL_API_KEY":  # a campaign file must not pick which of the worker's secrets is sent
+            raise ValueError(f"{v!r}: the key is read from BFL_API_KEY on the worker only (a campaign file cannot choose "
+                             "which variable, i.e. which secret, is sent); remove api_key_env, or use api_key_block")
         return v
 
     @property

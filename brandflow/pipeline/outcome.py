@@ -10,6 +10,7 @@ from pathlib import Path
 
 from brandflow.pipeline.budget import job_cost
 from brandflow.records import Attempt, Job, JobRecord, sha256_file
+from brandflow.safenames import atomic_temp, hashed_name, write_atomic
 from brandflow.spec import CampaignSpec
 
 
@@ -35,19 +36,25 @@ def record_of(job: Job, attempts: list[Attempt], spec: CampaignSpec) -> JobRecor
 
 
 def keep_aside(record: JobRecord, run_dir: Path) -> None:
-    """Copy a creative that is not published to ``run_dir/<status>/`` with its reasons beside it
-    (the file name is the job id with ``/`` replaced, never a user-chosen path)."""
+    """Copy a creative that is not published to ``run_dir/<status>/<slug>-<hash of the job id>.<ext>`` with its
+    reasons (the job id first) in a ``.txt`` beside it. The job id comes from the feed, so it is never a path
+    component: an id ``../../x`` or 300 characters long gets a safe, bounded, distinct name."""
     creative = record.final.creative
     if creative is None:
         return
-    dest = run_dir / record.status / f"{record.job_id.replace('/', '__')}{creative.path.suffix}"
+    dest = run_dir / record.status / f"{hashed_name(record.job_id)}{creative.path.suffix}"
     dest.parent.mkdir(parents=True, exist_ok=True)
     if not (dest.is_file() and sha256_file(dest) == creative.sha256):  # a re-run rewrites nothing
-        shutil.copyfile(creative.path, dest)
-    reasons = record.final.qa.reasons if record.final.qa else []
+        tmp = atomic_temp(dest)
+        try:
+            shutil.copyfile(creative.path, tmp)
+            tmp.replace(dest)
+        finally:
+            tmp.unlink(missing_ok=True)
+    reasons = [f"job: {record.job_id}", *(record.final.qa.reasons if record.final.qa else [])]
     if record.decision is not None:
         d = record.decision
-        reasons = [f"review: {d.verdict} by {d.by} at {d.at:%Y-%m-%d %H:%M:%S} UTC: {d.reason}" if d.at else f"review: {d.verdict}", *reasons]
+        reasons.insert(1, f"review: {d.verdict} by {d.by} at {d.at:%Y-%m-%d %H:%M:%S} UTC: {d.reason}" if d.at else f"review: {d.verdict}")
     note, text = dest.with_suffix(".txt"), "\n".join(reasons) + "\n"
     if not (note.is_file() and note.read_text() == text):
-        note.write_text(text)
+        write_atomic(note, text.encode())

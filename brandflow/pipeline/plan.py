@@ -8,6 +8,7 @@ from brandflow.errors import TemplateError
 from brandflow.records import Job, Product, ReferenceImage, Rejection, sha256_file
 from brandflow.spec import BrandKit, CampaignSpec, SeedPolicy
 from brandflow.prompts.render import render_overlay, render_prompt
+from brandflow.publishers.keys import render_key
 
 SEED_MAX = 2**31 - 1  # seeds must fit a torch.Generator and numpy's SeedSequence alike
 
@@ -33,38 +34,86 @@ def references_for(product: Product) -> list[ReferenceImage]:
     ]
 
 
+def file_ext(job: Job) -> str:
+    """The creative's file extension: ``png``, ``jpg`` or ``webp``."""
+    return {"jpeg": "jpg"}.get(job.format.file_type, job.format.file_type)
+
+
+def publish_key(job: Job, spec: CampaignSpec) -> str:
+    """The job's key under the publish target, from ``publish.key_template`` (injective in each value).
+
+    Raises:
+        ValueError: the template is unsafe (see :func:`brandflow.spec.check_key_template`).
+    """
+    return render_key(
+        spec.publish.key_template, campaign=spec.slug, product_id=job.product_id, format=job.format.name,
+        variant=f"v{job.variant}", ext=file_ext(job), seed=job.seed, job=job.job_id,
+    )
+
+
 def plan_jobs(spec: CampaignSpec, brand: BrandKit, products: list[Product]) -> tuple[list[Job], list[Rejection]]:
     """Every job of the campaign, in feed order; a product whose template fails becomes a rejection.
 
-    One product's broken template or overlay text never sinks the campaign.
+    One product's broken template or overlay text never sinks the campaign. A product one of whose
+    publish keys is already taken by an earlier product (a key template without ``{format}``, ids that
+    only differ where the template joins them…) is rejected too, naming both: it is never published over
+    the other one.
     """
     jobs: list[Job] = []
     rejections: list[Rejection] = []
+    owners: dict[str, Product] = {}
     for product in products:
-        try:
-            overlay = render_overlay(spec.overlay, product, spec)
-            prompts = [render_prompt(spec.template, product, brand, spec, v) for v in range(spec.variants)]
-        except TemplateError as e:
-            rejections.append(Rejection(source=spec.template, row=product.row, product_id=product.id, field="template", reason=str(e)))
-            continue
-        refs = references_for(product)
-        for fmt in spec.formats:
-            for variant, prompt in enumerate(prompts):
-                jobs.append(
-                    Job(
-                        campaign=spec.slug,
-                        product_id=product.id,
-                        product_title=product.title,
-                        format=fmt,
-                        variant=variant,
-                        seed=derive_seed(spec.seed, product.id, fmt.name, variant, index=len(jobs)),
-                        backend=spec.generator.backend,
-                        prompt=prompt,
-                        references=refs,
-                        overlay=overlay,
-                    )
+        planned, rejection = _plan_product(spec, brand, product, len(jobs))
+        if rejection is None:
+            keys = {publish_key(job, spec): job for job in planned}
+            taken = next((k for k in keys if k in owners), None)
+            if taken is not None:
+                first = owners[taken]
+                rejection = Rejection(
+                    source=str(spec.feed.path), row=product.row, product_id=product.id, field="publish.key_template",
+                    reason=f"its publish key {taken!r} is already the key of product {first.id!r} (row {first.row}); "
+                           "give the products distinct ids or make publish.key_template tell them apart",
                 )
+            elif len(keys) < len(planned):
+                rejection = Rejection(
+                    source=str(spec.feed.path), row=product.row, product_id=product.id, field="publish.key_template",
+                    reason="two of its creatives get the same publish key: add {format} and {variant} (or {job}) to publish.key_template",
+                )
+            else:
+                owners.update(dict.fromkeys(keys, product))
+        if rejection is not None:
+            rejections.append(rejection)
+            continue
+        jobs.extend(planned)
     return jobs, rejections
+
+
+def _plan_product(spec: CampaignSpec, brand: BrandKit, product: Product, index: int) -> tuple[list[Job], Rejection | None]:
+    """The jobs of one product (``index``: how many jobs come before it), or the rejection of its templates."""
+    try:
+        overlay = render_overlay(spec.overlay, product, spec)
+        prompts = [render_prompt(spec.template, product, brand, spec, v) for v in range(spec.variants)]
+    except TemplateError as e:
+        return [], Rejection(source=spec.template, row=product.row, product_id=product.id, field="template", reason=str(e))
+    refs = references_for(product)
+    jobs: list[Job] = []
+    for fmt in spec.formats:
+        for variant, prompt in enumerate(prompts):
+            jobs.append(
+                Job(
+                    campaign=spec.slug,
+                    product_id=product.id,
+                    product_title=product.title,
+                    format=fmt,
+                    variant=variant,
+                    seed=derive_seed(spec.seed, product.id, fmt.name, variant, index=index + len(jobs)),
+                    backend=spec.generator.backend,
+                    prompt=prompt,
+                    references=refs,
+                    overlay=overlay,
+                )
+            )
+    return jobs, None
 
 
 def next_attempt(job: Job, spec: CampaignSpec) -> Job:

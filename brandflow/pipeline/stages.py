@@ -30,8 +30,11 @@ from brandflow.compose.overlay import compose
 from brandflow.pipeline.budget import BudgetExhaustedError, BudgetHold, BudgetMeter, generation_cost
 from brandflow.generators.base import get_generator
 from brandflow.publishers.base import UnsupportedFileError, labels_for, publish_labelled, publisher_for
-from brandflow.publishers.keys import render_key, sanitise_segment
+from brandflow.publishers.keys import sanitise_segment
 from brandflow.publishers.provenance import C2paSigning, mark, marking_reserve
+from brandflow.pipeline.plan import file_ext, publish_key
+from brandflow.redact import redact
+from brandflow.safenames import slug
 
 R = TypeVar("R", bound=BaseModel)
 log = logging.getLogger(__name__)
@@ -42,9 +45,10 @@ def _digest(*parts: object) -> str:
 
 
 def work_dir(job: Job, spec: CampaignSpec, brand: BrandKit, run_dir: Path) -> Path:
-    """``run_dir/work/<key>``: the job's folder, keyed by everything that determines its pixels."""
+    """``run_dir/work/<slug>-<key>``: the job's folder, named by the hash of everything that determines its
+    pixels; the product id gives only a slugged readable prefix (never a path component as it is)."""
     key = job.content_key(spec.generator.options, brand.model_dump(mode="json"), spec.overlay.model_dump(mode="json"))
-    return run_dir / "work" / f"{job.product_id[:40]}-{key[:20]}"
+    return run_dir / "work" / f"{slug(job.product_id, 32) or 'job'}-{key[:20]}"  # the id is only a readable prefix
 
 
 def _load_cached(record: Path, model: type[R], image_field: str = "path") -> R | None:
@@ -244,16 +248,7 @@ def qa_stage(creative: Creative, job: Job, spec: CampaignSpec, brand: BrandKit, 
 def publish_stage(creative: Creative, job: Job, qa: QAResult, spec: CampaignSpec, target: str) -> PublishedAsset:
     """Mark one passing creative with its provenance (unless switched off) and publish it to ``target``
     under the campaign's key template (idempotent: the marked file's sha256 decides)."""
-    key = render_key(
-        spec.publish.key_template,
-        campaign=spec.slug,
-        product_id=job.product_id,
-        format=job.format.name,
-        variant=f"v{job.variant}",
-        ext=_ext(job),
-        seed=job.seed,
-        job=job.job_id,
-    )
+    key = publish_key(job, spec)
     metadata = {
         "campaign": spec.slug,
         "product_id": job.product_id,
@@ -379,14 +374,13 @@ def run_attempt(
             # and a withheld image is retried with the next seed like any QA failure
             qa = QAResult.combine([provider_refusal(e.moderation)])  # type: ignore[attr-defined]
             return Attempt(attempt=job.attempt, seed=job.seed, qa=qa, timings=timings, cost=spent)
-        return Attempt(attempt=job.attempt, seed=job.seed, error=f"{type(e).__name__}: {e}", timings=timings, cost=spent)
+        return Attempt(attempt=job.attempt, seed=job.seed, error=redact(f"{type(e).__name__}: {e}"), timings=timings, cost=spent)
     return Attempt(
         attempt=job.attempt, seed=job.seed, creative=creative, qa=qa, cached=gen_cached and comp_cached, timings=timings, cost=cost
     )
 
 
-def _ext(job: Job) -> str:
-    return {"jpeg": "jpg"}.get(job.format.file_type, job.format.file_type)
+_ext = file_ext
 
 
 class Timer:

@@ -10,6 +10,7 @@ from urllib.parse import unquote, urlparse
 
 from brandflow.records import PublishedAsset, sha256_file
 from brandflow.publishers.base import AssetLabels, OnConflict
+from brandflow.safenames import atomic_temp, remove_stale_temps, write_atomic
 
 
 class FilePublisher:
@@ -18,7 +19,8 @@ class FilePublisher:
     Idempotent: if the key already holds the same sha256, nothing is written. On a different
     creative at an existing key, ``on_conflict`` decides: ``skip`` keeps the old file,
     ``overwrite`` replaces it, ``version`` writes ``name.v2.ext`` (then v3 …) beside it.
-    Writes go through a temporary file and a rename, so a crash never leaves half a creative.
+    Writes go through a temporary file private to the writer and a rename, so a crash never leaves half a
+    creative; temporary files of writers that were killed are removed by the next write into that folder.
     """
 
     def __init__(self, uri: str):
@@ -75,9 +77,13 @@ class FilePublisher:
                     return PublishedAsset(uri=candidate.as_uri(), key=key, sha256=sha256, written=False, link=candidate.as_uri())
                 dest = candidate
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.tmp")
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dest)
+        remove_stale_temps(dest.parent)  # left by a writer killed mid-copy (a re-run leaves no .tmp behind)
+        tmp = atomic_temp(dest)  # one per writer: two writers never share a temporary file
+        try:
+            shutil.copyfile(src, tmp)
+            os.replace(tmp, dest)
+        finally:
+            tmp.unlink(missing_ok=True)
         self._write_meta(dest, metadata, sha256)
         return PublishedAsset(uri=dest.as_uri(), key=key, sha256=sha256, written=True, link=dest.as_uri())
 
@@ -87,6 +93,4 @@ class FilePublisher:
         meta = dest.with_name(dest.name + ".json")
         if only_if_missing and meta.exists():
             return
-        tmp = meta.with_name(f".{meta.name}.tmp")
-        tmp.write_text(json.dumps({**metadata, "sha256": sha256}, indent=1, sort_keys=True))
-        os.replace(tmp, meta)
+        write_atomic(meta, json.dumps({**metadata, "sha256": sha256}, indent=1, sort_keys=True).encode())

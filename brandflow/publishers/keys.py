@@ -1,35 +1,33 @@
-"""Object keys from a template, sanitised so untrusted product ids can never escape the target."""
+"""Object keys from a template, made injective so untrusted product ids can neither escape the target nor
+share a key: every value goes through :func:`brandflow.safenames.safe_segment`."""
 
 from __future__ import annotations
 
-import re
-import string
+from brandflow.safenames import safe_segment
+from brandflow.spec import KEY_FIELDS, check_key_template
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-FIELDS = ("campaign", "product_id", "format", "variant", "ext", "seed", "job")
+FIELDS = KEY_FIELDS
 
 
 def sanitise_segment(value: object) -> str:
-    """One path segment: only ``[A-Za-z0-9._-]``, other runs become ``-``; no leading dots, never empty.
+    """One path segment, injective over all values (:func:`brandflow.safenames.safe_segment`).
 
-    ``'../etc/passwd'`` → ``'etc-passwd'``; ``'a/b'`` → ``'a-b'``; ``'..'`` → ``'_'``.
+    ``'apple-juice'`` → ``'apple-juice'``; ``'a/b'`` → ``'a-b~<16 hex>'``; ``'..'`` → ``'~<16 hex>'``.
     """
-    s = _UNSAFE.sub("-", str(value)).lstrip(".-").rstrip("-")
-    return s[:120] or "_"
+    return safe_segment(value)
 
 
 def render_key(template: str, **values: object) -> str:
-    """Fill ``template`` (``str.format`` fields from :data:`FIELDS`) with sanitised values.
+    """Fill ``template`` (``str.format`` fields from :data:`FIELDS`) with injective, safe segments.
 
     The template's own ``/`` separate folders; a value can never add one, nor ``..``.
 
     Raises:
-        ValueError: the template names an unknown field, or yields an absolute or empty key.
+        ValueError: the template names an unknown field, has a ``..`` or ``.`` segment, is absolute, or
+            yields an empty key.
     """
-    names = {f for _, f, _, _ in string.Formatter().parse(template) if f}
-    unknown = names - set(FIELDS)
-    if unknown:
-        raise ValueError(f"publish.key_template: unknown field(s) {sorted(unknown)}; use {', '.join(FIELDS)}")
+    check_key_template(template)
+    names = {n for n in KEY_FIELDS if "{" + n in template}
     key = template.format(**{k: sanitise_segment(v) for k, v in values.items() if k in names})
     parts = [p for p in key.split("/") if p]
     if not parts or key.startswith("/") or any(p in (".", "..") for p in parts):

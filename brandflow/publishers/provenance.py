@@ -43,6 +43,7 @@ from xml.sax.saxutils import escape
 
 from brandflow.errors import BrandflowError, ImageError, MissingDependencyError
 from brandflow.records import ModelLicence, sha256_file
+from brandflow.safenames import atomic_temp
 
 DST = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 #: Made by a trained model (a diffusion or other generative model) with no other elements.
@@ -486,7 +487,7 @@ def _c2pa_sign(path: Path, signing: C2paSigning, digital_source_type: str, title
         signing.tsa_url.encode() if signing.tsa_url else None,
     )
     signer = c2pa.Signer.from_info(info)
-    tmp = path.with_name(f".{path.name}.c2pa.tmp")
+    tmp = atomic_temp(path)
     try:
         # No thumbnail: c2pa-rs embeds a JPEG preview by default (≈ 30 KB on a 320 px creative, more on larger ones),
         # a second copy of pixels the file already is, which would eat a byte-limited format's budget.
@@ -581,11 +582,14 @@ def mark(
     if c2pa is None and dst.is_file() and dst.stat().st_size == len(marked) and dst.read_bytes() == marked:
         return dst, hashlib.sha256(marked).hexdigest()  # already marked by an earlier run: rewrite nothing
     dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    tmp.write_bytes(marked)
-    if c2pa is not None:
-        _c2pa_sign(tmp, c2pa, source_type, title=dst.name, model=model, composited=composited)
-    os.replace(tmp, dst)
+    tmp = atomic_temp(dst)
+    try:
+        tmp.write_bytes(marked)
+        if c2pa is not None:
+            _c2pa_sign(tmp, c2pa, source_type, title=dst.name, model=model, composited=composited)
+        os.replace(tmp, dst)
+    finally:
+        tmp.unlink(missing_ok=True)
     sha = sha256_file(dst)
     if c2pa is not None:
         record.write_text(json.dumps({"inputs": inputs, "sha256": sha}))

@@ -38,6 +38,7 @@ from urllib.parse import parse_qs, quote, unquote, urlparse
 from brandflow.errors import BrandflowError, MissingDependencyError
 from brandflow.records import PublishedAsset, sha256_file
 from brandflow.publishers.base import AssetLabels, OnConflict, TargetUnavailableError
+from brandflow.targets import check_secret_destination
 from brandflow.publishers.retry import RetriesExhausted, RetryPolicy, call_with_retry, unwrap
 
 log = logging.getLogger(__name__)
@@ -287,6 +288,8 @@ class S3Publisher:
             raise S3PublishError(self.bucket, None, "InvalidURI", f"unknown URI option(s) {sorted(unknown)}",
                                  f"use only {', '.join(_URI_OPTIONS)} in the query; credentials never go there")
         endpoint_url = endpoint_url or query.get("endpoint_url")
+        if endpoint_url:  # requests signed with the worker's credentials go only where the operator allows
+            check_secret_destination(endpoint_url, "requests signed with the S3 credentials", public_hosts=("amazonaws.com",))
         region = region or query.get("region")
         profile = profile or query.get("profile")
         addressing_style = addressing_style or query.get("addressing_style", "auto")  # type: ignore[assignment]

@@ -4,8 +4,9 @@ The site side is the user's Wagtail site (6.3 or later) with two apps installed:
 tokens, ``python manage.py create_api_token USER``) and ``brandflow-wagtail`` from this repository
 (``integrations/wagtail``), mounted with ``path("api/brandflow/v1/", include("brandflow_wagtail.urls"))``. That
 URL, with ``wagtail+`` in front of the scheme, is the target. brandflow itself needs only ``httpx``; the CMS never
-installs brandflow. The bearer token is read from an environment variable (``BRANDFLOW_WAGTAIL_TOKEN`` unless
-``token_env`` names another), never from the YAML or the URI.
+installs brandflow. The bearer token is read from the environment variable ``BRANDFLOW_WAGTAIL_TOKEN`` on the worker
+(a fixed name: a campaign file cannot pick which secret is sent), never from the YAML or the URI, and is sent only
+over https (plain http to a loopback address) to a host the operator allows (:mod:`brandflow.targets`).
 
 What lands in Wagtail. One image per creative, created in one request and one database transaction on the site:
 the file (named ``<sha256>.<ext>``), the title (``labels.title``, e.g. ``Apple Juice — square v0``), the alt
@@ -56,6 +57,7 @@ from brandflow.errors import BrandflowError
 from brandflow.records import PublishedAsset, sha256_file
 from brandflow.publishers.base import AssetLabels, OnConflict, UnsupportedFileError, clip
 from brandflow.publishers.retry import RetriesExhausted, RetryPolicy, call_with_retry
+from brandflow.targets import check_secret_destination
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +129,10 @@ def _client(api: str, token: str, timeout: float, transport: httpx.BaseTransport
 
 
 
+#: The one variable the API token is read from (fixed: the campaign file cannot name another secret).
+TOKEN_ENV = "BRANDFLOW_WAGTAIL_TOKEN"
+
+
 # ----------------------------------------------------------------------------------------------- publisher
 class WagtailPublisher:
     """Publishes creatives into a Wagtail site's image library, exactly once (see the module doc).
@@ -138,7 +144,6 @@ class WagtailPublisher:
         collection: the collection every image goes to, by name (``Spring``) or path from the root
             (``Campaigns/Spring``); it must exist on the site. ``None``: the root collection.
         tags: tags every image gets (not starting with ``bf-key-``/``bf-sha-``: reserved by brandflow).
-        token_env: the environment variable holding the API token (default ``BRANDFLOW_WAGTAIL_TOKEN``).
         timeout_seconds: per request, connect/read/write (default 60).
         retry_attempts, retry_base_delay, retry_max_delay: the transient-error policy (attempts including the
             first; seconds), as :class:`~brandflow.publishers.retry.RetryPolicy`.
@@ -146,6 +151,8 @@ class WagtailPublisher:
 
     Raises:
         WagtailPublishError: the URI is malformed, a tag is not allowed, or the token variable is unset or empty.
+        TargetNotAllowedError: the site is neither on a loopback address nor listed in ``BRANDFLOW_ALLOWED_TARGETS``,
+            or is plain http on another host (the token would be sent there).
     """
 
     def __init__(
@@ -154,7 +161,6 @@ class WagtailPublisher:
         *,
         collection: str | None = None,
         tags: Sequence[str] = (),
-        token_env: str = "BRANDFLOW_WAGTAIL_TOKEN",
         timeout_seconds: float = 60.0,
         retry_attempts: int = 6,
         retry_base_delay: float = 0.25,
@@ -171,13 +177,14 @@ class WagtailPublisher:
                 raise WagtailPublishError(self.api, None, "BadTag", f"tag {tag!r} is not allowed",
                                           "tags are 1 to 100 characters, without commas, and do not start with "
                                           "bf-key- or bf-sha- (reserved by brandflow)")
-        self.token_env = token_env
+        self.token_env = token_env = TOKEN_ENV
         token = os.environ.get(token_env, "").strip()
         if not token:
             raise WagtailPublishError(
                 self.api, None, "MissingToken", f"the environment variable {token_env} holding the API token is not set",
-                _TOKEN_FIX.format(env=token_env) + " (or name another variable with publish.wagtail.token_env)",
+                _TOKEN_FIX.format(env=token_env),
             )
+        check_secret_destination(self.api, "the Wagtail API token")
         self.retry = RetryPolicy(retry_attempts, retry_base_delay, retry_max_delay)
         self.client = _client(self.api, token, float(timeout_seconds), transport)
 
@@ -406,7 +413,7 @@ def parse_target(uri: str) -> tuple[str, str]:
         raise WagtailPublishError(uri, None, "BadTarget", "not a wagtail+http(s)://host/path/ URI", f"write it as {example}")
     if parsed.username or parsed.password:
         raise WagtailPublishError(uri, None, "BadTarget", "credentials never go in the target URI",
-                                  "remove them; the token comes from the environment (publish.wagtail.token_env)")
+                                  "remove them; the token comes from the environment (BRANDFLOW_WAGTAIL_TOKEN)")
     if parsed.query or parsed.fragment:
         raise WagtailPublishError(uri, None, "BadTarget", "the target takes no query or fragment",
                                   "put options under publish.wagtail in the campaign YAML")

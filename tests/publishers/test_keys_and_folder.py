@@ -14,16 +14,28 @@ TEMPLATE = "{campaign}/{product_id}/{format}/{variant}.{ext}"
 
 
 @pytest.mark.parametrize(
-    "value, expected",
-    [("../etc/passwd", "etc-passwd"), ("a/b", "a-b"), ("..", "_"), ("", "_"), (".hidden", "hidden"), ("Tee 100%", "Tee-100")],
+    "value, prefix",
+    [("../etc/passwd", "etc-passwd~"), ("a/b", "a-b~"), ("..", "~"), ("", "~"), (".hidden", "hidden~"), ("Tee 100%", "Tee-100~")],
 )
-def test_sanitise_segment(value, expected):
-    assert sanitise_segment(value) == expected
+def test_unsafe_segments_are_slugged_and_hashed(value, prefix):
+    s = sanitise_segment(value)
+    assert s.startswith(prefix) and len(s) == len(prefix) + 16 and "/" not in s
+
+
+@pytest.mark.parametrize("value", ["apple-juice", "SKU_123.v2", "a-b"])
+def test_safe_segments_stay_as_they_are(value):
+    assert sanitise_segment(value) == value
+
+
+def test_segments_are_injective():
+    ids = ["a/b", "a-b", "a b", "a--b", ".", "..", "", "_", "x" * 300, "x" * 299 + "y", "x" * 120 + "~", "É", "E"]
+    assert len({sanitise_segment(i) for i in ids}) == len(ids)
+    assert all(len(sanitise_segment(i)) <= 120 for i in ids)
 
 
 def test_ids_cannot_escape_the_target(tmp_path):
     key = render_key(TEMPLATE, campaign="c", product_id="../../../etc/passwd", format="square", variant="v0", ext="png")
-    assert key == "c/etc-passwd/square/v0.png"
+    assert key.startswith("c/etc-passwd~") and key.endswith("/square/v0.png") and ".." not in key
     key = render_key(TEMPLATE, campaign="c", product_id="/abs/olute", format="sq", variant="v0", ext="png")
     assert key.startswith("c/") and ".." not in key
     with pytest.raises(ValueError, match="unknown field"):

@@ -29,9 +29,10 @@ def _get(url: str) -> bytes:
         return r.read()
 
 
-def test_report_links_are_presigned_and_open(prefect_harness, campaign_dir, tmp_path, moto_endpoint, bucket, keys):
+def test_presigned_links_stay_out_of_the_audit_record(prefect_harness, campaign_dir, tmp_path, moto_endpoint, bucket, keys, monkeypatch):
     from brandflow.flows.campaign import campaign_flow
 
+    monkeypatch.setenv("BRANDFLOW_ALLOWED_TARGETS", f"s3://{bucket}/brand")  # a run-time target: the operator allows it
     path = _campaign(campaign_dir, s3={"endpoint_url": moto_endpoint, "presign_expiry": 900})
     result = campaign_flow(str(path), str(tmp_path / "run"), only=["white-plimsolls", "grey-hoodie"],
                            publish_to=f"s3://{bucket}/brand")
@@ -39,11 +40,12 @@ def test_report_links_are_presigned_and_open(prefect_harness, campaign_dir, tmp_
     published = [j.published for j in manifest.jobs if j.published]
     assert len(published) == 2
     html = result.report.read_text()
+    record = result.manifest.read_text() + html
+    assert "X-Amz-Signature" not in record and "X-Amz-Credential" not in record, \
+        "a presigned URL names the access key id and stays valid until it expires: never in the manifest or report"
     for asset in published:
-        assert asset.uri == f"s3://{bucket}/brand/{asset.key}"
-        assert "X-Amz-Signature=" in asset.link and "X-Amz-Expires=900" in asset.link
-        assert hashlib.sha256(_get(asset.link)).hexdigest() == asset.sha256, "the link opens the published creative"
-        assert f'href="{asset.link.replace("&", "&amp;")}"' in html, "the report links to it"
+        assert asset.uri == f"s3://{bucket}/brand/{asset.key}" and asset.link is None
+        assert f'href="{asset.uri}"' in html, "the report names where it is"
 
     assert result.published_report and "X-Amz-Signature=" in result.published_report
     assert _get(result.published_report) == result.report.read_bytes(), "the audit record is in the bucket too"
