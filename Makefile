@@ -28,6 +28,15 @@ define need_build
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BUILD_PKGS) >/dev/null; \
 	  else echo "missing system packages: sudo apt-get install -y $(BUILD_PKGS) (Debian/Ubuntu)"; exit 1; fi; fi
 endef
+# Debian packages without a command to look for: fonts for every script compose sets (fallback chains, no tofu)
+# and Tesseract language packs for the OCR of each market's language. Checked with dpkg.
+SCRIPT_PKGS := fonts-noto-core fonts-noto-cjk tesseract-ocr-deu tesseract-ocr-ara tesseract-ocr-jpn tesseract-ocr-heb tesseract-ocr-hin
+define need_pkgs
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "missing system packages: sudo apt-get install -y$$missing (Debian/Ubuntu)"; exit 1; fi; fi
+endef
 define need
 	@missing=""; for pair in $(1); do command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair#*:}"; done; \
 	if [ -n "$$missing" ]; then \
@@ -37,11 +46,13 @@ endef
 
 demo: $(VENV)/.installed
 	$(call need,$(DEMO_TOOLS))
+	$(call need_pkgs,$(SCRIPT_PKGS))
 	$(VENV)/bin/brandflow validate $(EXAMPLE)
 	$(VENV)/bin/brandflow run $(EXAMPLE)
 
 test: $(VENV)/.installed
 	$(call need,$(TEST_TOOLS))
+	$(call need_pkgs,$(SCRIPT_PKGS))
 	$(PY) -m pytest -q
 
 bench: $(VENV)/.installed

@@ -30,16 +30,16 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont, ImageOps
+from PIL import Image, ImageDraw, ImageOps
 
 from brandflow.imageio import encode_within, hand_on, load_rgb_of, load_rgba, write_atomic
 from brandflow.glyphs import require_glyphs
 from brandflow.records import Box, Creative, GeneratedImage, Job, TextRegion
 from brandflow.spec import BrandKit, OverlaySpec
+from brandflow.compose.typeset import Face, FontChain, balanced_lines, script_of
 from brandflow.compose.layout import FrameLayout, bottom_rows, contrast_ratio, frame_layout, rgb_to_hex, safe_margin_px
 
 FONTS = Path(__file__).resolve().parents[1] / "assets" / "fonts"
@@ -54,12 +54,9 @@ WHITE, NEAR_BLACK, BLACK = (255, 255, 255), (17, 17, 17), (0, 0, 0)
 RGB = tuple[int, int, int]
 
 
-@lru_cache(maxsize=128)
-def _font(path: str, size: int) -> ImageFont.FreeTypeFont:
-    try:
-        return ImageFont.truetype(path, size)
-    except OSError as e:
-        raise ValueError(f"font {path}: cannot be loaded ({e}); check brand.fonts") from None
+def _font(path: str, size: int, lang: str | None = None, brand: bool = True) -> Face:
+    """The fallback chain of ``path`` (brand font, else the bundled one) at ``size`` pixels, shaped for ``lang``."""
+    return Face(FontChain(path, lang, brand), size)
 
 
 # --------------------------------------------------------------------------- colour
@@ -114,9 +111,10 @@ class _Block:
     """A measured text block: lines at one font; ``bbox`` is the ink box relative to the origin (0, 0)."""
 
     lines: list[str]
-    font: ImageFont.FreeTypeFont
+    font: Face
     pitch: int
     bbox: tuple[int, int, int, int]
+    xs: tuple[float, ...] = ()  # each line's x offset (right-aligned right-to-left text); empty = all 0
 
     @property
     def width(self) -> int:
@@ -127,33 +125,22 @@ class _Block:
         return self.bbox[3] - self.bbox[1]
 
 
-def _measure(draw: ImageDraw.ImageDraw, lines: list[str], font: ImageFont.FreeTypeFont) -> _Block:
+def _measure(draw: ImageDraw.ImageDraw, lines: list[str], font: Face) -> _Block:
+    """Measure ``lines`` set at ``font``; right-to-left text (UAX #9 paragraph direction) is right-aligned."""
     pitch = round(font.size * LINE_SPACING)
-    boxes = [draw.textbbox((0, i * pitch), ln, font=font, anchor="la") for i, ln in enumerate(lines)]
+    xs: tuple[float, ...] = ()
+    if len(lines) > 1 and Face.rtl(" ".join(lines)):
+        lengths = [font.length(ln) for ln in lines]
+        xs = tuple(round(max(lengths) - n) for n in lengths)
+    boxes = [font.bbox(ln, (xs[i] if xs else 0, i * pitch)) for i, ln in enumerate(lines)]
     bbox = (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
-    return _Block(lines, font, pitch, bbox)
-
-
-def _wrap(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.FreeTypeFont, max_w: int, max_lines: int) -> list[str] | None:
-    """Greedy word wrap of ``text`` into at most ``max_lines`` lines no wider than ``max_w`` px; ``None`` if impossible."""
-    lines: list[str] = []
-    for word in text.split():
-        trial = f"{lines[-1]} {word}" if lines else word
-        if lines and draw.textlength(trial, font=font) <= max_w:
-            lines[-1] = trial
-        elif draw.textlength(word, font=font) <= max_w:
-            lines.append(word)
-        else:
-            return None
-        if len(lines) > max_lines:
-            return None
-    return lines
+    return _Block(lines, font, pitch, bbox, xs)
 
 
 class _Painter:
     """Draws onto one RGB image and records the text regions."""
 
-    def __init__(self, img: Image.Image, brand: BrandKit, overlay: OverlaySpec, layout: FrameLayout):
+    def __init__(self, img: Image.Image, brand: BrandKit, overlay: OverlaySpec, layout: FrameLayout, lang: str | None = None):
         self.img, self.brand, self.overlay, self.layout = img, brand, overlay, layout
         self.draw = ImageDraw.Draw(img)
         self.w, self.h = img.size
@@ -165,6 +152,15 @@ class _Painter:
         self.regions: list[TextRegion] = []
         self.headline_font = str(brand.fonts.headline or BOLD)
         self.body_font = str(brand.fonts.body or BOLD)  # the CTA label: bold reads better on a button
+        self.lang = lang
+        self.rtl = False  # set from the headline by compose: right-to-left copy mirrors the layout
+        self.brand_fonts = (brand.fonts.headline is not None, brand.fonts.body is not None)
+
+    def face(self, which: str, size: int) -> Face:
+        """The headline (``'headline'``, also the price) or body (``'body'``, the CTA) chain at ``size`` px."""
+        if which == "headline":
+            return _font(self.headline_font, size, self.lang, self.brand_fonts[0])
+        return _font(self.body_font, size, self.lang, self.brand_fonts[1])
 
     def px(self, size_at_1080: float) -> int:
         return max(self.min_px, round(size_at_1080 * self.unit))
@@ -192,10 +188,10 @@ class _Painter:
                 f"colour, white or black (best {ratio:.2f}); lower overlay.min_contrast"
             )
         for i, ln in enumerate(block.lines):
-            self.draw.text((ox, oy + i * block.pitch), ln, font=block.font, fill=colour, anchor="la")
+            block.font.draw(self.draw, (ox + (block.xs[i] if block.xs else 0), oy + i * block.pitch), ln, colour)
         region = TextRegion(
             slot=slot, text=text, box=Box(x0=box[0], y0=box[1], x1=box[2], y1=box[3]), fg=rgb_to_hex(colour),
-            bg=rgb_to_hex(bg), contrast=round(ratio, 2), font_px=block.font.size, fonts=[str(block.font.path)],
+            bg=rgb_to_hex(bg), contrast=round(ratio, 2), font_px=block.font.size, fonts=block.font.files_for(text),
         )
         self.regions.append(region)
         return region
@@ -213,6 +209,9 @@ class _Painter:
         and below inside the slot; returns the slot's width (pixels) — the headline wraps short of it."""
         assert self.layout.logo is not None
         x0, y0, x1, y1 = self.layout.logo
+        if self.rtl:  # right-to-left copy starts at the right: the logo's slot mirrors to the left
+            hx0 = self.layout.headline[0]
+            x0, x1 = hx0, hx0 + (x1 - x0)
         logo = Image.fromarray(load_rgba(path), "RGBA")
         bbox = logo.getchannel("A").getbbox()
         if bbox:
@@ -220,7 +219,7 @@ class _Painter:
         target_h = max(1, round((y1 - y0) / 1.5))  # the slot is the logo's height plus half of it clear
         k = min(target_h / logo.height, (x1 - x0 - 0.5 * target_h) / logo.width)
         logo = logo.resize((max(1, round(logo.width * k)), max(1, round(logo.height * k))), Image.Resampling.LANCZOS)
-        lx, ly = x1 - logo.width, y0
+        lx, ly = (x0 if self.rtl else x1 - logo.width), y0
         # a logo that would vanish into the background gets a plate in the brand background colour, white or
         # near-black — the best. "Vanish": more than a quarter of its opaque pixels have a WCAG contrast below
         # 3 with the background (SC 1.4.11's 3:1 for graphical objects), e.g. a navy wordmark on a dark wall
@@ -239,31 +238,39 @@ class _Painter:
                 lx, ly = lx - pad // 2, ly + pad // 2
         self.img.paste(logo, (lx, ly), logo)
         self.logo_box = (lx, ly, lx + logo.width, ly + logo.height)
+        if self.rtl:
+            return max(x1, lx + logo.width + round(0.5 * logo.height)) - x0
         return x1 - min(x0, lx - round(0.5 * logo.height))
 
     def headline(self, text: str, reserve_right: int = 0) -> None:
+        """Auto-fit: the largest size (from 110 px per 1080 down to the minimum, step 2) at which ``text`` breaks
+        into at most 2 balanced lines (3 when 2 fit at no size) inside the headline box, short of the logo's
+        slot (its bounding box never meets the logo's, nor does a plate behind it). Raises ValueError naming the
+        string and the box when nothing fits."""
         x0, y0, x1, y1 = self.layout.headline
         max_w, max_h = x1 - x0 - reserve_right, y1 - y0
+        if self.rtl:
+            x0 += reserve_right
         for max_lines in (2, 3):
             for size in range(self.px(HEADLINE_PX), self.min_px - 1, -2):
-                font = _font(self.headline_font, size)
-                lines = _wrap(self.draw, text, font, max_w, max_lines)
+                font = self.face("headline", size)
+                lines = balanced_lines(font, text, max_w, max_lines)
                 if lines is None:
                     continue
                 block = _measure(self.draw, lines, font)
                 if block.width <= max_w and block.height <= max_h:
-                    self.put("headline", text, block, x0, y0)
+                    self.put("headline", text, block, x1 - block.width if self.rtl else x0, y0)
                     return
         raise ValueError(
             f"overlay.headline: {len(text)} characters ({text[:40]!r}{'…' if len(text) > 40 else ''}) do not fit "
-            f"{max_w}×{max_h} px of the top band in 3 lines at {self.min_px} px or more on a {self.w}×{self.h} frame; "
-            "shorten the headline template"
+            f"the headline box {max_w}×{max_h} px at ({x0}, {y0}) in 3 lines at {self.min_px} px or more on a "
+            f"{self.w}×{self.h} frame; shorten the headline template"
         )
 
     def _button(self, cta: str, max_w: int) -> tuple[_Block, int, int]:
         """The CTA label block at the largest size whose button fits ``max_w``; ``(block, button w, button h)``."""
         for size in range(self.px(CTA_PX), self.min_px - 1, -2):
-            font = _font(self.body_font, size)
+            font = self.face("body", size)
             block = _measure(self.draw, [cta], font)
             cap = _measure(self.draw, ["H"], font).height
             pad_x, pad_y = round(0.9 * size), round(0.62 * size)
@@ -303,14 +310,14 @@ class _Painter:
         if price:
             room = band_w - (bw + gap if button else 0)
             for size in range(self.px(PRICE_PX), self.min_px - 1, -2):
-                blk = _measure(self.draw, [price], _font(self.headline_font, size))
+                blk = _measure(self.draw, [price], self.face("headline", size))
                 if blk.width <= room and blk.height <= band_h:
                     price_block = blk
                     break
             if price_block is None:  # stack: the price gets the full width above the button
                 stacked = True
                 for size in range(self.px(PRICE_PX), self.min_px - 1, -2):
-                    blk = _measure(self.draw, [price], _font(self.headline_font, size))
+                    blk = _measure(self.draw, [price], self.face("headline", size))
                     if blk.width <= band_w and blk.height + gap + bh <= band_h:
                         price_block = blk
                         break
@@ -327,10 +334,11 @@ class _Painter:
             self._draw_button(cta, button, x0, top + price_block.height + gap)  # type: ignore[arg-type]
             return
         mid = y0 + band_h // 2
-        if price_block is not None:
-            self.put("price", price, price_block, x0, mid - price_block.height // 2)
+        if price_block is not None:  # right-to-left: price on the right, the button on the left
+            px = x1 - price_block.width if self.rtl else x0
+            self.put("price", price, price_block, px, mid - price_block.height // 2)
         if button is not None:
-            self._draw_button(cta, button, x1 - bw, mid - bh // 2)
+            self._draw_button(cta, button, x0 if self.rtl else x1 - bw, mid - bh // 2)
 
     def _draw_button(self, cta: str, button: tuple[_Block, int, int], bx: int, by: int) -> None:
         block, bw, bh = button
@@ -341,6 +349,23 @@ class _Painter:
         tx = bx + (bw - block.width) // 2
         ty = by + (bh - block.height) // 2
         self.put("cta", cta, block, tx, ty, button=colour)
+
+
+def text_language(job: Job) -> str | None:
+    """The language the overlay texts are shaped and hyphenated for: the job's locale (``'de-DE'`` → ``'de'``)
+    when it has one, else guessed from the headline's script (Arabic → ``ar``, Hebrew → ``he``, kana → ``ja``,
+    other CJK → ``zh``, Devanagari → ``hi``); ``None`` for Latin text without a locale (no hyphenation)."""
+    locale = getattr(job, "locale", None)
+    if locale:
+        return locale.split("-")[0].lower()
+    text = " ".join(job.overlay.values())
+    if any(0x3040 <= ord(c) <= 0x30FF for c in text):
+        return "ja"
+    scripts = {script_of(c) for c in text}
+    for script, lang in (("arabic", "ar"), ("hebrew", "he"), ("cjk", "zh"), ("devanagari", "hi"), ("thai", "th")):
+        if script in scripts:
+            return lang
+    return None
 
 
 def compose(
@@ -381,10 +406,11 @@ def compose(
         img = ImageOps.fit(img, (fmt.width, fmt.height), Image.Resampling.LANCZOS, centering=(0.5, 0.5))
     layout = frame_layout(fmt.width, fmt.height, overlay.safe_margin, fmt.text_free_top, fmt.text_free_bottom,
                           rows=bottom_rows(job.overlay, fmt.width, fmt.height, overlay.safe_margin))
-    painter = _Painter(img, brand, overlay, layout)
-    for slot, font in (("headline", painter.headline_font), ("price", painter.headline_font), ("cta", painter.body_font)):
-        if job.overlay.get(slot):  # before drawing: a character no font has would be published as a tofu box
-            require_glyphs(f"overlay {slot} of product {job.product_id!r}", job.overlay[slot], [font])
+    painter = _Painter(img, brand, overlay, layout, text_language(job))
+    painter.rtl = Face.rtl(job.overlay.get("headline", ""))
+    for slot, which in (("headline", "headline"), ("price", "headline"), ("cta", "body")):
+        if job.overlay.get(slot):  # before drawing: a character no font of the chain has would be a tofu box
+            require_glyphs(f"overlay {slot} of product {job.product_id!r}", job.overlay[slot], painter.face(which, 12).chain.files())
     reserve = painter.logo(brand.logo) if overlay.logo and brand.logo is not None and layout.logo is not None else 0
     if job.overlay.get("headline"):
         painter.headline(job.overlay["headline"], reserve_right=reserve)

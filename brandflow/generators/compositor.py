@@ -47,7 +47,9 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from brandflow.imageio import hand_on, load_rgba, write_atomic
 from brandflow.records import GeneratedImage, Job, ModelLicence
-from brandflow.compose.layout import GAP, FrameLayout, bottom_rows, boxes_overlap, frame_layout, hex_to_rgb, rgb_to_hex
+from brandflow.compose.layout import (
+    GAP, FrameLayout, bottom_rows, boxes_overlap, contrast_ratio, frame_layout, hex_to_rgb, rgb_to_hex,
+)
 from brandflow.qa.colour import delta_e_ciede2000, dominant_colours, srgb_to_lab
 
 RGB = tuple[int, int, int]
@@ -416,7 +418,8 @@ class CompositorGenerator:
     def _surface(pal: list[RGB], product_lab, look: Look, rng: np.random.Generator, warm: bool | None = None) -> tuple[str, RGB, float]:
         """A backdrop colour behind the product: the palette colour, tint or shade that separates best from the
         product (largest :func:`separation`). Mid and deep tones (Rec. 709 luma 35–235) and colours the
-        background text names get a small bonus (+4 / +6 ΔE00). ``warm=True`` / ``False`` picks among warm /
+        background text names get a small bonus (+4 / +6 ΔE00), and so do colours white or near-black text
+        reaches WCAG AA 4.5:1 on (+8), so the headline needs no plate. ``warm=True`` / ``False`` picks among warm /
         other candidates only (a warm look: an autumn tabletop under a brand-coloured wall) when any separates. The seed picks among candidates within
         ``SEPARATION_SLACK`` (ΔE00) of the best, so variants differ while every pick separates as well."""
         scored = []
@@ -427,6 +430,8 @@ class CompositorGenerator:
             bonus = 6.0 if rgb in look.prefer else 0.0
             if 35 < _lum(rgb) < 235:  # a mid or deep surface reads as a backdrop; near-white and near-black look empty
                 bonus += 4.0
+            if max(contrast_ratio(rgb, WHITE), contrast_ratio(rgb, (17, 17, 17))) >= 4.5:
+                bonus += 8.0  # the headline can sit on it without a plate (WCAG 2.x AA, 4.5:1)
             scored.append((de + bonus, de, name, rgb))
         if not scored or max(t[1] for t in scored) < SEPARATION_MIN:
             if warm is not None:

@@ -318,11 +318,11 @@ def _glyph_iou(img: np.ndarray, region) -> float:
     masks (text-colour pixels) inside the recorded box: the box is tight and the text is that text."""
     from brandflow.compose.overlay import _font
 
-    font = _font(str(BOLD), region.font_px)
+    face = _font(str(BOLD), region.font_px, None, False)
     probe = Image.new("L", (region.box.x1 - region.box.x0 + 40, region.box.y1 - region.box.y0 + 40), 0)
     d = ImageDraw.Draw(probe)
-    bb = d.textbbox((0, 0), region.text, font=font, anchor="la")
-    d.text((20 - bb[0], 20 - bb[1]), region.text, font=font, fill=255, anchor="la")
+    bb = face.bbox(region.text)
+    face.draw(d, (20 - bb[0], 20 - bb[1]), region.text, 255)
     ref = np.asarray(probe)[20 : 20 + bb[3] - bb[1], 20 : 20 + bb[2] - bb[0]] > 127
     crop = img[region.box.y0 : region.box.y1, region.box.x0 : region.box.x1].astype(float)
     fg, bg = np.array(hex_to_rgb(region.fg), float), np.array(hex_to_rgb(region.bg), float)

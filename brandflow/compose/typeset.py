@@ -1,0 +1,300 @@
+"""Typesetting in any script: font fallback chains, HarfBuzz shaping (Pillow's raqm layout), bidi, auto-fit.
+
+* **Fallback** — each character is drawn with the first font of its chain that has a glyph for it
+  (:func:`brandflow.glyphs.font_codepoints`, the font's Unicode cmap): the brand font when the kit gives one,
+  then the Noto font for the character's script (Debian ``fonts-noto-core`` / ``fonts-noto-cjk``, found under
+  ``/usr/share/fonts``), then the bundled DejaVu Sans Bold, then every other Noto font found. A character no
+  font covers is a job error before anything is drawn (:func:`brandflow.glyphs.require_glyphs`), never tofu.
+* **Shaping** — every run is laid out by Pillow's raqm engine (HarfBuzz + FriBiDi; ``PIL.features.check('raqm')``),
+  which joins Arabic letters, reorders Devanagari matras and applies the font's ligatures. Without raqm
+  (a Pillow built without it) Pillow's basic layout is used and Arabic/Indic text is wrong: we raise instead.
+* **Bidi** — a line that is one run is handed to raqm whole (it runs the Unicode bidi algorithm itself). A line
+  of several runs (several fonts) is placed run by run: left to right when the line starts with a
+  left-to-right character, right to left when it starts with a right-to-left one (Unicode UAX #9's paragraph
+  direction, P2–P3); runs are not reordered within a line beyond that.
+* **Line breaks** — between words (spaces); in CJK text (no spaces) between any two ideographs or kana, except
+  before closing punctuation and small kana and after opening brackets (JIS X 4051 *kinsoku*, the common
+  subset). Never inside a word: a word wider than the box is hyphenated at a pyphen (Hunspell patterns) point
+  only when the locale's language has patterns; otherwise the size shrinks, and if the minimum size does not
+  fit, the caller raises a job error naming the string and the box.
+* **Balance** — for a given size and line count, the break positions that minimise the widest line (exhaustive
+  over break points for ≤ 4 lines; headlines are short), so two lines come out near equal, not one long and
+  one orphan.
+"""
+
+from __future__ import annotations
+
+import math
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from itertools import combinations
+from pathlib import Path
+
+from PIL import ImageDraw, ImageFont, features
+
+from brandflow.glyphs import font_codepoints
+
+ASSETS = Path(__file__).resolve().parents[1] / "assets" / "fonts"
+BUNDLED_BOLD = ASSETS / "DejaVuSans-Bold.ttf"
+#: Where Debian installs the Noto fonts (fonts-noto-core: truetype/noto; fonts-noto-cjk: opentype/noto).
+NOTO_DIRS = (Path("/usr/share/fonts/truetype/noto"), Path("/usr/share/fonts/opentype/noto"))
+#: The Noto font per script, bold weight, file names as Debian ships them.
+SCRIPT_FONTS = {
+    "latin": "NotoSans-Bold.ttf",
+    "arabic": "NotoSansArabic-Bold.ttf",
+    "hebrew": "NotoSansHebrew-Bold.ttf",
+    "devanagari": "NotoSansDevanagari-Bold.ttf",
+    "thai": "NotoSansThai-Bold.ttf",
+    "cjk": "NotoSansCJK-Bold.ttc",
+}
+#: Face index inside NotoSansCJK-*.ttc per language (the collection's order: JP, KR, SC, TC, HK).
+CJK_INDEX = {"ja": 0, "ko": 1, "zh": 2, "zh-tw": 3, "zh-hk": 4}
+_RTL = {"R", "AL"}
+_NO_LINE_START = set("、。，．・：；？！ー)]）］｝〕〉》」』】〙〗ぁぃぅぇぉっゃゅょゎァィゥェォッャュョヮヵヶ々」,.!?:;%")
+_NO_LINE_END = set("([（［｛〔〈《「『【〘〖")
+
+
+def has_raqm() -> bool:
+    """Whether Pillow has the raqm layout engine (HarfBuzz shaping + FriBiDi bidi)."""
+    return bool(features.check("raqm"))
+
+
+def script_of(c: str) -> str:
+    """``'arabic' | 'hebrew' | 'devanagari' | 'thai' | 'cjk' | 'latin' | 'common'`` for one character (by code point block)."""
+    o = ord(c)
+    if 0x0600 <= o <= 0x06FF or 0x0750 <= o <= 0x077F or 0x08A0 <= o <= 0x08FF or 0xFB50 <= o <= 0xFDFF or 0xFE70 <= o <= 0xFEFF:
+        return "arabic"
+    if 0x0590 <= o <= 0x05FF or 0xFB1D <= o <= 0xFB4F:
+        return "hebrew"
+    if 0x0900 <= o <= 0x097F:
+        return "devanagari"
+    if 0x0E00 <= o <= 0x0E7F:
+        return "thai"
+    if (0x3000 <= o <= 0x30FF or 0x3400 <= o <= 0x4DBF or 0x4E00 <= o <= 0x9FFF or 0xAC00 <= o <= 0xD7AF
+            or 0xF900 <= o <= 0xFAFF or 0xFF00 <= o <= 0xFFEF or 0x1100 <= o <= 0x11FF):
+        return "cjk"
+    if c.isalpha():
+        return "latin"
+    return "common"
+
+
+def _is_cjk_breakable(c: str) -> bool:
+    return script_of(c) == "cjk"
+
+
+@lru_cache(maxsize=None)
+def system_font(name: str) -> str | None:
+    """The path of a Noto font file by name under :data:`NOTO_DIRS`, or ``None`` when it is not installed."""
+    for d in NOTO_DIRS:
+        p = d / name
+        if p.is_file():
+            return str(p)
+    return None
+
+
+@dataclass(frozen=True)
+class FontChain:
+    """A fallback chain: ``primary`` (brand font or the bundled DejaVu Sans Bold), then per-script Noto fonts,
+    then the bundled font. ``lang`` (BCP 47 primary subtag, e.g. ``'ja'``) picks the CJK face and hyphenation."""
+
+    primary: str
+    lang: str | None = None
+    brand: bool = False
+
+    def candidates(self, script: str) -> list[str]:
+        """Font files to try, in order, for a character of ``script``."""
+        out = [self.primary] if self.brand else []
+        own = system_font(SCRIPT_FONTS[script]) if script in SCRIPT_FONTS and script != "latin" else None
+        if own:
+            out.append(own)
+        out.append(str(BUNDLED_BOLD) if not self.brand else self.primary)
+        out += [p for p in (system_font(n) for n in SCRIPT_FONTS.values()) if p]
+        return list(dict.fromkeys(out))
+
+    def files(self) -> list[str]:
+        """Every font file of the chain (for a coverage check)."""
+        return list(dict.fromkeys(self.candidates("common") + [p for s in SCRIPT_FONTS for p in self.candidates(s)]))
+
+    def font_for(self, c: str) -> str:
+        """The first font of the chain whose cmap has ``c`` (the primary when none has it: coverage is checked first)."""
+        for path in self.candidates(script_of(c)):
+            if ord(c) in font_codepoints(path):
+                return path
+        return self.candidates("common")[0]
+
+
+@lru_cache(maxsize=256)
+def _load(path: str, size: int, index: int) -> ImageFont.FreeTypeFont:
+    try:
+        engine = ImageFont.Layout.RAQM if has_raqm() else ImageFont.Layout.BASIC
+        return ImageFont.truetype(path, size, index=index, layout_engine=engine)
+    except OSError as e:
+        raise ValueError(f"font {path}: cannot be loaded ({e}); check brand.fonts") from None
+
+
+class Face:
+    """A :class:`FontChain` at one pixel ``size``: measures and draws a line as runs of one font each.
+
+    Quacks like the ``font`` Pillow's ``ImageDraw`` wants where overlay code needs only ``size``.
+    """
+
+    def __init__(self, chain: FontChain, size: int):
+        self.chain, self.size = chain, size
+
+    def _font(self, path: str) -> ImageFont.FreeTypeFont:
+        index = CJK_INDEX.get((self.chain.lang or "ja").lower(), 0) if path.endswith(".ttc") else 0
+        return _load(path, self.size, index)
+
+    def runs(self, line: str) -> list[tuple[str, ImageFont.FreeTypeFont]]:
+        """The line split into ``(text, font)`` runs in logical order; spaces and neutral characters stay in
+        the current run when its font has them."""
+        out: list[tuple[str, str]] = []
+        for c in line:
+            if out:
+                cur = out[-1][1]
+                if (script_of(c) == "common" and ord(c) in font_codepoints(cur)) or c.isspace():
+                    out[-1] = (out[-1][0] + c, cur)
+                    continue
+            path = self.chain.font_for(c)
+            if out and out[-1][1] == path:
+                out[-1] = (out[-1][0] + c, path)
+            else:
+                out.append((c, path))
+        return [(t, self._font(p)) for t, p in out]
+
+    def files_for(self, text: str) -> list[str]:
+        """The font files the runs of ``text`` are drawn with, in order of first use."""
+        return list(dict.fromkeys(str(f.path) for _, f in self.runs(text)))
+
+    @staticmethod
+    def rtl(line: str) -> bool:
+        """Whether the paragraph direction is right-to-left: its first strong character is R or AL (UAX #9 P2)."""
+        for c in line:
+            d = unicodedata.bidirectional(c)
+            if d in _RTL:
+                return True
+            if d == "L":
+                return False
+        return False
+
+    def _visual(self, line: str) -> list[tuple[str, ImageFont.FreeTypeFont]]:
+        runs = self.runs(line)
+        return runs[::-1] if len(runs) > 1 and self.rtl(line) else runs
+
+    def _kw(self, text: str) -> dict:
+        return {"language": self.chain.lang} if self.chain.lang and has_raqm() else {}
+
+    def length(self, line: str) -> float:
+        """Advance width of ``line`` in pixels (shaped)."""
+        return sum(f.getlength(t, **self._kw(t)) for t, f in self.runs(line))
+
+    def bbox(self, line: str, xy: tuple[float, float] = (0, 0)) -> tuple[int, int, int, int]:
+        """Ink box of ``line`` drawn with its left end at ``xy`` (anchor ``la``: left, ascender)."""
+        x, y = xy
+        boxes = []
+        for t, f in self._visual(line):
+            b = f.getbbox(t, anchor="la", **self._kw(t))
+            boxes.append((x + b[0], y + b[1], x + b[2], y + b[3]))
+            x += f.getlength(t, **self._kw(t))
+        return (math.floor(min(b[0] for b in boxes)), math.floor(min(b[1] for b in boxes)),
+                math.ceil(max(b[2] for b in boxes)), math.ceil(max(b[3] for b in boxes)))
+
+    def draw(self, draw: ImageDraw.ImageDraw, xy: tuple[float, float], line: str, fill) -> None:
+        """Draw ``line`` with its left end at ``xy`` (anchor ``la``), run by run in visual order."""
+        x, y = xy
+        for t, f in self._visual(line):
+            draw.text((x, y), t, font=f, fill=fill, anchor="la", **self._kw(t))
+            x += f.getlength(t, **self._kw(t))
+
+
+# --------------------------------------------------------------------------- line breaking
+def tokens(text: str) -> list[tuple[str, bool]]:
+    """``[(piece, space_before)]``: the units a line may break between. Words in spaced scripts; single
+    ideographs/kana in CJK, with kinsoku (no closing punctuation at a line start, no opening bracket at a line end)."""
+    out: list[tuple[str, bool]] = []
+    for wi, word in enumerate(text.split()):
+        pieces: list[str] = []
+        for c in word:
+            if pieces and (not _is_cjk_breakable(c) and not _is_cjk_breakable(pieces[-1][-1]) or c in _NO_LINE_START
+                           or pieces[-1][-1] in _NO_LINE_END):
+                pieces[-1] += c
+            else:
+                pieces.append(c)
+        for pi, p in enumerate(pieces):
+            out.append((p, wi > 0 and pi == 0))
+    return out
+
+
+def join(toks: list[tuple]) -> str:
+    """The line text of consecutive tokens ``(text, space_before[, soft_hyphen_after])``: a space where one was,
+    and a hyphen after the last token when it ends at a hyphenation point."""
+    text = "".join((" " if t[1] and i else "") + t[0] for i, t in enumerate(toks))
+    return text + "-" if toks and len(toks[-1]) > 2 and toks[-1][2] else text
+
+
+@lru_cache(maxsize=32)
+def _hyphenator(lang: str):
+    try:
+        import pyphen
+    except ImportError:  # pragma: no cover - a declared dependency
+        return None
+    for code in (lang, lang.split("_")[0].split("-")[0]):
+        if code and pyphen.language_fallback(code.replace("-", "_")):
+            return pyphen.Pyphen(lang=pyphen.language_fallback(code.replace("-", "_")))
+    return None
+
+
+def hyphenate(word: str, lang: str | None) -> list[str]:
+    """Break points of ``word`` for ``lang`` (pyphen's Hunspell patterns): the pieces, each but the last to be
+    drawn with a trailing hyphen; ``[word]`` when the language has no patterns (e.g. ``ja``, ``ar``) or none apply."""
+    h = _hyphenator(lang) if lang else None
+    if h is None:
+        return [word]
+    positions = h.positions(word)
+    if not positions:
+        return [word]
+    cuts = [0, *positions, len(word)]
+    return [word[a:b] for a, b in zip(cuts, cuts[1:])]
+
+
+def balanced_lines(face: Face, text: str, max_w: float, max_lines: int, line_w=None) -> list[str] | None:
+    """The fewest lines (≤ ``max_lines``) whose every line fits its width — ``line_w(i)`` pixels for line ``i``
+    (e.g. short of a logo), else ``max_w`` — breaking where the widest line is narrowest; ``None`` when no
+    break fits. A word wider than a line is hyphenated when :func:`hyphenate` allows it."""
+    toks = tokens(text)
+    widths = line_w or (lambda i: max_w)
+    # a word wider than a full line: split it at hyphenation points (never mid-word otherwise)
+    fixed: list[tuple] = []
+    for t, sp in toks:
+        if face.length(t) > max_w:
+            parts = hyphenate(t, face.chain.lang)
+            if len(parts) == 1:
+                return None
+            fixed += [(p, sp if k == 0 else False, k < len(parts) - 1) for k, p in enumerate(parts)]
+        else:
+            fixed.append((t, sp))
+    toks = fixed
+    n = len(toks)
+    for lines in range(1, max_lines + 1):
+        best, best_w = None, None
+        if lines > n:
+            break
+        cut_sets = combinations(range(1, n), lines - 1) if n <= 24 or lines <= 2 else [()]
+        for cuts in cut_sets:
+            bounds = [0, *cuts, n]
+            segs = [toks[a:b] for a, b in zip(bounds, bounds[1:])]
+            # a hyphenated piece keeps no leading space on its new line
+            texts = [join([(t[0], t[1] if k else False, *t[2:]) for k, t in enumerate(seg)]) for seg in segs]
+            ws = [face.length(t) for t in texts]
+            if any(w > widths(i) for i, w in enumerate(ws)):
+                continue
+            worst = max(ws)
+            if best_w is None or worst < best_w:
+                best, best_w = texts, worst
+        if best is not None:
+            return best
+    return None
+
+
+__all__ = ["Face", "FontChain", "balanced_lines", "has_raqm", "hyphenate", "script_of", "tokens"]
