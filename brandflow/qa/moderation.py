@@ -2,8 +2,8 @@
 own moderation (Black Forest Labs' API) in the same verdict. Violence is not covered by a local detector (below).
 
 Nudity / sexual content — NudeNet 3.4.2 (``pip install 'brandflow[moderation]'``): its ``320n`` detector, a YOLOv8n
-trained by NudeNet's author, ships as ONNX inside the wheel and runs offline on onnxruntime (≈ 0.2 s per creative on
-one core here). It finds 18 body-part classes; the check scores a creative by the highest score among the *exposed*
+trained by NudeNet's author, ships as ONNX inside the wheel and runs offline on onnxruntime (≈ 0.2 s wall per 320 px image on
+this shared 2-core machine, one measurement). It finds 18 body-part classes; the check scores a creative by the highest score among the *exposed*
 sexual classes (:data:`SEXUAL_CLASSES`). Thresholds: NudeNet itself keeps detections scoring ≥ 0.2; brandflow warns
 (holds for a human) from 0.3 and fails from 0.5. These are conservative operating points for a detector that finds
 nothing on product packshots, not figures calibrated on a labelled set — lower them for stricter brands.
