@@ -362,7 +362,15 @@ def compare_reading(expected: str, words: list[Word], engine: str = "tesseract",
         :class:`TokenReading` with one :class:`Finding` per expected token in order, then the extras.
     """
     exp_all = tokenise(expected)
-    read = tokens_of_words(words)
+    read = []
+    for t in tokens_of_words(words):  # characters the engine cannot read are dropped on both sides (tofu boxes kept)
+        bad = [c for c in unreadable_chars(t.raw, engine) if c not in TOFU_CHARS]
+        if bad:
+            raw = "".join(c for c in t.raw if c not in bad)
+            if not raw:
+                continue
+            t = Token(raw, raw.casefold(), t.conf, t.piece)
+        read.append(t)
     findings: list[Finding] = []
     exp: list[tuple[int, Token]] = []
     for i, t in enumerate(exp_all):

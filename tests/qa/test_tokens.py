@@ -107,6 +107,9 @@ def test_a_script_the_ocr_languages_do_not_cover_is_said_not_silently_failed():
     assert unreadable_chars("Café 中文 🔥", "rapidocr") == ["🔥"]
     mixed = decide("Sale 50% off 🔥", {"rapidocr": words("Sale 50% off")})
     assert mixed.verdict == "warn" and "'🔥'" in mixed.reasons[0]
+    half = decide("Sale ½ off", {"rapidocr": words("Sale ½ off")})  # NFKC: 1⁄2, the fraction slash is not read
+    assert half.verdict == "warn" and half.reasons == (
+        "in '1⁄2' the rapidocr OCR languages do not read '⁄' (U+2044 FRACTION SLASH): only '12' is verified",)
 
 
 def test_metrics_for_the_literature_and_tokens():
