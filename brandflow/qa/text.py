@@ -23,17 +23,16 @@ Tesseract (the PyPI wheels do) reads differently, so it is not used (logged once
 system library: ``pip install --no-binary tesserocr tesserocr``. ``BRANDFLOW_OCR=cli`` forces the CLI. The
 check's metric ``ocr_engine`` names the engine that read (``"tesserocr/tesseract 5.3.0"``, ``"tesseract-cli 5.3.0"``).
 
-Scene-text engine (``qa.text.engine``, default
-``"tesseract"``): ``"rapidocr"`` reads the **full image** with RapidOCR (PP-OCRv4 detection + recognition,
-:mod:`brandflow.qa.scene_text`) instead of Tesseract — for text at unknown positions (expected strings
-without a region, forbidden words anywhere); ``"both"`` runs both full-image readings and searches either.
-Regions (known boxes) are always read by the Tesseract strip. RapidOCR sees the image unblanked, so the
-overlay text is read a second time there (a forbidden word in the overlay is found by either engine).
+Scene-text engine (``qa.text.engine``, default ``"auto"``): RapidOCR (PP-OCRv6 detection + recognition,
+:mod:`brandflow.qa.scene_text`) reads the **whole image** for text at unknown positions (expected strings no
+region holds, an image without recorded regions); Tesseract's whole-image reading is its second opinion when the
+decision is not a pass. A region Tesseract did not read exactly is read again by RapidOCR on its crop. ``"tesseract"``
+/ ``"rapidocr"`` pick one engine for unknown positions, ``"both"`` always combines both (see :class:`TextCheck`).
 
-Score: NED = 1 − Levenshtein(read, expected) / max(len) after normalisation (NFKC, typographic
-quotes/dashes → ASCII, case-fold, whitespace collapsed) — the normalised edit distance used by AnyText
-(Tuo et al., 2023, "AnyText: Multilingual Visual Text Generation and Editing"). Pass: NED ≥
-``qa.text.min_ned`` (default 0.9) for every region and every expected string.
+Decision: per token (:mod:`brandflow.qa.tokens`): numbers, prices, percentages and currency exactly; another real
+word fails; OCR look-alikes warn; tofu fails; unreadable scripts warn and say so. NED (AnyText: Tuo et al., 2023,
+"AnyText: Multilingual Visual Text Generation and Editing") and word precision/recall are reported as metrics;
+``qa.text.min_ned`` no longer decides.
 """
 
 from __future__ import annotations
@@ -56,7 +55,7 @@ from rapidfuzz.distance import Levenshtein
 
 from brandflow.errors import MissingDependencyError
 from brandflow.qa.base import CheckContext
-from brandflow.qa.tokens import (TextDecision, TokenReading, combine, compare_reading, describe_chars,
+from brandflow.qa.tokens import (TextDecision, combine, compare_reading, describe_chars,
                                    ned, normalise_text, word_precision_recall)
 from brandflow.qa.words import Word
 from brandflow.records import CheckResult, TextRegion

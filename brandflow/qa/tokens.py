@@ -391,7 +391,7 @@ def compare_reading(expected: str, words: list[Word], engine: str = "tesseract",
     if window:
         read = _best_window(read, len(exp), " ".join(t.key for _, t in exp))
     ek, rk = [_canon_word(t.key) for _, t in exp], [_canon_word(t.key) for t in read]
-    ops = [op for op in Levenshtein.opcodes(ek, rk)]
+    ops = list(Levenshtein.opcodes(ek, rk))
     k = 0
     while k < len(ops):
         op = ops[k]
