@@ -13,6 +13,9 @@ Data sets (every figure is reported per set and per split):
   1080 × 1080 background as :func:`brandflow.qa.calibrate_identity.paste` does (text bar, JPEG), scored
   against another view i ≠ j of the same product ("same": another viewpoint) and against each view of another
   multi-view product of the same split ("different").
+* **dreambench, reference set** — the same photos scored as the check runs with several packshots: each photo
+  against *all other* photos of a subject as its references, best score (own subject = same, other subjects =
+  different). A second protocol on the same data, not a different data set.
 * **pasted** — the pasted-packshot pairs of :func:`brandflow.qa.calibrate_identity.pasted_pairs` (the
   compositor's case: same view pasted; negatives half of the same product type).
 
@@ -79,7 +82,24 @@ def dreambench_pairs(subjects: list[str], root: Path = DREAMBENCH) -> tuple[list
     cres = {p: identity.creative_features(load_rgb(p)) for _, p in photos}
     pos, neg = [], []
     for (sa, pa), (sb, pb) in itertools.permutations(photos, 2):
-        (pos if sa == sb else neg).append(identity.match_reference(refs[pa], cres[pb]))
+        m = identity.match_reference(refs[pa], cres[pb])
+        m |= {"_reference": f"{sa}/{pa.name}", "_creative": f"{sb}/{pb.name}"}
+        (pos if sa == sb else neg).append(m)
+    return pos, neg
+
+
+def reference_set_scores(pairs: tuple[list[dict], list[dict]]) -> tuple[list[float], list[float]]:
+    """The check as it runs with several packshots: each photo scored against *all other* photos of a subject
+    as its references (best score), for its own subject (same) and every other subject (different); from the
+    ordered pairs of :func:`dreambench_pairs` rescored with the current fusion."""
+    best: dict[tuple[str, str], float] = {}
+    for m in pairs[0] + pairs[1]:
+        key = (m["_creative"], m["_reference"].split("/")[0])
+        s = identity.fused_score(float(m["inliers"]), float(m["colour_similarity"]), float(m["palette_delta_e"]),
+                                 float(m["pixel_agreement"]))
+        best[key] = max(best.get(key, 0.0), s)
+    pos = [v for (cre, subj), v in best.items() if cre.split("/")[0] == subj]
+    neg = [v for (cre, subj), v in best.items() if cre.split("/")[0] != subj]
     return pos, neg
 
 
@@ -144,11 +164,15 @@ def fit(sets: dict[str, tuple[list[dict], list[dict]]], l2: float = 1e-2) -> dic
 
 
 def rescore(sets: dict) -> dict[str, tuple[list[float], list[float]]]:
-    """Scores of every pair with the module's current :data:`brandflow.qa.identity.FUSION`."""
+    """Scores of every pair with the module's current :data:`brandflow.qa.identity.FUSION`, plus the
+    ``dreambench, reference set`` protocol (:func:`reference_set_scores`) when the DreamBench pairs are there."""
     def s(m):
         return identity.fused_score(float(m["inliers"]), float(m["colour_similarity"]), float(m["palette_delta_e"]),
                                     float(m["pixel_agreement"]))
-    return {k: ([s(m) for m in p], [s(m) for m in n]) for k, (p, n) in sets.items()}
+    out = {k: ([s(m) for m in p], [s(m) for m in n]) for k, (p, n) in sets.items()}
+    if "dreambench" in sets and sets["dreambench"][0] and "_creative" in sets["dreambench"][0][0]:
+        out["dreambench, reference set"] = reference_set_scores(sets["dreambench"])
+    return out
 
 
 def tpr_at_fpr(pos: list[float], neg: list[float], fpr: float = 0.01) -> float:
@@ -241,7 +265,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.fit:
         identity.FUSION.update(fit(a))
         print("FUSION =", identity.FUSION)
-        sa = rescore(a)
+        sa = {k: v for k, v in rescore(a).items() if k in a}  # the pair sets only, as fitted
         neg_all = [x for _, n in sa.values() for x in n]
         pass_t = max(threshold_at_fpr(n, 0.01) for _, n in sa.values())
         warn_t = float(np.percentile(sa["dreambench"][0], 10))
