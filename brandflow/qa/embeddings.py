@@ -217,6 +217,20 @@ def mask_boxes(image: np.ndarray, boxes: tuple[tuple[int, int, int, int], ...]) 
     return out
 
 
+def cut_out(rgba: np.ndarray) -> np.ndarray:
+    """An ``(H, W, 4) uint8`` packshot whose alpha marks the product: unchanged when it has transparency, else
+    (an opaque JPEG on white, a photo) with the mask of :func:`brandflow.qa.segment.product_mask` as alpha —
+    so the embedding sees the product, not its backdrop."""
+    from brandflow.qa.segment import product_mask
+
+    mask, how = product_mask(rgba)
+    if how == "alpha":
+        return rgba
+    out = rgba.copy() if rgba.shape[2] == 4 else np.dstack([rgba, np.full(rgba.shape[:2], 255, np.uint8)])
+    out[..., 3] = mask
+    return out
+
+
 #: Reference embeddings kept in memory, keyed by (method, model folder, reference path, sha256).
 REF_CACHE_SIZE = 256
 _ref_cache: OrderedDict[tuple[str, str, str, str], np.ndarray] = OrderedDict()
@@ -224,7 +238,8 @@ _ref_lock = Lock()
 
 
 def reference_embedding(model: EmbeddingModel, path: Path | str) -> np.ndarray:
-    """The ``(dim,) float32`` unit embedding of a reference packshot (:func:`reference_view` of it), cached
+    """The ``(dim,) float32`` unit embedding of a reference packshot (:func:`reference_view` of its
+    :func:`cut_out`), cached
     per process by (method, model folder, path, sha256 of the file).
 
     Raises:
@@ -240,7 +255,7 @@ def reference_embedding(model: EmbeddingModel, path: Path | str) -> np.ndarray:
         if key in _ref_cache:
             _ref_cache.move_to_end(key)
             return _ref_cache[key]
-    emb = model.embed([reference_view(load_rgba(path))])[0]
+    emb = model.embed([reference_view(cut_out(load_rgba(path)))])[0]
     with _ref_lock:
         _ref_cache[key] = emb
         while len(_ref_cache) > REF_CACHE_SIZE:

@@ -93,3 +93,17 @@ def test_fully_transparent_creative_pixels_fail(packshots, make_ctx, tmp_path):
 
     res = IdentityCheck().run(load_rgb(path), make_ctx(references=(packshots / "saleor-blue-hoodie.png",)))
     assert res.verdict == "fail" and res.metrics["inliers"] == 0
+
+
+def test_learned_method_sees_the_opaque_packshot_cut_out(packshots, tmp_path):
+    """The embedding path segments an opaque packshot the same way (no torch needed for the cut-out)."""
+    from brandflow.qa.embeddings import cut_out, reference_view
+
+    rgba = load_rgba(_opaque_jpeg(packshots, "saleor-blue-hoodie.png", tmp_path / "p.jpg"))
+    assert (rgba[..., 3] == 255).all()
+    cut = cut_out(rgba)
+    assert cut[0, 0, 3] == 0 and cut[rgba.shape[0] // 2, rgba.shape[1] // 2, 3] == 255
+    view = reference_view(cut)
+    assert view.shape[0] == view.shape[1] and view.shape[0] < max(rgba.shape[:2]) * 1.2  # cropped to the product
+    original = load_rgba(packshots / "saleor-blue-hoodie.png")
+    assert cut_out(original) is original  # alpha present: left as it is
