@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from brandflow.errors import ImageError
-from brandflow.safenames import write_atomic as _write_atomic
+from brandflow.safenames import regular_file_problem, write_atomic as _write_atomic
 
 #: Largest image decoded, in pixels (about 8K × 8K). Pillow's own default warns at 89 Mpx and
 #: refuses at 179 Mpx; a 20000 × 20000 PNG (400 Mpx) is refused here before decoding.
@@ -28,7 +28,13 @@ MAX_PIXELS = 64_000_000
 
 @contextmanager
 def _guarded_open(path: Path, max_pixels: int) -> Iterator[Image.Image]:
-    """``Image.open(path)`` with the pixel-limit guard; every failure becomes one :class:`ImageError`."""
+    """``Image.open(path)`` with the pixel-limit guard; every failure becomes one :class:`ImageError`.
+    A FIFO, device or socket is refused from its ``stat`` alone, never opened."""
+    problem = regular_file_problem(path)
+    if problem == "file not found":
+        raise ImageError(f"{path}: file not found")
+    if problem is not None:
+        raise ImageError(f"{path}: {problem}")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -534,6 +534,11 @@ FeedSpec.model_rebuild()
 
 # --------------------------------------------------------------------------- loading
 def _read_yaml(path: Path) -> dict[str, Any]:
+    from brandflow.safenames import regular_file_problem
+
+    problem = regular_file_problem(path)
+    if problem is not None and problem != "file not found":
+        raise SpecError(path, None, problem, "point at a YAML file")
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -619,7 +624,31 @@ def load_brand_kit(path: str | Path) -> BrandKit:
     for p in (kit.logo, kit.fonts.headline, kit.fonts.body):
         if p is not None and not p.is_file():
             raise SpecError(path, "logo" if p == kit.logo else "fonts", f"file not found: {p}", "fix the path (relative to the brand kit)")
+    _check_brand_files(kit, path)
     return kit
+
+
+def _check_brand_files(kit: BrandKit, path: Path) -> None:
+    """The logo must decode as an image and each font load as a TrueType/OpenType font, so a run never
+    finds out at the first overlay (a renamed PDF, an HTML error page saved as ``.ttf``)."""
+    from PIL import ImageFont
+
+    from brandflow.errors import ImageError
+    from brandflow.imageio import verify_image
+
+    if kit.logo is not None:
+        try:
+            verify_image(kit.logo)
+        except ImageError as e:
+            raise SpecError(path, "logo", f"not a usable image: {e}", "use a PNG (RGBA for a transparent logo)") from None
+    for role, font in (("headline", kit.fonts.headline), ("body", kit.fonts.body)):
+        if font is None:
+            continue
+        try:
+            ImageFont.truetype(str(font), 12)
+        except OSError as e:
+            raise SpecError(path, f"fonts.{role}", f"{font} is not a TrueType/OpenType font ({e})",
+                            "use a .ttf or .otf font file") from None
 
 
 def load_campaign(path: str | Path) -> tuple[CampaignSpec, BrandKit]:

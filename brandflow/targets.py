@@ -74,7 +74,7 @@ def _norm(uri: str) -> str:
     u = urlparse(uri)
     host = (u.hostname or "").lower()
     netloc = host + (f":{u.port}" if u.port else "")
-    return f"{u.scheme.lower()}://{netloc}{u.path}"
+    return f"{u.scheme.lower().split('+')[-1]}://{netloc}{u.path}"  # wagtail+https → https: one host, one transport
 
 
 def listed(uri: str) -> bool:

@@ -38,6 +38,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from pydantic import BaseModel, ValidationError
 
 from brandflow.errors import TemplateError
+from brandflow.prompts.limits import LimitedSandbox, render_limited
 from brandflow.records import Product, StructuredPrompt
 from brandflow.spec import BrandKit, CampaignSpec, OverlaySpec
 
@@ -108,7 +109,7 @@ def _common(env: ImmutableSandboxedEnvironment) -> ImmutableSandboxedEnvironment
 
 @lru_cache(maxsize=32)
 def _prompt_env(search: tuple[str, ...]) -> ImmutableSandboxedEnvironment:
-    return _common(ImmutableSandboxedEnvironment(
+    return _common(LimitedSandbox(
         loader=FileSystemLoader(list(search)),
         undefined=_StrictUndefined,
         autoescape=False,
@@ -119,7 +120,7 @@ def _prompt_env(search: tuple[str, ...]) -> ImmutableSandboxedEnvironment:
     ))
 
 
-_OVERLAY_ENV = _common(ImmutableSandboxedEnvironment(undefined=_StrictUndefined, autoescape=False))
+_OVERLAY_ENV = _common(LimitedSandbox(undefined=_StrictUndefined, autoescape=False))
 
 
 # --------------------------------------------------------------------------- context
@@ -292,7 +293,7 @@ def render_prompt(
     env = _prompt_env(tuple(dict.fromkeys([str(path.parent), str(BUILTIN_DIR)])))
     try:
         tmpl = env.get_template(path.name)
-        text = tmpl.render(prompt_context(product, brand, campaign, variant))
+        text = render_limited(tmpl, prompt_context(product, brand, campaign, variant))
     except TemplateNotFound as e:  # an {% include %} of a missing file
         raise _error(str(path), None, product.id, f"included template {e.name!r} not found") from None
     except (RecursionError, MemoryError) as e:
@@ -349,7 +350,7 @@ def render_overlay(overlay: OverlaySpec, product: Product, campaign: CampaignSpe
         source = getattr(overlay, slot)
         field = f"overlay.{slot}"
         try:
-            out[slot] = _overlay_template(source).render(ctx).strip()
+            out[slot] = render_limited(_overlay_template(source), ctx).strip()
         except (RecursionError, MemoryError) as e:
             raise _error(field, None, product.id, f"{type(e).__name__} while rendering", field=field) from None
         except Exception as e:  # noqa: BLE001

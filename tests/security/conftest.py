@@ -41,6 +41,7 @@ def hostile_campaign(tmp_path) -> Callable[..., Path]:
         folder = tmp_path / "a" / "b" / "c" / "d" / "campaign"
         folder.mkdir(parents=True, exist_ok=True)
         shutil.copy(EXAMPLE / "brand.yaml", folder / "brand.yaml")
+        shutil.copy(EXAMPLE / "logo.png", folder / "logo.png")
         if not (folder / "images").exists():
             (folder / "images").symlink_to(EXAMPLE / "images")
         with open(folder / "products.csv", "w", newline="", encoding="utf-8") as f:
