@@ -142,6 +142,7 @@ class Job(_Record):
     prompt: StructuredPrompt
     references: list[ReferenceImage] = Field(min_length=1)
     overlay: dict[str, str] = Field(default_factory=dict, description="slot → exact text, e.g. headline/price/cta")
+    locale: str | None = Field(default=None, description="the campaign's BCP 47 market: shaping, hyphenation, OCR language")
 
     @property
     def job_id(self) -> str:

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from brandflow.errors import SpecError
+from brandflow.locales import check_locale
 from brandflow.presets import expand_preset
 
 HEX_RE = re.compile(r"^#[0-9A-Fa-f]{6}$")
@@ -482,6 +483,9 @@ class CampaignSpec(_Model):
     brand_kit: Path
     feed: FeedSpec
     template: str = Field(default="studio", description="a name in templates/prompts/ or a path to a .json.j2 file")
+    locale: str | None = Field(
+        default=None, description="BCP 47 market, e.g. 'ar-SA': prices in CLDR style, text shaping and hyphenation, OCR language"
+    )
     formats: list[FormatSpec] = Field(min_length=1)
     variants: int = Field(default=1, ge=1, le=16)
     seed: SeedPolicy = SeedPolicy()
@@ -501,6 +505,11 @@ class CampaignSpec(_Model):
     schedule: ScheduleSpec | None = Field(default=None, description="used by `brandflow serve` and `brandflow deploy --campaign`")
     notify: NotifySpec | None = None
     budget: BudgetSpec = Field(default=BudgetSpec(), description="spending cap and GPU price (brandflow/pipeline/budget.py, docs/bfl.md)")
+
+    @field_validator("locale")
+    @classmethod
+    def _locale(cls, v: str | None) -> str | None:
+        return check_locale(v) if v else v
 
     @field_validator("formats", mode="before")
     @classmethod

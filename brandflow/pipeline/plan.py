@@ -111,6 +111,7 @@ def _plan_product(spec: CampaignSpec, brand: BrandKit, product: Product, index: 
                     prompt=prompt,
                     references=refs,
                     overlay=overlay,
+                    locale=spec.locale,
                 )
             )
     return jobs, None

@@ -24,6 +24,7 @@ from brandflow.licences import check_licence
 from brandflow.qa.base import CheckContext, run_checks
 from brandflow.qa.moderation import provider_refusal
 from brandflow import registry
+from brandflow.locales import tesseract_lang
 from brandflow.records import Attempt, Creative, FeedRecord, GeneratedImage, Job, JobRecord, PublishedAsset, QAResult, sha256_file
 from brandflow.spec import BrandKit, CampaignSpec
 from brandflow.compose.overlay import compose
@@ -239,6 +240,7 @@ def qa_stage(creative: Creative, job: Job, spec: CampaignSpec, brand: BrandKit, 
         regions=tuple(creative.regions),
         references=tuple(r.path for r in job.references if r.role in ("primary_packshot", "alternate_view")),
         moderation=creative.moderation,
+        lang=tesseract_lang(job.locale),
     )
     result = run_checks(load_rgb_of(creative.path, creative.sha256), ctx, spec.qa.checks)
     _save(record, result)

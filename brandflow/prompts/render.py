@@ -40,6 +40,7 @@ from pydantic import BaseModel, ValidationError
 from brandflow.errors import TemplateError
 from brandflow.prompts.limits import LimitedSandbox, render_limited
 from brandflow.records import Product, StructuredPrompt
+from brandflow.locales import format_price
 from brandflow.spec import BrandKit, CampaignSpec, OverlaySpec
 
 #: Folder of the built-in prompt templates (``NAME.json.j2``).
@@ -124,18 +125,20 @@ _OVERLAY_ENV = _common(LimitedSandbox(undefined=_StrictUndefined, autoescape=Fal
 
 
 # --------------------------------------------------------------------------- context
-def _money(product: Product) -> dict[str, str] | None:
+def _money(product: Product, locale: str | None = None) -> dict[str, str] | None:
     if product.price is None:
         return None
-    return {"amount": str(product.price.amount), "currency": product.price.currency, "display": product.price.display}
+    display = format_price(product.price.amount, product.price.currency, locale) if locale else product.price.display
+    return {"amount": str(product.price.amount), "currency": product.price.currency, "display": display}
 
 
-def product_context(product: Product) -> dict[str, Any]:
+def product_context(product: Product, locale: str | None = None) -> dict[str, Any]:
     """The ``product`` variable of templates: plain data derived from a :class:`Product`.
 
     Keys: ``id, title, description, product_type`` (str); ``categories`` (``product_type`` split on
     ``>``, e.g. ``['Apparel', 'Sneakers']``); ``category`` (the last one, or ``''``); ``price``
-    (``None`` or ``{amount: '10.00', currency: 'USD', display: '$10.00'}``); ``images`` (file names,
+    (``None`` or ``{amount: '10.00', currency: 'USD', display: '$10.00'}``; with a ``locale``, ``display`` is
+    written as that market writes prices, CLDR via Babel: ``'10,00 $'`` for de-DE); ``images`` (file names,
     primary first); ``image_count`` (int); ``row`` (int).
     """
     cats = [c.strip() for c in product.product_type.split(">") if c.strip()]
@@ -146,7 +149,7 @@ def product_context(product: Product) -> dict[str, Any]:
         "product_type": product.product_type,
         "categories": cats,
         "category": cats[-1] if cats else "",
-        "price": _money(product),
+        "price": _money(product, locale),
         "images": [p.name for p in product.images],
         "image_count": len(product.images),
         "row": product.row,
@@ -181,6 +184,7 @@ def campaign_context(campaign: CampaignSpec) -> dict[str, Any]:
         "name": campaign.name,
         "slug": campaign.slug,
         "template": campaign.template,
+        "locale": campaign.locale or "",
         "variants": campaign.variants,
         "formats": [{"name": f.name, "width": f.width, "height": f.height} for f in campaign.formats],
     }
@@ -190,7 +194,7 @@ def prompt_context(product: Product, brand: BrandKit, campaign: CampaignSpec, va
     """All template variables: ``product``, ``brand``, ``campaign`` (see the ``*_context`` functions)
     and ``variant`` (int, 0-based)."""
     return {
-        "product": product_context(product),
+        "product": product_context(product, campaign.locale),
         "brand": brand_context(brand),
         "campaign": campaign_context(campaign),
         "variant": variant,
@@ -344,7 +348,7 @@ def render_overlay(overlay: OverlaySpec, product: Product, campaign: CampaignSpe
         TemplateError: syntax error, undefined variable, sandbox violation or any render exception;
             names the field (``'overlay.headline'``), the line and the product id.
     """
-    ctx = {"product": product_context(product), "campaign": campaign_context(campaign)}
+    ctx = {"product": product_context(product, campaign.locale), "campaign": campaign_context(campaign)}
     out: dict[str, str] = {}
     for slot in OVERLAY_SLOTS:
         source = getattr(overlay, slot)

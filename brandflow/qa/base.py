@@ -27,6 +27,8 @@ class CheckContext:
         expected_text: strings that must be readable anywhere when no region is known.
         references: reference packshots (RGBA PNG paths) for the identity check.
         moderation: the generating service's own moderation verdict of this image (``Creative.moderation``), or ``None``.
+        lang: Tesseract languages OCR reads the text with (``'eng'``, ``'ara+eng'``; from the job's locale,
+            :func:`brandflow.locales.tesseract_lang`).
     """
 
     path: Path
@@ -37,6 +39,7 @@ class CheckContext:
     expected_text: tuple[str, ...] = ()
     references: tuple[Path, ...] = ()
     moderation: dict[str, Any] | None = None
+    lang: str = "eng"
 
 
 @runtime_checkable

@@ -204,14 +204,14 @@ def _config_variables(config: str) -> dict[str, str] | None:
     return out
 
 
-def _tesserocr_api(tessdata: str) -> Any:
-    """This thread's ``PyTessBaseAPI`` (English, default OEM, like the CLI), created on first use."""
+def _tesserocr_api(tessdata: str, lang: str = "eng") -> Any:
+    """This thread's ``PyTessBaseAPI`` for ``lang`` (default OEM, like the CLI), created on first use."""
     api = getattr(_LOCAL, "api", None)
-    if api is None or getattr(_LOCAL, "tessdata", None) != tessdata:
+    if api is None or getattr(_LOCAL, "tessdata", None) != (tessdata, lang):
         import tesserocr
 
-        api = tesserocr.PyTessBaseAPI(path=tessdata.rstrip("/") + "/", lang="eng")
-        _LOCAL.api, _LOCAL.tessdata = api, tessdata
+        api = tesserocr.PyTessBaseAPI(path=tessdata.rstrip("/") + "/", lang=lang)
+        _LOCAL.api, _LOCAL.tessdata = api, (tessdata, lang)
     return api
 
 
@@ -240,8 +240,8 @@ def ocr_engine() -> str:
     return _select_engine(_tesseract())[1]
 
 
-def ocr_words(image: np.ndarray, psm: int, config: str = TESSERACT_CONFIG) -> list[Word]:
-    """Run Tesseract (English) on an ``(H, W, 3) uint8`` RGB array; its non-empty words in Tesseract's order.
+def ocr_words(image: np.ndarray, psm: int, config: str = TESSERACT_CONFIG, lang: str = "eng") -> list[Word]:
+    """Run Tesseract (``lang``: traineddata names joined by ``+``, default English) on an ``(H, W, 3) uint8`` RGB array; its non-empty words in Tesseract's order.
 
     In-process through tesserocr when it links the same Tesseract version as the ``tesseract`` CLI (same
     tessdata, page segmentation mode and ``-c`` variables; its TSV output parsed like pytesseract's), else
@@ -258,7 +258,7 @@ def ocr_words(image: np.ndarray, psm: int, config: str = TESSERACT_CONFIG) -> li
         return []
     variables = _config_variables(config) if tessdata else None
     if tessdata and variables is not None:
-        api = _tesserocr_api(tessdata)
+        api = _tesserocr_api(tessdata, lang)
         defaults = {name: api.GetVariableAsString(name) for name in variables}
         for name, value in variables.items():
             if not api.SetVariable(name, value):
@@ -279,7 +279,7 @@ def ocr_words(image: np.ndarray, psm: int, config: str = TESSERACT_CONFIG) -> li
             cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
             try:
                 data = pytesseract.image_to_data(
-                    str(path), lang="eng", config=f"--psm {psm} {config}".strip(), output_type=pytesseract.Output.DICT
+                    str(path), lang=lang, config=f"--psm {psm} {config}".strip(), output_type=pytesseract.Output.DICT
                 )
             except pytesseract.TesseractNotFoundError as e:
                 raise MissingDependencyError("Tesseract OCR binary not found; install it: apt-get install -y tesseract-ocr") from e
@@ -395,7 +395,7 @@ class Reading:
     full: list[Word] | None
 
 
-def read_image(image: np.ndarray, regions: list[TextRegion], full: bool) -> Reading:
+def read_image(image: np.ndarray, regions: list[TextRegion], full: bool, lang: str = "eng") -> Reading:
     """OCR the ``regions`` of an ``(H, W, 3) uint8`` RGB image — and the whole image when ``full`` — in one
     Tesseract call (see the module notes for the canvas layout).
 
@@ -426,7 +426,7 @@ def read_image(image: np.ndarray, regions: list[TextRegion], full: bool) -> Read
             ph, pw = round(p.crop.shape[0] / p.scale), round(p.crop.shape[1] / p.scale)
             box = rest[p.origin[1] : p.origin[1] + ph, p.origin[0] : p.origin[0] + pw]
             box[:] = np.median(box.reshape(-1, 3), axis=0).astype(np.uint8)
-    words = ocr_words(canvas, psm=11 if full else 6)
+    words = ocr_words(canvas, psm=11 if full else 6, lang=lang)
 
     per: list[list[Word]] = [[] for _ in live]
     full_words: list[Word] = []
@@ -562,7 +562,7 @@ class TextCheck:
         # run: the scene-text engine would cost ~0.4 s more per creative), or when no scene-text engine exists.
         tess_full = bool(expected or forbidden) and (engine in ("tesseract", "both") or not scene_ok) or bool(
             forbidden and engine == "auto" and regions)
-        reading = read_image(image, regions, full=tess_full) if (tess_regions or tess_full) else Reading([], None)
+        reading = read_image(image, regions, full=tess_full, lang=ctx.lang) if (tess_regions or tess_full) else Reading([], None)
 
         # ---- regions: font coverage, Tesseract, then a second engine where Tesseract is not exact
         region_metrics = []
@@ -626,7 +626,7 @@ class TextCheck:
                     if full_readings else None
                 if engine != "rapidocr" and (first is None or first.verdict != "pass" or engine == "both"):
                     if tess_full_words is None:
-                        tess_full_words = read_image(image, [], full=True).full or []
+                        tess_full_words = read_image(image, [], full=True, lang=ctx.lang).full or []
                     full_readings["tesseract"] = tess_full_words
                 d = combine(text, [compare_reading(text, w, e, window=True) for e, w in full_readings.items()])
                 if first is not None and _better(first, d) is first and engine == "auto":
@@ -646,7 +646,7 @@ class TextCheck:
                 if scene_ok and engine != "tesseract":
                     scene_full = _scene_words(image)
                 else:
-                    tess_full_words = read_image(image, [], full=True).full or []
+                    tess_full_words = read_image(image, [], full=True, lang=ctx.lang).full or []
             texts = [" ".join(w.text for w in ws) for ws in (tess_full_words, scene_full) if ws]
             texts += [" ".join(w.text for w in ws) for _, per in region_words for ws in per.values()]
             found = find_forbidden(" | ".join(texts), forbidden)  # "|" stops a phrase spanning two texts

@@ -1,0 +1,52 @@
+"""Markets: a campaign's locale → CLDR prices in the overlay, the job's language, and the OCR language QA reads with."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from brandflow.compose.typeset import Face, FontChain
+from brandflow.locales import check_locale, format_price, tesseract_lang
+from brandflow.spec import load_campaign
+
+MARKETS = Path(__file__).resolve().parents[1] / "examples" / "saleor" / "markets"
+
+
+def test_locales_are_checked_and_prices_follow_cldr():
+    assert check_locale("de-DE") == "de-DE" and check_locale("ja_JP") == "ja-JP"
+    with pytest.raises(ValueError, match="unknown locale 'xx-QQ'"):
+        check_locale("xx-QQ")
+    assert format_price(Decimal("35.00"), "EUR", "de-DE") == "35,00\xa0€"
+    assert format_price(Decimal("5200"), "JPY", "ja-JP") == "￥5,200"  # JPY has no minor unit
+    assert format_price(Decimal("35.00"), "USD", "en-US") == "$35.00"
+    assert tesseract_lang("ar-SA") == "ara+eng" and tesseract_lang("ja-JP") == "jpn+eng" and tesseract_lang(None) == "eng"
+
+
+@pytest.mark.parametrize(("locale", "price"), [("ar-SA", "‏129.00\xa0ر.س.‏"), ("ja-JP", "￥5,200")])
+def test_the_market_campaigns_plan_localised_jobs(locale, price):
+    from brandflow.feed.catalog import load_feed
+    from brandflow.pipeline.plan import plan_jobs
+
+    spec, brand = load_campaign(MARKETS / f"{locale}.yaml")
+    assert spec.locale == locale
+    products, rejections = load_feed(spec.feed)
+    assert not rejections
+    jobs, rejected = plan_jobs(spec, brand, products)
+    assert not rejected and all(j.locale == locale for j in jobs)
+    hoodie = next(j for j in jobs if j.product_id == "blue-hoodie")
+    assert hoodie.overlay["price"] == price
+
+
+@pytest.mark.parametrize(("lang", "text"), [("ara", "قميص أزرق"), ("jpn", "秋のパーカー")])
+def test_ocr_reads_in_the_language_it_is_given(lang, text):
+    from brandflow.qa.text import ocr_words
+
+    face = Face(FontChain(str(Path(__file__).resolve().parents[1] / "brandflow/assets/fonts/DejaVuSans-Bold.ttf"), lang[:2]), 64)
+    img = Image.new("RGB", (700, 140), "white")
+    face.draw(ImageDraw.Draw(img), (30, 30), text, (20, 20, 20))
+    words = ocr_words(np.asarray(img), psm=7, lang=f"{lang}+eng")
+    assert "".join(w.text for w in words).replace(" ", "") == text.replace(" ", "")
