@@ -117,3 +117,12 @@ def test_metrics_for_the_literature_and_tokens():
     assert r.ned == 1.0 and (r.precision, r.recall) == (1.0, 1.0)
     assert [t.key for t in tokenise("“Big” SALE — $39.00!")] == ["big", "sale", "$39.00"]
     assert combine("x", []).verdict == "fail"
+
+
+def test_locale_formatted_prices():
+    """Prices as CLDR formats them (babel): narrow no-break spaces, comma decimals, symbols before or after."""
+    assert verdict("39,00\u202f€", "39,00€") == ("pass", ())
+    assert verdict("1.299,00 €", "1.299,00 €") == ("pass", ())
+    assert verdict("US$39.00", "US$39.00") == ("pass", ())
+    assert verdict("39,00 €", "34,00 €") == ("fail", ("the number reads 34,00; the expected text says 39,00",))
+    assert verdict("1.299,00 €", "12.99,00 €")[0] == "fail"  # same digits, another grouping: another price
