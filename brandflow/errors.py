@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -36,3 +37,16 @@ class ImageError(BrandflowError):
 
 class MissingDependencyError(BrandflowError, ImportError):
     """An optional dependency is not installed; the message gives the install command."""
+
+
+def did_you_mean(name: str, choices: Iterable[str], cutoff: float = 60.0) -> str:
+    """``" (did you mean 'x'?)"`` for the choice nearest to ``name``, or ``""`` when none is near.
+
+    Nearness is rapidfuzz's normalised Indel similarity (``fuzz.ratio``, 0–100), case-insensitive;
+    ``cutoff`` 60 accepts one or two typos in a short name (``compositer`` → ``compositor``: 90,
+    ``txt`` → ``text``: 86) and rejects unrelated names.
+    """
+    from rapidfuzz import fuzz, process, utils
+
+    match = process.extractOne(str(name), list(choices), scorer=fuzz.ratio, processor=utils.default_process, score_cutoff=cutoff)
+    return f" (did you mean {match[0]!r}?)" if match else ""

@@ -142,7 +142,8 @@ class SeedPolicy(_Model):
 
 
 class GeneratorSpec(_Model):
-    """The image generator backend (a name in the ``brandflow.generators`` registry) and its options."""
+    """The image generator backend (a name in the ``brandflow.generators`` registry) and its options,
+    validated by the backend's own ``Options`` model when the campaign is loaded."""
 
     backend: str = "compositor"
     options: dict[str, Any] = {}
@@ -151,6 +152,13 @@ class GeneratorSpec(_Model):
         description="the commercial licence you hold for weights licensed for non-commercial use only (an identifier, "
                     "e.g. a BFL self-hosted licence reference); kept in the manifest and every file's XMP",
     )
+
+    @model_validator(mode="after")
+    def _backend_options(self) -> GeneratorSpec:
+        from brandflow.generators.base import parse_generator_options  # the registry resolves the backend
+
+        parse_generator_options(self.backend, self.options)
+        return self
 
 
 class OverlaySpec(_Model):
@@ -167,118 +175,40 @@ class OverlaySpec(_Model):
     min_contrast: float = Field(default=4.5, ge=1, le=21, description="WCAG 2.x contrast ratio (4.5 = AA body text)")
 
 
-class TextThresholds(_Model):
-    min_ned: float = Field(default=0.9, ge=0, le=1, description="normalised edit distance similarity (AnyText): "
-                           "reported beside each reading; the verdict is decided per token (prices and numbers exactly)")
-    engine: Literal["auto", "tesseract", "rapidocr", "both"] = Field(
-        default="auto", description="OCR engines: auto = Tesseract for the overlay regions and the scene-text engine "
-        "(RapidOCR PP-OCR) for text at unknown positions, each asking the other for a second opinion when not exact; "
-        "tesseract / rapidocr = that engine for unknown positions; both = always both"
-    )
-
-
-class ColourThresholds(_Model):
-    pass_delta_e: float = Field(default=2.0, gt=0, description="ΔE00 pass ≤ (print practice)")
-    warn_delta_e: float = Field(default=3.5, gt=0, description="ΔE00 warn ≤ (ISO 12647-2 solids)")
-    min_coverage: float = Field(default=0.005, ge=0, le=1, description="fraction of pixels the matched colour covers")
-
-    @model_validator(mode="after")
-    def _order(self) -> ColourThresholds:
-        if self.warn_delta_e < self.pass_delta_e:
-            raise ValueError("warn_delta_e must be ≥ pass_delta_e")
-        return self
-
-
-class IdentityThresholds(_Model):
-    """Identity score thresholds of the weight-free method, picked on calibration split A of
-    ``bench/identity_calibration.py --fit`` (DreamBench real photos, Saleor multi-view and pasted packshots):
-    pass = the lowest score with ≤ 1 % false passes on every A set (0.837 → 0.84); warn = the 10th percentile
-    of A's same-subject real-photo pairs (0.45: ≤ 10 % of re-shot photos of the right product fail outright;
-    the band in between goes to a human). Held-out figures: docs/qa.md. A learned method needs its own."""
-
-    pass_score: float = Field(default=0.84, ge=0, le=1)
-    warn_score: float = Field(default=0.45, ge=0, le=1)
-    method: Literal["keypoints", "dino", "clip"] = Field(
-        default="keypoints", description="weight-free keypoints, or DINOv2 / CLIP-I embeddings (needs model_path)"
-    )
-    model_path: Path | None = Field(default=None, description="local DINOv2 / CLIP model folder; never downloaded")
-
-    @model_validator(mode="after")
-    def _learned_needs_weights(self) -> IdentityThresholds:
-        if self.method != "keypoints" and self.model_path is None:
-            raise ValueError(f"method {self.method!r} needs model_path, a local model folder (docs/qa.md)")
-        return self
+#: Checks a campaign runs when ``qa.checks`` is not given.
+DEFAULT_CHECKS = ("format", "text", "colour", "identity")
 
 
 class QASpec(_Model):
-    """Which checks run and their thresholds; ``max_attempts`` seeds per job before giving up."""
+    """Which checks run, ``max_attempts`` seeds per job before giving up, and each check's settings under its
+    own key (``qa.text``, ``qa.colour``, ``qa.<third-party check>``), validated by that check's ``Options``.
 
-    checks: list[str] = ["format", "text", "colour", "identity"]
-    text: TextThresholds = TextThresholds()
-    colour: ColourThresholds = ColourThresholds()
-    identity: IdentityThresholds = IdentityThresholds()
-    moderation: dict[str, Any] = Field(default_factory=dict, description="options of the moderation check (qa/moderation.py)")
+    Every check in ``checks`` has its settings as an attribute (``spec.qa.text.min_ned``): the YAML's, or the
+    check's defaults.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    checks: list[str] = list(DEFAULT_CHECKS)
     max_attempts: int = Field(default=2, ge=1, le=10)
 
-
-class S3Options(_Model):
-    """Options of an ``s3://`` target. Credentials never go here: boto3's standard chain (environment,
-    AWS_PROFILE, role) or a Prefect AwsCredentials block supplies them (docs/publishing.md)."""
-
-    endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint; default AWS_ENDPOINT_URL(_S3) or AWS")
-    region: str | None = Field(default=None, description="signing region ('auto' for R2); default from the environment")
-    profile: str | None = Field(default=None, description="a named profile in ~/.aws/config (not a secret)")
-    credentials_block: str | None = Field(default=None, description="a Prefect AwsCredentials block name (needs prefect-aws)")
-    addressing_style: Literal["auto", "path", "virtual"] = "auto"
-    cache_control: str | None = "public, max-age=86400"
-    presign_expiry: int = Field(default=3600, ge=1, le=604800, description="seconds the report's presigned links stay valid")
-    public_base_url: str | None = Field(
-        default=None, description="https base of a CDN or public bucket; links use it instead of presigned URLs"
-    )
-    checksum: bool = Field(default=True, description="send ChecksumSHA256 (the store verifies the bytes)")
-    request_checksum_calculation: Literal["when_supported", "when_required"] | None = None
-    conditional_writes: bool = Field(default=True, description="If-None-Match / If-Match on writes")
-    multipart_threshold: int = Field(default=16 * 2**20, ge=1, description="bytes; larger files go up in parts")
-    multipart_chunksize: int = Field(default=8 * 2**20, ge=5 * 2**20, description="bytes per part (S3 minimum 5 MiB)")
-    multipart_concurrency: int = Field(default=4, ge=1, le=64)
-    retry_attempts: int = Field(default=6, ge=1, le=20, description="attempts for transient errors, the first included")
-    retry_base_delay: float = Field(default=0.25, ge=0, description="seconds")
-    retry_max_delay: float = Field(default=20.0, ge=0, description="seconds")
-
-    @field_validator("endpoint_url")
+    @model_validator(mode="before")
     @classmethod
-    def _no_credentials(cls, v: str | None) -> str | None:
-        if v and "@" in urlparse(v).netloc:
-            raise ValueError("credentials never go in endpoint_url: use the environment, AWS_PROFILE or a role")
-        return v
+    def _check_settings(cls, data: Any) -> Any:
+        return _plugin_settings(data, "check", "qa", cls, data.get("checks", DEFAULT_CHECKS) if isinstance(data, dict) else ())
 
+    def options(self, check: str) -> BaseModel:
+        """The settings of ``check`` (its ``Options`` model): the YAML's, or the defaults.
 
-class WagtailOptions(_Model):
-    """Options of a ``wagtail+https://host/api/brandflow/v1/`` target (a Wagtail site with the brandflow-wagtail
-    app, ``integrations/wagtail``). The bearer token never goes here: it is read from ``BRANDFLOW_WAGTAIL_TOKEN`` on
-    the worker (a fixed name, so a campaign file cannot choose which secret is sent) and sent only to a host the
-    operator allows (README, "Security model")."""
+        Raises:
+            UnknownPluginError: no such check is installed.
+        """
+        extra = self.__pydantic_extra__ or {}
+        if check in extra:
+            return extra[check]
+        from brandflow.registry import validate_options
 
-    collection: str | None = Field(
-        default=None, min_length=1, max_length=1000,
-        description="the image collection, by name or by path from the root ('Campaigns/Spring'); it must exist "
-                    "(brandflow never creates collections); None: the root collection",
-    )
-    tags: list[str] = Field(default_factory=list, description="tags every published image gets (brandflow's own "
-                                                               "identity is stored beside the image, not in tags)")
-    timeout_seconds: float = Field(default=60.0, gt=0, le=600, description="per HTTP request (connect, read, write)")
-    retry_attempts: int = Field(default=6, ge=1, le=20, description="attempts for transient errors, the first included")
-    retry_base_delay: float = Field(default=0.25, ge=0, description="seconds")
-    retry_max_delay: float = Field(default=20.0, ge=0, description="seconds")
-
-    @field_validator("tags")
-    @classmethod
-    def _plain_tags(cls, v: list[str]) -> list[str]:
-        for tag in v:
-            if not tag.strip() or len(tag) > 100 or "," in tag or tag.startswith(("bf-key-", "bf-sha-")):
-                raise ValueError(f"tag {tag!r}: 1 to 100 characters, no commas (Wagtail's tag field splits on them), "
-                                 "and not starting with bf-key- or bf-sha- (reserved by brandflow)")
-        return list(dict.fromkeys(t.strip() for t in v))
+        return validate_options("check", check, None, f"qa.{check}")
 
 
 class C2paSpec(_Model):
@@ -346,7 +276,12 @@ def check_key_template(template: str) -> str:
 
 class PublishSpec(_Model):
     """Where passing creatives go: ``file://DIR`` (default: ``<run dir>/published``), ``s3://bucket/prefix``, or
-    a Wagtail image library ``wagtail+https://host/api/brandflow/v1/``."""
+    a Wagtail image library ``wagtail+https://host/api/brandflow/v1/``.
+
+    The target's scheme names the publisher plugin (``wagtail+https`` → ``wagtail``); each publisher's settings
+    live under its own key (``publish.s3``, ``publish.wagtail``, ``publish.<third-party publisher>``) and are
+    validated by that publisher's ``Options``.
+    """
 
     target: str | None = None
     key_template: str = Field(
@@ -357,8 +292,6 @@ class PublishSpec(_Model):
     warned: Literal["hold", "publish"] = Field(
         default="hold", description="QA 'warn' creatives: held for a human (default) or published and flagged"
     )
-    s3: S3Options = S3Options()
-    wagtail: WagtailOptions = WagtailOptions()
     provenance: ProvenanceSpec = ProvenanceSpec()
     feeds: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="feed plugin name → its options, e.g. {merchant-center: {...}}: regenerated once "
@@ -370,16 +303,68 @@ class PublishSpec(_Model):
     def _key_template(cls, v: str) -> str:
         return check_key_template(v)
 
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _publisher_settings(cls, data: Any) -> Any:
+        data = _plugin_settings(data, "publisher", "publish", cls, ())
+        target = data.get("target") if isinstance(data, dict) else None
+        if isinstance(target, str) and target:
+            from brandflow.registry import PluginOptionsError, UnknownPluginError, available, load, publisher_name
+
+            try:
+                load("publisher", publisher_name(urlparse(target).scheme or "file"))
+            except UnknownPluginError as e:
+                raise PluginOptionsError("publish.target", str(e).split("; installed:")[0],
+                                         f"use a scheme of an installed publisher ({', '.join(available('publisher'))}): "
+                                         "file://DIR, s3://bucket/prefix, wagtail+https://host/api/brandflow/v1/") from None
+        return data
+
     def options_for(self, target: str) -> dict[str, Any]:
-        """Keyword options for ``target``'s publisher: the ``s3`` block for ``s3://`` (only what the YAML set,
-        so options in the URI's query still apply), the ``wagtail`` block for ``wagtail+http(s)://``, nothing
-        for ``file://``."""
-        scheme = urlparse(target).scheme
-        if scheme == "s3":
-            return self.s3.model_dump(exclude_defaults=True)
-        if scheme in ("wagtail+http", "wagtail+https"):
-            return self.wagtail.model_dump(exclude_defaults=True)
-        return {}
+        """Keyword options for ``target``'s publisher: the block under its publisher's key (``publish.s3`` for
+        ``s3://``, ``publish.wagtail`` for ``wagtail+https://``), only what the YAML set (so options in the URI's
+        query still apply); nothing when the YAML sets none."""
+        from brandflow.registry import publisher_name
+
+        settings = (self.__pydantic_extra__ or {}).get(publisher_name(urlparse(target).scheme or "file"))
+        return settings.model_dump(exclude_defaults=True) if isinstance(settings, BaseModel) else {}
+
+
+def _plugin_settings(data: Any, kind: str, where: str, model: type[BaseModel], listed: Any) -> Any:
+    """``data`` (a ``qa:`` or ``publish:`` mapping) with every key that is not a field of ``model`` validated as
+    the settings of the ``kind`` plugin of that name, and default settings for each plugin ``listed``.
+
+    Raises:
+        PluginOptionsError: an unknown plugin name or key (with the nearest valid one), or a bad value.
+    """
+    if not isinstance(data, dict):
+        return data
+    from brandflow.errors import did_you_mean
+    from brandflow.registry import PluginOptionsError, UnknownPluginError, available, validate_options
+
+    data = dict(data)
+    names = available(kind)
+    for i, name in enumerate(listed if isinstance(listed, (list, tuple)) else ()):
+        if isinstance(name, str) and name not in names:
+            try:
+                from brandflow.registry import load
+
+                load(kind, name)  # a plugin registered at run time
+            except UnknownPluginError:
+                raise PluginOptionsError(f"{where}.checks.{i}", f"no {kind} named {name!r}{did_you_mean(name, names)}",
+                                         f"use one of: {', '.join(names)}") from None
+    for key in [k for k in data if k not in model.model_fields]:
+        try:
+            data[key] = validate_options(kind, key, data[key], f"{where}.{key}")
+        except UnknownPluginError:
+            choices = sorted(set(model.model_fields) | set(names))
+            raise PluginOptionsError(f"{where}.{key}", f"unknown key: neither a {where} setting nor an installed {kind}"
+                                     f"{did_you_mean(key, choices)}", f"use one of: {', '.join(choices)}") from None
+    for name in listed if isinstance(listed, (list, tuple)) else ():
+        if isinstance(name, str) and name not in data:
+            data[name] = validate_options(kind, name, None, f"{where}.{name}")
+    return data
 
 
 class ScheduleSpec(_Model):
@@ -489,10 +474,10 @@ class CampaignSpec(_Model):
     formats: list[FormatSpec] = Field(min_length=1)
     variants: int = Field(default=1, ge=1, le=16)
     seed: SeedPolicy = SeedPolicy()
-    generator: GeneratorSpec = GeneratorSpec()
+    generator: GeneratorSpec = Field(default_factory=GeneratorSpec)
     overlay: OverlaySpec = OverlaySpec()
-    qa: QASpec = QASpec()
-    publish: PublishSpec = PublishSpec()
+    qa: QASpec = Field(default_factory=QASpec)  # built when used: the defaults come from the check plugins
+    publish: PublishSpec = Field(default_factory=PublishSpec)
     review: Literal["none", "required"] = Field(
         default="none", description="'required': the run pauses after QA until a reviewer approves (docs/operations.md)"
     )
@@ -555,19 +540,41 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
+        _unquoted_hex(None, text, path)  # the usual cause of a YAML error in a brand kit, reported at its own line
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
         raise SpecError(path, where, f"not valid YAML: {getattr(e, 'problem', e)}", "fix the YAML syntax") from None
     if not isinstance(data, dict):
         raise SpecError(path, None, "expected a mapping at the top level", "see the README's YAML reference")
+    _unquoted_hex(data, text, path)
     return data
 
 
+#: ``key: #1864EC``, ``- #1864EC`` or ``[#1864EC, …]`` outside quotes: YAML starts a comment at that ``#``.
+_UNQUOTED_HEX = re.compile(r"""^(?P<key>[^#'"]*?)(?::\s+|^\s*-\s+|[\[,]\s*)(?P<hex>#[0-9A-Fa-f]{6})\b""")
+
+
+def _unquoted_hex(data: dict[str, Any] | None, text: str, path: Path) -> None:
+    """Refuse ``hex: #1864EC`` (YAML reads ``#`` as the start of a comment, so the value is lost) naming the line.
+
+    Raises:
+        SpecError: names the line of the first unquoted hex colour and says to quote it.
+    """
+    for n, line in enumerate(text.splitlines(), start=1):
+        m = _UNQUOTED_HEX.match(line)
+        if m:
+            key = re.split(r"[\s{,\[-]+", m.group("key").strip())[-1]
+            after_key = line[m.end("key"):].lstrip().startswith(":")
+            example = f"{key}: '{m.group('hex')}'" if key and after_key else f"'{m.group('hex')}'"
+            raise SpecError(path, f"line {n}", f"{m.group('hex')} is not quoted, so YAML reads it as a comment and the value is lost",
+                            f"quote it: {example} (# starts a comment in YAML)")
+
+
 def _resolve_paths(obj: Any, base: Path) -> Any:
-    """Make every ``Path`` field of a validated model absolute, relative to ``base``."""
+    """Make every ``Path`` field of a validated model (plugin settings included) absolute, relative to ``base``."""
     if isinstance(obj, BaseModel):
         updates = {}
-        for name in type(obj).model_fields:
+        for name in [*type(obj).model_fields, *(obj.__pydantic_extra__ or {})]:
             value = getattr(obj, name)
             new = _resolve_paths(value, base)
             if new is not value:
@@ -582,16 +589,26 @@ def _resolve_paths(obj: Any, base: Path) -> Any:
 
 
 def _validate(model: type[BaseModel], data: dict[str, Any], path: Path) -> Any:
+    from brandflow.registry import PluginOptionsError
+
     try:
         return model.model_validate(data)
+    except PluginOptionsError as e:  # raised outside pydantic's wrapping (an ``after`` validator's nested call)
+        raise SpecError(path, e.field, e.reason, e.fix) from None
     except ValidationError as e:
         err = e.errors()[0]
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, PluginOptionsError):  # a plugin's own Options model said no
+            raise SpecError(path, cause.field, cause.reason, cause.fix, count=len(e.errors())) from None
         field = ".".join(str(p) for p in err["loc"]) or None
         fix = _FIXES.get(err["type"], "see the README's YAML reference")
-        if err["type"] == "extra_forbidden":
-            allowed = _allowed_keys(model, err["loc"][:-1])
-            fix = f"remove it or use one of: {', '.join(allowed)}" if allowed else fix
         msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            from brandflow.errors import did_you_mean
+
+            allowed = _allowed_keys(model, err["loc"][:-1])
+            msg = f"unknown key{did_you_mean(str(err['loc'][-1]), allowed)}" if allowed else msg
+            fix = f"remove it or use one of: {', '.join(allowed)}" if allowed else fix
         raise SpecError(path, field, msg, fix, count=len(e.errors())) from None
 
 

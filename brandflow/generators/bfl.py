@@ -50,7 +50,7 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -66,23 +66,34 @@ from brandflow.redact import redact
 from brandflow.targets import check_secret_destination
 from brandflow.imageio import MAX_PIXELS, encode, load_rgb, to_rgba, write_atomic
 from brandflow.records import GeneratedImage, ModelLicence, Job, ReferenceImage
+from brandflow.spec import CREDIT_USD
+from brandflow.generators.base import Capabilities, Generator, JobCost, order_references
 from brandflow.generators.bfl_options import (
+    BILLING_MEGAPIXEL,
     MAX_OUTPUT_PIXELS,
     MAX_REFERENCE_BYTES,
     MEGAPIXEL,
     MIN_SIDE,
     SIZE_MULTIPLE,
     BFLOptions,
+    bfl_credits,
     parse_options,
 )
 from brandflow.generators.flux2_options import native_size as _nearest_size
 
 log = logging.getLogger(__name__)
 
-#: Reference roles in the order they are sent (primary packshot first), as the local FLUX.2 backends.
-ROLE_ORDER = ("primary_packshot", "alternate_view", "logo", "style")
-#: USD per BFL credit (docs.bfl.ai/quick_start/pricing: "1 credit = $0.01 USD").
-CREDIT_USD = 0.01
+
+@functools.lru_cache(maxsize=1024)
+def _image_size(path: str) -> tuple[int, int]:
+    """``(width, height)`` of an image file from its header (no decode); ``(0, 0)`` when unreadable."""
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except OSError:
+        return 0, 0
+
+
 #: ``status`` values of ``GET /v1/get_result`` (BFL OpenAPI ``StatusResponse`` enum).
 READY, PENDING, ERROR = "Ready", "Pending", "Error"
 REQUEST_MODERATED, CONTENT_MODERATED, TASK_NOT_FOUND = "Request Moderated", "Content Moderated", "Task not found"
@@ -295,12 +306,6 @@ def output_size(width: int, height: int, target_megapixels: float = 1.0) -> tupl
     return max(MIN_SIDE, w), max(MIN_SIDE, h)
 
 
-def order_references(references: list[ReferenceImage], limit: int) -> list[ReferenceImage]:
-    """References by role (primary packshot, alternate views, logo, style; feed order within a role), first ``limit``."""
-    ranked = sorted(enumerate(references), key=lambda ir: (ROLE_ORDER.index(ir[1].role) if ir[1].role in ROLE_ORDER else len(ROLE_ORDER), ir[0]))
-    return [r for _, r in ranked][:limit]
-
-
 def reference_size(width: int, height: int, max_pixels: int) -> tuple[int, int]:
     """The size a ``width × height`` reference is sent at: area ≤ ``max_pixels``, sides floored to multiples of 16.
 
@@ -420,7 +425,7 @@ def _num(value: Any) -> float | None:
 
 
 # --------------------------------------------------------------------------- the backend
-class BFLGenerator:
+class BFLGenerator(Generator):
     """FLUX.2 [pro] / [max] / [flex] / [klein] through Black Forest Labs' API (backend ``bfl``); see the module docstring.
 
     Args:
@@ -436,6 +441,9 @@ class BFLGenerator:
     """
 
     name = "bfl"
+    Options = BFLOptions
+    pricing = ("BFL price table (black-forest-labs/skills bfl-api; docs.bfl.ai/quick_start/pricing); "
+               "runs record the API's own cost")
 
     def __init__(self, options: Mapping[str, Any]) -> None:
         self.options: BFLOptions = self.parse_options(options)
@@ -481,6 +489,37 @@ class BFLGenerator:
             url=cls.TERMS_URL, commercial_use=True,
             note="hosted by Black Forest Labs; use is governed by the provider's API and developer terms",
         )
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """One image per request; the model's reference limit (or ``max_references``); sizes in multiples of 16."""
+        return Capabilities(batch_size=1, max_references=self.options.references_limit, size_multiple=SIZE_MULTIPLE)
+
+    @classmethod
+    def estimate(cls, options: Any, width: int, height: int, references: Sequence[Path] | None, budget: Any) -> JobCost:
+        """The price table's USD for one task: output megapixels at the requested size plus each reference sent, at
+        its downscaled size (``references=None``: every reference at the ``reference_megapixels`` cap, an upper bound).
+
+        Raises:
+            GeneratorOptionsError: ``options`` do not validate.
+        """
+        opts = options if isinstance(options, BFLOptions) else cls.parse_options(options)
+        w, h = output_size(width, height, opts.target_megapixels)
+        cap = int(opts.reference_megapixels * MEGAPIXEL)
+        if references is None:
+            inputs = [cap] * opts.references_limit
+        else:
+            inputs = []
+            for p in list(references)[: opts.references_limit]:
+                rw, rh = _image_size(str(p))
+                try:
+                    rw, rh = reference_size(rw, rh, cap) if rw and rh else (0, 0)
+                except ImageError:
+                    rw, rh = 0, 0
+                inputs.append(rw * rh)
+        credits = bfl_credits(opts, w * h, inputs)
+        return JobCost(credits * CREDIT_USD, "bfl-table",
+                       f"{opts.model}: {w * h / BILLING_MEGAPIXEL:.2f} MP out + {sum(inputs) / BILLING_MEGAPIXEL:.2f} MP in")
 
     def close(self) -> None:
         """Close the HTTP connection pool (the instance cannot generate afterwards)."""
@@ -600,15 +639,13 @@ class BFLGenerator:
 
     def _record_cost(self, task: BFLTask, answer: Mapping[str, Any], output_px: int, input_px: list[int]) -> None:
         """Set ``task.credits/cost/cost_basis/input_mp/output_mp`` from an API answer, else from the price table."""
-        from brandflow.pipeline import budget as cost_model  # lazy: cost imports this module's options
-
         task.input_mp = _num(answer.get("input_mp")) if task.input_mp is None else task.input_mp
         task.output_mp = _num(answer.get("output_mp")) if task.output_mp is None else task.output_mp
         credits = _num(answer.get("cost"))
         if credits is not None:
             task.credits, task.cost, task.cost_basis = credits, credits * CREDIT_USD, "bfl-api"
         elif task.credits is None:
-            table = cost_model.bfl_credits(self.options, output_px, input_px)
+            table = bfl_credits(self.options, output_px, input_px)
             task.cost, task.cost_basis = table * CREDIT_USD, "bfl-table"
 
     def _poll(self, job: Job, submitted: Mapping[str, Any], key: str, deadline: float, task: BFLTask) -> dict[str, Any]:

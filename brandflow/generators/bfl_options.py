@@ -21,7 +21,7 @@ named by ``api_key_env``) or from a Prefect Secret block named by ``api_key_bloc
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlparse
@@ -173,6 +173,39 @@ class BFLOptions(BaseModel):
     def references_limit(self) -> int:
         """How many reference images are sent at most: ``max_references`` or the model's limit."""
         return self.max_references if self.max_references is not None else self.info.max_references
+
+
+#: Pixels in one *billed* megapixel: BFL reports 1920×1080 as ``input_mp: 2.07`` (docs.bfl.ai, FLUX.2 Image Editing).
+BILLING_MEGAPIXEL = 1_000_000
+
+
+def bfl_credits(options: BFLOptions | Mapping[str, Any], output_px: int, input_px: Sequence[int] = ()) -> float:
+    """BFL's megapixel price of one task, in credits (1 credit = $0.01).
+
+    ``first_mp + max(0, output_mp − 1) × per_mp + input_mp × per_mp``, megapixels of 10⁶ px, prices from the
+    model's row of :data:`MODELS` unless ``price_first_mp_credits`` / ``price_per_mp_credits`` override them.
+    Formula and prices: black-forest-labs/skills, bfl-api/SKILL.md; 1 MP floors cross-checked with
+    docs.bfl.ai/quick_start/pricing. How fractional megapixels are rounded is not documented: this model does
+    not round (so it can be a little under the bill).
+
+    Args:
+        options: the ``bfl`` backend's options (validated, or a raw ``generator.options`` mapping).
+        output_px: output pixels (width × height).
+        input_px: pixels of each reference image sent.
+
+    Returns:
+        Credits, ≥ the model's first-megapixel price. Example: flux-2-pro, 1024×1024 out, no inputs →
+        3 + 0.048576 × 1.5 ≈ 3.07 credits.
+
+    Raises:
+        GeneratorOptionsError: ``options`` is a mapping that does not validate.
+    """
+    opts = options if isinstance(options, BFLOptions) else parse_options(options)
+    first = opts.price_first_mp_credits if opts.price_first_mp_credits is not None else opts.info.first_mp_credits
+    per = opts.price_per_mp_credits if opts.price_per_mp_credits is not None else opts.info.per_mp_credits
+    out_mp = output_px / BILLING_MEGAPIXEL
+    in_mp = sum(input_px) / BILLING_MEGAPIXEL
+    return first + max(0.0, out_mp - 1.0) * per + in_mp * per
 
 
 def parse_options(options: Mapping[str, Any]) -> BFLOptions:

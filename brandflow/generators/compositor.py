@@ -44,13 +44,16 @@ from functools import lru_cache
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
+from pydantic import Field
 
+from brandflow.generators.base import Capabilities, Generator, JobCost
 from brandflow.imageio import hand_on, load_rgba, write_atomic
 from brandflow.records import GeneratedImage, Job, ModelLicence
 from brandflow.compose.layout import (
     GAP, FrameLayout, bottom_rows, boxes_overlap, contrast_ratio, frame_layout, hex_to_rgb, rgb_to_hex,
 )
 from brandflow.qa.colour import delta_e_ciede2000, dominant_colours, srgb_to_lab
+from brandflow.registry import PluginOptions
 
 RGB = tuple[int, int, int]
 WHITE: RGB = (255, 255, 255)
@@ -295,28 +298,44 @@ def _is_warm(c: RGB) -> bool:
     return s >= 0.25 and (h <= 60 / 360 or h >= 330 / 360)
 
 
-class CompositorGenerator:
-    """Deterministic packshot compositor (the embedded default backend; CPU, no weights).
+class CompositorOptions(PluginOptions):
+    """``generator.options`` of the ``compositor`` backend."""
 
-    Options (``generator.options``):
+    shadow: bool = Field(default=True, description="soft shadow under the product, computed from its alpha")
+    scale: float = Field(default=1.0, ge=0.5, le=1.2, description="multiplies the product size")
+
+
+class CompositorGenerator(Generator):
+    """Deterministic packshot compositor (the embedded default backend; CPU, no weights, free).
+
+    Options (``generator.options``, :class:`CompositorOptions`):
         shadow (bool, default ``True``): soft shadow under the product, computed from its alpha.
         scale (float, default ``1.0``, range 0.5–1.2): multiplies the product size (never past the packshot's
             own pixels).
 
     Raises:
-        ValueError: unknown option or out-of-range value (names the option).
+        GeneratorOptionsError: unknown option (with the nearest valid one) or out-of-range value (a ``ValueError``).
     """
 
     name = "compositor"
+    Options = CompositorOptions
+    pricing = "compositor: $0 (CPU, no API, no GPU)"
+    #: Every reference packshot may be placed; the format's exact size is rendered.
+    capabilities = Capabilities(batch_size=1, max_references=None, size_multiple=1)
 
     def __init__(self, options: dict[str, Any] | None = None):
-        options = dict(options or {})
-        self.shadow = bool(options.pop("shadow", True))
-        self.scale = float(options.pop("scale", 1.0))
-        if not 0.5 <= self.scale <= 1.2:
-            raise ValueError(f"generator.options.scale: {self.scale} is outside 0.5–1.2")
-        if options:
-            raise ValueError(f"generator.options: unknown option(s) for compositor: {sorted(options)}; known: scale, shadow")
+        opts = self.parse_options(options or {})
+        self.options, self.shadow, self.scale = opts, opts.shadow, opts.scale
+
+    @classmethod
+    def estimate(cls, options: Any, width: int, height: int, references: Any, budget: Any) -> JobCost:
+        """$0: the compositor runs on the CPU without an API."""
+        return JobCost(0.0, "free")
+
+    @classmethod
+    def price(cls, generated: GeneratedImage, budget: Any) -> JobCost:
+        """$0 (or what ``generated`` reports, which the compositor never does)."""
+        return super().price(generated, budget) if generated.cost is not None else JobCost(0.0, "free")
 
     @classmethod
     def model_licence(cls, options: dict[str, Any] | None = None) -> ModelLicence:

@@ -38,7 +38,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
@@ -46,8 +46,11 @@ from PIL import Image
 from brandflow.errors import BrandflowError, ImageError, MissingDependencyError
 from brandflow.imageio import encode, load_rgb, write_atomic
 from brandflow.records import ModelLicence, GeneratedImage, Job, ReferenceImage
+from brandflow.generators.base import ROLE_ORDER, Capabilities, Generator, JobCost, gpu_cost, order_references  # noqa: F401 — ROLE_ORDER re-exported
 from brandflow.generators.flux2_options import (
+    GPU_SECONDS_PER_IMAGE,
     MEGAPIXEL,
+    VARIANTS,
     Flux2Options,
     GeneratorOptionsError,
     VariantInfo,
@@ -57,13 +60,14 @@ from brandflow.generators.flux2_options import (
 )
 from brandflow.generators.gpu import gpu_slot
 
+if TYPE_CHECKING:
+    from brandflow.spec import BudgetSpec
+
 log = logging.getLogger(__name__)
 
 INSTALL_HINT = "pip install 'brandflow[flux2]'"
 #: Oldest diffusers with both pipelines and the ``dtype=`` keyword this module passes.
 MIN_DIFFUSERS = (0, 42, 1)
-#: Reference roles in the order they are handed to the model (primary packshot first).
-ROLE_ORDER = ("primary_packshot", "alternate_view", "logo", "style")
 #: Smallest reference side diffusers' Flux2ImageProcessor.check_image_input accepts, pixels.
 MIN_REFERENCE_SIDE = 64
 #: Side granularity of FLUX.2 images: VAE factor 8 × 2×2 latent packing.
@@ -392,12 +396,6 @@ def count_prompt_tokens(pipe: Any, prompt: str) -> int:
     return len(tok(text)["input_ids"])
 
 
-def order_references(references: Sequence[ReferenceImage], limit: int) -> list[ReferenceImage]:
-    """References by role (primary packshot, alternate views, logo, style; feed order within a role), first ``limit``."""
-    ranked = sorted(enumerate(references), key=lambda ir: (ROLE_ORDER.index(ir[1].role) if ir[1].role in ROLE_ORDER else len(ROLE_ORDER), ir[0]))
-    return [r for _, r in ranked][:limit]
-
-
 @functools.lru_cache(maxsize=64)
 def load_reference_image(path: str, sha256: str, max_pixels: int) -> Image.Image:
     """A reference packshot as the pipeline gets it: RGB, alpha flattened onto white, area ≤ ``max_pixels``.
@@ -421,7 +419,7 @@ def load_reference_image(path: str, sha256: str, max_pixels: int) -> Image.Image
 
 
 # --------------------------------------------------------------------------- the backends
-class Flux2Generator:
+class Flux2Generator(Generator):
     """FLUX.2 [dev] through diffusers' ``Flux2Pipeline`` (backend ``flux2``); see the module docstring.
 
     Args:
@@ -433,6 +431,9 @@ class Flux2Generator:
     """
 
     name = "flux2"
+    Options = Flux2Options
+    pricing = ("GPU-seconds × budget.price_per_gpu_hour; estimates from budget.gpu_seconds_per_image or the per-variant "
+               "table (brandflow/generators/flux2_options.py, GPU_SECONDS_PER_IMAGE), scaled by area and steps")
 
     def __init__(self, options: Mapping[str, Any]) -> None:
         self.options: Flux2Options = self.parse_options(options)
@@ -466,6 +467,46 @@ class Flux2Generator:
     def batch_size(self) -> int:
         """Images per pipeline call (``generator.options.batch_size``); the flow batches jobs by it."""
         return self.options.batch_size
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """``batch_size`` images per call, the variant's reference limit (or ``max_references``), sizes in multiples of 16."""
+        return Capabilities(batch_size=self.options.batch_size, max_references=self.options.max_references, size_multiple=SIZE_MULTIPLE)
+
+    @classmethod
+    def estimate(cls, options: Any, width: int, height: int, references: Any, budget: BudgetSpec) -> JobCost:
+        """GPU-seconds × ``budget.price_per_gpu_hour`` for one image at the format's native size.
+
+        Seconds: ``budget.gpu_seconds_per_image``, else :data:`~.flux2_options.GPU_SECONDS_PER_IMAGE` of the
+        variant at 1024² scaled by output area and steps; unknown (``usd=None``) without seconds or a price.
+
+        Raises:
+            GeneratorOptionsError: ``options`` do not validate.
+        """
+        opts = options if isinstance(options, Flux2Options) and options.variant is not None else cls.parse_options(options)
+        if budget.gpu_seconds_per_image is not None:
+            seconds, source = budget.gpu_seconds_per_image, "budget.gpu_seconds_per_image"
+        else:
+            base, source = GPU_SECONDS_PER_IMAGE.get(str(opts.variant), (None, "not measured"))
+            if base is None:
+                return JobCost(None, "unknown", f"FLUX.2 {opts.variant}: seconds per image {source}; set budget.gpu_seconds_per_image")
+            w, h = native_size(width, height, opts.target_megapixels, SIZE_MULTIPLE)
+            default_steps = VARIANTS[str(opts.variant)].steps
+            seconds = base * (w * h / MEGAPIXEL) * ((opts.steps or default_steps) / default_steps)
+        usd = gpu_cost(seconds, budget.price_per_gpu_hour)
+        if usd is None:
+            return JobCost(None, "unknown", f"~{seconds:.2f} GPU-s per image ({source}); set budget.price_per_gpu_hour")
+        return JobCost(usd, "gpu-time", f"~{seconds:.2f} GPU-s × ${budget.price_per_gpu_hour:g}/h ({source})")
+
+    @classmethod
+    def price(cls, generated: GeneratedImage, budget: BudgetSpec) -> JobCost:
+        """The image's measured GPU-seconds (denoise + decode) × ``budget.price_per_gpu_hour``; unknown without a price."""
+        if generated.cost is not None:
+            return super().price(generated, budget)
+        usd = gpu_cost(generated.seconds, budget.price_per_gpu_hour)
+        if usd is None:
+            return JobCost(None, "unknown", "set budget.price_per_gpu_hour to price GPU time")
+        return JobCost(round(usd, 6), "gpu-time", f"{generated.seconds:.2f} GPU-s × ${budget.price_per_gpu_hour:g}/h")
 
     def native_size(self, width: int, height: int) -> tuple[int, int]:
         """The size rendered for a ``width × height`` format: multiples of 16, ≈ ``target_megapixels``, nearest aspect.

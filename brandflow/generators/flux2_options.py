@@ -109,6 +109,14 @@ VARIANTS: dict[str, VariantInfo] = {
     ),
 }
 
+#: Seconds per image of each local FLUX.2 variant at 1024² px (2**20) with its default steps, on one GPU, and the
+#: source. ``None``: not measured — estimates then need ``budget.gpu_seconds_per_image``.
+GPU_SECONDS_PER_IMAGE: dict[str, tuple[float | None, str]] = {
+    "klein-4b": (0.57, "assumed: H100, bf16, 4 steps, 1024² (third-party anchor quoted in bench/gpu_throughput.py)"),
+    "klein-9b": (None, "not measured"),
+    "dev": (None, "not measured"),
+}
+
 #: The variant a backend runs when ``variant`` is not given.
 DEFAULT_VARIANT: dict[str, str] = {"flux2": "dev", "flux2-klein": "klein-4b"}
 

@@ -7,34 +7,28 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from brandflow.errors import BrandflowError
+from brandflow.registry import PluginOptionsError, options_error
 
 M = TypeVar("M", bound=BaseModel)
 
 
-class GeneratorOptionsError(BrandflowError, ValueError):
-    """``generator.options`` of a campaign is invalid; the message names ``generator.options.<field>`` and the fix."""
+class GeneratorOptionsError(PluginOptionsError):
+    """``generator.options`` of a campaign is invalid; names ``generator.options.<field>`` and the fix.
 
+    Built from ``(field, reason, fix)`` or from one message ``"generator.options.<field>: reason. Fix: fix"``.
+    """
 
-def _fix(err: dict[str, Any], model: type[BaseModel], docs: str) -> str:
-    kind = err["type"]
-    if kind == "extra_forbidden":
-        return f"remove it, or use one of: {', '.join(sorted(model.model_fields))}"
-    if kind == "literal_error":
-        return "use one of the listed values"
-    if kind.startswith(("greater_than", "less_than")):
-        return "use a value in the allowed range"
-    if kind in ("int_parsing", "int_from_float"):
-        return "use a whole number"
-    if kind == "float_parsing":
-        return "use a number"
-    if kind == "bool_parsing":
-        return "use true or false"
-    return f"see {docs}"
+    def __init__(self, field: str, reason: str | None = None, fix: str | None = None):
+        if reason is None:
+            head, _, fix = field.partition(". Fix: ")
+            name, sep, reason = head.partition(": ")
+            field, reason = (name, reason) if sep and " " not in name else ("generator.options", head)
+        super().__init__(field, reason, fix or "see the backend's documentation")
 
 
 def validate_options(model: type[M], options: Mapping[str, Any], backend: str, docs: str) -> M:
-    """``options`` validated as ``model``; every problem is listed as ``generator.options.<field>: … Fix: …``.
+    """``options`` validated as ``model``; every problem is listed as ``generator.options.<field>: … Fix: …``,
+    an unknown key with the nearest valid one.
 
     Raises:
         GeneratorOptionsError: an unknown key or a bad value (all of them, in one message).
@@ -42,10 +36,6 @@ def validate_options(model: type[M], options: Mapping[str, Any], backend: str, d
     try:
         return model.model_validate(dict(options))
     except ValidationError as e:
-        problems = []
-        for err in e.errors():
-            field = ".".join(str(p) for p in err["loc"]) or "(options)"
-            msg = err["msg"].removeprefix("Value error, ")
-            got = f" (got {err['input']!r})" if err["type"] != "missing" and not isinstance(err.get("input"), dict) else ""
-            problems.append(f"generator.options.{field}: {msg}{got}. Fix: {_fix(err, model, docs)}")
-        raise GeneratorOptionsError(f"invalid options for backend {backend!r}: " + "; ".join(problems)) from None
+        err = options_error(e, model, "generator.options")
+        fix = err.fix.replace("see the plugin's documentation", f"see {docs}")
+        raise GeneratorOptionsError(err.field, f"{err.reason} (backend {backend!r})", fix) from None

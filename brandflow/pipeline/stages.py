@@ -117,13 +117,13 @@ Pregenerated = tuple[GeneratedImage, bool] | Exception
 
 
 def batch_size_of(spec: CampaignSpec) -> int:
-    """How many images the campaign's backend renders per call: its ``batch_size`` option for a backend
-    with ``generate_batch`` (the FLUX.2 ones), else 1 (every job generated alone)."""
+    """How many images the campaign's backend renders per call, as its capabilities declare (1: every job
+    generated alone)."""
     try:
         generator = get_generator(spec.generator.backend, spec.generator.options)
     except Exception:  # noqa: BLE001 — a backend that cannot be built fails in each job's own task, recorded there
         return 1
-    return int(getattr(generator, "batch_size", 1)) if hasattr(generator, "generate_batch") else 1
+    return max(1, int(generator.capabilities.batch_size))
 
 
 def batch_jobs(jobs: list[Job], spec: CampaignSpec, size: int) -> list[list[Job]]:
@@ -172,7 +172,7 @@ def generate_batch_stage(
         return out
     generator = get_generator(spec.generator.backend, spec.generator.options)
     try:
-        images = generator.generate_batch([job for job, _ in todo], [folder / "generated.png" for _, folder in todo])  # type: ignore[attr-defined]
+        images = generator.generate_batch([job for job, _ in todo], [folder / "generated.png" for _, folder in todo])
     except Exception as e:  # noqa: BLE001 — each job is retried alone and records its own error
         log.warning("a batch of %d images failed (%s: %s); generating them one at a time", len(todo), type(e).__name__, e)
         for hold in holds.values():

@@ -64,7 +64,8 @@ class Publisher(Protocol):
 
 
 def publisher_for(uri: str, **options: Any) -> Publisher:
-    """The publisher for a target URI; the scheme picks the ``brandflow.publishers`` plugin.
+    """The publisher for a target URI; the scheme picks the ``brandflow.publishers`` plugin (``name`` or
+    ``name+transport``: ``wagtail+https`` → ``wagtail``, see :func:`brandflow.registry.publisher_name`).
 
     Args:
         uri: ``file:///dir``, a plain path, ``s3://bucket/prefix`` or ``wagtail+https://host/api/brandflow/v1/``.
@@ -74,7 +75,7 @@ def publisher_for(uri: str, **options: Any) -> Publisher:
         UnknownPluginError: no publisher for that scheme is installed.
     """
     scheme = urlparse(uri).scheme or "file"
-    return registry.load("publisher", scheme)(uri, **options)
+    return registry.load("publisher", registry.publisher_name(scheme))(uri, **options)
 
 
 def publish_labelled(

@@ -35,11 +35,14 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 from urllib.parse import parse_qs, quote, unquote, urlparse
 
+from pydantic import Field, field_validator
+
 from brandflow.errors import BrandflowError, MissingDependencyError
-from brandflow.records import PublishedAsset, sha256_file
 from brandflow.publishers.base import AssetLabels, OnConflict, TargetUnavailableError
 from brandflow.targets import check_secret_destination
 from brandflow.publishers.retry import RetriesExhausted, RetryPolicy, call_with_retry, unwrap
+from brandflow.records import PublishedAsset, sha256_file
+from brandflow.registry import PluginOptions
 
 log = logging.getLogger(__name__)
 
@@ -199,6 +202,38 @@ def _block_session(name: str) -> Any:
 
 
 # ----------------------------------------------------------------------------------------------- publisher
+class S3Options(PluginOptions):
+    """Options of an ``s3://`` target. Credentials never go here: boto3's standard chain (environment,
+    AWS_PROFILE, role) or a Prefect AwsCredentials block supplies them (docs/publishing.md)."""
+
+    endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint; default AWS_ENDPOINT_URL(_S3) or AWS")
+    region: str | None = Field(default=None, description="signing region ('auto' for R2); default from the environment")
+    profile: str | None = Field(default=None, description="a named profile in ~/.aws/config (not a secret)")
+    credentials_block: str | None = Field(default=None, description="a Prefect AwsCredentials block name (needs prefect-aws)")
+    addressing_style: Literal["auto", "path", "virtual"] = "auto"
+    cache_control: str | None = "public, max-age=86400"
+    presign_expiry: int = Field(default=3600, ge=1, le=604800, description="seconds the report's presigned links stay valid")
+    public_base_url: str | None = Field(
+        default=None, description="https base of a CDN or public bucket; links use it instead of presigned URLs"
+    )
+    checksum: bool = Field(default=True, description="send ChecksumSHA256 (the store verifies the bytes)")
+    request_checksum_calculation: Literal["when_supported", "when_required"] | None = None
+    conditional_writes: bool = Field(default=True, description="If-None-Match / If-Match on writes")
+    multipart_threshold: int = Field(default=16 * 2**20, ge=1, description="bytes; larger files go up in parts")
+    multipart_chunksize: int = Field(default=8 * 2**20, ge=5 * 2**20, description="bytes per part (S3 minimum 5 MiB)")
+    multipart_concurrency: int = Field(default=4, ge=1, le=64)
+    retry_attempts: int = Field(default=6, ge=1, le=20, description="attempts for transient errors, the first included")
+    retry_base_delay: float = Field(default=0.25, ge=0, description="seconds")
+    retry_max_delay: float = Field(default=20.0, ge=0, description="seconds")
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _no_credentials(cls, v: str | None) -> str | None:
+        if v and "@" in urlparse(v).netloc:
+            raise ValueError("credentials never go in endpoint_url: use the environment, AWS_PROFILE or a role")
+        return v
+
+
 class S3Publisher:
     """Publishes creatives to ``s3://bucket/prefix`` (AWS or any S3-compatible store), exactly once.
 
@@ -241,6 +276,9 @@ class S3Publisher:
         ValueError: an option is out of range.
         MissingDependencyError: boto3 is not installed.
     """
+
+    name = "s3"
+    Options = S3Options  # its settings: publish.s3 in the campaign, validated when it loads
 
     def __init__(
         self,

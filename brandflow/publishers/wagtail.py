@@ -52,11 +52,13 @@ from typing import Any
 from urllib.parse import urljoin, urlparse
 
 import httpx
+from pydantic import Field, field_validator
 
 from brandflow.errors import BrandflowError
-from brandflow.records import PublishedAsset, sha256_file
 from brandflow.publishers.base import AssetLabels, OnConflict, UnsupportedFileError, clip
 from brandflow.publishers.retry import RetriesExhausted, RetryPolicy, call_with_retry
+from brandflow.records import PublishedAsset, sha256_file
+from brandflow.registry import PluginOptions
 from brandflow.targets import check_secret_destination
 
 log = logging.getLogger(__name__)
@@ -134,6 +136,34 @@ TOKEN_ENV = "BRANDFLOW_WAGTAIL_TOKEN"
 
 
 # ----------------------------------------------------------------------------------------------- publisher
+class WagtailOptions(PluginOptions):
+    """Options of a ``wagtail+https://host/api/brandflow/v1/`` target (a Wagtail site with the brandflow-wagtail
+    app, ``integrations/wagtail``). The bearer token never goes here: it is read from ``BRANDFLOW_WAGTAIL_TOKEN`` on
+    the worker (a fixed name, so a campaign file cannot choose which secret is sent) and sent only to a host the
+    operator allows (README, "Security model")."""
+
+    collection: str | None = Field(
+        default=None, min_length=1, max_length=1000,
+        description="the image collection, by name or by path from the root ('Campaigns/Spring'); it must exist "
+                    "(brandflow never creates collections); None: the root collection",
+    )
+    tags: list[str] = Field(default_factory=list, description="tags every published image gets (brandflow's own "
+                                                               "identity is stored beside the image, not in tags)")
+    timeout_seconds: float = Field(default=60.0, gt=0, le=600, description="per HTTP request (connect, read, write)")
+    retry_attempts: int = Field(default=6, ge=1, le=20, description="attempts for transient errors, the first included")
+    retry_base_delay: float = Field(default=0.25, ge=0, description="seconds")
+    retry_max_delay: float = Field(default=20.0, ge=0, description="seconds")
+
+    @field_validator("tags")
+    @classmethod
+    def _plain_tags(cls, v: list[str]) -> list[str]:
+        for tag in v:
+            if not tag.strip() or len(tag) > 100 or "," in tag or tag.startswith(("bf-key-", "bf-sha-")):
+                raise ValueError(f"tag {tag!r}: 1 to 100 characters, no commas (Wagtail's tag field splits on them), "
+                                 "and not starting with bf-key- or bf-sha- (reserved by brandflow)")
+        return list(dict.fromkeys(t.strip() for t in v))
+
+
 class WagtailPublisher:
     """Publishes creatives into a Wagtail site's image library, exactly once (see the module doc).
 
@@ -154,6 +184,9 @@ class WagtailPublisher:
         TargetNotAllowedError: the site is neither on a loopback address nor listed in ``BRANDFLOW_ALLOWED_TARGETS``,
             or is plain http on another host (the token would be sent there).
     """
+
+    name = "wagtail"
+    Options = WagtailOptions  # its settings: publish.wagtail in the campaign, validated when it loads
 
     def __init__(
         self,

@@ -23,9 +23,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 from skimage.color import deltaE_ciede2000, rgb2lab
+from pydantic import Field, model_validator
 
 from brandflow.qa.base import CheckContext
 from brandflow.records import VERDICT_ORDER, CheckResult, Verdict
+from brandflow.registry import PluginOptions
 
 #: Pixels sampled per image (regular grid) for k-means and per-pixel ΔE: ~0.1 % coverage resolution
 #: on any image size, ~10 ms per brand colour.
@@ -212,6 +214,18 @@ def _check_image(image: np.ndarray) -> None:
 
 
 # --------------------------------------------------------------------------- the check
+class ColourThresholds(PluginOptions):
+    pass_delta_e: float = Field(default=2.0, gt=0, description="ΔE00 pass ≤ (print practice)")
+    warn_delta_e: float = Field(default=3.5, gt=0, description="ΔE00 warn ≤ (ISO 12647-2 solids)")
+    min_coverage: float = Field(default=0.005, ge=0, le=1, description="fraction of pixels the matched colour covers")
+
+    @model_validator(mode="after")
+    def _order(self) -> ColourThresholds:
+        if self.warn_delta_e < self.pass_delta_e:
+            raise ValueError("warn_delta_e must be ≥ pass_delta_e")
+        return self
+
+
 class ColourCheck:
     """Required brand colours present within ΔE00 tolerance and coverage; off-palette share reported.
 
@@ -234,6 +248,7 @@ class ColourCheck:
     """
 
     name = "colour"
+    Options = ColourThresholds  # its settings: qa.<name> in the campaign, validated when it loads
     k = 6
 
     def run(self, image: np.ndarray, ctx: CheckContext) -> CheckResult:

@@ -55,16 +55,19 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from threading import Lock
+from typing import Literal
 
 import cv2
 import numpy as np
 from skimage.color import deltaE_ciede2000
+from pydantic import Field, model_validator
 
 from brandflow.errors import ImageError
 from brandflow.imageio import load_rgba
 from brandflow.qa.base import CheckContext
 from brandflow.qa.segment import ALPHA_PRODUCT, grabcut_mask, product_mask
 from brandflow.records import CheckResult, sha256_file
+from brandflow.registry import PluginOptions
 
 #: Longest side of a reference packshot when its features are computed, px.
 REF_SIDE = 512
@@ -423,6 +426,27 @@ def disagreements(m: dict) -> list[str]:
     return out
 
 
+class IdentityThresholds(PluginOptions):
+    """Identity score thresholds of the weight-free method, picked on calibration split A of
+    ``bench/identity_calibration.py --fit`` (DreamBench real photos, Saleor multi-view and pasted packshots):
+    pass = the lowest score with ≤ 1 % false passes on every A set (0.837 → 0.84); warn = the 10th percentile
+    of A's same-subject real-photo pairs (0.45: ≤ 10 % of re-shot photos of the right product fail outright;
+    the band in between goes to a human). Held-out figures: docs/qa.md. A learned method needs its own."""
+
+    pass_score: float = Field(default=0.84, ge=0, le=1)
+    warn_score: float = Field(default=0.45, ge=0, le=1)
+    method: Literal["keypoints", "dino", "clip"] = Field(
+        default="keypoints", description="weight-free keypoints, or DINOv2 / CLIP-I embeddings (needs model_path)"
+    )
+    model_path: Path | None = Field(default=None, description="local DINOv2 / CLIP model folder; never downloaded")
+
+    @model_validator(mode="after")
+    def _learned_needs_weights(self) -> IdentityThresholds:
+        if self.method != "keypoints" and self.model_path is None:
+            raise ValueError(f"method {self.method!r} needs model_path, a local model folder (docs/qa.md)")
+        return self
+
+
 class IdentityCheck:
     """The creative shows the product of ``ctx.references`` (weight-free: RootSIFT + affine RANSAC, product
     segmentation, CIELAB colour; module notes).
@@ -455,6 +479,7 @@ class IdentityCheck:
     """
 
     name = "identity"
+    Options = IdentityThresholds  # its settings: qa.<name> in the campaign, validated when it loads
 
     def run(self, image: np.ndarray, ctx: CheckContext) -> CheckResult:
         if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:

@@ -47,11 +47,12 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import cv2
 import numpy as np
 from rapidfuzz.distance import Levenshtein
+from pydantic import Field
 
 from brandflow.errors import MissingDependencyError
 from brandflow.qa.base import CheckContext
@@ -59,6 +60,7 @@ from brandflow.qa.tokens import (TextDecision, combine, compare_reading, describ
                                    ned, normalise_text, word_precision_recall)
 from brandflow.qa.words import Word
 from brandflow.records import CheckResult, TextRegion
+from brandflow.registry import PluginOptions
 
 #: Cap height every region is scaled to before OCR, px. Tesseract's LSTM reads best at x-heights of about
 #: 20–30 px (tessdoc "Improving the quality of the output"); 40 px caps ≈ 30 px x-height.
@@ -465,6 +467,16 @@ def _region_crop(image: np.ndarray, region: TextRegion) -> tuple[np.ndarray, tup
     return image[y0:y1, x0:x1], (x0, y0)
 
 
+class TextThresholds(PluginOptions):
+    min_ned: float = Field(default=0.9, ge=0, le=1, description="normalised edit distance similarity (AnyText): "
+                           "reported beside each reading; the verdict is decided per token (prices and numbers exactly)")
+    engine: Literal["auto", "tesseract", "rapidocr", "both"] = Field(
+        default="auto", description="OCR engines: auto = Tesseract for the overlay regions and the scene-text engine "
+        "(RapidOCR PP-OCR) for text at unknown positions, each asking the other for a second opinion when not exact; "
+        "tesseract / rapidocr = that engine for unknown positions; both = always both"
+    )
+
+
 def _scene_words(image: np.ndarray, origin: tuple[int, int] = (0, 0)) -> list[Word]:
     """RapidOCR words of an ``(H, W, 3) uint8`` image, boxes shifted by ``origin`` (image pixels)."""
     from brandflow.qa.scene_text import read_scene_text  # onnxruntime loads only when a scene reading is needed
@@ -532,6 +544,7 @@ class TextCheck:
     """
 
     name = "text"
+    Options = TextThresholds  # its settings: qa.<name> in the campaign, validated when it loads
 
     def run(self, image: np.ndarray, ctx: CheckContext) -> CheckResult:
         if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:

@@ -300,7 +300,7 @@ def test_key_is_never_sent_to_a_foreign_polling_host(generator, fake, make_job, 
         ({"base_url": "https://user:pw@api.bfl.ai"}, r"credentials never go in base_url"),
         ({"api_key_env": "sk-abc-123"}, r"not an environment variable name"),
         ({"model": "flux-2-ultra"}, r"generator.options.model: Input should be 'flux-2-pro'"),
-        ({"webhook_url": "https://x"}, r"generator.options.webhook_url: Extra inputs are not permitted.*Fix: remove it"),
+        ({"webhook_url": "https://x"}, r"generator.options.webhook_url: unknown key.*Fix: remove it"),
         ({"safety_tolerance": 6}, r"generator.options.safety_tolerance: Input should be less than or equal to 5"),
     ],
 )
@@ -356,7 +356,7 @@ def test_cost_is_the_apis_when_it_sends_one(generator, fake, make_job, tmp_path)
 
 
 def test_cost_falls_back_to_the_price_table(generator, fake, make_job, tmp_path):
-    from brandflow.pipeline.budget import bfl_credits
+    from brandflow.generators.bfl_options import bfl_credits
 
     fake.reset(omit_cost=True)
     g = generator(model="flux-2-klein-4b")

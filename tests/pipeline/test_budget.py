@@ -15,12 +15,12 @@ from brandflow.pipeline.budget import (
     BudgetExhaustedError,
     BudgetMeter,
     BudgetSpec,
-    bfl_credits,
     estimate,
     generation_cost,
     gpu_cost,
     job_estimate,
 )
+from brandflow.generators.bfl_options import bfl_credits
 from brandflow.generators.flux2_options import GeneratorOptionsError
 from brandflow.pipeline.plan import plan_jobs
 

@@ -14,7 +14,8 @@ import brandflow.qa.identity as identity
 from brandflow.imageio import load_rgba
 from brandflow.qa.calibrate_identity import paste, roc_auc
 from brandflow.qa.identity import IdentityCheck, reference_features
-from brandflow.spec import IdentityThresholds, QASpec
+from brandflow.qa.identity import IdentityThresholds
+from brandflow.spec import QASpec
 
 PLIMSOLLS = [f"saleor-blue-plimsolls-{i}.png" for i in range(1, 5)]
 
