@@ -20,7 +20,6 @@ The core never names a backend, a check or a publisher: everything it knows abou
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Mapping
 from importlib.metadata import entry_points
 from typing import Any
@@ -68,7 +67,6 @@ class NoOptions(PluginOptions):
 def register(kind: str, name: str, obj: Any) -> None:
     """Register ``obj`` (a plugin class or factory) as plugin ``name`` of ``kind`` for this process."""
     _runtime[kind][name] = obj
-    _entry_point.cache_clear()
 
 
 def available(kind: str) -> list[str]:
@@ -76,11 +74,19 @@ def available(kind: str) -> list[str]:
     return sorted({ep.name for ep in entry_points(group=GROUPS[kind])} | set(_runtime[kind]))
 
 
-@functools.lru_cache(maxsize=256)
+_loaded: dict[tuple[str, str], Any] = {}
+
+
 def _entry_point(kind: str, name: str) -> Any:
-    for ep in entry_points(group=GROUPS[kind], name=name):
-        return ep.load()
-    return None
+    """The object entry point ``name`` of ``kind`` points at (loaded once; a miss is not remembered, so a package
+    installed later in the process is found)."""
+    if (kind, name) not in _loaded:
+        for ep in entry_points(group=GROUPS[kind], name=name):
+            _loaded[kind, name] = ep.load()
+            break
+        else:
+            return None
+    return _loaded[kind, name]
 
 
 def load(kind: str, name: str) -> Any:
@@ -147,6 +153,22 @@ def validate_options(kind: str, name: str, data: Mapping[str, Any] | BaseModel |
         return model.model_validate(dict(data or {}))
     except ValidationError as e:
         raise options_error(e, model, where) from None
+
+
+def validate_generator_options(backend: str, options: Mapping[str, Any]) -> Any:
+    """``generator.options`` validated by ``backend``'s own ``parse_options`` (its ``Options`` model plus any check
+    across fields); the campaign loader calls this.
+
+    Raises:
+        PluginOptionsError: an unknown backend (field ``generator.backend``, with the nearest name) or bad options.
+    """
+    try:
+        cls = load("generator", backend)
+    except UnknownPluginError as e:
+        raise PluginOptionsError("generator.backend", str(e).split("; installed:")[0],
+                                 f"use one of: {', '.join(available('generator'))}") from None
+    parse = getattr(cls, "parse_options", None)
+    return parse(options) if parse is not None else validate_options("generator", backend, options, "generator.options")
 
 
 def options_error(e: ValidationError, model: type[BaseModel], where: str) -> PluginOptionsError:

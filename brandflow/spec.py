@@ -155,9 +155,9 @@ class GeneratorSpec(_Model):
 
     @model_validator(mode="after")
     def _backend_options(self) -> GeneratorSpec:
-        from brandflow.generators.base import parse_generator_options  # the registry resolves the backend
+        from brandflow.registry import validate_generator_options
 
-        parse_generator_options(self.backend, self.options)
+        validate_generator_options(self.backend, self.options)
         return self
 
 

@@ -151,21 +151,6 @@ def generator_class(backend: str) -> type[Generator]:
     return registry.load("generator", backend)
 
 
-def parse_generator_options(backend: str, options: Mapping[str, Any]) -> Any:
-    """``generator.options`` validated by ``backend``'s own model (the campaign loader calls this).
-
-    Raises:
-        GeneratorOptionsError: an unknown backend (``generator.backend``, with the nearest name) or bad options.
-    """
-    try:
-        cls = generator_class(backend)
-    except registry.UnknownPluginError as e:
-        raise GeneratorOptionsError("generator.backend", str(e).split("; installed:")[0],
-                                    f"use one of: {', '.join(registry.available('generator'))}") from None
-    parse = getattr(cls, "parse_options", None)
-    return parse(options) if parse is not None else registry.validate_options("generator", backend, options, "generator.options")
-
-
 _instances: dict[tuple[str, str], Generator] = {}
 
 
