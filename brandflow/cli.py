@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -18,52 +19,68 @@ from brandflow.errors import BrandflowError
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no telemetry calls from a closed network
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Declarative content pipelines on Prefect.")
-console = Console(stderr=True)
-out = Console()
+# Not a terminal (a pipe, CI logs): no hard wrapping, so paths and URLs stay whole and greppable.
+console = Console(stderr=True, soft_wrap=not sys.stderr.isatty())
+out = Console(soft_wrap=not sys.stdout.isatty())
 
 
-def _fail(e: Exception, code: int = 2) -> typer.Exit:
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            print(f"brandflow {version('brandflow')}")
+        except PackageNotFoundError:  # pragma: no cover - running from a source tree without metadata
+            print("brandflow (not installed)")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit")] = False,
+) -> None:
+    """Declarative content pipelines on Prefect."""
+
+
+def _fail(e: Exception, code: int = 2, as_json: bool = False) -> typer.Exit:
     """Print ``e`` (user text escaped: ids and column names may hold ``[/x]``, which Rich would read as
-    markup) and return the exit to raise: 2 bad input by default."""
+    markup), or with ``as_json`` a JSON object naming its file, field and fix, and return the exit to raise:
+    2 bad input by default."""
     from rich.markup import escape
 
-    console.print(f"[bold red]error:[/] {escape(str(e))}")
+    if as_json:
+        out.print_json(json.dumps({"valid": False, "error": {"type": type(e).__name__, "message": str(e), **_where(e)}}))
+    else:
+        console.print(f"[bold red]error:[/] {escape(str(e))}")
     return typer.Exit(code)
 
 
+def _where(e: Exception) -> dict[str, str]:
+    """The file, field, reason and fix of a spec error, for ``--json``."""
+    fields = {k: getattr(e, k) for k in ("path", "field", "reason", "fix") if getattr(e, k, None) is not None}
+    return {k: str(v) for k, v in fields.items()}
+
+
 @app.command()
-def validate(campaign: Annotated[Path, typer.Argument(help="campaign YAML")]) -> None:
-    """Check a campaign, its brand kit, product feed, templates and generator options without generating
-    anything, and print what the run would cost."""
+def validate(
+    campaign: Annotated[Path, typer.Argument(help="campaign YAML")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the result (or the error) as JSON")] = False,
+) -> None:
+    """Check a campaign, its brand kit, product feed, templates and every plugin's options without generating
+    anything, and print what the run would cost. Exit status: 0 valid, 2 not."""
     from rich.markup import escape
 
-    from brandflow.spec import load_campaign
-    from brandflow.feed.catalog import load_feed
-    from brandflow.pipeline.budget import estimate
-    from brandflow.pipeline.plan import plan_jobs
-    from brandflow.pipeline.stages import feed_plugins
-
-    from brandflow import registry
-    from brandflow.licences import check_licence
-    from brandflow.publishers.provenance import C2paSigning, check_signing
+    from brandflow.pipeline.preflight import preflight
 
     try:
-        spec, brand = load_campaign(campaign)
-        licence = check_licence(spec, str(campaign))
-        for name in spec.qa.checks:  # a check that owns options under qa.<name> validates them now
-            plugin, options = registry.load("check", name), getattr(spec.qa, name, None)
-            if isinstance(options, dict) and hasattr(plugin, "parse_options"):
-                plugin.parse_options(options)
-        if spec.publish.provenance.enabled and spec.publish.provenance.c2pa is not None:
-            check_signing(C2paSigning(**spec.publish.provenance.c2pa.model_dump()))
-        products, rejections = load_feed(spec.feed)
-        jobs, template_rejections = plan_jobs(spec, brand, products)
-        feed_problems = [problem for plugin in feed_plugins(spec).values()
-                         for problem in plugin.preflight(spec, [p.id for p in products], spec.publish.target)]  # type: ignore[attr-defined]
-        cost = estimate(spec, len(jobs), jobs)
+        checked = preflight(campaign)
     except BrandflowError as e:
-        raise _fail(e) from None
-    rejections += template_rejections
+        raise _fail(e, as_json=as_json) from None
+    if as_json:
+        out.print_json(json.dumps(checked.as_dict()))
+        raise typer.Exit(2 if checked.feed_problems else 0)
+    spec, brand, licence, cost, rejections = checked.spec, checked.brand, checked.licence, checked.cost, checked.rejections
+    products, jobs, feed_problems = checked.products, checked.jobs, checked.feed_problems
     out.print(f"[bold]{escape(spec.name)}[/] · brand {escape(brand.name)} · backend [cyan]{escape(spec.generator.backend)}[/] · template {escape(spec.template)}")
     out.print(
         f"{len(products)} products · {len(rejections)} rejected rows · "
@@ -98,45 +115,74 @@ def run(
         Optional[int], typer.Option("--workers", min=1, max=64, help="threads for generate/compose/QA tasks (default: BRANDFLOW_TASK_WORKERS or 3)")
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show Prefect's task logs")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the run's summary as JSON (progress still goes to stderr)")] = False,
 ) -> None:
     """Run a campaign as a Prefect flow; writes manifest.json and report.html into the run folder.
+
+    The campaign is checked as ``brandflow validate`` checks it before Prefect starts: a broken one fails at once
+    with the same message.
 
     Exit status: 0 every creative published or held for review, 1 some failed QA or errored, 2 bad input,
     3 the run itself failed (its manifest.json and report.html still record what happened).
     """
-    if not verbose:
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from rich.markup import escape
 
     from brandflow import progress
-    from brandflow.flows.campaign import campaign_flow
-    from brandflow.pipeline.record import RunFailedError
-
+    from brandflow.pipeline.preflight import preflight
     from brandflow.targets import allowing, as_uri
 
-    publish = as_uri(publish) if publish else None
-    if workers is not None:  # QA is CPU-bound: more threads than cores only help while others wait on a GPU or an API
-        from prefect.task_runners import ThreadPoolTaskRunner
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=not console.is_terminal) as bar:
+        task_id = bar.add_task("checking the campaign", total=None)
+        try:
+            checked = preflight(campaign)
+            publish = as_uri(publish) if publish else None
+        except BrandflowError as e:
+            bar.stop()
+            raise _fail(e, as_json=as_json) from None
+        if checked.feed_problems:
+            bar.stop()
+            raise _fail(BrandflowError("; ".join(checked.feed_problems)), as_json=as_json)
+        bar.update(task_id, description="starting Prefect")
+        if not verbose:
+            os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+        # Prefect's 20 s for its temporary server to answer is too short on a busy 2-core machine
+        os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+        from brandflow.flows.campaign import campaign_flow
+        from brandflow.flows.quiet import quiet_server_shutdown
+        from brandflow.pipeline.record import RunFailedError
 
-        campaign_flow = campaign_flow.with_options(task_runner=ThreadPoolTaskRunner(max_workers=workers))
+        quiet_server_shutdown()
+        if workers is not None:  # QA is CPU-bound: more threads than cores only help while others wait on a GPU or an API
+            from prefect.task_runners import ThreadPoolTaskRunner
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
-        task_id = bar.add_task("creatives", total=None)
-        unsubscribe = progress.subscribe(lambda stage, done, total: bar.update(task_id, completed=done, total=total))
+            campaign_flow = campaign_flow.with_options(task_runner=ThreadPoolTaskRunner(max_workers=workers))
+        bar.update(task_id, description="starting the flow")
+        unsubscribe = progress.subscribe(lambda stage, done, total: bar.update(task_id, description=stage, completed=done, total=total))
         try:  # whoever types the command is this process's operator: their own --publish is allowed for this run
             with allowing(publish):
                 result = campaign_flow(str(campaign), str(out_dir) if out_dir else None, only, limit, publish)
         except RunFailedError as e:
-            raise _fail(e, 3) from None
+            bar.stop()
+            raise _fail(e, 3, as_json) from None
         except BrandflowError as e:
-            raise _fail(e) from None
-        except Exception as e:  # noqa: BLE001 — a bug or an outage: say what, no traceback, exit 3
+            bar.stop()
+            raise _fail(e, as_json=as_json) from None
+        except Exception as e:  # noqa: BLE001 — a bug or an outage: say what, no traceback, exit 3 (-v: the traceback)
+            bar.stop()
+            if verbose:
+                raise
             from brandflow.redact import redact
 
-            raise _fail(RuntimeError(redact(f"the run failed: {type(e).__name__}: {e}")), 3) from None
+            raise _fail(RuntimeError(redact(f"the run failed: {type(e).__name__}: {e}")), 3, as_json) from None
         finally:
             unsubscribe()
     s = result.summary
+    if as_json:
+        out.print_json(json.dumps({"summary": s.model_dump(mode="json"), "run_dir": str(result.run_dir), "manifest": str(result.manifest),
+                                   "report": str(result.report), "published_report": result.published_report,
+                                   "exit_code": result.exit_code}))
+        raise typer.Exit(result.exit_code)
     out.print(
         f"[bold]{s.jobs}[/] creatives from {s.products} products in {s.seconds:.1f} s: "
         f"[green]{s.published} published[/], [yellow]{s.held} held for review[/], [red]{s.failed} failed QA, {s.errors} errors[/]; "

@@ -33,8 +33,12 @@ def campaign_dir(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def prefect_harness():
     """One temporary Prefect database for the whole session (entering it costs ~8 s)."""
+    from prefect.logging.configuration import ensure_logging_setup
     from prefect.testing.utilities import prefect_test_harness
 
+    # Configure Prefect's log handlers now, on pytest's stderr: configured lazily inside a CliRunner invocation,
+    # they would keep that invocation's stream and fail ("I/O operation on closed file") in every later test.
+    ensure_logging_setup()
     with prefect_test_harness(server_startup_timeout=120):  # a loaded 2-core machine can take more than the default 30 s
         yield
 

@@ -1,0 +1,77 @@
+"""Everything about a campaign that can be checked without Prefect, in one place: ``brandflow validate`` prints it,
+``brandflow run`` calls it before Prefect is imported, so a broken campaign fails in about a second with the
+same one-line message either way."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from brandflow.pipeline.budget import CostEstimate, estimate
+from brandflow.pipeline.plan import plan_jobs
+from brandflow.pipeline.stages import feed_plugins
+from brandflow.records import Job, Product, Rejection
+from brandflow.spec import BrandKit, CampaignSpec, load_campaign
+
+
+@dataclass
+class Preflight:
+    """A checked campaign: its spec and brand kit, products and rejected rows, planned jobs, cost estimate and
+    the model licence check (``brandflow.licences``)."""
+
+    spec: CampaignSpec
+    brand: BrandKit
+    products: list[Product]
+    rejections: list[Rejection]
+    jobs: list[Job]
+    cost: CostEstimate
+    licence: Any
+    feed_problems: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary (``brandflow validate --json``)."""
+        spec, cost, licence = self.spec, self.cost, self.licence
+        return {
+            "valid": not self.feed_problems,
+            "feed_problems": self.feed_problems,
+            "campaign": spec.name,
+            "brand": self.brand.name,
+            "backend": spec.generator.backend,
+            "template": spec.template,
+            "products": len(self.products),
+            "formats": [{"name": f.name, "width": f.width, "height": f.height} for f in spec.formats],
+            "variants": spec.variants,
+            "creatives": len(self.jobs),
+            "rejections": [r.model_dump(mode="json") for r in self.rejections],
+            "cost": {"per_creative_usd": cost.per_job, "total_usd": cost.total, "worst_usd": cost.worst, "unknown": cost.unknown,
+                     "basis": cost.basis, "over_budget": cost.over_budget, "summary": cost.summary(), "notes": cost.notes},
+            "licence": {"model": getattr(licence, "model", None), "licence": getattr(licence, "licence", None),
+                        "recorded_licence": getattr(licence, "recorded_licence", None)},
+        }
+
+
+def preflight(campaign: str | Path) -> Preflight:
+    """Load and check ``campaign`` end to end without generating anything or starting Prefect: spec and brand kit
+    (every plugin resolved and its options validated), model licence, C2PA signing material, product feed,
+    prompt templates for every product, cost estimate, and what each ``publish.feeds`` plugin needs (its problems
+    are returned in ``feed_problems``: the campaign is not valid while there are any).
+
+    Raises:
+        BrandflowError: the first problem, naming file, field and fix (:class:`~brandflow.errors.SpecError`,
+            :class:`~brandflow.registry.PluginOptionsError`, …).
+    """
+    from brandflow.feed.catalog import load_feed
+    from brandflow.licences import check_licence
+    from brandflow.publishers.provenance import C2paSigning, check_signing
+
+    spec, brand = load_campaign(campaign)
+    licence = check_licence(spec, str(campaign))
+    if spec.publish.provenance.enabled and spec.publish.provenance.c2pa is not None:
+        check_signing(C2paSigning(**spec.publish.provenance.c2pa.model_dump()))
+    products, rejections = load_feed(spec.feed)
+    jobs, template_rejections = plan_jobs(spec, brand, products)
+    feed_problems = [problem for plugin in feed_plugins(spec).values()
+                     for problem in plugin.preflight(spec, [p.id for p in products], spec.publish.target)]  # type: ignore[attr-defined]
+    return Preflight(spec, brand, products, rejections + template_rejections, jobs, estimate(spec, len(jobs), jobs), licence,
+                     feed_problems)
