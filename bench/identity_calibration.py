@@ -273,7 +273,7 @@ def main(argv: list[str] | None = None) -> None:
               f"(10th percentile of A's same-subject real-photo pairs: ≤ 10 % of them fail outright); "
               f"A negatives {len(neg_all)}")
     else:
-        from brandflow.spec import IdentityThresholds
+        from brandflow.qa.identity import IdentityThresholds
 
         pass_t, warn_t = IdentityThresholds().pass_score, IdentityThresholds().warn_score
     print("## A (calibration)\n" + "\n".join(table(rescore(a), pass_t, warn_t)))
