@@ -107,6 +107,7 @@ def test_same_design_other_flavour_scores_below_the_same_product(packshots, make
     assert other.metrics["pixel_agreement"] < same.metrics["pixel_agreement"] - 0.2
     assert other.metrics["score"] < same.metrics["score"] - 0.2
     assert other.verdict != "pass"
+    assert any("another flavour" in p for p in other.metrics["disagrees"]), other.metrics["disagrees"]
 
 
 def test_recoloured_product_loses_the_colour_term(packshots, make_ctx):
