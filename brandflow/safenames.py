@@ -73,7 +73,9 @@ def atomic_temp(target: Path) -> Path:
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a writer-private temporary file and a rename, so a crash never
-    leaves half a file and two writers never share a temporary file."""
+    leaves half a file and two writers never share a temporary file; temporary files that killed writers
+    left in that folder are removed first."""
+    remove_stale_temps(path.parent)
     tmp = atomic_temp(path)
     try:
         tmp.write_bytes(data)
