@@ -3,7 +3,6 @@ back with Python (and exiftool when installed), surviving publication to S3; opt
 
 from __future__ import annotations
 
-import datetime
 import io
 import subprocess
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 from PIL import Image
 
 from brandflow.errors import ImageError
+from certs import make_chain
 from brandflow.records import sha256_file
 from brandflow.publishers.provenance import (
     COMPOSITE_SYNTHETIC,
@@ -202,42 +202,7 @@ def test_provenance_reads_back_after_publishing_to_s3(tmp_path, moto_endpoint, b
 @pytest.fixture(scope="module")
 def throwaway_cert(tmp_path_factory):
     """A test root CA and an ES256 end-entity signing certificate (never trusted by anything)."""
-    import cryptography  # noqa: F401 — a dependency of c2pa-python
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    folder = tmp_path_factory.mktemp("c2pa")
-    now = datetime.datetime.now(datetime.timezone.utc)
-
-    def name(cn: str) -> x509.Name:
-        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn), x509.NameAttribute(NameOID.ORGANIZATION_NAME, "brandflow tests")])
-
-    def usage(**on) -> x509.KeyUsage:
-        fields = ("digital_signature", "content_commitment", "key_encipherment", "data_encipherment", "key_agreement",
-                  "key_cert_sign", "crl_sign", "encipher_only", "decipher_only")
-        return x509.KeyUsage(**{f: on.get(f, False) for f in fields})
-
-    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    base = lambda: x509.CertificateBuilder().serial_number(x509.random_serial_number()).not_valid_before(  # noqa: E731
-        now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=7))
-    ca = (base().subject_name(name("brandflow test root")).issuer_name(name("brandflow test root")).public_key(ca_key.public_key())
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .add_extension(usage(key_cert_sign=True, crl_sign=True), critical=True)
-          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-          .sign(ca_key, hashes.SHA256()))
-    leaf = (base().subject_name(name("brandflow test signer")).issuer_name(ca.subject).public_key(key.public_key())
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(usage(digital_signature=True), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    pem = serialization.Encoding.PEM
-    (folder / "chain.pem").write_bytes(leaf.public_bytes(pem) + ca.public_bytes(pem))
-    (folder / "key.pem").write_bytes(key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    return folder / "chain.pem", folder / "key.pem"
+    return make_chain(tmp_path_factory.mktemp("c2pa"))
 
 
 @pytest.mark.parametrize("fmt", ["png", "jpeg", "webp-lossy"])
