@@ -58,12 +58,22 @@ def _guarded_open(path: Path, max_pixels: int) -> Iterator[Image.Image]:
         raise ImageError(f"{path}: not a readable image ({e}); re-export it as PNG or JPEG") from None
 
 
-def open_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> Image.Image:
+#: Longest side, in pixels, of an *input* image (packshot, reference, logo) once loaded by the stages that
+#: pass ``max_side``: larger ones are downscaled right after decoding, before any other copy is made, so a
+#: 62-megapixel packshot costs its decode (~250 MB RGBA) once, not gigabytes of float working copies
+#: (bench/memory.py). 4096 px covers every format (≤ 8192 px) at the packshot's share of the canvas.
+INPUT_MAX_SIDE = 4096
+
+
+def open_image(path: str | Path, max_pixels: int = MAX_PIXELS, max_side: int | None = None) -> Image.Image:
     """Open and fully decode an image file, applying its EXIF orientation.
 
     Args:
         path: image file (PNG, JPEG, WebP, TIFF …).
         max_pixels: refuse images with more pixels than this (decompression-bomb guard).
+        max_side: when set, an image whose longer side is over this many pixels is downscaled to it while
+            loading: JPEG decodes at 1/2, 1/4 or 1/8 scale (``draft``), others are box-reduced by an integer
+            factor right after decoding and then resized (Lanczos) — before the EXIF rotation copy.
 
     Returns:
         A loaded ``PIL.Image`` in the file's own mode.
@@ -72,8 +82,26 @@ def open_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> Image.Image:
         ImageError: missing, unreadable, truncated/corrupt, or larger than ``max_pixels``.
     """
     with _guarded_open(Path(path), max_pixels) as im:
+        if max_side and max(im.size) > max_side and im.format == "JPEG":
+            im.draft(None, (max_side, max_side))  # decodes at the smallest DCT scale still ≥ max_side
         im.load()
+        if max_side and max(im.size) > max_side:
+            im = _downscale(im, max_side)
         return ImageOps.exif_transpose(im)
+
+
+def _downscale(im: Image.Image, max_side: int) -> Image.Image:
+    """``im`` with its longer side at most ``max_side`` px: integer box reduce (cheap, no float copy), then Lanczos."""
+    factor = max(im.size) // max_side
+    if factor >= 2:
+        try:
+            im = im.reduce(factor)
+        except ValueError:  # a mode reduce() does not take (P, 1, I;16): resize does the whole job
+            pass
+    if max(im.size) > max_side:
+        scale = max_side / max(im.size)
+        im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))), Image.Resampling.LANCZOS)
+    return im
 
 
 def verify_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> None:
@@ -107,22 +135,26 @@ def to_rgba(im: Image.Image) -> Image.Image:
     return im.convert("RGBA")
 
 
-def load_rgba(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Decode ``path`` as an ``(H, W, 4) uint8`` sRGB + alpha array (opaque alpha where the file has none).
+def load_rgba(path: str | Path, max_pixels: int = MAX_PIXELS, max_side: int | None = None) -> np.ndarray:
+    """Decode ``path`` as an ``(H, W, 4) uint8`` sRGB + alpha array (opaque alpha where the file has none),
+    its longer side downscaled to ``max_side`` px when given (see :func:`open_image`).
 
     Raises:
         ImageError: see :func:`open_image`.
     """
-    return np.asarray(to_rgba(open_image(path, max_pixels)))
+    return np.asarray(to_rgba(open_image(path, max_pixels, max_side)))
 
 
-def load_rgb(path: str | Path, max_pixels: int = MAX_PIXELS, matte: tuple[int, int, int] = (255, 255, 255)) -> np.ndarray:
-    """Decode ``path`` as an ``(H, W, 3) uint8`` sRGB array; transparency is flattened onto ``matte``.
+def load_rgb(
+    path: str | Path, max_pixels: int = MAX_PIXELS, matte: tuple[int, int, int] = (255, 255, 255), max_side: int | None = None
+) -> np.ndarray:
+    """Decode ``path`` as an ``(H, W, 3) uint8`` sRGB array; transparency is flattened onto ``matte``; the longer
+    side downscaled to ``max_side`` px when given (see :func:`open_image`).
 
     Raises:
         ImageError: see :func:`open_image`.
     """
-    rgba = to_rgba(open_image(path, max_pixels))
+    rgba = to_rgba(open_image(path, max_pixels, max_side))
     if rgba.getextrema()[3][0] == 255:
         return np.asarray(rgba.convert("RGB"))
     base = Image.new("RGBA", rgba.size, matte + (255,))

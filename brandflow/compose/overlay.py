@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageOps
 
-from brandflow.imageio import encode_within, hand_on, load_rgb_of, load_rgba, write_atomic
+from brandflow.imageio import INPUT_MAX_SIDE, encode_within, hand_on, load_rgb_of, load_rgba, write_atomic
 from brandflow.glyphs import require_glyphs
 from brandflow.records import Box, Creative, GeneratedImage, Job, TextRegion
 from brandflow.spec import BrandKit, OverlaySpec
@@ -212,7 +212,7 @@ class _Painter:
         if self.rtl:  # right-to-left copy starts at the right: the logo's slot mirrors to the left
             hx0 = self.layout.headline[0]
             x0, x1 = hx0, hx0 + (x1 - x0)
-        logo = Image.fromarray(load_rgba(path), "RGBA")
+        logo = Image.fromarray(load_rgba(path, max_side=INPUT_MAX_SIDE), "RGBA")
         bbox = logo.getchannel("A").getbbox()
         if bbox:
             logo = logo.crop(bbox)

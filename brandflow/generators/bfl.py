@@ -64,7 +64,7 @@ from PIL import Image, ImageOps
 from brandflow.errors import BrandflowError, ImageError
 from brandflow.redact import redact
 from brandflow.targets import check_secret_destination
-from brandflow.imageio import MAX_PIXELS, encode, load_rgb, to_rgba, write_atomic
+from brandflow.imageio import INPUT_MAX_SIDE, MAX_PIXELS, encode, load_rgb, to_rgba, write_atomic
 from brandflow.records import GeneratedImage, ModelLicence, Job, ReferenceImage
 from brandflow.spec import CREDIT_USD
 from brandflow.generators.base import Capabilities, Generator, JobCost, order_references
@@ -344,7 +344,7 @@ def encode_reference(path: str, sha256: str, max_pixels: int, file_type: str) ->
     Raises:
         ImageError: unreadable, under 64 px, or over BFL's 20 MB per input image once encoded.
     """
-    im = Image.fromarray(load_rgb(path))
+    im = Image.fromarray(load_rgb(path, max_side=INPUT_MAX_SIDE))
     w, h = reference_size(im.width, im.height, max_pixels)
     if (w, h) != im.size:
         im = im.resize((w, h), Image.Resampling.LANCZOS)

@@ -47,7 +47,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from pydantic import Field
 
 from brandflow.generators.base import Capabilities, Generator, JobCost
-from brandflow.imageio import hand_on, load_rgba, write_atomic
+from brandflow.imageio import INPUT_MAX_SIDE, hand_on, load_rgba, write_atomic
 from brandflow.records import GeneratedImage, Job, ModelLicence
 from brandflow.compose.layout import (
     GAP, FrameLayout, bottom_rows, boxes_overlap, contrast_ratio, frame_layout, hex_to_rgb, rgb_to_hex,
@@ -101,7 +101,7 @@ def load_cutout(path: str | Path, sha256: str) -> Image.Image:
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
-    rgba = load_rgba(path)
+    rgba = load_rgba(path, max_side=INPUT_MAX_SIDE)  # a 62 MP packshot is cut down before any working copy
     if int(rgba[..., 3].min()) == 255:
         rgba = _key_out_backdrop(rgba)
     solid_rows = np.flatnonzero((rgba[..., 3] > SOLID_ALPHA).any(axis=1))

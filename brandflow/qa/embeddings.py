@@ -246,7 +246,7 @@ def reference_embedding(model: EmbeddingModel, path: Path | str) -> np.ndarray:
         ImageError: the file cannot be decoded.
         ValueError: the packshot has no visible pixel.
     """
-    from brandflow.imageio import load_rgba
+    from brandflow.imageio import INPUT_MAX_SIDE, load_rgba
     from brandflow.records import sha256_file
 
     path = Path(path)
@@ -255,7 +255,7 @@ def reference_embedding(model: EmbeddingModel, path: Path | str) -> np.ndarray:
         if key in _ref_cache:
             _ref_cache.move_to_end(key)
             return _ref_cache[key]
-    emb = model.embed([reference_view(cut_out(load_rgba(path)))])[0]
+    emb = model.embed([reference_view(cut_out(load_rgba(path, max_side=INPUT_MAX_SIDE)))])[0]
     with _ref_lock:
         _ref_cache[key] = emb
         while len(_ref_cache) > REF_CACHE_SIZE:

@@ -64,7 +64,7 @@ from skimage.color import deltaE_ciede2000
 from pydantic import Field, model_validator
 
 from brandflow.errors import ImageError
-from brandflow.imageio import load_rgba
+from brandflow.imageio import INPUT_MAX_SIDE, load_rgba
 from brandflow.qa.base import CheckContext
 from brandflow.qa.segment import ALPHA_PRODUCT, grabcut_mask, product_mask
 from brandflow.records import CheckResult, sha256_file
@@ -266,7 +266,7 @@ def reference_features(path: str | Path) -> RefFeatures:
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
-    feats = features_of_reference_image(load_rgba(path), path, key[1])
+    feats = features_of_reference_image(load_rgba(path, max_side=INPUT_MAX_SIDE), path, key[1])
     with _cache_lock:
         _cache[key] = feats
         while len(_cache) > CACHE_SIZE:
