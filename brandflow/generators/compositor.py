@@ -61,6 +61,9 @@ BLACK: RGB = (0, 0, 0)
 #: ΔE00 a backdrop must keep from each dominant product colour: above 5 an observer sees two different
 #: colours (Mokrzycki & Tatol 2011, see the module doc).
 SEPARATION_MIN = 5.0
+#: Separation the chooser aims for before it weighs preferences (mid tone, text contrast, a named colour):
+#: ΔE00 20, a clearly different colour at a glance (bench/design.py reports how many creatives reach it).
+SEPARATION_TARGET = 20.0
 #: The seed chooses among backdrops within this many ΔE00 of the best score.
 SEPARATION_SLACK = 6.0
 #: A product colour counts as dominant when its k-means cluster covers at least this share of the product.
@@ -451,7 +454,8 @@ class CompositorGenerator(Generator):
                 bonus += 4.0
             if max(contrast_ratio(rgb, WHITE), contrast_ratio(rgb, (17, 17, 17))) >= 4.5:
                 bonus += 8.0  # the headline can sit on it without a plate (WCAG 2.x AA, 4.5:1)
-            scored.append((de + bonus, de, name, rgb))
+            # preferences only among backdrops that already separate clearly (≥ SEPARATION_TARGET)
+            scored.append((de + (bonus if de >= SEPARATION_TARGET else 0.0), de, name, rgb))
         if not scored or max(t[1] for t in scored) < SEPARATION_MIN:
             if warm is not None:
                 return CompositorGenerator._surface(pal, product_lab, look, rng)
@@ -478,7 +482,9 @@ class CompositorGenerator(Generator):
         notes: list[str] = []
         views = [0]
         c0 = cutouts[0]
-        stack = len(cutouts) > 1 and (c0.width / c0.height) > 1.6 * (bw / bh)
+        # a product much wider than its box (a shoe in a square or a story) leaves rows empty: show its second
+        # view below it, at the same scale
+        stack = len(cutouts) > 1 and (c0.width / c0.height) > 1.3 * (bw / bh)
         if stack:
             views = [0, 1]
         # one scale for all views; vertical room shared with 8 % overlap between stacked views
@@ -509,8 +515,8 @@ class CompositorGenerator(Generator):
             p = prods[0]
             jitter = float(rng.uniform(-0.03, 0.03)) * bw
             x = int(round(min(max(x0 + (bw - p.width) / 2 + jitter, x0), x1 - p.width)))
-            # stand on the floor: the base rests low in the box, leaving room for the contact shadow
-            y = y0 + (bh - p.height) - max(0, int((bh - p.height) * 0.35))
+            # a little below the middle of the box: the space left is shared above and below, not one band
+            y = y0 + int((bh - p.height) * 0.55)
             items.append((0, p, x, int(y), k))
         return items, notes
 
