@@ -10,8 +10,8 @@ token lists, rapidfuzz), and every expected token gets one status:
   punctuation dropped; split/merged tokens such as ``2for1`` / ``2 for 1`` compare joined).
 * ``noise`` — a plausible engine error, worth a human look (**warn**): classic OCR confusions inside a word
   (``0``/``O``, ``1``/``l``/``I``/``|``, ``5``/``S``, ``8``/``B``, ``2``/``Z``, ``rn``/``m``, ``vv``/``w``) that do not
-  make another real word; one low-confidence glyph (:data:`LOW_CONF`) making a word that is not a real word (and,
-  when switched on, :data:`MIN_SLIP_LEN`, one letter off in a long word making a non-word); in a
+  make another real word; one low-confidence glyph (:data:`LOW_CONF`), or one letter off in a word of
+  :data:`MIN_SLIP_LEN`+ letters, making a word that is not a real word (an OCR slip — or a typo: a human looks); in a
   number, a decimal separator read as the other one (``39,00``), a ``$`` read as ``S`` or not read, a lost sign.
 * ``mismatch`` — the image says something else (**fail**): any other difference; in numbers, prices,
   percentages and currency **every digit, the digit grouping, the currency sign and the percent sign must match**
@@ -32,7 +32,6 @@ OCR here.
 
 from __future__ import annotations
 
-import math
 import re
 import unicodedata
 from collections import Counter
@@ -51,12 +50,12 @@ Verdict = Literal["pass", "warn", "fail"]
 #: Word confidence (0–100) under which one wrong glyph in a non-word is treated as engine noise (warn). Tesseract
 #: marks doubtful LSTM words below ~60 (tessdoc "confidence"); RapidOCR's 0–1 scores are scaled to the same range.
 LOW_CONF = 60.0
-#: A word of at least this many letters read with one letter inserted, dropped or changed into a *non-word* would be
-#: taken for an OCR slip (warn) rather than a different text. Off (infinite) by calibration: on half A of
-#: bench/qa_text.py every length from 3 to 8 gave the same share of right decisions as off (97.5 %), since it turns
-#: OCR slips on right lines into warns but also misread near-misses ("weck" for an expected "weak") into warns; on
-#: a tie the stricter setting wins. A campaign with much review load from such slips may lower it.
-MIN_SLIP_LEN: float = math.inf
+#: A word of at least this many letters read with one letter inserted, dropped or changed into a *non-word* is taken
+#: for an OCR slip (warn, for a human: it may also be a typo in the image), not a different text; deliberate
+#: near-misses make another real word or another number, which still fail. Calibrated on half A of bench/qa_text.py
+#: (swept 3, 4, 5, 6, 8, off): 4 gave the most right decisions with no near-miss accepted (97.5 % vs 96.5 % off);
+#: on a first run with two fonts fewer every value tied. ``math.inf`` switches it off.
+MIN_SLIP_LEN: float = 4
 #: A token is a *real word* when pyspellchecker's English frequency list counts it at least this often (its
 #: counts come from OpenSubtitles; below ~100 the list holds OCR-like junk such as ``rn`` and ``cl``).
 REAL_WORD_MIN_COUNT = 100
