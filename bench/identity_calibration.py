@@ -201,6 +201,24 @@ def table(scores: dict[str, tuple[list[float], list[float]]], pass_t: float, war
     return rows
 
 
+def learned_scores(method: str, model_path: str, split: str) -> dict[str, tuple[list[float], list[float]]]:
+    """DreamBench pairs of ``split`` scored by a learned embedding (``"dino"`` / ``"clip"``, local weights only):
+    cosine of the reference photo's embedding (cut out as the check does: :func:`brandflow.qa.embeddings.cut_out`
+    + ``reference_view``) and the other photo's; ``{"dreambench": (same, different)}``, clipped at 0 as the
+    check's score."""
+    from brandflow.qa import embeddings
+
+    model = embeddings.get_model(method, model_path)
+    subjects = dreambench_split()[0 if split == "A" else 1]
+    photos = [(s, p) for s in subjects for p in sorted((DREAMBENCH / s).glob("*.jpg"))]
+    refs = {p: model.embed([embeddings.reference_view(embeddings.cut_out(load_rgba(p)))])[0] for _, p in photos}
+    cres = {p: model.embed([load_rgb(p)])[0] for _, p in photos}
+    pos, neg = [], []
+    for (sa, pa), (sb, pb) in itertools.permutations(photos, 2):
+        (pos if sa == sb else neg).append(max(0.0, float(refs[pa] @ cres[pb])))
+    return {"dreambench": (pos, neg)}
+
+
 def campaign_pairs(campaign: Path, out_dir: Path) -> tuple[list[float], list[float]]:
     """Every job of a campaign rendered by its generator + compose (text regions excluded as in the check);
     negatives: the same creative against the product 7 places on in id order and one of the same type."""

@@ -34,7 +34,8 @@ TPR = positives at or above the threshold, FPR = negatives at or above it.
 (c) also reports the **real-data** sets of ``bench/identity_calibration.py`` on their held-out split B only
 (DreamBench subjects cat2, dog2, dog5, dog7, poop_emoji: real photos re-shot in other scenes; Saleor multi-view
 products: another view of the product): ROC AUC, TPR at 1 % FPR (the threshold read off B's own negatives, a
-ranking figure) and TPR / FPR at the spec's pass / warn thresholds (fitted on split A). Keypoints method only.
+ranking figure) and TPR / FPR at the spec's pass / warn thresholds (fitted on split A). With ``--identity-method
+dino|clip`` the DreamBench rows are the embedding's cosine, its thresholds picked on A's photos by the same rule.
 """
 
 from __future__ import annotations
@@ -342,14 +343,21 @@ def bench_identity(spec, brand, creatives: list[Rendered], trials: int, method: 
         lines.append(f"| {label} | {len(p)} / {len(n)} | {roc_auc(p, n):.4f} | {rates(p, n, th.pass_score)} | "
                      f"{rates(p, n, th.warn_score)} | {rates(p, n, pass_a)} | "
                      f"{max(n):.3f} | {np.percentile(p, 1):.3f} |")
-    real = {}
-    if method == "keypoints":
-        sys.path.insert(0, str(ROOT / "bench"))
-        import identity_calibration as ic
+    sys.path.insert(0, str(ROOT / "bench"))
+    import identity_calibration as ic
 
+    if method == "keypoints":
         real = ic.rescore(ic.collect("B", 30 if len(pos_b) <= 30 else trials))
         lines += ["", "Real data, held-out split B (bench/identity_calibration.py; fusion and thresholds fitted on A):", ""]
         lines += ic.table(real, th.pass_score, th.warn_score)
+    else:  # a learned embedding: pick its pass threshold on A's real photos by the keypoint rule, report B
+        real_a = ic.learned_scores(method, model_path, "A")
+        pass_real = ic.threshold_at_fpr(real_a["dreambench"][1], 0.01)
+        warn_real = float(np.percentile(real_a["dreambench"][0], 10))
+        real = ic.learned_scores(method, model_path, "B")
+        lines += ["", f"Real data ({method}), DreamBench split A → pass {pass_real:.3f} (FPR ≤ 1 %), warn {warn_real:.3f} "
+                  "(10th percentile of same-subject pairs); held-out split B:", ""]
+        lines += ic.table(real, pass_real, warn_real)
     dt = time.perf_counter() - t0
     lines += ["", f"({dt:.0f} s wall for all pairs.)"]
     return lines, {"auc_b": roc_auc(pos_b, neg_b), "auc_c": roc_auc(pos_c, neg_c) if pos_c else None,
