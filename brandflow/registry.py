@@ -81,11 +81,12 @@ def _entry_point(kind: str, name: str) -> Any:
     """The object entry point ``name`` of ``kind`` points at (loaded once; a miss is not remembered, so a package
     installed later in the process is found)."""
     if (kind, name) not in _loaded:
-        for ep in entry_points(group=GROUPS[kind], name=name):
-            _loaded[kind, name] = ep.load()
-            break
-        else:
+        found = list(entry_points(group=GROUPS[kind], name=name))
+        if not found and kind == "publisher":  # registered only per transport (``wagtail+https``): the same plugin
+            found = [ep for ep in entry_points(group=GROUPS[kind]) if ep.name.startswith(name + "+")]
+        if not found:
             return None
+        _loaded[kind, name] = found[0].load()
     return _loaded[kind, name]
 
 
