@@ -15,11 +15,11 @@ from urllib.parse import urlparse
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from brandflow.colour import HEX_RE, hex_to_rgb
 from brandflow.errors import SpecError
 from brandflow.locales import check_locale
 from brandflow.presets import expand_preset
 
-HEX_RE = re.compile(r"^#[0-9A-Fa-f]{6}$")
 ColourRole = Literal["primary", "secondary", "accent", "text", "background"]
 FileType = Literal["png", "jpeg", "webp"]
 
@@ -50,8 +50,7 @@ class BrandColour(_Model):
     @property
     def rgb(self) -> tuple[int, int, int]:
         """The colour as an ``(R, G, B)`` tuple of sRGB uint8 values."""
-        h = self.hex.lstrip("#")
-        return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
+        return hex_to_rgb(self.hex)
 
 
 class BrandFonts(_Model):

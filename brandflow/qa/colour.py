@@ -25,6 +25,7 @@ import numpy as np
 from skimage.color import deltaE_ciede2000, rgb2lab
 from pydantic import Field, model_validator
 
+from brandflow.colour import hex_to_rgb
 from brandflow.qa.base import CheckContext
 from brandflow.records import VERDICT_ORDER, CheckResult, Verdict
 from brandflow.registry import PluginOptions
@@ -71,11 +72,7 @@ def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
 
 def hex_to_lab(hex_colour: str) -> np.ndarray:
     """``'#RRGGBB'`` sRGB → ``(3,) float64`` CIELAB (D65). Raises ValueError on a malformed hex."""
-    h = hex_colour.lstrip("#")
-    if len(h) != 6:
-        raise ValueError(f"{hex_colour!r} is not '#RRGGBB'")
-    rgb = np.array([int(h[i : i + 2], 16) for i in (0, 2, 4)], dtype=np.uint8)
-    return srgb_to_lab(rgb)
+    return srgb_to_lab(np.array(hex_to_rgb(hex_colour), dtype=np.uint8))
 
 
 def lab_to_hex(lab: np.ndarray) -> str:

@@ -54,6 +54,7 @@ import numpy as np
 from rapidfuzz.distance import Levenshtein
 from pydantic import Field
 
+from brandflow.colour import hex_to_rgb, wcag_luminance
 from brandflow.errors import MissingDependencyError
 from brandflow.qa.base import CheckContext
 from brandflow.qa.tokens import (TextDecision, combine, compare_reading, describe_chars,
@@ -308,10 +309,8 @@ def reading_order(words: list[Word]) -> list[Word]:
 
 
 def relative_luminance(hex_colour: str) -> float:
-    """WCAG 2.x relative luminance of an sRGB ``'#RRGGBB'`` (0 = black … 1 = white)."""
-    c = np.array([int(hex_colour.lstrip("#")[i : i + 2], 16) for i in (0, 2, 4)]) / 255.0
-    lin = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
-    return float(lin @ [0.2126, 0.7152, 0.0722])
+    """WCAG 2.x relative luminance of an sRGB ``'#RRGGBB'`` (0 = black … 1 = white); :func:`brandflow.colour.wcag_luminance`."""
+    return wcag_luminance(hex_to_rgb(hex_colour))
 
 
 @dataclass(frozen=True)
@@ -337,8 +336,7 @@ def _stretch(crop: np.ndarray) -> np.ndarray:
 
 
 def _hex_rgb(hex_colour: str) -> np.ndarray:
-    h = hex_colour.lstrip("#")
-    return np.array([int(h[i : i + 2], 16) for i in (0, 2, 4)], np.float32)
+    return np.array(hex_to_rgb(hex_colour), np.float32)
 
 
 def _normalise(crop: np.ndarray, region: TextRegion) -> tuple[np.ndarray, bool]:
