@@ -299,6 +299,9 @@ class Attempt(_Record):
     creative: Creative | None = None
     qa: QAResult | None = None
     error: str | None = None
+    stopped: Literal["budget"] | None = Field(
+        default=None, description="why the attempt was not made: 'budget' = refused by budget.max_cost (nothing generated)"
+    )
     cached: bool = False
     timings: dict[str, float] = {}
     cost: float | None = Field(default=None, description="spent on this attempt in cost_currency (0 when reused); None = unknown")

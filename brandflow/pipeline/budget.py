@@ -270,10 +270,6 @@ class BudgetMeter:
 
 
 # --------------------------------------------------------------------------- totals for records
-#: How :func:`~brandflow.pipeline.stages.run_attempt` writes a refused generation into ``Attempt.error``.
-BUDGET_STOP_PREFIX = "BudgetExhaustedError: budget exhausted"
-
-
 def job_cost(attempts: Sequence[Any]) -> float | None:
     """USD spent on a job's attempts (``Attempt.cost``), or ``None`` when any attempt's cost is unknown."""
     costs = [getattr(a, "cost", None) for a in attempts]
@@ -281,5 +277,6 @@ def job_cost(attempts: Sequence[Any]) -> float | None:
 
 
 def stopped_by_budget(attempt: Any) -> bool:
-    """Whether ``attempt`` was refused by the budget (its error starts with ``BudgetExhaustedError: budget exhausted``)."""
-    return bool(getattr(attempt, "error", None) and attempt.error.startswith(BUDGET_STOP_PREFIX))
+    """Whether ``attempt`` was refused by the budget (``Attempt.stopped == 'budget'``, set from the typed
+    :class:`BudgetExhaustedError`, never from its message)."""
+    return getattr(attempt, "stopped", None) == "budget"

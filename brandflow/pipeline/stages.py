@@ -376,7 +376,8 @@ def run_attempt(
             # and a withheld image is retried with the next seed like any QA failure
             qa = QAResult.combine([provider_refusal(e.moderation)])  # type: ignore[attr-defined]
             return Attempt(attempt=job.attempt, seed=job.seed, qa=qa, timings=timings, cost=spent)
-        return Attempt(attempt=job.attempt, seed=job.seed, error=redact(f"{type(e).__name__}: {e}"), timings=timings, cost=spent)
+        return Attempt(attempt=job.attempt, seed=job.seed, error=redact(f"{type(e).__name__}: {e}"), timings=timings, cost=spent,
+                       stopped="budget" if isinstance(e, BudgetExhaustedError) else None)
     return Attempt(
         attempt=job.attempt, seed=job.seed, creative=creative, qa=qa, cached=gen_cached and comp_cached, timings=timings, cost=cost
     )
