@@ -186,7 +186,24 @@ def task_workers() -> int:
     return int(raw)
 
 
-@flow(name="brandflow-campaign", task_runner=ThreadPoolTaskRunner(max_workers=task_workers()), log_prints=True)
+class WorkersFromEnv(ThreadPoolTaskRunner):
+    """The flow's thread pool, sized by :func:`task_workers` when a run starts, not when this module is imported:
+    a bad ``BRANDFLOW_TASK_WORKERS`` fails that run with its message instead of breaking the import."""
+
+    def __init__(self, max_workers: int | None = None):
+        super().__init__(max_workers=max_workers)
+        self._from_env = max_workers is None
+
+    def duplicate(self) -> WorkersFromEnv:
+        return type(self)(max_workers=None if self._from_env else self._max_workers)
+
+    def __enter__(self) -> WorkersFromEnv:
+        if self._from_env:
+            self._max_workers = task_workers()
+        return super().__enter__()
+
+
+@flow(name="brandflow-campaign", task_runner=WorkersFromEnv(), log_prints=True)
 def campaign_flow(
     spec_path: str,
     out_dir: str | None = None,

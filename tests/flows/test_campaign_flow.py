@@ -111,7 +111,13 @@ def test_task_workers_come_from_the_environment(monkeypatch):
         monkeypatch.setenv("BRANDFLOW_TASK_WORKERS", bad)
         with pytest.raises(ValueError, match="BRANDFLOW_TASK_WORKERS"):
             task_workers()
-    code = "from brandflow.flows.campaign import campaign_flow; print(campaign_flow.task_runner._max_workers)"
+    code = ("from brandflow.flows.campaign import campaign_flow\n"
+            "with campaign_flow.task_runner.duplicate() as runner: print(runner._max_workers)")
     out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "BRANDFLOW_TASK_WORKERS": "6"},
                          capture_output=True, text=True, check=True).stdout
     assert out.strip() == "6", "a worker started with the variable runs the flow with that many threads"
+    bad = subprocess.run([sys.executable, "-c", code], env={**os.environ, "BRANDFLOW_TASK_WORKERS": "four"}, capture_output=True, text=True)
+    assert bad.returncode != 0 and "BRANDFLOW_TASK_WORKERS must be a whole number" in bad.stderr
+    # the import itself never reads the variable (a bad value fails the run that uses it, not every import)
+    subprocess.run([sys.executable, "-c", "import brandflow.flows.campaign"], env={**os.environ, "BRANDFLOW_TASK_WORKERS": "four"},
+                   check=True)
