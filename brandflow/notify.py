@@ -99,6 +99,8 @@ def post(url: str, payload: dict[str, Any], timeout: float = 10.0, attempts: int
     """
     import httpx
 
+    from brandflow.retry import RetryPolicy
+
     host = httpx.URL(url).host
     for attempt in range(1, attempts + 1):
         try:
@@ -112,7 +114,7 @@ def post(url: str, payload: dict[str, Any], timeout: float = 10.0, attempts: int
         if not transient or attempt == attempts:
             log.warning("webhook to %s not delivered (%s)", host, why)
             return False
-        time.sleep(1.0)
+        time.sleep(RetryPolicy(attempts, base_delay=1.0, max_delay=5.0).delay(attempt))
     return False
 
 

@@ -46,7 +46,6 @@ import io
 import logging
 import math
 import os
-import random
 import threading
 import time
 from collections import deque
@@ -65,6 +64,7 @@ from brandflow.errors import BrandflowError, ImageError
 from brandflow.redact import redact
 from brandflow.targets import check_secret_destination
 from brandflow.imageio import INPUT_MAX_SIDE, MAX_PIXELS, encode, load_rgb, to_rgba, write_atomic
+from brandflow.retry import RetryPolicy
 from brandflow.records import GeneratedImage, ModelLicence, Job, ReferenceImage
 from brandflow.spec import CREDIT_USD
 from brandflow.generators.base import Capabilities, Generator, JobCost, order_references
@@ -790,7 +790,7 @@ class BFLGenerator(Generator):
                     "Fix: lower generator.options.max_in_flight (429 = too many tasks in flight), or retry later",
                     task_id=task.task_id or None, cost=task.cost,
                 )
-            delay = retry_after if retry_after is not None else min(o.retry_max_delay, o.retry_base_delay * 2**tries) * random.uniform(0.5, 1.0)
+            delay = retry_after if retry_after is not None else RetryPolicy(o.max_retries + 1, o.retry_base_delay, o.retry_max_delay).delay(tries + 1)
             log.info("%s: %s on %s %s; retry %d in %.2f s", job.job_id, problem, method, urlparse(url).path, tries + 1, delay)
             self._wait(delay, job, task, deadline, f"retrying after {problem}")
             tries += 1

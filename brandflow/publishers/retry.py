@@ -1,13 +1,10 @@
-"""Retrying transient storage errors: exponential backoff with full jitter, and nothing else.
+"""Retrying transient storage errors with brandflow's one retry policy (:class:`brandflow.retry.RetryPolicy`).
 
 Which errors are transient is decided in one place (:func:`is_transient`): throttling, 5xx and dropped
 or timed-out connections are retried; every 4xx (a missing bucket, denied access, a bad key, a bad
 checksum) is final, because sending the same request again cannot fix it.
 
-The delay before retry ``n`` (1-based) is drawn uniformly from ``[0, min(max_delay, base_delay · 2^(n-1))]``
-("full jitter"): clients that were throttled together do not come back together. Source: Marc Brooker,
-"Exponential Backoff And Jitter", AWS Architecture Blog (2015); the same scheme as botocore's
-``standard`` retry mode.
+The delays (exponential backoff with full jitter) are the policy's, shared with the BFL client and webhooks.
 """
 
 from __future__ import annotations
@@ -15,8 +12,11 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TypeVar
+
+from brandflow.retry import RetryPolicy
+
+__all__ = ["RetriesExhausted", "RetryPolicy", "call_with_retry", "is_transient", "unwrap"]
 
 T = TypeVar("T")
 
@@ -32,36 +32,6 @@ THROTTLING_CODES = frozenset(
 TRANSIENT_CODES = frozenset(
     {"RequestTimeout", "RequestTimeoutException", "InternalError", "ServiceUnavailable", "503", "500", "502", "504"}
 )
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often and how patiently a transient error is retried.
-
-    Attributes:
-        max_attempts: total tries including the first, ``>= 1`` (default 6: five retries).
-        base_delay: seconds; the first retry waits up to this long (default 0.25).
-        max_delay: seconds; the cap on one wait (default 20).
-    """
-
-    max_attempts: int = 6
-    base_delay: float = 0.25
-    max_delay: float = 20.0
-
-    def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ValueError(f"retry max_attempts must be >= 1, got {self.max_attempts}")
-        if self.base_delay < 0 or self.max_delay < 0:
-            raise ValueError("retry delays must be >= 0 seconds")
-
-    def delay(self, retry: int, rng: random.Random | None = None) -> float:
-        """Seconds to wait before retry number ``retry`` (1 = the first retry): full jitter.
-
-        Returns:
-            A float in ``[0, min(max_delay, base_delay * 2**(retry-1))]``.
-        """
-        ceiling = min(self.max_delay, self.base_delay * (2 ** (retry - 1)))
-        return (rng or random).uniform(0.0, ceiling)
 
 
 class RetriesExhausted(Exception):
