@@ -182,9 +182,13 @@ def colour_name(lab: np.ndarray) -> str:
 
 
 def describe(p: Palette, n: int = 2) -> str:
-    """The ``n`` largest colours of a palette in words with their shares: ``"orange 55 %, white 30 %"``."""
-    order = np.argsort(-p.weights)[:n]
-    return ", ".join(f"{colour_name(p.lab[i])} {100 * p.weights[i]:.0f} %" for i in order) or "none"
+    """The ``n`` largest colours of a palette in words with their shares, clusters of one name summed:
+    ``"orange 55 %, white 30 %"``."""
+    shares: dict[str, float] = {}
+    for lab, w in zip(p.lab, p.weights):  # clusters with one name (two shades of white) count together
+        shares[colour_name(lab)] = shares.get(colour_name(lab), 0.0) + float(w)
+    top = sorted(shares.items(), key=lambda kv: -kv[1])[:n]
+    return ", ".join(f"{name} {100 * w:.0f} %" for name, w in top) or "none"
 
 
 def rootsift(gray: np.ndarray, mask: np.ndarray | None, n: int) -> tuple[np.ndarray, np.ndarray | None]:

@@ -107,3 +107,12 @@ def test_learned_method_sees_the_opaque_packshot_cut_out(packshots, tmp_path):
     assert view.shape[0] == view.shape[1] and view.shape[0] < max(rgba.shape[:2]) * 1.2  # cropped to the product
     original = load_rgba(packshots / "saleor-blue-hoodie.png")
     assert cut_out(original) is original  # alpha present: left as it is
+
+
+def test_colours_are_named_in_plain_words():
+    from brandflow.qa.identity import Palette, colour_name, describe
+
+    assert colour_name(np.array([95.0, 0.0, 1.0])) == "white" and colour_name(np.array([10.0, 1.0, 0.0])) == "black"
+    assert colour_name(np.array([50.0, 60.0, 50.0])) == "red" and colour_name(np.array([55.0, -5.0, -45.0])) == "blue"
+    pal = Palette(np.array([[96.0, 0, 0], [92.0, 1, 2], [40.0, -40, 30]], np.float32), np.array([0.3, 0.3, 0.4], np.float32))
+    assert describe(pal) == "white 60 %, green 40 %"  # two shades of white are one colour in words
