@@ -128,7 +128,8 @@ def as_uri(target: str) -> str:
 def check_publish_target(uri: str, runtime: bool) -> None:
     """The publish-target rule of the module doc: a run-time target (``runtime``) must be listed in
     ``BRANDFLOW_ALLOWED_TARGETS``; a campaign file's target too once the operator sets that variable (a locked-down
-    worker publishes only where it says). Hosts that receive a secret are checked again by their publisher.
+    worker publishes only where it says). A web-service target (``http(s)://``, ``<plugin>+https://``) must also pass
+    :func:`check_secret_destination` here, before anything is generated; its publisher checks again.
 
     Raises:
         TargetNotAllowedError: the target is not allowed (names the variable and the fix).
@@ -139,6 +140,9 @@ def check_publish_target(uri: str, runtime: bool) -> None:
         raise TargetNotAllowedError(
             f"publish.target {uri!r} is not in {ALLOW_ENV}, which the operator set on this worker. Fix: add it there, "
             "or publish to one of the listed targets")
+    scheme = urlparse(uri).scheme.lower()
+    if scheme in ("http", "https") or scheme.endswith(("+http", "+https")):  # a web service: it gets a credential
+        check_secret_destination(uri, f"the credentials of {uri}")
 
 
 def check_runtime_target(uri: str) -> None:

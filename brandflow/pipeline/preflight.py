@@ -65,7 +65,11 @@ def preflight(campaign: str | Path) -> Preflight:
     from brandflow.licences import check_licence
     from brandflow.publishers.provenance import C2paSigning, check_signing
 
+    from brandflow.targets import check_publish_target
+
     spec, brand = load_campaign(campaign)
+    if spec.publish.target:  # a secret never goes to a host the operator did not allow (README, "Security model")
+        check_publish_target(spec.publish.target, runtime=False)
     licence = check_licence(spec, str(campaign))
     if spec.publish.provenance.enabled and spec.publish.provenance.c2pa is not None:
         check_signing(C2paSigning(**spec.publish.provenance.c2pa.model_dump()))

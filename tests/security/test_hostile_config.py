@@ -87,7 +87,7 @@ def _edit(campaign: Path, **changes) -> Path:
 
 # --------------------------------------------------------------------------- secrets
 def test_a_campaign_cannot_pick_the_variable_holding_the_wagtail_token(hostile_campaign):
-    campaign = _edit(hostile_campaign(["apple"]), publish__wagtail={"token_env": "AWS_SECRET_ACCESS_KEY"})
+    campaign = hostile_campaign(["apple"], publish={"wagtail+https": {"token_env": "AWS_SECRET_ACCESS_KEY"}})
     res = runner.invoke(app, ["validate", str(campaign)])
     assert res.exit_code == 2 and "token_env" in res.output
 
@@ -215,3 +215,12 @@ def test_templates_that_would_hang_or_eat_memory_are_stopped(hostile_campaign, h
     campaign = hostile_campaign(["apple"], overlay={"headline": headline})
     res = runner.invoke(app, ["validate", str(campaign)])
     assert res.exit_code == 0 and "1 rejected rows" in res.output and limit in res.output.replace("\n", ""), res.output
+
+
+def test_a_campaign_target_on_a_host_nobody_allowed_fails_validation_before_anything_runs(hostile_campaign, monkeypatch):
+    monkeypatch.delenv("BRANDFLOW_ALLOWED_TARGETS", raising=False)
+    campaign = hostile_campaign(["apple"], publish={"target": "wagtail+https://cms.attacker.example/api/brandflow/v1/"})
+    res = runner.invoke(app, ["validate", str(campaign)])
+    assert res.exit_code == 2 and "BRANDFLOW_ALLOWED_TARGETS" in res.output.replace("\n", ""), res.output
+    monkeypatch.setenv("BRANDFLOW_ALLOWED_TARGETS", "wagtail+https://cms.attacker.example/api/brandflow/v1/")
+    assert runner.invoke(app, ["validate", str(campaign)]).exit_code == 0  # the operator's decision, not the file's
