@@ -481,7 +481,8 @@ class IdentityCheck:
     Metrics: ``score`` (best over references, [0, 1]), ``best_reference`` (file name), and for the best one
     ``matches``, ``inliers``, ``inlier_ratio``, ``region``, ``product_area``, ``colour_similarity``,
     ``palette_delta_e`` (ΔE00), ``pixel_agreement``, ``reference_colours``, ``creative_colours``;
-    ``disagrees``: the parts that differ in plain words (:func:`disagreements`); ``per_reference`` lists the
+    ``disagrees``: the parts that differ in plain words (:func:`disagreements`); ``plain``: one sentence for the
+    review report when it did not pass; ``notes``: a pass without a geometric match says so; ``per_reference`` lists the
     numbers of each reference compared — in the given order (primary packshot first), stopping at the first
     that passes (``references_checked`` of ``references_total``); ``unusable_references``: references that
     could not be read or hold no product (named with the reason; the others are still compared). Verdict:
@@ -550,9 +551,11 @@ class IdentityCheck:
         plain = [] if verdict == "pass" else [
             f"The product may not be the one in {best['reference']}" + (": " + "; ".join(parts) if parts
                                                                          else f" (overall match {score:.2f})") + "."]
+        notes = ["passed on colour and segmentation alone: no geometric match with the packshot (expected for a "
+                 "re-drawn product; for a pasted packshot, look)"] if verdict == "pass" and best["region"] == "segmented" else []
         return CheckResult(
             check=self.name, verdict=verdict, thresholds=thresholds, reasons=reasons,
-            metrics={"method": "keypoints", **{k: best[k] for k in best if k != "reference"}, "score": score,
+            metrics={"method": "keypoints", "notes": notes, **{k: best[k] for k in best if k != "reference"}, "score": score,
                      "best_reference": best["reference"], "disagrees": parts, "plain": plain, "per_reference": per,
                      "unusable_references": unusable,
                      "references_checked": len(per) + len(unusable), "references_total": len(ctx.references)},

@@ -50,7 +50,7 @@ def test_same_product_composited_passes(packshots, make_ctx, shown, refs, seed):
     assert res.verdict == "pass", (res.reasons, res.metrics)
     m = res.metrics
     assert m["score"] >= 0.84 and m["inliers"] >= 20 and m["best_reference"] == shown
-    assert m["region"] == "matched outline" and m["disagrees"] == [] and m["plain"] == []
+    assert m["region"] == "matched outline" and m["disagrees"] == [] and m["plain"] == [] and m["notes"] == []
     assert res.thresholds == {"pass_score": 0.84, "warn_score": 0.45}
     assert m["colour_similarity"] > 0.8 and m["pixel_agreement"] > 0.7
     assert set(m) >= {"matches", "inliers", "inlier_ratio", "colour_similarity", "score", "best_reference"}

@@ -45,6 +45,7 @@ def test_same_object_reshot_passes(ctx, shown, refs):
     res = IdentityCheck().run(load_rgb(RESHOT / shown), ctx(*refs))
     assert res.verdict == "pass", res.metrics
     assert res.metrics["region"] == "segmented"  # found without a geometric match: another scene and angle
+    assert "no geometric match" in res.metrics["notes"][0]
 
 
 def test_another_object_fails_and_says_what_differs(ctx):
