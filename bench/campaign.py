@@ -66,8 +66,10 @@ def make_campaign(folder: Path, scale: str) -> Path:
         for r in range(repeat):
             for row in rows:
                 w.writerow({**row, "id": row["id"] if r == 0 else f"{row['id']}-r{r}"})
-    (folder / "images").symlink_to(EXAMPLE / "images")
-    shutil.copy(EXAMPLE / "brand.yaml", folder / "brand.yaml")
+    for item in EXAMPLE.iterdir():  # brand kit, logo, licence …: everything but the feed, the campaign and runs
+        if item.name in ("products.csv", "campaign.yaml", "runs"):
+            continue
+        (folder / item.name).symlink_to(item) if item.is_dir() else shutil.copy(item, folder / item.name)
     spec = yaml.safe_load((EXAMPLE / "campaign.yaml").read_text())
     if formats != "all":
         spec["formats"] = [f for f in spec["formats"] if f["name"] in formats.split(",")]
@@ -88,10 +90,11 @@ def _loop(campaign: Path, out: Path, workers: int) -> list:
     from brandflow.manifest import RunManifest, RunSummary
     from brandflow.pipeline.budget import BudgetMeter
     from brandflow.pipeline.jobs import MAX_BATCH, batches, chunked, run_batch, split_resumed
-    from brandflow.pipeline.outcome import keep_aside, record_of
+    from brandflow.licences import check_licence
+    from brandflow.pipeline.outcome import record_of
     from brandflow.pipeline.plan import plan_jobs
+    from brandflow.pipeline.record import keep_aside_all, publish_each, with_published, write_record
     from brandflow.pipeline.stages import batch_size_of, publish_feeds, publish_run_record, publish_stage
-    from brandflow.review.report import render_report
     from brandflow.spec import load_campaign
 
     started, t0 = datetime.now(timezone.utc), time.perf_counter()
@@ -123,20 +126,17 @@ def _loop(campaign: Path, out: Path, workers: int) -> list:
         records = [record_of(job, attempts, spec) for job, attempts in final.values()]
         to_publish = [r for r in records if r.status == "published"]
         chunks = list(chunked(to_publish, MAX_BATCH))
-        done = pool.map(lambda c: [publish_stage(r.final.creative, jobs_by_id[r.job_id], r.final.qa, spec, target) for r in c], chunks)
-        published = {r.job_id: asset for chunk, assets in zip(chunks, done) for r, asset in zip(chunk, assets)}
-    for i, record in enumerate(records):
-        if record.job_id in published:
-            records[i] = record.model_copy(update={"published": published[record.job_id]})
-        else:
-            keep_aside(record, out)
+        done = pool.map(lambda c: publish_each(c, lambda r: publish_stage(r.final.creative, jobs_by_id[r.job_id], r.final.qa, spec, target)), chunks)
+        published = {r.job_id: result for chunk, results in zip(chunks, done) for r, result in zip(chunk, results)}
+    records = [with_published(r, published[r.job_id]) if r.job_id in published else r for r in records]
+    records = keep_aside_all(records, out)
     summary = RunSummary.of(records, rejections, len(products), time.perf_counter() - t0)
     manifest = RunManifest(campaign=spec.slug, spec_path=str(campaign.resolve()), brand=brand.name, backend=spec.generator.backend,
-                           publish_target=target, started_at=started, summary=summary, jobs=records, rejections=rejections)
+                           publish_target=target, started_at=started, model=check_licence(spec, str(campaign)), summary=summary,
+                           jobs=records, rejections=rejections).redacted()
     if spec.publish.feeds:
         manifest = manifest.model_copy(update={"feeds": publish_feeds(records, spec, target, [p.id for p in products], out)})
-    manifest_path = manifest.write(out / "manifest.json")
-    report = render_report(manifest, out / "report.html")
+    manifest_path, report = write_record(manifest, out)
     publish_run_record([manifest_path, report], spec, target, started.strftime("%Y%m%dT%H%M%SZ"))
     s = manifest.summary
     (artifacts / "summary.md").write_text(
@@ -260,13 +260,18 @@ def fmt(values: list[float], digits: int = 1, unit: str = "") -> str:
     return f"{mid:.{digits}f}{unit} ({lo:.{digits}f}–{hi:.{digits}f})"
 
 
+#: scale → side → the folder of that side's last full run (a no-op pass re-runs into it)
+_kept: dict[str, dict[str, Path]] = {}
+
+
 def alternate(scale: str, pairs: int, workers: int, base: Path, env: dict[str, str], log: Path, noop: bool,
               sides: tuple[str, ...] = ("flow", "loop")) -> dict:
     """``pairs`` × (flow, loop), alternated; with ``noop`` each side re-runs into its own finished folder (the
     last full run's folder of that scale, kept for this, or one made first)."""
     folder = base / f"campaign-{scale}"
     campaign = folder / "campaign.yaml" if folder.is_dir() else make_campaign(folder, scale)
-    finished = {mode: base / f"finished-{scale}-{mode}" for mode in sides}
+    kept = _kept.setdefault(scale, {})
+    finished = {mode: kept.get(mode, base / f"finished-{scale}-{mode}") for mode in sides}
     if noop:
         for mode in sides:
             if not finished[mode].is_dir():
@@ -281,11 +286,11 @@ def alternate(scale: str, pairs: int, workers: int, base: Path, env: dict[str, s
             loads.append(os.getloadavg()[0])
             print(f"  {scale}{' no-op' if noop else ''} {mode} #{i + 1}: cpu {r['cpu']:.1f} s, wall {r['wall']:.1f} s, "
                   f"rss {r['rss_tree_mb']:.0f} MB, {r['jobs']} jobs, {r['reused']} reused, load {loads[-1]:.1f}", flush=True)
-            if not noop and i >= pairs - 2:  # the last of each side is kept for a no-op pass
-                shutil.rmtree(finished[mode], ignore_errors=True)
-                out.rename(finished[mode])
-            elif not noop:
-                shutil.rmtree(out, ignore_errors=True)
+            if not noop:  # the last of each side is kept (where it ran: records hold absolute paths) for a no-op pass
+                previous = kept.pop(mode, None)
+                if previous is not None:
+                    shutil.rmtree(previous, ignore_errors=True)
+                kept[mode] = out
     verdicts = {json.dumps(r["verdicts"], sort_keys=True) for side in runs.values() for r in side}  # flow and loop alike
     creatives = {json.dumps(r["creatives"], sort_keys=True) for side in runs.values() for r in side}
     return {"scale": scale, "noop": noop, "runs": runs, "loads": loads, "same_verdicts": len(verdicts) == 1,
@@ -319,7 +324,8 @@ def main() -> None:
     ap.add_argument("--campaign", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "campaign.md")
     ap.add_argument("--workers", type=int, default=3, help="the flow's task threads (BRANDFLOW_TASK_WORKERS) = the loop's pool")
-    ap.add_argument("--scales", default=None, help="comma-separated from 32, 128, 320 (default: 32,128 + no-op + RSS 320)")
+    ap.add_argument("--scales", default=None, help="comma-separated from 32, 128, 320, each optionally with -noop (re-runs into "
+                    "a finished folder) or -flow (flow only, one run); default: 32,128,128-noop,320-flow")
     ap.add_argument("--pairs", type=int, default=3, help="flow/loop pairs per scale, alternated (>= 3 for a figure to quote)")
     ap.add_argument("--noop", action="store_true", help="measure re-runs into a finished run folder instead")
     ap.add_argument("--readme", action="store_true", help="also rewrite the README's table between its bench:campaign markers")
@@ -328,11 +334,11 @@ def main() -> None:
         return child(args)
 
     subreaper = _become_subreaper()
-    plan = ([(s, args.noop) for s in args.scales.split(",")] if args.scales
-            else [("32", False), ("128", False), ("128", True), ("320", False)])
-    for s, _ in plan:
+    tokens = args.scales.split(",") if args.scales else ["32", "128", "128-noop", "320-flow"]
+    plan = [(t.split("-")[0], args.noop or t.endswith("-noop"), ("flow",) if t.endswith("-flow") else ("flow", "loop")) for t in tokens]
+    for s, _, _ in plan:
         if s not in SCALES:
-            raise SystemExit(f"--scales: unknown scale {s!r}; choose from {', '.join(SCALES)}")
+            raise SystemExit(f"--scales: unknown scale {s!r}; choose from {', '.join(SCALES)} (suffix -noop: re-runs; -flow: flow only)")
     with tempfile.TemporaryDirectory(prefix="brandflow-bench-") as tmp:
         base = Path(tmp)
         # one Prefect home for the whole benchmark (not the user's): migrated once by the warm-up run
@@ -347,9 +353,8 @@ def main() -> None:
         for mode in ("flow", "loop"):
             measure(mode, warm, base / f"warm-{mode}", args.workers, env, log)
         results = []
-        for scale, noop in plan:
-            # the default plan's 320 only shows how RSS grows with the campaign: one flow run, no loop
-            sides = ("flow",) if scale == "320" and not args.scales else ("flow", "loop")
+        for scale, noop, sides in plan:
+            # the default plan's 320-flow only shows how RSS grows with the campaign: one flow run, no loop
             pairs = 1 if len(sides) == 1 else args.pairs
             print(f"{scale}{' no-op re-run' if noop else ''}: {pairs} × {'/'.join(sides)}", flush=True)
             results.append(alternate(scale, pairs, args.workers, base, env, log, noop, sides))
@@ -386,6 +391,10 @@ def main() -> None:
     if ("128", False) in by:
         flow128 = statistics.median(r["cpu"] for r in by[("128", False)]["runs"]["flow"])
         lines.append(f"Throughput per core on the example: {128 / flow128 * 60:.0f} creatives per CPU-minute (flow, server counted).")
+    for res in results:
+        if res["noop"]:
+            every = all(r["reused"] == r["attempts"] for side in res["runs"].values() for r in side)
+            lines.append(f"No-op re-runs at {res['scale']}: every attempt reused in every run: {'yes' if every else 'NO — not a no-op'}.")
     left = sum(r["leftover"] for res in results for side in res["runs"].values() for r in side)
     if left:
         lines.append(f"**{left} process(es) were still running after their run ended** (killed and counted).")
