@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from brandflow.pipeline.budget import CostEstimate, estimate
-from brandflow.pipeline.plan import plan_jobs
-from brandflow.pipeline.stages import feed_plugins
-from brandflow.records import Job, Product, Rejection
 from brandflow.spec import BrandKit, CampaignSpec, load_campaign
+
+if TYPE_CHECKING:
+    from brandflow.pipeline.budget import CostEstimate
+    from brandflow.records import Job, Product, Rejection
 
 
 @dataclass
@@ -61,13 +61,16 @@ def preflight(campaign: str | Path) -> Preflight:
         BrandflowError: the first problem, naming file, field and fix (:class:`~brandflow.errors.SpecError`,
             :class:`~brandflow.registry.PluginOptionsError`, …).
     """
+    spec, brand = load_campaign(campaign)  # first: a broken campaign fails before the heavier imports below
+
     from brandflow.feed.catalog import load_feed
     from brandflow.licences import check_licence
+    from brandflow.pipeline.budget import estimate
+    from brandflow.pipeline.plan import plan_jobs
+    from brandflow.pipeline.stages import feed_plugins
     from brandflow.publishers.provenance import C2paSigning, check_signing
-
     from brandflow.targets import check_publish_target
 
-    spec, brand = load_campaign(campaign)
     if spec.publish.target:  # a secret never goes to a host the operator did not allow (README, "Security model")
         check_publish_target(spec.publish.target, runtime=False)
     licence = check_licence(spec, str(campaign))
