@@ -595,7 +595,10 @@ def _validate(model: type[BaseModel], data: dict[str, Any], path: Path) -> Any:
     except PluginOptionsError as e:  # raised outside pydantic's wrapping (an ``after`` validator's nested call)
         raise SpecError(path, e.field, e.reason, e.fix) from None
     except ValidationError as e:
-        err = e.errors()[0]
+        errors = e.errors()
+        missing = {tuple(x["loc"][:-1]) for x in errors if x["type"] == "missing"}
+        # a misspelt key also makes its field "missing": report the typo (with the nearest name), not the absence
+        err = next((x for x in errors if x["type"] == "extra_forbidden" and tuple(x["loc"][:-1]) in missing), errors[0])
         cause = (err.get("ctx") or {}).get("error")
         if isinstance(cause, PluginOptionsError):  # a plugin's own Options model said no
             raise SpecError(path, cause.field, cause.reason, cause.fix, count=len(e.errors())) from None
