@@ -17,6 +17,7 @@ from rich.table import Table
 from brandflow.errors import BrandflowError
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no telemetry calls from a closed network
+os.environ.setdefault("DO_NOT_TRACK", "1")  # nor from Prefect's client (it would also print a notice into the run's output)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Declarative content pipelines on Prefect.")
 # Not a terminal (a pipe, CI logs): no hard wrapping, so paths and URLs stay whole and greppable.
@@ -158,7 +159,16 @@ def run(
 
             campaign_flow = campaign_flow.with_options(task_runner=ThreadPoolTaskRunner(max_workers=workers))
         bar.update(task_id, description="starting the flow")
-        unsubscribe = progress.subscribe(lambda stage, done, total: bar.update(task_id, description=stage, completed=done, total=total))
+        shown = [task_id]
+
+        def show(stage: str, done: int, total: int) -> None:  # a stage without a count (total 0): its name, no n/m
+            if total:
+                bar.update(shown[0], description=stage, completed=done, total=total)
+            else:
+                bar.remove_task(shown[0])
+                shown[0] = bar.add_task(stage, total=None)
+
+        unsubscribe = progress.subscribe(show)
         try:  # whoever types the command is this process's operator: their own --publish is allowed for this run
             with allowing(publish):
                 result = campaign_flow(str(campaign), str(out_dir) if out_dir else None, only, limit, publish)

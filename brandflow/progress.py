@@ -21,6 +21,11 @@ def emit(stage: str, done: int, total: int) -> None:
         listener(stage, done, total)
 
 
+def status(stage: str) -> None:
+    """Tell every listener that ``stage`` has started and has no count (``done = total = 0``)."""
+    emit(stage, 0, 0)
+
+
 class Counter:
     """A thread-safe count of finished units of one stage that :func:`emit`\\ s on every step (worker threads
     of a batch advance it; the CLI's bar follows each creative while the Prefect artifact is updated rarely)."""

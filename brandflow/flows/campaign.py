@@ -252,7 +252,9 @@ def _run(
     if publish_to or spec.publish.target:  # a flow-run parameter cannot send creatives (or a secret) anywhere new
         check_publish_target(target, runtime=bool(publish_to))
 
+    progress.status("reading the product feed")
     products, rejections = load_products(spec, only, limit)
+    progress.status("planning jobs")
     jobs, template_rejections = plan(spec, brand, products)
     all_rejections = rejections + template_rejections
     logger.info("%d products, %d rejected rows, %d jobs", len(products), len(all_rejections), len(jobs))
@@ -276,6 +278,7 @@ def _run(
             records = known = review_gate(records, spec, manifest_of, run_dir, flow_run_id)
 
         to_publish = [r for r in records if r.status == "published"]
+        progress.status(f"publishing {len(to_publish)} creatives")
         chunks = list(chunked(to_publish, MAX_BATCH))
         futures = [publish.submit(chunk, jobs_by_id, spec, target, batch_label([jobs_by_id[r.job_id] for r in chunk])) for chunk in chunks]
         outcomes = {r.job_id: result for chunk, f in zip(chunks, futures) for r, result in zip(chunk, publish_outcomes(f, chunk))}
@@ -286,6 +289,7 @@ def _run(
         if spec.publish.feeds:  # regenerated once per run, after every creative of the run is published
             feeds = publish_feed_files(records, spec, target, [p.id for p in products], run_dir)
             manifest = manifest.model_copy(update={"feeds": feeds})
+        progress.status("writing the manifest and report")
         manifest_path, report = write_outputs(manifest, run_dir)
         record = publish_record([manifest_path, report], spec, target, flow_run_id or started.strftime("%Y%m%dT%H%M%SZ"))
     except Exception as e:  # the run record survives: manifest.json + report.html with what is known and the error
