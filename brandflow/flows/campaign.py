@@ -280,7 +280,10 @@ def _run(
         to_publish = [r for r in records if r.status == "published"]
         progress.status(f"publishing {len(to_publish)} creatives")
         chunks = list(chunked(to_publish, MAX_BATCH))
-        futures = [publish.submit(chunk, jobs_by_id, spec, target, batch_label([jobs_by_id[r.job_id] for r in chunk])) for chunk in chunks]
+        futures = []
+        for chunk in chunks:  # each task gets its own jobs only: Prefect walks every parameter of every task run
+            own = {r.job_id: jobs_by_id[r.job_id] for r in chunk}
+            futures.append(publish.submit(chunk, own, spec, target, batch_label(list(own.values()))))
         outcomes = {r.job_id: result for chunk, f in zip(chunks, futures) for r, result in zip(chunk, publish_outcomes(f, chunk))}
         records = known = [with_published(r, outcomes[r.job_id]) if r.job_id in outcomes else r for r in records]
         records = known = keep_aside_all(records, run_dir)
