@@ -334,6 +334,7 @@ class JobRecord(_Record):
     product_title: str = ""
     format: str
     variant: int
+    locale: str | None = Field(default=None, description="the job's BCP 47 market (the campaign's locale)")
     backend: str
     prompt: StructuredPrompt
     overlay: dict[str, str]

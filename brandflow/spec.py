@@ -227,7 +227,7 @@ class ProvenanceSpec(_Model):
 
 
 #: Fields a ``publish.key_template`` may use.
-KEY_FIELDS = ("campaign", "product_id", "format", "variant", "ext", "seed", "job")
+KEY_FIELDS = ("campaign", "product_id", "format", "variant", "ext", "seed", "job", "locale")
 _KEY_LITERAL = re.compile(r"^[A-Za-z0-9._/-]*$")
 
 

@@ -50,3 +50,17 @@ def test_ocr_reads_in_the_language_it_is_given(lang, text):
     face.draw(ImageDraw.Draw(img), (30, 30), text, (20, 20, 20))
     words = ocr_words(np.asarray(img), psm=7, lang=f"{lang}+eng")
     assert "".join(w.text for w in words).replace(" ", "") == text.replace(" ", "")
+
+
+def test_keys_and_the_manifest_record_carry_the_locale():
+    from brandflow.feed.catalog import load_feed
+    from brandflow.pipeline.outcome import record_of
+    from brandflow.pipeline.plan import plan_jobs, publish_key
+    from brandflow.records import Attempt
+
+    spec, brand = load_campaign(MARKETS / "ja-JP.yaml")
+    products, _ = load_feed(spec.feed)
+    job = plan_jobs(spec, brand, products[:1])[0][0]
+    assert publish_key(job, spec).startswith("saleor-autumn-ja-jp/ja-JP/")
+    record = record_of(job, [Attempt(attempt=1, seed=job.seed, error="x")], spec)
+    assert record.locale == "ja-JP" and '"locale":"ja-JP"' in record.model_dump_json()

@@ -47,7 +47,7 @@ def publish_key(job: Job, spec: CampaignSpec) -> str:
     """
     return render_key(
         spec.publish.key_template, campaign=spec.slug, product_id=job.product_id, format=job.format.name,
-        variant=f"v{job.variant}", ext=file_ext(job), seed=job.seed, job=job.job_id,
+        variant=f"v{job.variant}", ext=file_ext(job), seed=job.seed, job=job.job_id, locale=job.locale or "default",
     )
 
 

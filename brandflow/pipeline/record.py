@@ -79,7 +79,7 @@ def unfinished(job: Job, error: str) -> JobRecord:
     """The record of a planned job the run did not finish before it failed (status ``error``)."""
     return JobRecord(
         job_id=job.job_id, product_id=job.product_id, product_title=job.product_title, format=job.format.name,
-        variant=job.variant, backend=job.backend, prompt=job.prompt, overlay=job.overlay, references=job.references,
+        variant=job.variant, locale=job.locale, backend=job.backend, prompt=job.prompt, overlay=job.overlay, references=job.references,
         attempts=[Attempt(attempt=job.attempt, seed=job.seed, error=f"not finished: {error}")], status="error",
     )
 
