@@ -259,7 +259,8 @@ class _Painter:
                     continue
                 block = _measure(self.draw, lines, font)
                 if block.width <= max_w and block.height <= max_h:
-                    self.put("headline", text, block, x1 - block.width if self.rtl else x0, y0)
+                    y = y0 + (max_h - block.height) // 2 if self.layout.kind == "banner" else y0  # banners: centred
+                    self.put("headline", text, block, x1 - block.width if self.rtl else x0, y)
                     return
         raise ValueError(
             f"overlay.headline: {len(text)} characters ({text[:40]!r}{'…' if len(text) > 40 else ''}) do not fit "
