@@ -99,12 +99,12 @@ def test_estimate_bfl_prices_output_and_input_megapixels_of_each_job(campaign_di
                            formats=[{"name": "square", "width": 1080, "height": 1080}])
     budget = BudgetSpec(max_cost=1.0)
     est = estimate(spec, len(jobs), jobs, budget=budget)
-    # 1024² out (1.048576 MP) + the primary packshot as sent: the example's are 576 × 576 (under the 1024² cap, sides
-    # already multiples of 16) → 0.331776 MP in
+    # 1024² out (1.048576 MP) + the primary packshot as sent: the example's first four are 1080 × 1080, over the
+    # 1024² cap → sent as 1024 × 1024, 1.048576 MP in
     for job in jobs:
         one = job_estimate(job, spec, budget)
         assert one.basis == "bfl-table"
-        assert one.usd == pytest.approx((3 + 0.048576 * 1.5 + 0.331776 * 1.5) * 0.01)
+        assert one.usd == pytest.approx((3 + 0.048576 * 1.5 + 1.048576 * 1.5) * 0.01)
     assert est.total == pytest.approx(sum(job_estimate(j, spec, budget).usd for j in jobs))
     assert est.worst == pytest.approx(est.total * spec.qa.max_attempts)
     line = est.summary()
