@@ -262,10 +262,9 @@ def _campaign(folder: Path, options: dict[str, Any], variants: int) -> Path:
 
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    for name in ("brand.yaml", "products.csv", "LICENSE"):
-        if (EXAMPLE / name).exists():
-            shutil.copy(EXAMPLE / name, folder / name)
-    (folder / "images").symlink_to(EXAMPLE / "images")
+    for item in EXAMPLE.iterdir():  # feed, brand kit, logo, licence, images …: everything but the campaign and runs
+        if item.name not in ("campaign.yaml", "runs"):
+            (folder / item.name).symlink_to(item) if item.is_dir() else shutil.copy(item, folder / item.name)
     spec = yaml.safe_load((EXAMPLE / "campaign.yaml").read_text())
     spec.update(formats=[{"name": "square", "width": 1080, "height": 1080, "file_type": "png"}], variants=variants,
                 generator={"backend": "flux2-klein", "options": options}, qa={"checks": ["format"], "max_attempts": 1})
@@ -320,7 +319,7 @@ def flow_vs_bare(args: argparse.Namespace, device: str, dtype: Any, torch: Any, 
         out["save_seconds"] = round(time.perf_counter() - t0, 1)
         options: dict[str, Any] = {"model": str(model), "device": device, "dtype": str(dtype).removeprefix("torch."), "text_encoder_out_layers": layers}
         if args.dry_run:
-            options.update(steps=2, target_megapixels=0.02, reference_megapixels=0.004)
+            options.update(steps=2, target_megapixels=0.02, reference_megapixels=0.01)  # >= 64 px a side for a 1:2 packshot
         gen = flux2.Flux2KleinGenerator({**options, "batch_size": 1})
         t0 = time.perf_counter()
         pipe = flux2.get_pipeline(gen.options, gen.memory_mode)  # resident: every flow run below reuses it
