@@ -90,6 +90,7 @@ def grabcut_mask(rgb: np.ndarray, exclude: tuple[tuple[int, int, int, int], ...]
     if not (init == cv2.GC_PR_FGD).any():
         return rect
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    cv2.setRNGSeed(0)  # GrabCut seeds its colour models with k-means on OpenCV's RNG: same image, same mask
     try:
         cv2.grabCut(cv2.cvtColor(small, cv2.COLOR_RGB2BGR), init, None, bgd, fgd, GRABCUT_ITERS, cv2.GC_INIT_WITH_MASK)
     except cv2.error:  # a flat image: GrabCut cannot fit its colour models
