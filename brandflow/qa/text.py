@@ -587,12 +587,12 @@ class TextCheck:
             prep, words = res
             tofu = _missing_glyphs(region)
             per_engine: dict[str, list[Word]] = {"tesseract": words}
-            decision = combine(region.text, [compare_reading(region.text, words, "tesseract")])
+            decision = combine(region.text, [compare_reading(region.text, words, "tesseract", lang=ctx.lang)])
             if (decision.verdict != "pass" or engine == "both") and scene_ok and engine != "tesseract":
                 crop = _region_crop(image, region)
                 if crop is not None:
                     per_engine["rapidocr"] = _scene_words(*crop)
-                    decision = combine(region.text, [compare_reading(region.text, per_engine[e], e) for e in per_engine])
+                    decision = combine(region.text, [compare_reading(region.text, per_engine[e], e, lang=ctx.lang) for e in per_engine])
             region_words.append((region.slot, per_engine))
             read = " ".join(w.text for w in words)
             precision, recall = word_precision_recall(read, region.text)
@@ -624,7 +624,7 @@ class TextCheck:
             best: TextDecision | None = None
             source = ""
             for slot, per_engine in region_words:
-                d = combine(text, [compare_reading(text, w, e, window=True) for e, w in per_engine.items()])
+                d = combine(text, [compare_reading(text, w, e, window=True, lang=ctx.lang) for e, w in per_engine.items()])
                 if _better(best, d) is d:
                     best, source = d, f"region:{slot}"
             if best is None or best.verdict != "pass":
@@ -633,13 +633,13 @@ class TextCheck:
                     if scene_full is None:
                         scene_full = _scene_words(image)
                     full_readings["rapidocr"] = scene_full
-                first = combine(text, [compare_reading(text, w, e, window=True) for e, w in full_readings.items()]) \
+                first = combine(text, [compare_reading(text, w, e, window=True, lang=ctx.lang) for e, w in full_readings.items()]) \
                     if full_readings else None
                 if engine != "rapidocr" and (first is None or first.verdict != "pass" or engine == "both"):
                     if tess_full_words is None:
                         tess_full_words = read_image(image, [], full=True, lang=ctx.lang).full or []
                     full_readings["tesseract"] = tess_full_words
-                d = combine(text, [compare_reading(text, w, e, window=True) for e, w in full_readings.items()])
+                d = combine(text, [compare_reading(text, w, e, window=True, lang=ctx.lang) for e, w in full_readings.items()])
                 if first is not None and _better(first, d) is first and engine == "auto":
                     d = first  # the second engine was asked for a second opinion; it may not make things worse
                 if _better(best, d) is d:

@@ -66,7 +66,10 @@ NOT_FOUND_NED = 0.5
 #: the CJK ``口`` (PP-OCR's Chinese alphabet reads a box as "mouth"), the replacement character.
 TOFU_CHARS = frozenset("□■▢▣▯▮☐⬚⬜⬛〼口囗�")
 _QUOTES = str.maketrans({"‘": "'", "’": "'", "‚": "'", "“": '"', "”": '"', "„": '"', "–": "-", "—": "-", "−": "-",
-                         "‐": "-", "‑": "-", "\u00a0": " "})
+                         "‐": "-", "‑": "-", "\u00a0": " ",
+                         # bidi marks and isolates (a locale's price wraps its text in RLM): invisible, never drawn
+                         "\u200e": None, "\u200f": None, "\u061c": None, "\u2066": None, "\u2067": None,
+                         "\u2068": None, "\u2069": None})
 #: Punctuation dropped at either end of a token (not ``$ € £ ¥ % + - #``: they carry meaning in prices and offers).
 _STRIP = ".,;:!?\"'()[]{}<>«»¡¿…*·•_/\\|~^`"
 _CURRENCY = "$€£¥₹₩₽¢"
@@ -80,8 +83,28 @@ _CANON = str.maketrans({"0": "o", "1": "l", "i": "l", "|": "l", "!": "l", "5": "
 #: PP-OCR's recognition alphabet (Chinese + English: Latin, CJK ideographs, kana, full-width forms).
 ENGINE_SCRIPTS: dict[str, frozenset[str]] = {
     "tesseract": frozenset({"LATIN", "DIGIT"}),
-    "rapidocr": frozenset({"LATIN", "DIGIT", "CJK", "HIRAGANA", "KATAKANA", "FULLWIDTH"}),
+    "rapidocr": frozenset({"LATIN", "DIGIT", "CJK", "HIRAGANA", "KATAKANA", "KATAKANA-HIRAGANA", "IDEOGRAPHIC", "FULLWIDTH"}),
 }
+#: Scripts each Tesseract traineddata adds to ``eng`` (``lang`` is ``'ara+eng'`` style, from the job's locale:
+#: :func:`brandflow.locales.tesseract_lang`). A script missing here stays "unverifiable" for Tesseract.
+TESSERACT_LANG_SCRIPTS: dict[str, frozenset[str]] = {
+    "eng": frozenset({"LATIN", "DIGIT"}), "deu": frozenset({"LATIN"}), "fra": frozenset({"LATIN"}),
+    "spa": frozenset({"LATIN"}), "ita": frozenset({"LATIN"}), "nld": frozenset({"LATIN"}), "por": frozenset({"LATIN"}),
+    "ara": frozenset({"ARABIC"}), "heb": frozenset({"HEBREW"}), "hin": frozenset({"DEVANAGARI"}),
+    "jpn": frozenset({"CJK", "HIRAGANA", "KATAKANA", "KATAKANA-HIRAGANA", "IDEOGRAPHIC", "FULLWIDTH"}), "chi_sim": frozenset({"CJK", "FULLWIDTH"}),
+    "chi_tra": frozenset({"CJK", "FULLWIDTH"}), "kor": frozenset({"HANGUL", "CJK"}),
+}
+
+
+def engine_scripts(engine: str, lang: str = "eng") -> frozenset[str]:
+    """The Unicode script names ``engine`` reads: RapidOCR's fixed alphabet, or for Tesseract the union over the
+    ``+``-joined traineddata names of ``lang`` (:data:`TESSERACT_LANG_SCRIPTS`)."""
+    if engine != "tesseract":
+        return ENGINE_SCRIPTS.get(engine, ENGINE_SCRIPTS["tesseract"])
+    return frozenset().union(ENGINE_SCRIPTS["tesseract"], *(TESSERACT_LANG_SCRIPTS.get(code, frozenset())
+                                                             for code in lang.split("+")))
+
+
 #: Symbols both engines read (besides ASCII).
 _READABLE_SYMBOLS = frozenset("€£¥₹©®™°")
 
@@ -129,10 +152,10 @@ def _is_symbol(c: str) -> bool:
     return unicodedata.category(c).startswith("S") and c not in "+-=<>^`|~"
 
 
-def unreadable_chars(text: str, engine: str) -> list[str]:
-    """The characters of ``text`` that ``engine`` (:data:`ENGINE_SCRIPTS`) cannot read, in order, without repeats:
-    letters of other scripts, emoji and other symbols outside ASCII and :data:`_READABLE_SYMBOLS`."""
-    scripts = ENGINE_SCRIPTS.get(engine, ENGINE_SCRIPTS["tesseract"])
+def unreadable_chars(text: str, engine: str, lang: str = "eng") -> list[str]:
+    """The characters of ``text`` that ``engine`` reading ``lang`` (:func:`engine_scripts`) cannot read, in order,
+    without repeats: letters of other scripts, emoji and other symbols outside ASCII and :data:`_READABLE_SYMBOLS`."""
+    scripts = engine_scripts(engine, lang)
     out: list[str] = []
     for c in text:
         if c.isspace() or c.isascii() or c in _READABLE_SYMBOLS or c in out:
@@ -271,9 +294,16 @@ def compare_numbers(expected: Token, read: Token) -> tuple[Status, str]:
 
 
 # --------------------------------------------------------------------------- words
+def _scripts_of(text: str) -> set[str]:
+    """The Unicode script names (first word of the character name) of the letters in ``text``."""
+    return {unicodedata.name(c, "UNKNOWN").split()[0] for c in text if c.isalpha()}
+
+
 def compare_words(expected: Token, read: Token) -> tuple[Status, str]:
     """Compare a word token with its reading: ``exact``; ``noise`` for OCR confusions (:data:`_CANON`) or one
-    low-confidence glyph that do not make another real word; ``mismatch`` otherwise. Returns ``(status, reason)``."""
+    low-confidence glyph that do not make another real word, or letters of another script than the expected word's
+    (the engine's model for one script guessing at another: it verified nothing); ``mismatch`` otherwise.
+    Returns ``(status, reason)``."""
     if expected.key == read.key:
         return "exact", ""
     if any(c in TOFU_CHARS for c in read.key):
@@ -282,6 +312,10 @@ def compare_words(expected: Token, read: Token) -> tuple[Status, str]:
         return "mismatch", f"{read.raw!r} reads as another word; the expected text says {expected.raw!r}"
     if _canon_word(read.key) == _canon_word(expected.key):
         return "noise", f"{read.raw!r} is probably {expected.raw!r} misread by the OCR (look-alike glyphs)"
+    written, seen = _scripts_of(expected.key), _scripts_of(read.key)
+    if written and seen and not written & seen:
+        return "noise", (f"the OCR read {expected.raw!r} as glyphs of another script ({read.raw!r}, not a word): "
+                         f"it could not verify this word; check it")
     if Levenshtein.distance(expected.key, read.key) == 1:
         if read.conf is not None and read.conf < LOW_CONF:
             return "noise", (f"{read.raw!r} is probably {expected.raw!r} misread by the OCR (one low-confidence glyph, "
@@ -346,7 +380,30 @@ def _is_stray(t: Token) -> bool:
     return len(t.key) <= 1 and not t.key.isdigit()
 
 
-def compare_reading(expected: str, words: list[Word], engine: str = "tesseract", *, window: bool = False) -> TokenReading:
+def is_rtl(text: str) -> bool:
+    """True when most letters of ``text`` are right-to-left (Unicode bidi class ``R`` or ``AL``: Arabic, Hebrew…)."""
+    classes = [unicodedata.bidirectional(c) for c in text if c.isalpha()]
+    return bool(classes) and sum(c in ("R", "AL") for c in classes) * 2 > len(classes)
+
+
+def reading_order(words: list[Word], rtl: bool) -> list[Word]:
+    """``words`` in reading order: lines top to bottom (a word joins a line when its vertical centre lies within the
+    line's first word's box), each line right to left when ``rtl``. Tesseract returns an Arabic line's words in
+    visual left-to-right order; the expected text is in logical order."""
+    if not rtl or len(words) < 2:
+        return words
+    lines: list[list[Word]] = []
+    for w in sorted(words, key=lambda w: (w.box[1] + w.box[3]) / 2):
+        centre = (w.box[1] + w.box[3]) / 2
+        if lines and lines[-1][0].box[1] <= centre <= lines[-1][0].box[3]:
+            lines[-1].append(w)
+        else:
+            lines.append([w])
+    return [w for line in lines for w in sorted(line, key=lambda w: -w.box[2])]
+
+
+def compare_reading(expected: str, words: list[Word], engine: str = "tesseract", *, window: bool = False,
+                    lang: str = "eng") -> TokenReading:
     """Compare one expected string with one engine's reading, token by token.
 
     Args:
@@ -354,6 +411,8 @@ def compare_reading(expected: str, words: list[Word], engine: str = "tesseract",
         words: the engine's words in reading order (a region's words, or the whole image's).
         engine: ``"tesseract"`` or ``"rapidocr"`` (decides which characters count as unreadable,
             :data:`ENGINE_SCRIPTS`).
+        lang: the Tesseract languages the words were read with (``'ara+eng'``); decides, with ``engine``,
+            which scripts can be verified.
         window: the words are a whole-image reading: compare only the best-matching run of tokens
             (:func:`_best_window`); otherwise every read token must belong to the expected text.
 
@@ -362,8 +421,8 @@ def compare_reading(expected: str, words: list[Word], engine: str = "tesseract",
     """
     exp_all = tokenise(expected)
     read = []
-    for t in tokens_of_words(words):  # characters the engine cannot read are dropped on both sides (tofu boxes kept)
-        bad = [c for c in unreadable_chars(t.raw, engine) if c not in TOFU_CHARS]
+    for t in tokens_of_words(reading_order(words, is_rtl(expected))):  # characters the engine cannot read are dropped on both sides (tofu boxes kept)
+        bad = [c for c in unreadable_chars(t.raw, engine, lang) if c not in TOFU_CHARS]
         if bad:
             raw = "".join(c for c in t.raw if c not in bad)
             if not raw:
@@ -373,7 +432,7 @@ def compare_reading(expected: str, words: list[Word], engine: str = "tesseract",
     findings: list[Finding] = []
     exp: list[tuple[int, Token]] = []
     for i, t in enumerate(exp_all):
-        bad = unreadable_chars(t.raw, engine)
+        bad = unreadable_chars(t.raw, engine, lang)
         if bad and not "".join(c for c in t.raw if c not in bad).strip(_STRIP):
             findings.append(Finding(i, t.raw, "", "unverifiable",
                                     f"{t.raw!r} cannot be verified: the {engine} OCR languages do not read "
@@ -501,15 +560,21 @@ def combine(expected: str, readings: list[TokenReading]) -> TextDecision:
 
     by_index: dict[int, list[tuple[str, Finding]]] = {}
     notes: dict[str, None] = {}
+    unverified: dict[int, str] = {}  # whole tokens an engine cannot read: a warn unless another engine read them
     extras: dict[str, list[tuple[str, Finding]]] = {}
     for rd in readings:
         for f in rd.findings:
-            if f.status == "unverifiable":
+            if f.status == "unverifiable" and f.index is not None:
+                unverified.setdefault(f.index, f.reason)
+            elif f.status == "unverifiable":
                 notes.setdefault(f.reason)
             elif f.index is None:
                 extras.setdefault(f.read.casefold(), []).append((rd.engine, f))
             else:
                 by_index.setdefault(f.index, []).append((rd.engine, f))
+    for index, why in unverified.items():
+        if index not in by_index:
+            notes.setdefault(why)
     for why in notes:
         worse("warn", why)
     for _index, found in sorted(by_index.items()):
@@ -564,7 +629,7 @@ def word_precision_recall(read: str, expected: str) -> tuple[float, float]:
 
 
 __all__ = [
-    "ENGINE_SCRIPTS", "LOW_CONF", "TOFU_CHARS", "Finding", "TextDecision", "Token", "TokenReading", "combine",
+    "ENGINE_SCRIPTS", "LOW_CONF", "TESSERACT_LANG_SCRIPTS", "engine_scripts", "TOFU_CHARS", "Finding", "TextDecision", "Token", "TokenReading", "combine",
     "compare_numbers", "compare_reading", "compare_token", "compare_words", "decide", "describe_chars", "is_real_word",
-    "ned", "normalise_text", "tokenise", "tokens_of_words", "unreadable_chars", "word_precision_recall",
+    "ned", "normalise_text", "tokenise", "tokens_of_words", "unreadable_chars", "word_precision_recall", "is_rtl", "reading_order",
 ]

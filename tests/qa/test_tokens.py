@@ -126,3 +126,39 @@ def test_locale_formatted_prices():
     assert verdict("US$39.00", "US$39.00") == ("pass", ())
     assert verdict("39,00 €", "34,00 €") == ("fail", ("the number reads 34,00; the expected text says 39,00",))
     assert verdict("1.299,00 €", "12.99,00 €")[0] == "fail"  # same digits, another grouping: another price
+
+
+def test_the_locales_ocr_language_makes_its_script_verifiable():
+    """With the job's Tesseract languages (``ara+eng`` for ar-SA) Arabic is read, not 'cannot be verified'."""
+    assert unreadable_chars("هودي أزرق", "tesseract") != []
+    assert unreadable_chars("هودي أزرق", "tesseract", "ara+eng") == []
+    assert unreadable_chars("グレーパーカー", "tesseract", "jpn+eng") == []
+    right = compare_reading("هودي أزرق", words("هودي أزرق"), "tesseract", lang="ara+eng")
+    assert combine("هودي أزرق", [right]).verdict == "pass"
+    wrong = compare_reading("هودي أزرق", words("هودي أحمر"), "tesseract", lang="ara+eng")  # blue → red
+    assert combine("هودي أزرق", [wrong]).verdict == "fail"
+
+
+def test_right_to_left_words_are_compared_in_reading_order():
+    """Tesseract returns an Arabic line's words left to right on the page; the expected text is in logical order."""
+    on_page = [Word("أزرق", 92, (531, 64, 723, 191)), Word("هودي", 91, (757, 110, 1011, 216))]  # as Tesseract gave them
+    assert combine("هودي أزرق", [compare_reading("هودي أزرق", on_page, "tesseract", lang="ara+eng")]).verdict == "pass"
+    two_lines = [Word("ج", 90, (0, 100, 50, 150)), Word("ب", 90, (0, 0, 50, 50)), Word("أ", 90, (60, 0, 110, 50))]
+    from brandflow.qa.tokens import reading_order
+    assert [w.text for w in reading_order(two_lines, rtl=True)] == ["أ", "ب", "ج"]
+    assert reading_order(two_lines, rtl=False) == two_lines
+
+
+def test_another_engine_reads_what_one_engine_cannot():
+    """A token one engine's alphabet lacks is decided by the engine that reads it (not a warn on its own)."""
+    tess = compare_reading("هودي أزرق", words("هودي أزرق"), "tesseract", lang="ara+eng")
+    rapid = compare_reading("هودي أزرق", [], "rapidocr", lang="ara+eng")
+    assert combine("هودي أزرق", [tess, rapid]).verdict == "pass"
+
+
+def test_glyphs_of_another_script_are_unverified_not_a_different_word():
+    """Latin non-words read for an Arabic word verify nothing: a warn for a human. A real word in its place fails."""
+    d = combine("129.00 ر.س", [compare_reading("129.00 ر.س", words("129.00 Uw"), "tesseract", lang="ara+eng")])
+    assert d.verdict == "warn" and "glyphs of another script" in d.reasons[0]
+    shop = combine("تسوق", [compare_reading("تسوق", words("Shop"), "tesseract", lang="ara+eng")])
+    assert shop.verdict == "fail"
