@@ -43,7 +43,7 @@ from brandflow.compose.overlay import compose  # noqa: E402
 from brandflow.feed.catalog import load_feed  # noqa: E402
 from brandflow.generators.compositor import SOLID_ALPHA, CompositorGenerator, _product_colours, load_cutout  # noqa: E402
 from brandflow.pipeline.plan import plan_jobs  # noqa: E402
-from brandflow.qa.colour import delta_e_ciede2000, srgb_to_lab  # noqa: E402
+from brandflow.cielab import delta_e_ciede2000, srgb_to_lab  # noqa: E402
 from brandflow.spec import load_campaign  # noqa: E402
 
 

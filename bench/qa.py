@@ -207,7 +207,7 @@ def bench_ocr(spec, brand, creatives: list[Rendered], scene: bool) -> tuple[list
     def cased(s: str) -> str:  # normalisation without the case-fold
         import unicodedata
 
-        from brandflow.qa.text import _QUOTES
+        from brandflow.qa.tokens import _QUOTES
 
         return " ".join(unicodedata.normalize("NFKC", s).translate(_QUOTES).split())
 

@@ -1,7 +1,7 @@
 """Colour arithmetic every room shares: ``'#RRGGBB'`` parsing and WCAG 2.x luminance and contrast.
 
 One place for each formula (the brand kit, compose, the compositor and text QA all use them). CIELAB and
-CIEDE2000 stay with scikit-image (:mod:`brandflow.qa.colour`).
+CIEDE2000 are in :mod:`brandflow.cielab` (scikit-image).
 """
 
 from __future__ import annotations

@@ -30,8 +30,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from brandflow.colour import contrast_ratio, hex_to_rgb, rgb_to_hex, wcag_luminance  # noqa: F401 — used by compose and the compositor
-
 #: Fraction of the frame height, from the top, reserved for the headline (square frames; see frame_layout).
 TOP_BAND = 0.20
 #: Fraction of the frame height, from the bottom, reserved for price and call to action (square frames).

@@ -40,7 +40,8 @@ from brandflow.glyphs import require_glyphs
 from brandflow.records import Box, Creative, GeneratedImage, Job, TextRegion
 from brandflow.spec import BrandKit, OverlaySpec
 from brandflow.compose.typeset import Face, FontChain, balanced_lines, script_of
-from brandflow.compose.layout import FrameLayout, bottom_rows, contrast_ratio, frame_layout, rgb_to_hex, safe_margin_px
+from brandflow.colour import contrast_ratio, rgb_to_hex
+from brandflow.compose.layout import FrameLayout, bottom_rows, frame_layout, safe_margin_px
 
 FONTS = Path(__file__).resolve().parents[1] / "assets" / "fonts"
 #: Bundled fonts (DejaVu Sans; licence: assets/fonts/LICENSE-DejaVu.txt).

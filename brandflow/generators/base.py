@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel
 
 from brandflow import registry
-from brandflow.generators.options import GeneratorOptionsError, validate_options
+from brandflow.generators.options import validate_options
 from brandflow.records import GeneratedImage, Job, ReferenceImage
 
 if TYPE_CHECKING:

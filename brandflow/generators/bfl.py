@@ -65,7 +65,7 @@ from brandflow.redact import redact
 from brandflow.targets import check_secret_destination
 from brandflow.imageio import INPUT_MAX_SIDE, MAX_PIXELS, encode, load_rgb, to_rgba, write_atomic
 from brandflow.retry import RetryPolicy
-from brandflow.records import GeneratedImage, ModelLicence, Job, ReferenceImage
+from brandflow.records import GeneratedImage, Job, ModelLicence
 from brandflow.spec import CREDIT_USD
 from brandflow.generators.base import Capabilities, Generator, JobCost, order_references
 from brandflow.generators.bfl_options import (

@@ -37,22 +37,20 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from threading import Lock
-from typing import Any
-
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 from pydantic import Field
 
+from brandflow.cielab import delta_e_ciede2000, dominant_colours, srgb_to_lab
+from brandflow.colour import contrast_ratio, hex_to_rgb, rgb_to_hex
+from brandflow.compose.layout import GAP, FrameLayout, bottom_rows, boxes_overlap, frame_layout
 from brandflow.generators.base import Capabilities, Generator, JobCost
 from brandflow.imageio import INPUT_MAX_SIDE, hand_on, load_rgba, write_atomic
 from brandflow.records import GeneratedImage, Job, ModelLicence
-from brandflow.compose.layout import (
-    GAP, FrameLayout, bottom_rows, boxes_overlap, contrast_ratio, frame_layout, hex_to_rgb, rgb_to_hex,
-)
-from brandflow.qa.colour import delta_e_ciede2000, dominant_colours, srgb_to_lab
 from brandflow.registry import PluginOptions
 
 RGB = tuple[int, int, int]

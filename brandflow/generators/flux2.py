@@ -46,7 +46,7 @@ from PIL import Image
 from brandflow.errors import BrandflowError, ImageError, MissingDependencyError
 from brandflow.imageio import encode, load_rgb, write_atomic
 from brandflow.records import ModelLicence, GeneratedImage, Job, ReferenceImage
-from brandflow.generators.base import ROLE_ORDER, Capabilities, Generator, JobCost, gpu_cost, order_references  # noqa: F401 — ROLE_ORDER re-exported
+from brandflow.generators.base import Capabilities, Generator, JobCost, gpu_cost, order_references
 from brandflow.generators.flux2_options import (
     GPU_SECONDS_PER_IMAGE,
     MEGAPIXEL,

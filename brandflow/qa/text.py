@@ -51,7 +51,6 @@ from typing import Any, Literal
 
 import cv2
 import numpy as np
-from rapidfuzz.distance import Levenshtein
 from pydantic import Field
 
 from brandflow.colour import hex_to_rgb, wcag_luminance

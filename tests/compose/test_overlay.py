@@ -13,7 +13,8 @@ from brandflow.records import GeneratedImage, Job, ReferenceImage, StructuredPro
 from brandflow.spec import BrandColour, BrandKit, FormatSpec, OverlaySpec, load_brand_kit
 from brandflow.compose.overlay import BOLD, MIN_FONT_PX_AT_1080, background_stats, compose, pick_text_colour
 from brandflow.generators.compositor import CompositorGenerator
-from brandflow.compose.layout import BOTTOM_BAND, TOP_BAND, bottom_rows, contrast_ratio, frame_layout, hex_to_rgb, wcag_luminance
+from brandflow.colour import contrast_ratio, hex_to_rgb, wcag_luminance
+from brandflow.compose.layout import BOTTOM_BAND, TOP_BAND, bottom_rows, frame_layout
 
 IMAGES = Path(__file__).resolve().parents[2] / "examples" / "saleor" / "images"
 SALEOR = ("#1864EC", "#241F3E", "#448EF4", "#EEEEEC")

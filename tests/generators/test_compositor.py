@@ -16,8 +16,9 @@ from brandflow.generators.base import Generator
 from brandflow.generators.compositor import (
     SEPARATION_MIN, CompositorGenerator, clear_cutout_cache, load_cutout, parse_look, separation, _product_colours,
 )
-from brandflow.compose.layout import boxes_overlap, hex_to_rgb
-from brandflow.qa.colour import delta_e_ciede2000, srgb_to_lab
+from brandflow.colour import hex_to_rgb
+from brandflow.compose.layout import boxes_overlap
+from brandflow.cielab import delta_e_ciede2000, srgb_to_lab
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "saleor"
 IMAGES = EXAMPLE / "images"

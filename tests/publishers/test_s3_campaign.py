@@ -3,7 +3,6 @@ land in the bucket, and the report links to the published objects with presigned
 
 from __future__ import annotations
 
-import hashlib
 import re
 import urllib.request
 from pathlib import Path

@@ -7,14 +7,8 @@ import numpy as np
 import pytest
 from skimage.color import lab2rgb
 
-from brandflow.qa.colour import (
-    OFF_PALETTE_WARN,
-    ColourCheck,
-    delta_e_ciede2000,
-    dominant_colours,
-    hex_to_lab,
-    srgb_to_lab,
-)
+from brandflow.cielab import delta_e_ciede2000, dominant_colours, hex_to_lab, srgb_to_lab
+from brandflow.qa.colour import OFF_PALETTE_WARN, ColourCheck
 from brandflow.spec import BrandColour, BrandKit
 
 # Sharma, Wu & Dalal, "The CIEDE2000 color-difference formula: implementation notes, supplementary test data,

@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 
 from brandflow.manifest import RunManifest
 from brandflow.records import sha256_file

@@ -87,7 +87,7 @@ def _edit(campaign: Path, **changes) -> Path:
 
 # --------------------------------------------------------------------------- secrets
 def test_a_campaign_cannot_pick_the_variable_holding_the_wagtail_token(hostile_campaign):
-    campaign = hostile_campaign(["apple"], publish={"wagtail+https": {"token_env": "AWS_SECRET_ACCESS_KEY"}})
+    campaign = hostile_campaign(["apple"], publish={"wagtail": {"token_env": "AWS_SECRET_ACCESS_KEY"}})
     res = runner.invoke(app, ["validate", str(campaign)])
     assert res.exit_code == 2 and "token_env" in res.output
 
