@@ -42,7 +42,7 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageChops, ImageDraw, ImageFilter
 from pydantic import Field
 
 from brandflow.cielab import delta_e_ciede2000, dominant_colours, srgb_to_lab
@@ -428,7 +428,7 @@ class CompositorGenerator(Generator):
                 taken.append(panel)
             decorations += self._leaves(canvas, layout, taken, pal, rng, floor or surface)
         if look.warmth > 0:
-            self._warm_light(canvas, look, panel)
+            self._warm_light(canvas, look, panel, [(prod, (x, y)) for _, prod, x, y, _ in items])
         scene = Scene(layout, look, primary, surface, surface_name, round(sep, 2), panel, tuple(placements),
                       tuple(decorations), tuple(notes))
         return canvas, scene
@@ -570,9 +570,11 @@ class CompositorGenerator(Generator):
             ImageDraw.Draw(img).line([(0, horizon), (w, horizon)], fill=_mix(floor or surface, WHITE, 0.12), width=max(1, h // 400))
         return img
 
-    def _warm_light(self, canvas: Image.Image, look: Look, panel) -> None:
+    def _warm_light(self, canvas: Image.Image, look: Look, panel, products: Sequence[tuple[Image.Image, tuple[int, int]]] = ()) -> None:
         """Golden light: a warm (#FFB057) screen from the light side, up to 22 % × warmth, never over the
-        brand panel (its primary stays exact for the colour check)."""
+        brand panel (its primary stays exact for the colour check) nor over the ``products`` (RGBA cut-outs at
+        their top-left corners, pixels): a shopper must see the product's own colours — a black frame tinted
+        22 % orange reads brown — and the identity check compares them with the packshot."""
         w, h = canvas.size
         q = 4
         sw, sh = max(1, w // q), max(1, h // q)
@@ -582,6 +584,11 @@ class CompositorGenerator(Generator):
         mask = Image.fromarray(alpha, "L").resize((w, h), Image.Resampling.BILINEAR)
         if panel is not None:
             ImageDraw.Draw(mask).rectangle([panel[0], panel[1], panel[2] - 1, panel[3] - 1], fill=0)
+        if products:
+            cover = Image.new("L", (w, h), 0)
+            for prod, (x, y) in products:
+                cover.paste(prod.getchannel("A"), (x, y))
+            mask = ImageChops.multiply(mask, ImageChops.invert(cover))
         canvas.paste((255, 176, 87), (0, 0), mask)
 
     def _plinth(self, canvas: Image.Image, items, layout: FrameLayout, surface: RGB) -> list[tuple[int, int, int, int]]:

@@ -146,14 +146,17 @@ def test_small_packshot_is_not_upscaled_and_a_note_says_so(gen):
     assert small.placements[0].scale < 1.0 and not small.notes
 
 
-def test_product_pixels_match_the_packshot(gen):
-    job = make_job(3, FormatSpec(name="big", width=1080, height=1080), packshots=("saleor-apple-drink.png",))
+@pytest.mark.parametrize("look", [{}, AUTUMN], ids=["studio", "autumn"])
+def test_product_pixels_match_the_packshot(gen, look):
+    """The product keeps its own colours: the autumn brief's golden light warms the scene, never the product."""
+    job = make_job(3, FormatSpec(name="big", width=1080, height=1080), packshots=("saleor-apple-drink.png",), **look)
     img, scene = gen.render(job)
+    assert scene.look.warmth == (1.0 if look else 0.0)
     cut = np.asarray(load_cutout(job.references[0].path, job.references[0].sha256))
     x0, y0, x1, y1 = scene.placements[0].box
     out = np.asarray(img)[y0:y1, x0:x1]
     solid = cut[..., 3] == 255
-    # at scale 1 the opaque product pixels are pasted as they are (the warm light is off in a studio look)
+    # at scale 1 the opaque product pixels are pasted as they are, whatever the light
     assert np.abs(out[solid].astype(int) - cut[..., :3][solid].astype(int)).max() <= 1
 
 
