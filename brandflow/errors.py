@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 from pathlib import Path
 
 
@@ -50,3 +51,36 @@ def did_you_mean(name: str, choices: Iterable[str], cutoff: float = 60.0) -> str
 
     match = process.extractOne(str(name), list(choices), scorer=fuzz.ratio, processor=utils.default_process, score_cutoff=cutoff)
     return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+#: The fix to suggest for a pydantic error type, shared by the campaign spec and every plugin's options.
+VALIDATION_FIXES = {
+    "missing": "add this field",
+    "string_pattern_mismatch": "use lowercase letters, digits, '-' or '_'",
+    "literal_error": "use one of the listed values",
+    "int_parsing": "use a whole number",
+    "int_from_float": "use a whole number",
+    "float_parsing": "use a number",
+    "bool_parsing": "use true or false",
+    "greater_than": "use a value in the allowed range",
+    "greater_than_equal": "use a value in the allowed range",
+    "less_than": "use a value in the allowed range",
+    "less_than_equal": "use a value in the allowed range",
+}
+
+
+def fields_at(model: Any, loc: Iterable[Any]) -> list[str]:
+    """The sorted field names of the pydantic model nested at ``loc`` (a validation error's location, list
+    indices skipped) inside ``model``, for "did you mean" errors; ``[]`` where ``loc`` leaves the models."""
+    from pydantic import BaseModel
+
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = current.model_fields.get(part) if isinstance(current, type) and issubclass(current, BaseModel) else None
+        if field is None:
+            return []
+        args = [a for a in getattr(field.annotation, "__args__", ()) if isinstance(a, type) and issubclass(a, BaseModel)]
+        current = args[0] if args else field.annotation
+    return sorted(current.model_fields) if isinstance(current, type) and issubclass(current, BaseModel) else []

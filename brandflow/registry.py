@@ -20,13 +20,13 @@ The core never names a backend, a check or a publisher: everything it knows abou
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from importlib.metadata import entry_points
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from brandflow.errors import BrandflowError, did_you_mean
+from brandflow.errors import VALIDATION_FIXES, BrandflowError, did_you_mean, fields_at
 
 GROUPS = {"generator": "brandflow.generators", "check": "brandflow.checks", "publisher": "brandflow.publishers",
           "feed": "brandflow.feeds"}
@@ -180,41 +180,13 @@ def options_error(e: ValidationError, model: type[BaseModel], where: str) -> Plu
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             key = str(err["loc"][-1])
-            allowed = _fields_at(model, err["loc"][:-1])
+            allowed = fields_at(model, err["loc"][:-1])
             problems.append(f"{field}: unknown key{did_you_mean(key, allowed)}")
             fixes.append(f"remove it or use one of: {', '.join(allowed) or 'none (this plugin takes no settings)'}")
             continue
         got = f" (got {err['input']!r})" if err["type"] != "missing" and not isinstance(err.get("input"), dict) else ""
         problems.append(f"{field}: {msg}{got}")
-        fixes.append(_FIXES.get(err["type"], "see the plugin's documentation"))
+        fixes.append(VALIDATION_FIXES.get(err["type"], "see the plugin's documentation"))
     first = ".".join([where, *(str(p) for p in e.errors()[0]["loc"])])
     reason = "; ".join(p.removeprefix(first + ": ") if i == 0 else p for i, p in enumerate(problems))
     return PluginOptionsError(first, reason, "; ".join(dict.fromkeys(fixes)))
-
-
-_FIXES = {
-    "missing": "add this key",
-    "literal_error": "use one of the listed values",
-    "int_parsing": "use a whole number",
-    "int_from_float": "use a whole number",
-    "float_parsing": "use a number",
-    "bool_parsing": "use true or false",
-    "greater_than": "use a value in the allowed range",
-    "greater_than_equal": "use a value in the allowed range",
-    "less_than": "use a value in the allowed range",
-    "less_than_equal": "use a value in the allowed range",
-}
-
-
-def _fields_at(model: type[BaseModel], loc: Iterable[Any]) -> list[str]:
-    """Field names of the (nested) model at ``loc`` inside ``model``."""
-    current: Any = model
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        field = current.model_fields.get(part) if isinstance(current, type) and issubclass(current, BaseModel) else None
-        if field is None:
-            return []
-        args = [a for a in getattr(field.annotation, "__args__", ()) if isinstance(a, type) and issubclass(a, BaseModel)]
-        current = args[0] if args else field.annotation
-    return sorted(current.model_fields) if isinstance(current, type) and issubclass(current, BaseModel) else []

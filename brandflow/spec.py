@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from brandflow.colour import HEX_RE, hex_to_rgb
-from brandflow.errors import SpecError
+from brandflow.errors import VALIDATION_FIXES, SpecError, did_you_mean, fields_at
 from brandflow.locales import check_locale
 from brandflow.presets import expand_preset
 
@@ -339,7 +339,6 @@ def _plugin_settings(data: Any, kind: str, where: str, model: type[BaseModel], l
     """
     if not isinstance(data, dict):
         return data
-    from brandflow.errors import did_you_mean
     from brandflow.registry import PluginOptionsError, UnknownPluginError, available, validate_options
 
     data = dict(data)
@@ -603,35 +602,13 @@ def _validate(model: type[BaseModel], data: dict[str, Any], path: Path) -> Any:
         if isinstance(cause, PluginOptionsError):  # a plugin's own Options model said no
             raise SpecError(path, cause.field, cause.reason, cause.fix, count=len(e.errors())) from None
         field = ".".join(str(p) for p in err["loc"]) or None
-        fix = _FIXES.get(err["type"], "see the README's YAML reference")
+        fix = VALIDATION_FIXES.get(err["type"], "see the README's YAML reference")
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            from brandflow.errors import did_you_mean
-
-            allowed = _allowed_keys(model, err["loc"][:-1])
+            allowed = fields_at(model, err["loc"][:-1])
             msg = f"unknown key{did_you_mean(str(err['loc'][-1]), allowed)}" if allowed else msg
             fix = f"remove it or use one of: {', '.join(allowed)}" if allowed else fix
         raise SpecError(path, field, msg, fix, count=len(e.errors())) from None
-
-
-_FIXES = {
-    "missing": "add this field",
-    "string_pattern_mismatch": "use lowercase letters, digits, '-' or '_'",
-    "literal_error": "use one of the listed values",
-    "int_parsing": "use a whole number",
-    "float_parsing": "use a number",
-}
-
-
-def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
-    """The field names of the (nested) model at ``loc``, for 'did you mean' errors."""
-    current: Any = model
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        field = current.model_fields.get(part) if isinstance(current, type) and issubclass(current, BaseModel) else None
-        if field is None:
-            return []
         ann = field.annotation
         args = [a for a in getattr(ann, "__args__", ()) if isinstance(a, type) and issubclass(a, BaseModel)]
         current = args[0] if args else ann
