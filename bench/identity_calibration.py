@@ -34,7 +34,6 @@ import math
 import random
 import sys
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import cv2
@@ -45,22 +44,13 @@ sys.path.insert(0, str(ROOT))
 
 from brandflow.imageio import load_rgb, load_rgba  # noqa: E402
 from brandflow.qa import identity  # noqa: E402
-from brandflow.qa.calibrate_identity import load_products, paste, pasted_pairs, roc_auc  # noqa: E402
+from brandflow.qa.calibrate_identity import load_products, paste, pasted_pairs, roc_auc, split_products  # noqa: E402
 
 DREAMBENCH = ROOT.parent / "shared" / "data" / "dreambench-dev"
 if not DREAMBENCH.is_dir():  # CI clones beside shared/, a worktree lives one level deeper
     DREAMBENCH = ROOT.parents[1] / "shared" / "data" / "dreambench-dev"
 FEED = ROOT / "examples" / "saleor" / "products.csv"
 CUES = identity.CUES
-
-
-def split_products(products: dict[str, tuple[str, list[Path]]]) -> tuple[list[str], list[str]]:
-    """Calibration half A and held-out half B: per top-level product type, sorted ids alternate A, B, A, …"""
-    by_type: dict[str, list[str]] = defaultdict(list)
-    for pid in sorted(products):
-        by_type[products[pid][0]].append(pid)
-    return (sorted(p for ids in by_type.values() for p in ids[0::2]),
-            sorted(p for ids in by_type.values() for p in ids[1::2]))
 
 
 def dreambench_split(root: Path = DREAMBENCH) -> tuple[list[str], list[str]]:

@@ -119,16 +119,6 @@ def context(r: Rendered, spec, brand, thresholds=None):
                         references=tuple(x.path for x in r.job.references if x.role in ("primary_packshot", "alternate_view")))
 
 
-def split_products(products: dict[str, tuple[str, list[Path]]]) -> tuple[list[str], list[str]]:
-    """Calibration half A and held-out half B: per top-level product type, sorted ids alternate A, B, A, …"""
-    by_type: dict[str, list[str]] = defaultdict(list)
-    for pid in sorted(products):
-        by_type[products[pid][0]].append(pid)
-    a = [p for ids in by_type.values() for p in ids[0::2]]
-    b = [p for ids in by_type.values() for p in ids[1::2]]
-    return sorted(a), sorted(b)
-
-
 def pct(x: float) -> str:
     """A fraction as a percentage with one decimal ('12.5 %')."""
     return f"{100 * x:.1f} %"
@@ -303,7 +293,7 @@ def bench_identity(spec, brand, creatives: list[Rendered], trials: int, method: 
     """(c): ROC AUC and TPR / FPR on pasted pairs of halves A and B and on the rendered creatives of half B.
     Returns the markdown lines and a summary dict."""
     from brandflow.imageio import load_rgb
-    from brandflow.qa.calibrate_identity import load_products, roc_auc
+    from brandflow.qa.calibrate_identity import load_products, roc_auc, split_products
 
     products = load_products(EXAMPLE / "products.csv")
     a_ids, b_ids = split_products(products)

@@ -19,6 +19,7 @@ import argparse
 import csv
 import random
 import time
+from collections import defaultdict
 from pathlib import Path
 
 import cv2
@@ -78,6 +79,16 @@ def load_products(feed: Path) -> dict[str, tuple[str, list[Path]]]:
             links = [row["image_link"], *[p for p in (row.get("additional_image_link") or "").split(",") if p.strip()]]
             out[row["id"]] = (row["product_type"].split(">")[0].strip(), [feed.parent / p.strip() for p in links])
     return out
+
+
+def split_products(products: dict[str, tuple[str, list[Path]]]) -> tuple[list[str], list[str]]:
+    """Calibration half A and held-out half B of :func:`load_products`' products: per top-level product type,
+    sorted ids alternate A, B, A, … (one split for bench/qa.py, bench/identity_calibration.py and the tests)."""
+    by_type: dict[str, list[str]] = defaultdict(list)
+    for pid in sorted(products):
+        by_type[products[pid][0]].append(pid)
+    return (sorted(p for ids in by_type.values() for p in ids[0::2]),
+            sorted(p for ids in by_type.values() for p in ids[1::2]))
 
 
 def score(image: np.ndarray, refs: list[Path], text_boxes: tuple[tuple[int, int, int, int], ...] = ()) -> float:

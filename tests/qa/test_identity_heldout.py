@@ -10,24 +10,14 @@ threshold-free ROC AUC, and the spec's default operating point (pass 0.84 / warn
 from __future__ import annotations
 
 import random
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
 from brandflow.imageio import load_rgba
-from brandflow.qa.calibrate_identity import load_products, paste, roc_auc, score
+from brandflow.qa.calibrate_identity import load_products, paste, roc_auc, score, split_products
 
 FEED = Path(__file__).resolve().parents[2] / "examples" / "saleor" / "products.csv"
-
-
-def split_products(products: dict[str, tuple[str, list[Path]]]) -> tuple[list[str], list[str]]:
-    """Half A (calibration) and half B (held out): per product type, sorted ids alternate A, B, A, …"""
-    by_type: dict[str, list[str]] = defaultdict(list)
-    for pid in sorted(products):
-        by_type[products[pid][0]].append(pid)
-    return (sorted(p for ids in by_type.values() for p in ids[0::2]),
-            sorted(p for ids in by_type.values() for p in ids[1::2]))
 
 
 def test_split_is_disjoint_and_stratified():
