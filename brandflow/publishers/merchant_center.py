@@ -37,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from brandflow.errors import BrandflowError
 from brandflow.records import JobRecord
+from brandflow.registry import options_error
 from brandflow.spec import CampaignSpec, FormatSpec
 
 #: Longest URL in any image attribute, characters (all three attributes: "1–2,000 characters").
@@ -144,11 +145,7 @@ class MerchantCenterFeed:
         try:
             opts = MerchantCenterOptions.model_validate(dict(options))
         except ValidationError as e:
-            err = e.errors()[0]
-            loc = ".".join(str(p) for p in err["loc"]) or "(options)"
-            fix = (f"remove it, or use one of: {', '.join(sorted(MerchantCenterOptions.model_fields))}"
-                   if err["type"] == "extra_forbidden" else "see the README's 'Fit to publish' section")
-            raise FeedError(f"{where}.{loc}: {err['msg'].removeprefix('Value error, ')}. Fix: {fix}") from None
+            raise FeedError(str(options_error(e, MerchantCenterOptions, where))) from None
         by_name = {f.name: f for f in formats}
         chosen = [("image_link", opts.image_link), ("lifestyle_image_link", opts.lifestyle_image_link)]
         chosen += [("additional_image_link", n) for n in opts.additional_image_link]

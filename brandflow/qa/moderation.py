@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from brandflow.errors import BrandflowError, MissingDependencyError
 from brandflow.qa.base import CheckContext
 from brandflow.records import CheckResult, Verdict, VERDICT_ORDER
+from brandflow.registry import options_error
 
 #: NudeNet classes that are nudity / sexual content (exposed genitalia, anus, buttocks, female breast). Covered
 #: parts, faces, feet, belly, armpits and the male chest are not, by themselves, unsafe for a product creative.
@@ -81,11 +82,7 @@ def parse_options(options: dict[str, Any]) -> ModerationOptions:
     try:
         return ModerationOptions.model_validate(dict(options))
     except ValidationError as e:
-        err = e.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]) or "(options)"
-        fix = (f"remove it, or use one of: {', '.join(sorted(ModerationOptions.model_fields))}"
-               if err["type"] == "extra_forbidden" else "see the README's 'Fit to publish' section")
-        raise ModerationOptionsError(f"qa.moderation.{field}: {err['msg'].removeprefix('Value error, ')}. Fix: {fix}") from None
+        raise ModerationOptionsError(str(options_error(e, ModerationOptions, "qa.moderation"))) from None
 
 
 _detector: Any = None
