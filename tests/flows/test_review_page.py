@@ -57,22 +57,29 @@ def _paused_run(path: Path, api: str) -> str:
     raise AssertionError("the run never paused")
 
 
-def test_review_in_the_browser_resumes_the_flow(prefect_harness, tiny_campaign, monkeypatch, browser):
+def _start_paused(path: Path) -> tuple[str, str, threading.Thread, dict]:
+    """Run the campaign flow of ``path`` in a thread until it pauses for review: (api url, flow run id, the
+    thread, a dict that receives the flow's ``result``)."""
     from prefect.settings import PREFECT_API_URL
 
-    from brandflow.cli import app as cli
     from brandflow.flows.campaign import campaign_flow
-    from brandflow.review.app import create_app
 
-    monkeypatch.setenv(approval.POLL_ENV, "1")
-    ana, ben = reviewers.add("Ana Lima"), reviewers.add("Ben Okafor")
-    path = tiny_campaign("browser", review="required", review_timeout_seconds=300)
     api = PREFECT_API_URL.value()
     outcome: dict = {}
     ctx = contextvars.copy_context()
     worker = threading.Thread(target=lambda: outcome.update(result=ctx.run(campaign_flow, str(path))), daemon=True)
     worker.start()
-    run_id = _paused_run(path, api)
+    return api, _paused_run(path, api), worker, outcome
+
+
+def test_review_in_the_browser_resumes_the_flow(prefect_harness, tiny_campaign, monkeypatch, browser):
+    from brandflow.cli import app as cli
+    from brandflow.review.app import create_app
+
+    monkeypatch.setenv(approval.POLL_ENV, "1")
+    ana, ben = reviewers.add("Ana Lima"), reviewers.add("Ben Okafor")
+    path = tiny_campaign("browser", review="required", review_timeout_seconds=300)
+    api, run_id, worker, outcome = _start_paused(path)
     run_dir = path.parent / "runs" / "saleor-autumn"
     apple, plimsolls = "apple-juice/square/v0", "white-plimsolls/square/v0"
 
@@ -150,20 +157,12 @@ def test_review_in_the_browser_resumes_the_flow(prefect_harness, tiny_campaign, 
 
 def test_an_unsigned_resume_approves_nothing(prefect_harness, tiny_campaign, monkeypatch):
     """Issue 12 §5: with reviewers configured, POST .../resume with a free-text name is refused and the run keeps waiting."""
-    from prefect.settings import PREFECT_API_URL
-
-    from brandflow.flows.campaign import campaign_flow
     from brandflow.review.decisions import ReviewAnswer, SignedDecision
 
     monkeypatch.setenv(approval.POLL_ENV, "1")
     ana = reviewers.add("Ana Lima")
     path = tiny_campaign("unsigned", review="required", review_timeout_seconds=300)
-    api = PREFECT_API_URL.value()
-    outcome: dict = {}
-    ctx = contextvars.copy_context()
-    worker = threading.Thread(target=lambda: outcome.update(result=ctx.run(campaign_flow, str(path))), daemon=True)
-    worker.start()
-    run_id = _paused_run(path, api)
+    api, run_id, worker, outcome = _start_paused(path)
     approval.resume_run(run_id, approval.ApprovalInput(approve_all=True, reviewer="Head of Brand"), api_url=api)
 
     deadline = time.monotonic() + 60
