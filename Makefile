@@ -28,9 +28,11 @@ define need_build
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BUILD_PKGS) >/dev/null; \
 	  else echo "missing system packages: sudo apt-get install -y $(BUILD_PKGS) (Debian/Ubuntu)"; exit 1; fi; fi
 endef
-# Debian packages without a command to look for: fonts for every script compose sets (fallback chains, no tofu)
-# and Tesseract language packs for the OCR of each market's language. Checked with dpkg.
-SCRIPT_PKGS := fonts-noto-core fonts-noto-cjk tesseract-ocr-deu tesseract-ocr-ara tesseract-ocr-jpn tesseract-ocr-heb tesseract-ocr-hin
+# Debian packages without a command to look for: fonts for every script compose sets (fallback chains, no tofu;
+# colour emoji), FriBiDi (bidi order of runs in several fonts) and Tesseract language packs for the OCR of each
+# market's language. Checked with dpkg.
+SCRIPT_PKGS := fonts-noto-core fonts-noto-cjk fonts-noto-color-emoji libfribidi0 tesseract-ocr-deu tesseract-ocr-ara \
+               tesseract-ocr-jpn tesseract-ocr-heb tesseract-ocr-hin tesseract-ocr-kor tesseract-ocr-chi-sim tesseract-ocr-tha
 define need_pkgs
 	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

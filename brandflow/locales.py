@@ -12,7 +12,7 @@ from decimal import Decimal
 #: Tesseract traineddata per language (Debian ``tesseract-ocr-<code>``); English is always added for
 #: Latin-script brand names and prices inside other scripts.
 TESSERACT = {"en": "eng", "de": "deu", "fr": "fra", "es": "spa", "it": "ita", "ar": "ara", "he": "heb",
-             "ja": "jpn", "zh": "chi_sim", "ko": "kor", "hi": "hin"}
+             "ja": "jpn", "zh": "chi_sim", "ko": "kor", "hi": "hin", "th": "tha"}
 
 
 def check_locale(tag: str) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from brandflow.compose.typeset import Face, FontChain
 from brandflow.locales import check_locale, format_price, tesseract_lang
@@ -47,7 +47,7 @@ def test_ocr_reads_in_the_language_it_is_given(lang, text):
 
     face = Face(FontChain(str(Path(__file__).resolve().parents[1] / "brandflow/assets/fonts/DejaVuSans-Bold.ttf"), lang[:2]), 64)
     img = Image.new("RGB", (700, 140), "white")
-    face.draw(ImageDraw.Draw(img), (30, 30), text, (20, 20, 20))
+    face.draw(img, (30, 30), text, (20, 20, 20))
     words = ocr_words(np.asarray(img), psm=7, lang=f"{lang}+eng")
     assert "".join(w.text for w in words).replace(" ", "") == text.replace(" ", "")
 

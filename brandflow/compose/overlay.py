@@ -116,6 +116,7 @@ class _Block:
     pitch: int
     bbox: tuple[int, int, int, int]
     xs: tuple[float, ...] = ()  # each line's x offset (right-aligned right-to-left text); empty = all 0
+    rtl: bool = False  # the paragraph direction every line is reordered with (UAX #9: one direction per paragraph)
 
     @property
     def width(self) -> int:
@@ -130,12 +131,13 @@ def _measure(draw: ImageDraw.ImageDraw, lines: list[str], font: Face) -> _Block:
     """Measure ``lines`` set at ``font``; right-to-left text (UAX #9 paragraph direction) is right-aligned."""
     pitch = round(font.size * LINE_SPACING)
     xs: tuple[float, ...] = ()
-    if len(lines) > 1 and Face.rtl(" ".join(lines)):
-        lengths = [font.length(ln) for ln in lines]
+    rtl = Face.rtl(" ".join(lines))
+    if len(lines) > 1 and rtl:
+        lengths = [font.length(ln, rtl) for ln in lines]
         xs = tuple(round(max(lengths) - n) for n in lengths)
-    boxes = [font.bbox(ln, (xs[i] if xs else 0, i * pitch)) for i, ln in enumerate(lines)]
+    boxes = [font.bbox(ln, (xs[i] if xs else 0, i * pitch), rtl) for i, ln in enumerate(lines)]
     bbox = (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
-    return _Block(lines, font, pitch, bbox, xs)
+    return _Block(lines, font, pitch, bbox, xs, rtl)
 
 
 class _Painter:
@@ -189,7 +191,7 @@ class _Painter:
                 f"colour, white or black (best {ratio:.2f}); lower overlay.min_contrast"
             )
         for i, ln in enumerate(block.lines):
-            block.font.draw(self.draw, (ox + (block.xs[i] if block.xs else 0), oy + i * block.pitch), ln, colour)
+            block.font.draw(self.img, (ox + (block.xs[i] if block.xs else 0), oy + i * block.pitch), ln, colour, block.rtl)
         region = TextRegion(
             slot=slot, text=text, box=Box(x0=box[0], y0=box[1], x1=box[2], y1=box[3]), fg=rgb_to_hex(colour),
             bg=rgb_to_hex(bg), contrast=round(ratio, 2), font_px=block.font.size, fonts=block.font.files_for(text),
@@ -356,13 +358,15 @@ class _Painter:
 def text_language(job: Job) -> str | None:
     """The language the overlay texts are shaped and hyphenated for: the job's locale (``'de-DE'`` → ``'de'``)
     when it has one, else guessed from the headline's script (Arabic → ``ar``, Hebrew → ``he``, kana → ``ja``,
-    other CJK → ``zh``, Devanagari → ``hi``); ``None`` for Latin text without a locale (no hyphenation)."""
+    Hangul → ``ko``, other CJK → ``zh``, Devanagari → ``hi``); ``None`` for Latin text without a locale (no hyphenation)."""
     locale = getattr(job, "locale", None)
     if locale:
         return locale.split("-")[0].lower()
     text = " ".join(job.overlay.values())
     if any(0x3040 <= ord(c) <= 0x30FF for c in text):
         return "ja"
+    if any(0xAC00 <= ord(c) <= 0xD7AF or 0x1100 <= ord(c) <= 0x11FF for c in text):  # Hangul
+        return "ko"
     scripts = {script_of(c) for c in text}
     for script, lang in (("arabic", "ar"), ("hebrew", "he"), ("cjk", "zh"), ("devanagari", "hi"), ("thai", "th")):
         if script in scripts:

@@ -8,10 +8,16 @@
 * **Shaping** — every run is laid out by Pillow's raqm engine (HarfBuzz + FriBiDi; ``PIL.features.check('raqm')``),
   which joins Arabic letters, reorders Devanagari matras and applies the font's ligatures. Without raqm
   (a Pillow built without it) Pillow's basic layout is used and Arabic/Indic text is wrong: we raise instead.
-* **Bidi** — a line that is one run is handed to raqm whole (it runs the Unicode bidi algorithm itself). A line
-  of several runs (several fonts) is placed run by run: left to right when the line starts with a
-  left-to-right character, right to left when it starts with a right-to-left one (Unicode UAX #9's paragraph
-  direction, P2–P3); runs are not reordered within a line beyond that.
+* **Bidi** — a line drawn in several fonts (an Arabic title with a Latin brand name, a price in digits) is cut into
+  runs of one font and one embedding level and drawn in the Unicode bidi algorithm's visual order (UAX #9, levels
+  and L1–L2 reordering from FriBiDi, :mod:`brandflow.compose.bidi`); each run is shaped by raqm with its direction
+  given (``rtl`` for odd levels). Lines are broken on the logical text first; each line is then reordered with the
+  **paragraph's** direction (a second line starting with a Latin word stays right-to-left). All runs share one
+  baseline (the primary font's ascender below the line's top).
+* **Emoji** — an emoji grapheme cluster (UTS #51 presentation sequence, ZWJ sequences and flags included:
+  :func:`brandflow.glyphs.is_emoji`) is drawn with Noto Color Emoji (Debian ``fonts-noto-color-emoji``), a CBDT
+  colour bitmap font FreeType loads only at its 109-px strike: drawn there with ``embedded_color`` and scaled by
+  ``size / 109`` (Lanczos), advance and bitmap box scaled alike, on the line's baseline.
 * **Line breaks** — between words (spaces); in CJK text (no spaces) between any two ideographs or kana, except
   before closing punctuation and small kana and after opening brackets (JIS X 4051 *kinsoku*, the common
   subset). Never inside a word: a word wider than the box is hyphenated at a pyphen (Hunspell patterns) point
@@ -31,9 +37,10 @@ from functools import lru_cache
 from itertools import combinations
 from pathlib import Path
 
-from PIL import ImageDraw, ImageFont, features
+from PIL import Image, ImageDraw, ImageFont, features
 
-from brandflow.glyphs import font_codepoints
+from brandflow.compose.bidi import visual_runs
+from brandflow.glyphs import bitmap_strike, draws_nothing, font_codepoints, graphemes, is_emoji
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets" / "fonts"
 BUNDLED_BOLD = ASSETS / "DejaVuSans-Bold.ttf"
@@ -48,6 +55,8 @@ SCRIPT_FONTS = {
     "thai": "NotoSansThai-Bold.ttf",
     "cjk": "NotoSansCJK-Bold.ttc",
 }
+#: The colour emoji font (Debian ``fonts-noto-color-emoji``: Noto Color Emoji, CBDT bitmaps at 109 ppem).
+EMOJI_FONT = "NotoColorEmoji.ttf"
 #: Face index inside NotoSansCJK-*.ttc per language (the collection's order: JP, KR, SC, TC, HK).
 CJK_INDEX = {"ja": 0, "ko": 1, "zh": 2, "zh-tw": 3, "zh-hk": 4}
 _RTL = {"R", "AL"}
@@ -96,30 +105,41 @@ def system_font(name: str) -> str | None:
 @dataclass(frozen=True)
 class FontChain:
     """A fallback chain: ``primary`` (brand font or the bundled DejaVu Sans Bold), then per-script Noto fonts,
-    then the bundled font. ``lang`` (BCP 47 primary subtag, e.g. ``'ja'``) picks the CJK face and hyphenation."""
+    then the bundled font. ``lang`` (BCP 47 primary subtag, e.g. ``'ja'``) picks the CJK face and hyphenation.
+    Emoji (:func:`brandflow.glyphs.is_emoji`) try the colour emoji font (:data:`EMOJI_FONT`) first."""
 
     primary: str
     lang: str | None = None
     brand: bool = False
 
     def candidates(self, script: str) -> list[str]:
-        """Font files to try, in order, for a character of ``script``."""
-        out = [self.primary] if self.brand else []
-        own = system_font(SCRIPT_FONTS[script]) if script in SCRIPT_FONTS and script != "latin" else None
+        """Font files to try, in order, for a character (or grapheme cluster) of ``script`` (:func:`script_of`, or
+        ``'emoji'``)."""
+        out = [self.primary] if self.brand and script != "emoji" else []
+        own = system_font(EMOJI_FONT if script == "emoji" else SCRIPT_FONTS[script]) \
+            if script == "emoji" or (script in SCRIPT_FONTS and script != "latin") else None
         if own:
             out.append(own)
         out.append(str(BUNDLED_BOLD) if not self.brand else self.primary)
-        out += [p for p in (system_font(n) for n in SCRIPT_FONTS.values()) if p]
+        out += [p for p in (system_font(n) for n in (*SCRIPT_FONTS.values(), EMOJI_FONT)) if p]
         return list(dict.fromkeys(out))
 
     def files(self) -> list[str]:
         """Every font file of the chain (for a coverage check)."""
-        return list(dict.fromkeys(self.candidates("common") + [p for s in SCRIPT_FONTS for p in self.candidates(s)]))
+        return list(dict.fromkeys(self.candidates("common") + [p for s in (*SCRIPT_FONTS, "emoji") for p in self.candidates(s)]))
 
     def font_for(self, c: str) -> str:
-        """The first font of the chain whose cmap has ``c`` (the primary when none has it: coverage is checked first)."""
-        for path in self.candidates(script_of(c)):
-            if ord(c) in font_codepoints(path):
+        """The first font of the chain whose cmap has ``c`` — a character, or a grapheme cluster whose every drawn
+        character it has (else the first that has its base character); the primary when none has it: coverage is
+        checked before drawing (:func:`brandflow.glyphs.require_glyphs`)."""
+        cands = self.candidates("emoji" if is_emoji(c) else script_of(c[0]))
+        need = [ord(x) for x in c if not draws_nothing(x)] or [ord(c[0])]
+        for path in cands:
+            cps = font_codepoints(path)
+            if all(n in cps for n in need):
+                return path
+        for path in cands:
+            if ord(c[0]) in font_codepoints(path):
                 return path
         return self.candidates("common")[0]
 
@@ -133,8 +153,42 @@ def _load(path: str, size: int, index: int) -> ImageFont.FreeTypeFont:
         raise ValueError(f"font {path}: cannot be loaded ({e}); check brand.fonts") from None
 
 
+@lru_cache(maxsize=4096)
+def _char_fonts(chain: FontChain, line: str) -> tuple[str, ...]:
+    """The font file of each character of ``line`` (logical order), chosen per grapheme cluster: an emoji cluster
+    takes the colour emoji font; spaces and neutral characters stay in the font before them when it has them (never
+    in a bitmap emoji font: a space there would be drawn at the emoji's scale)."""
+    out: list[str] = []
+    for cl in graphemes(line):
+        prev = out[-1] if out else None
+        neutral = all(script_of(c) == "common" or draws_nothing(c) for c in cl) and not is_emoji(cl)
+        if prev and neutral and bitmap_strike(prev) is None and all(
+                ord(c) in font_codepoints(prev) or draws_nothing(c) for c in cl):
+            path = prev
+        else:
+            path = chain.font_for(cl)
+        out += [path] * len(cl)
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Run:
+    """A piece of a line drawn with one font in one direction: ``text`` (logical order, shaped whole by raqm),
+    ``font`` (loaded at ``scale`` × the line's size: a bitmap emoji font is loaded at its strike and scaled),
+    ``rtl``."""
+
+    text: str
+    font: ImageFont.FreeTypeFont
+    scale: float
+    rtl: bool
+
+
 class Face:
-    """A :class:`FontChain` at one pixel ``size``: measures and draws a line as runs of one font each.
+    """A :class:`FontChain` at one pixel ``size``: measures and draws a line as runs of one font each, in the Unicode
+    bidi algorithm's visual order (:func:`brandflow.compose.bidi.visual_runs`), all on one baseline (the primary
+    font's ascender below the line's top). Emoji are drawn from a colour bitmap font at its strike size (Noto Color
+    Emoji: 109 px, the only size FreeType loads it at) and scaled to ``size / strike`` with Lanczos — the scaling a
+    browser applies to the same font.
 
     Quacks like the ``font`` Pillow's ``ImageDraw`` wants where overlay code needs only ``size``.
     """
@@ -144,28 +198,33 @@ class Face:
 
     def _font(self, path: str) -> ImageFont.FreeTypeFont:
         index = CJK_INDEX.get((self.chain.lang or "ja").lower(), 0) if path.endswith(".ttc") else 0
-        return _load(path, self.size, index)
+        return _load(path, bitmap_strike(path) or self.size, index)
+
+    def _scale(self, path: str) -> float:
+        strike = bitmap_strike(path)
+        return self.size / strike if strike else 1.0
 
     def runs(self, line: str) -> list[tuple[str, ImageFont.FreeTypeFont]]:
-        """The line split into ``(text, font)`` runs in logical order; spaces and neutral characters stay in
-        the current run when its font has them."""
+        """The line split into ``(text, font)`` runs of one font each, in logical order."""
+        fonts = _char_fonts(self.chain, line)
         out: list[tuple[str, str]] = []
-        for c in line:
-            if out:
-                cur = out[-1][1]
-                if (script_of(c) == "common" and ord(c) in font_codepoints(cur)) or c.isspace():
-                    out[-1] = (out[-1][0] + c, cur)
-                    continue
-            path = self.chain.font_for(c)
+        for c, path in zip(line, fonts):
             if out and out[-1][1] == path:
                 out[-1] = (out[-1][0] + c, path)
             else:
                 out.append((c, path))
         return [(t, self._font(p)) for t, p in out]
 
+    def visual(self, line: str, rtl: bool | None = None) -> list[Run]:
+        """The runs of ``line`` in visual order (left to right); ``rtl`` is the paragraph direction (``None``: the
+        line's own, UAX #9 P2–P3)."""
+        fonts = _char_fonts(self.chain, line)
+        return [Run(line[a:b], self._font(fonts[a]), self._scale(fonts[a]), run_rtl)
+                for a, b, run_rtl in visual_runs(line, list(fonts), rtl)]
+
     def files_for(self, text: str) -> list[str]:
         """The font files the runs of ``text`` are drawn with, in order of first use."""
-        return list(dict.fromkeys(str(f.path) for _, f in self.runs(text)))
+        return list(dict.fromkeys(_char_fonts(self.chain, text)))
 
     @staticmethod
     def rtl(line: str) -> bool:
@@ -178,34 +237,59 @@ class Face:
                 return False
         return False
 
-    def _visual(self, line: str) -> list[tuple[str, ImageFont.FreeTypeFont]]:
-        runs = self.runs(line)
-        return runs[::-1] if len(runs) > 1 and self.rtl(line) else runs
+    def _kw(self, run: Run) -> dict:
+        if not has_raqm():
+            return {}
+        return {"direction": "rtl" if run.rtl else "ltr", **({"language": self.chain.lang} if self.chain.lang else {})}
 
-    def _kw(self, text: str) -> dict:
-        return {"language": self.chain.lang} if self.chain.lang and has_raqm() else {}
+    def _ascent(self) -> int:
+        return self._font(self.chain.candidates("common")[0]).getmetrics()[0]
 
-    def length(self, line: str) -> float:
+    def length(self, line: str, rtl: bool | None = None) -> float:
         """Advance width of ``line`` in pixels (shaped)."""
-        return sum(f.getlength(t, **self._kw(t)) for t, f in self.runs(line))
+        return sum(r.font.getlength(r.text, **self._kw(r)) * r.scale for r in self.visual(line, rtl))
 
-    def bbox(self, line: str, xy: tuple[float, float] = (0, 0)) -> tuple[int, int, int, int]:
-        """Ink box of ``line`` drawn with its left end at ``xy`` (anchor ``la``: left, ascender)."""
+    def bbox(self, line: str, xy: tuple[float, float] = (0, 0), rtl: bool | None = None) -> tuple[int, int, int, int]:
+        """Ink box ``(x0, y0, x1, y1)`` pixels of ``line`` drawn with its left end at ``xy`` (the line's top: the
+        baseline is the primary font's ascender below it). ``rtl``: the paragraph direction (``None``: the line's)."""
         x, y = xy
+        base = y + self._ascent()
         boxes = []
-        for t, f in self._visual(line):
-            b = f.getbbox(t, anchor="la", **self._kw(t))
-            boxes.append((x + b[0], y + b[1], x + b[2], y + b[3]))
-            x += f.getlength(t, **self._kw(t))
+        for r in self.visual(line, rtl):
+            b = r.font.getbbox(r.text, anchor="ls", **self._kw(r))
+            boxes.append((x + b[0] * r.scale, base + b[1] * r.scale, x + b[2] * r.scale, base + b[3] * r.scale))
+            x += r.font.getlength(r.text, **self._kw(r)) * r.scale
         return (math.floor(min(b[0] for b in boxes)), math.floor(min(b[1] for b in boxes)),
                 math.ceil(max(b[2] for b in boxes)), math.ceil(max(b[3] for b in boxes)))
 
-    def draw(self, draw: ImageDraw.ImageDraw, xy: tuple[float, float], line: str, fill) -> None:
-        """Draw ``line`` with its left end at ``xy`` (anchor ``la``), run by run in visual order."""
+    def draw(self, image: Image.Image | ImageDraw.ImageDraw, xy: tuple[float, float], line: str, fill,
+             rtl: bool | None = None) -> None:
+        """Draw ``line`` onto ``image`` (a PIL image, sRGB, or an ``ImageDraw`` on one) with its left end at ``xy``
+        (the line's top, as :meth:`bbox`), run by run in visual order; ``fill`` colours outline fonts, emoji keep
+        their colours. ``rtl``: the paragraph direction (``None``: the line's)."""
+        if isinstance(image, ImageDraw.ImageDraw):
+            draw, image = image, image._image  # emoji are pasted onto the image the ImageDraw draws on
+        else:
+            draw = ImageDraw.Draw(image)
         x, y = xy
-        for t, f in self._visual(line):
-            draw.text((x, y), t, font=f, fill=fill, anchor="la", **self._kw(t))
-            x += f.getlength(t, **self._kw(t))
+        base = y + self._ascent()
+        for r in self.visual(line, rtl):
+            if r.scale == 1.0:
+                draw.text((x, base), r.text, font=r.font, fill=fill, anchor="ls", **self._kw(r))
+            else:
+                _paste_bitmap_run(image, r, (x, base), self._kw(r))
+            x += r.font.getlength(r.text, **self._kw(r)) * r.scale
+
+
+def _paste_bitmap_run(image: Image.Image, run: Run, origin: tuple[float, float], kw: dict) -> None:
+    """Draw a colour bitmap run (emoji) at its strike size, scale it by ``run.scale`` (Lanczos on premultiplied
+    alpha) and composite it with its left end and baseline at ``origin``."""
+    b = run.font.getbbox(run.text, anchor="ls", **kw)
+    tile = Image.new("RGBA", (max(1, b[2] - b[0]), max(1, b[3] - b[1])), (0, 0, 0, 0))
+    ImageDraw.Draw(tile).text((-b[0], -b[1]), run.text, font=run.font, anchor="ls", embedded_color=True, **kw)
+    size = (max(1, round(tile.width * run.scale)), max(1, round(tile.height * run.scale)))
+    tile = tile.resize(size, Image.Resampling.LANCZOS)
+    image.paste(tile, (round(origin[0] + b[0] * run.scale), round(origin[1] + b[1] * run.scale)), tile)
 
 
 # --------------------------------------------------------------------------- line breaking
@@ -297,4 +381,4 @@ def balanced_lines(face: Face, text: str, max_w: float, max_lines: int, line_w=N
     return None
 
 
-__all__ = ["Face", "FontChain", "balanced_lines", "has_raqm", "hyphenate", "script_of", "tokens"]
+__all__ = ["EMOJI_FONT", "Face", "FontChain", "Run", "balanced_lines", "has_raqm", "hyphenate", "script_of", "tokens"]

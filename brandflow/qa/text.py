@@ -37,6 +37,7 @@ word fails; OCR look-alikes warn; tofu fails; unreadable scripts warn and say so
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -56,7 +57,7 @@ from pydantic import Field
 from brandflow.colour import hex_to_rgb, wcag_luminance
 from brandflow.errors import MissingDependencyError
 from brandflow.qa.base import CheckContext
-from brandflow.qa.tokens import (TextDecision, combine, compare_reading, describe_chars,
+from brandflow.qa.tokens import (TextDecision, TokenReading, combine, compare_reading, describe_chars,
                                    ned, normalise_text, word_precision_recall)
 from brandflow.qa.words import Word
 from brandflow.records import CheckResult, TextRegion
@@ -585,13 +586,21 @@ class TextCheck:
                 continue
             prep, words = res
             tofu = _missing_glyphs(region)
+            emoji = [] if tofu else _emoji_drawn_in_colour(region)
+            if emoji:
+                notes.append(f"{region.slot}: OCR cannot read emoji; {', '.join(emoji)} verified by font coverage "
+                             f"instead (drawn with a colour emoji font)")
+
+            def compare(e: str, ws: list[Word], region=region, emoji=emoji) -> TokenReading:
+                return _without_emoji(compare_reading(region.text, ws, e, lang=ctx.lang), region.text, emoji, e, ctx.lang)
+
             per_engine: dict[str, list[Word]] = {"tesseract": words}
-            decision = combine(region.text, [compare_reading(region.text, words, "tesseract", lang=ctx.lang)])
+            decision = combine(region.text, [compare("tesseract", words)])
             if (decision.verdict != "pass" or engine == "both") and scene_ok and engine != "tesseract":
                 crop = _region_crop(image, region)
                 if crop is not None:
                     per_engine["rapidocr"] = _scene_words(*crop)
-                    decision = combine(region.text, [compare_reading(region.text, per_engine[e], e, lang=ctx.lang) for e in per_engine])
+                    decision = combine(region.text, [compare(e, per_engine[e]) for e in per_engine])
             region_words.append((region.slot, per_engine))
             read = " ".join(w.text for w in words)
             precision, recall = word_precision_recall(read, region.text)
@@ -684,6 +693,35 @@ class TextCheck:
             thresholds={"min_ned": min_ned, "forbidden_words": forbidden, "engine": engine, "decision": "per token"},
             reasons=fails + warns,
         )
+
+
+def _emoji_drawn_in_colour(region: TextRegion) -> list[str]:
+    """The emoji (grapheme clusters) of the region's text that one of its recorded fonts draws from colour bitmaps
+    (every character of the cluster in that font's cmap): compose drew them, OCR cannot read them. Empty when no
+    font is recorded."""
+    from brandflow.glyphs import bitmap_strike, draws_nothing, emoji_clusters, font_codepoints
+
+    colour = [f for f in region.fonts if Path(f).is_file() and bitmap_strike(f)]
+    return [cl for cl in emoji_clusters(region.text)
+            if any(all(ord(c) in font_codepoints(f) or draws_nothing(c) for c in cl) for f in colour)]
+
+
+def _without_emoji(reading: TokenReading, text: str, emoji: list[str], engine: str, lang: str) -> TokenReading:
+    """``reading`` of ``text`` without its "cannot be verified" findings whose unreadable characters all belong to
+    ``emoji`` (verified by font coverage instead), its NED taken against ``text`` without them; unchanged when nothing
+    else in the text can be read (an emoji-only text still warns)."""
+    from brandflow.glyphs import graphemes
+    from brandflow.qa.tokens import unreadable_chars
+
+    chars = {c for cl in emoji for c in cl}
+    if not chars:
+        return reading
+    keep = tuple(f for f in reading.findings if not (
+        f.status == "unverifiable" and set(unreadable_chars(f.expected, engine, lang)) <= chars))
+    if not any(f.status != "unverifiable" for f in keep):
+        return reading
+    rest = "".join(cl for cl in graphemes(text) if cl not in emoji)
+    return dataclasses.replace(reading, findings=keep, ned=ned(reading.read, rest))
 
 
 def _missing_glyphs(region: TextRegion) -> list[str]:

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 from rapidfuzz.distance import Levenshtein
 
 from brandflow.compose.overlay import compose
-from brandflow.compose.typeset import Face, FontChain, balanced_lines, has_raqm, hyphenate, tokens
+from brandflow.compose.typeset import CJK_INDEX, Face, FontChain, balanced_lines, has_raqm, hyphenate, tokens
 from brandflow.glyphs import MissingGlyphsError, missing_glyphs
 from brandflow.records import GeneratedImage, Job, ReferenceImage, StructuredPrompt, Subject, sha256_file
 from brandflow.spec import FormatSpec, OverlaySpec, load_brand_kit
@@ -19,14 +19,17 @@ from brandflow.spec import FormatSpec, OverlaySpec, load_brand_kit
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "saleor"
 BOLD = str(Path(__file__).resolve().parents[2] / "brandflow" / "assets" / "fonts" / "DejaVuSans-Bold.ttf")
 SQUARE = FormatSpec(name="square", width=1080, height=1080)
-#: (Tesseract language, headline) — one per script the Makefile installs a language pack for
+#: (Tesseract language, headline, locale) — one per script the Makefile installs a language pack for
 SCRIPTS = [
-    ("eng", "Blue Hoodie for autumn days"),
-    ("deu", "Blauer Kapuzenpullover für Herbsttage"),
-    ("ara", "قميص أزرق للخريف"),
-    ("jpn", "秋の青いパーカー"),
-    ("heb", "סווטשירט כחול לסתיו"),
-    ("hin", "नीली हुडी"),
+    ("eng", "Blue Hoodie for autumn days", None),
+    ("deu", "Blauer Kapuzenpullover für Herbsttage", "de-DE"),
+    ("ara", "قميص أزرق للخريف", "ar-SA"),
+    ("jpn", "秋の青いパーカー", "ja-JP"),
+    ("heb", "סווטשירט כחול לסתיו", "he-IL"),
+    ("hin", "नीली हुडी", "hi-IN"),
+    ("kor", "가을 파란 후디", "ko-KR"),
+    ("chi_sim", "秋季新款连帽衫", "zh-CN"),  # chi_sim reads 蓝 (blue) as 监 at every size tried
+    ("tha", "ลดราคาฤดูใบไม้ร่วง", "th-TH"),  # tha misreads tone marks on bold text (reads ไม่ for ไม้: 1 of 18)
 ]
 
 
@@ -41,25 +44,47 @@ def _flat(tmp_path: Path, colour="#FFFFFF") -> GeneratedImage:
     return GeneratedImage(path=path, width=1080, height=1080, sha256=sha256_file(path))
 
 
-def _job(headline: str, price: str = "$35.00", cta: str = "Shop now", fmt: FormatSpec = SQUARE) -> Job:
+def _job(headline: str, price: str = "$35.00", cta: str = "Shop now", fmt: FormatSpec = SQUARE,
+         locale: str | None = None) -> Job:
     pack = EXAMPLE / "images" / "saleor-apple-drink.png"
     return Job(campaign="t", product_id="p", product_title="P", format=fmt, variant=0, seed=0, backend="compositor",
                references=[ReferenceImage(path=pack, role="primary_packshot", sha256=sha256_file(pack))],
                prompt=StructuredPrompt(scene="s", subjects=[Subject(description="d")], color_palette=["#1864EC"]),
-               overlay={"headline": headline, "price": price, "cta": cta})
+               overlay={"headline": headline, "price": price, "cta": cta}, locale=locale)
+
+
+def _notdef_glyphs(face: Face, line: str) -> list[str]:
+    """The runs of ``line`` in which HarfBuzz (uharfbuzz, the shaper raqm wraps) puts glyph 0 (.notdef, the tofu
+    box) when shaping each run with the font it is drawn with."""
+    import uharfbuzz as hb
+
+    bad = []
+    for run in face.visual(line):
+        path = str(run.font.path)
+        index = CJK_INDEX.get(face.chain.lang or "ja", 0) if path.endswith(".ttc") else 0
+        font = hb.Font(hb.Face(hb.Blob.from_file_path(path), index))
+        buf = hb.Buffer()
+        buf.add_str(run.text)
+        buf.guess_segment_properties()
+        hb.shape(font, buf, {})
+        if any(g.codepoint == 0 for g in buf.glyph_infos):
+            bad.append(run.text)
+    return bad
 
 
 def test_pillow_shapes_with_raqm():
     assert has_raqm(), "Pillow without raqm cannot shape Arabic or Devanagari"
 
 
-@pytest.mark.parametrize(("lang", "text"), SCRIPTS)
-def test_a_headline_in_each_script_has_no_tofu_and_ocr_reads_it_back(tmp_path, brand, lang, text):
+@pytest.mark.parametrize(("lang", "text", "locale"), SCRIPTS)
+def test_a_headline_in_each_script_has_no_tofu_and_ocr_reads_it_back(tmp_path, brand, lang, text, locale):
     import pytesseract
 
-    creative = compose(_flat(tmp_path), _job(text), brand, OverlaySpec(), tmp_path / "c.png")
+    creative = compose(_flat(tmp_path), _job(text, locale=locale), brand, OverlaySpec(), tmp_path / "c.png")
     head = next(r for r in creative.regions if r.slot == "headline")
     assert missing_glyphs(text, head.fonts) == [], "every character has a glyph in the font it was drawn with"
+    face = Face(FontChain(BOLD, (locale or "en")[:2]), head.font_px)
+    assert _notdef_glyphs(face, text) == [], "no run shapes to the .notdef glyph"
     img = Image.open(creative.path).convert("RGB")
     crop = img.crop((head.box.x0 - 16, head.box.y0 - 16, head.box.x1 + 16, head.box.y1 + 16))
     read = pytesseract.image_to_string(crop, lang=lang, config="--psm 6")
@@ -139,3 +164,122 @@ def test_right_to_left_copy_is_right_aligned_and_mirrors_price_and_button(tmp_pa
     rows = np.flatnonzero(ink.any(axis=1))
     top, bottom = ink[rows[: len(rows) // 3]], ink[rows[-len(rows) // 3:]]
     assert abs(np.flatnonzero(top.any(0)).max() - np.flatnonzero(bottom.any(0)).max()) <= 12
+
+
+# --------------------------------------------------------------------------- bidi within a line
+MIXED = "حذاء Dash Force بسعر 49.00 ر.س"  # "shoe Dash Force for 49.00 SAR": Arabic, a Latin brand name, a price
+
+
+def _drawn_order(face: Face, line: str, rtl=None) -> str:
+    """The characters of ``line`` in the order the runs are drawn, left to right (a right-to-left run reversed).
+    Brackets are not mirrored here: HarfBuzz mirrors them when it shapes a right-to-left run, and python-bidi 0.6
+    reorders without mirroring."""
+    return "".join(r.text[::-1] if r.rtl else r.text for r in face.visual(line, rtl))
+
+
+@pytest.mark.parametrize("line", [MIXED, "נעלי Dash Force ב-49.90 ₪", "Dash Force حذاء 49 ر.س", "سعر (49.00) Sale!"])
+def test_a_mixed_line_is_drawn_in_the_bidi_algorithms_visual_order(line):
+    from bidi import get_display  # python-bidi: Rust's unicode-bidi, an implementation independent of FriBiDi
+
+    face = Face(FontChain(BOLD, "ar"), 48)
+    assert len(face.visual(line)) >= 3, "several fonts and directions: drawn run by run"
+    assert _drawn_order(face, line) == get_display(line)
+
+
+def test_the_latin_run_and_the_price_sit_where_the_bidi_order_puts_them():
+    import cv2
+
+    face = Face(FontChain(BOLD, "ar"), 48)
+    img = Image.new("L", (int(face.length(MIXED)) + 40, 120), 255)
+    face.draw(img, (20, 20), MIXED, 0)
+    line = np.asarray(img)
+
+    def x_of(piece: str) -> int:  # where the piece, drawn alone by Pillow in the font the line uses, matches its pixels
+        font = next(f for t, f in face.runs(MIXED) if piece in t)
+        tile = Image.new("L", (400, 120), 255)
+        ImageDraw.Draw(tile).text((4, 20), piece, font=font, fill=0, direction="rtl" if Face.rtl(piece) else "ltr")
+        t = np.asarray(tile)
+        ink = t < 128
+        t = t[np.flatnonzero(ink.any(1)).min():np.flatnonzero(ink.any(1)).max() + 1,
+              np.flatnonzero(ink.any(0)).min():np.flatnonzero(ink.any(0)).max() + 1]
+        score = cv2.matchTemplate(line, t, cv2.TM_CCOEFF_NORMED)
+        assert score.max() > 0.9, piece
+        y, x = (int(v) for v in np.unravel_index(score.argmax(), score.shape))
+        bottoms[piece] = y + t.shape[0]
+        return x, x + t.shape[1]
+
+    bottoms: dict[str, int] = {}
+
+    # visual order (UAX #9, right-to-left paragraph): "ر.س" | "49.00" | "بسعر" | "Dash Force" | "حذاء", left to right
+    spans = [x_of(p) for p in ("ر.س", "49.00", "بسعر", "Dash Force", "حذاء")]
+    xs = [a for a, _ in spans]
+    assert xs == sorted(xs), xs
+    # one space between the Latin run and each Arabic word beside it (reversing whole runs put both spaces on one side)
+    gaps = [spans[3][0] - spans[2][1], spans[4][0] - spans[3][1]]
+    space = face.length(" ")
+    assert all(0.5 * space < g < 2 * space for g in gaps), (gaps, space)
+    assert abs(bottoms["49.00"] - bottoms["Dash Force"]) <= 1, "digits (Arabic font) and Latin (DejaVu) share a baseline"
+    ink = np.flatnonzero((line < 128).any(0))
+    assert xs[-1] > ink.max() - face.length("حذاء") - 4, "the first word of the text is the rightmost"
+
+
+def test_lines_break_in_logical_order_and_keep_the_paragraph_direction(tmp_path, brand):
+    from bidi import get_display
+
+    text = "حذاء رياضي أزرق للخريف Dash Force Sneaker بسعر 49.00 ر.س"
+    face = Face(FontChain(BOLD, "ar"), 60)
+    lines = balanced_lines(face, text, 700, 3)
+    assert lines and len(lines) >= 2 and " ".join(lines) == text, "breaks chosen on the logical text"
+    for ln in lines:  # each line reordered on its own, with the paragraph's right-to-left direction (UAX #9 §3.4)
+        assert _drawn_order(face, ln, rtl=True) == get_display(ln, base_dir="R")
+    latin_first = "Dash Force بسعر 49.00"
+    assert _drawn_order(face, latin_first, rtl=True) != _drawn_order(face, latin_first), "the paragraph's direction wins"
+    creative = compose(_flat(tmp_path), _job(text, price="49.00 ر.س", cta="تسوق الآن", locale="ar-SA"), brand,
+                       OverlaySpec(), tmp_path / "c.png")
+    head = next(r for r in creative.regions if r.slot == "headline")
+    assert 1080 - 65 - 4 <= head.box.x1 <= 1080 - 65, "right-to-left paragraph: right-aligned"
+
+
+# --------------------------------------------------------------------------- emoji
+def test_emoji_are_drawn_in_colour_on_the_baseline_with_their_advance():
+    face = Face(FontChain(BOLD), 40)
+    runs = face.visual("Hot tee 🔥 👩\u200d💻 🇸🇦")
+    emoji = [r for r in runs if Path(str(r.font.path)).name == "NotoColorEmoji.ttf"]
+    assert [r.text for r in emoji] == ["🔥", "👩\u200d💻", "🇸🇦"], "a ZWJ sequence and a flag stay one cluster"
+    # Noto Color Emoji: one 109-ppem strike, advance 136 px there; scaled to 40 px → 136 × 40/109
+    assert face.length("a🔥") - face.length("a") == pytest.approx(136 * 40 / 109, abs=1)
+    assert Face(FontChain(BOLD), 80).length("🔥") == pytest.approx(2 * face.length("🔥"), abs=1)
+    img = Image.new("RGB", (400, 100), "white")
+    face.draw(img, (10, 10), "Hot 🔥", (0, 0, 0))
+    a = np.asarray(img).astype(int)
+    hot_right = 10 + face.length("Hot ")
+    colour = (a.max(-1) - a.min(-1)) > 80  # saturated pixels: only the emoji has colour
+    cols = np.flatnonzero(colour.any(0))
+    assert colour.sum() > 300 and cols.min() >= hot_right - 1, "the emoji is in colour, right of the text"
+    rows = np.flatnonzero(colour.any(1))
+    text_rows = np.flatnonzero((a[:, : int(hot_right)].max(-1) < 60).any(1))
+    baseline = text_rows.max()  # "Hot" has no descender: its ink ends on the baseline
+    # the emoji sits on the same baseline: its bitmap's ascent/descent at 109 ppem are 101/27 px
+    assert abs((rows.max() - baseline) - 27 * 40 / 109) <= 3 and rows.min() < text_rows.min()
+
+
+def test_an_emoji_title_renders_in_colour_and_passes_text_qa(tmp_path, brand):
+    from brandflow.qa.base import CheckContext
+    from brandflow.qa.text import TextCheck
+
+    small = FormatSpec(name="sq", width=540, height=540)
+    creative = compose(_flat(tmp_path, "#1864EC"), _job("Autumn sale 🍂 Blue Hoodie 🔥", fmt=small), brand,
+                       OverlaySpec(), tmp_path / "c.png")
+    head = next(r for r in creative.regions if r.slot == "headline")
+    assert any(Path(f).name == "NotoColorEmoji.ttf" for f in head.fonts)
+    img = np.asarray(Image.open(creative.path).convert("RGB"))
+    crop = img[head.box.y0:head.box.y1, head.box.x0:head.box.x1].astype(int)
+    orange = (crop[..., 0] > 180) & (crop[..., 2] < 110)  # the leaf and the flame; white text on blue has none
+    assert orange.sum() > 50
+    res = TextCheck().run(img, CheckContext(path=creative.path, brand=brand, regions=tuple(creative.regions)))
+    assert res.verdict == "pass", res.reasons
+    assert any("OCR cannot read emoji; 🍂, 🔥 verified by font coverage" in n for n in res.metrics["notes"])
+    # the same pixels recorded without the emoji font are tofu as far as QA can tell: a fail naming the character
+    tofu = head.model_copy(update={"fonts": [f for f in head.fonts if "Emoji" not in f]})
+    res = TextCheck().run(img, CheckContext(path=creative.path, brand=brand, regions=(tofu,)))
+    assert res.verdict == "fail" and "tofu" in res.reasons[0] and "U+1F342" in res.reasons[0]
