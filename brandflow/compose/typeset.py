@@ -18,7 +18,7 @@
   :func:`brandflow.glyphs.is_emoji`) is drawn with Noto Color Emoji (Debian ``fonts-noto-color-emoji``), a CBDT
   colour bitmap font FreeType loads only at its 109-px strike: drawn there with ``embedded_color`` and scaled by
   ``size / 109`` (Lanczos), advance and bitmap box scaled alike, on the line's baseline.
-* **Line breaks** — between words (spaces); in CJK text (no spaces) between any two ideographs or kana, except
+* **Line breaks** — between words (spaces; Korean only there); in Chinese and Japanese between any two ideographs or kana, except
   before closing punctuation and small kana and after opening brackets (JIS X 4051 *kinsoku*, the common
   subset). Never inside a word: a word wider than the box is hyphenated at a pyphen (Hunspell patterns) point
   only when the locale's language has patterns; otherwise the size shrinks, and if the minimum size does not
@@ -89,7 +89,10 @@ def script_of(c: str) -> str:
 
 
 def _is_cjk_breakable(c: str) -> bool:
-    return script_of(c) == "cjk"
+    """Ideographs and kana break anywhere (with kinsoku); Hangul does not: Korean puts spaces between words and a
+    headline breaks only there (CSS ``word-break: keep-all``, the usual setting for Korean display type)."""
+    o = ord(c)
+    return script_of(c) == "cjk" and not (0xAC00 <= o <= 0xD7AF or 0x1100 <= o <= 0x11FF or 0x3130 <= o <= 0x318F)
 
 
 @lru_cache(maxsize=None)

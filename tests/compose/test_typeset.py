@@ -283,3 +283,46 @@ def test_an_emoji_title_renders_in_colour_and_passes_text_qa(tmp_path, brand):
     tofu = head.model_copy(update={"fonts": [f for f in head.fonts if "Emoji" not in f]})
     res = TextCheck().run(img, CheckContext(path=creative.path, brand=brand, regions=(tofu,)))
     assert res.verdict == "fail" and "tofu" in res.reasons[0] and "U+1F342" in res.reasons[0]
+
+
+# --------------------------------------------------------------------------- auto-fit in any script
+FIT_TITLES = [
+    ("en", "Dash Force sneaker in every colour of the autumn collection 🔥"),
+    ("ar", "حذاء Dash Force الرياضي الأزرق بسعر 49.00 ر.س للخريف"),
+    ("he", "סווטשירט כחול Blue Hoodie לסתיו במחיר 49.90 ₪"),
+    ("hi", "नीली हुडी शरद ऋतु के लिए नया संग्रह"),
+    ("ko", "가을 신상품 파란 후디 지금 구매하세요"),
+]
+
+
+@pytest.mark.parametrize(("lang", "title"), FIT_TITLES)
+def test_line_breaks_in_any_script_never_split_a_word(lang, title):
+    face = Face(FontChain(BOLD, lang), 48)
+    words = title.split()
+    seen = set()
+    for max_w in range(int(face.length(max(words, key=face.length))) + 1, int(face.length(title)) + 40, 37):
+        lines = balanced_lines(face, title, max_w, 3)
+        if lines is None:
+            continue
+        seen.add(len(lines))
+        assert " ".join(lines) == title and all(set(ln.split()) <= set(words) for ln in lines)
+        assert sum(len(ln.split()) for ln in lines) == len(words), "every word whole, on one line"
+        assert all(face.length(ln) <= max_w for ln in lines)
+    assert {1, 2, 3} <= seen, "one, two and three lines all occurred"
+    narrow = int(face.length(max(words, key=face.length))) - 1
+    assert balanced_lines(face, title, narrow, 3) is None, "a word wider than the line is never cut (no patterns)"
+
+
+@pytest.mark.parametrize(("title", "fits"), [("خصم 🔥", True), ("حذاء Dash Force الرياضي الأزرق بسعر 49.00 ر.س للخريف", True),
+                                             (" ".join(["حذاء Dash Force الرياضي الأزرق"] * 9), False)])
+def test_auto_fit_in_a_right_to_left_script_shrinks_then_errors_naming_the_string_and_box(tmp_path, brand, title, fits):
+    small = FormatSpec(name="sq", width=540, height=540)
+    job = _job(title, price="49.00 ر.س", cta="تسوق", fmt=small, locale="ar-SA")
+    if not fits:
+        with pytest.raises(ValueError, match=r"overlay\.headline: \d+ characters \('حذاء Dash.*headline box \d+×\d+ px at"):
+            compose(_flat(tmp_path), job, brand, OverlaySpec(), tmp_path / "c.png")
+        return
+    creative = compose(_flat(tmp_path), job, brand, OverlaySpec(), tmp_path / "c.png")
+    head = next(r for r in creative.regions if r.slot == "headline")
+    assert head.text == title and head.box.x1 <= 540 - 32 and head.box.x0 >= 32
+    assert head.font_px == 55 if len(title) < 10 else head.font_px < 55, "short titles at the largest size (110 px per 1080)"
