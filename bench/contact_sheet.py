@@ -1,5 +1,6 @@
 """Regenerate docs/contact-sheet.png: the example's creatives (Meta feed square + story, variant 0) beside the
-ar-SA (right-to-left) and ja-JP (CJK) market campaigns, rendered by the real compositor + compose.
+markets example's de-DE, ar-SA (right-to-left) and ja-JP (CJK) creatives — one campaign file with ``locales:``
+(examples/saleor/markets/campaign.yaml) — rendered by the real compositor + compose.
 
     python bench/contact_sheet.py             # every product of the example (≈ 2 min on 2 cores)
     python bench/contact_sheet.py --limit 8   # fewer products
@@ -56,9 +57,9 @@ def main() -> None:
     blocks = []
     _, rows = render_campaign(ROOT / "examples" / "saleor" / "campaign.yaml", 1, args.limit)
     blocks.append(strip("saleor-autumn (en-US): Meta feed square + story, variant 0", rows, 12))
-    for locale in ("ar-SA", "ja-JP"):
-        _, rows = render_campaign(ROOT / "examples" / "saleor" / "markets" / f"{locale}.yaml", 1, 6)
-        blocks.append(strip(f"saleor-autumn-{locale}", rows, 12))
+    spec, rows = render_campaign(ROOT / "examples" / "saleor" / "markets" / "campaign.yaml", 1, 6)
+    for market in spec.locales:
+        blocks.append(strip(f"{spec.slug}, {market.code}", [r for r in rows if r[0].locale == market.code], 12))
     width = max(b.width for b in blocks)
     sheet = Image.new("RGB", (width, sum(b.height + GAP for b in blocks)), "white")
     y = 0

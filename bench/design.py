@@ -2,7 +2,7 @@
 bench/results/design.md. Nothing here asserts: targets and figures go in the README.
 
     python bench/design.py                      # examples/saleor/campaign.yaml, variant 0, every product
-    python bench/design.py --variants 2 --campaign examples/saleor/markets/ar-SA.yaml
+    python bench/design.py --variants 2 --campaign examples/saleor/markets/campaign.yaml   # de-DE, ar-SA, ja-JP
 
 Each creative is rendered by the real compositor + compose (no Prefect, no QA: the same stage functions'
 generator and compose calls). Per creative:
@@ -59,7 +59,7 @@ def render_campaign(campaign: Path, variants: int = 1, limit: int | None = None,
     for job in jobs:
         if job.variant >= variants:
             continue
-        base = out / f"{job.product_id}-{job.format.name}-v{job.variant}"
+        base = out / f"{job.locale or 'default'}-{job.product_id}-{job.format.name}-v{job.variant}"
         img, scene = gen.render(job)
         img.save(base.with_suffix(".g.png"), compress_level=1)
         from brandflow.records import GeneratedImage, sha256_file

@@ -28,6 +28,15 @@ class SpecError(BrandflowError):
         super().__init__(f"{where}: {reason}{more}. Fix: {fix}")
 
 
+class FieldValueError(ValueError):
+    """A check inside a model validator that knows the YAML field at fault and the fix; the loader reports
+    ``field``, ``reason`` and ``fix`` as they are (a plain ``ValueError`` there only knows the enclosing model)."""
+
+    def __init__(self, field: str, reason: str, fix: str):
+        self.field, self.reason, self.fix = field, reason, fix
+        super().__init__(f"{field}: {reason}. Fix: {fix}")
+
+
 class TemplateError(BrandflowError):
     """A prompt or overlay template failed to render for one product (names template, line and product)."""
 

@@ -72,6 +72,7 @@ class Rejection(_Record):
     product_id: str | None = None
     field: str | None = None
     reason: str
+    locale: str | None = Field(default=None, description="the market this row was rejected for; None = every market")
 
 
 # --------------------------------------------------------------------------- prompts
@@ -142,12 +143,15 @@ class Job(_Record):
     prompt: StructuredPrompt
     references: list[ReferenceImage] = Field(min_length=1)
     overlay: dict[str, str] = Field(default_factory=dict, description="slot → exact text, e.g. headline/price/cta")
-    locale: str | None = Field(default=None, description="the campaign's BCP 47 market: shaping, hyphenation, OCR language")
+    locale: str | None = Field(default=None, description="the job's BCP 47 market: CLDR prices, shaping, hyphenation, OCR language")
+    notes: list[str] = Field(default_factory=list, description="what a reviewer should know from planning, e.g. a market "
+                             "string that fell back to the campaign's")
 
     @property
     def job_id(self) -> str:
-        """Stable, human-readable id: ``product/format/vN``."""
-        return f"{self.product_id}/{self.format.name}/v{self.variant}"
+        """Stable, human-readable id: ``product/format/vN``, ``locale/product/format/vN`` for a job of a market."""
+        base = f"{self.product_id}/{self.format.name}/v{self.variant}"
+        return f"{self.locale}/{base}" if self.locale else base
 
     def content_key(self, *extra: Any) -> str:
         """sha256 of everything that determines the pixels: prompt, seed, backend, references, size, overlay."""
@@ -160,6 +164,8 @@ class Job(_Record):
             "overlay": self.overlay,
             "extra": [str(e) for e in extra],
         }
+        if self.locale:  # shaping, hyphenation and the OCR language follow it (absent: the keys of locale-less jobs stay as they were)
+            payload["locale"] = self.locale
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
@@ -303,6 +309,7 @@ class Attempt(_Record):
         default=None, description="why the attempt was not made: 'budget' = refused by budget.max_cost (nothing generated)"
     )
     cached: bool = False
+    notes: list[str] = Field(default_factory=list, description="the generator's notes, e.g. a packshot with too few pixels for its box")
     timings: dict[str, float] = {}
     cost: float | None = Field(default=None, description="spent on this attempt in cost_currency (0 when reused); None = unknown")
     cost_currency: Literal["USD"] = "USD"
@@ -334,7 +341,8 @@ class JobRecord(_Record):
     product_title: str = ""
     format: str
     variant: int
-    locale: str | None = Field(default=None, description="the job's BCP 47 market (the campaign's locale)")
+    locale: str | None = Field(default=None, description="the job's BCP 47 market (one of the campaign's locales)")
+    notes: list[str] = Field(default_factory=list, description="planning notes, e.g. a market string that fell back to the campaign's")
     backend: str
     prompt: StructuredPrompt
     overlay: dict[str, str]

@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from brandflow.colour import HEX_RE, hex_to_rgb
-from brandflow.errors import VALIDATION_FIXES, SpecError, did_you_mean, fields_at
+from brandflow.errors import VALIDATION_FIXES, FieldValueError, SpecError, did_you_mean, fields_at
 from brandflow.locales import check_locale
 from brandflow.presets import expand_preset
 
@@ -172,6 +172,45 @@ class OverlaySpec(_Model):
     logo: bool = False
     safe_margin: float = Field(default=0.06, ge=0, le=0.25, description="fraction of the short side kept free")
     min_contrast: float = Field(default=4.5, ge=1, le=21, description="WCAG 2.x contrast ratio (4.5 = AA body text)")
+
+
+#: A name of a market string (``strings.cta``, ``strings.legal``): a Jinja identifier, so templates write ``{{ strings.cta }}``.
+_STRING_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,39}$"
+
+
+class LocaleSpec(_Model):
+    """One market of a campaign: its BCP 47 locale, optionally its own product feed (Merchant Center's practice of
+    one feed per language and country) and its own fixed strings (CTA, legal line) for the overlay templates.
+
+    In YAML either a bare code (``de-DE``) or a mapping ``{code, feed, strings}``; ``feed`` is a path or a full
+    ``feed:`` block (its ``format`` and ``columns`` default to the campaign feed's when given as a path).
+    """
+
+    code: str = Field(description="BCP 47 locale, e.g. 'ar-SA': CLDR prices, shaping, hyphenation, OCR language")
+    feed: FeedSpec | None = Field(default=None, description="this market's feed; products are matched to the campaign feed by id")
+    strings: dict[str, str] = Field(default_factory=dict, description="name → text for overlay templates ({{ strings.cta }})")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            return {"code": data}
+        if isinstance(data, dict) and isinstance(data.get("feed"), str):
+            return {**data, "feed": {"path": data["feed"]}}
+        return data
+
+    @field_validator("code")
+    @classmethod
+    def _code(cls, v: str) -> str:
+        return check_locale(v)
+
+    @field_validator("strings")
+    @classmethod
+    def _names(cls, v: dict[str, str]) -> dict[str, str]:
+        bad = [k for k in v if not re.match(_STRING_NAME, k)]
+        if bad:
+            raise ValueError(f"string names must be identifiers (letters, digits, _; e.g. cta, legal), got {bad}")
+        return v
 
 
 #: Checks a campaign runs when ``qa.checks`` is not given.
@@ -365,6 +404,12 @@ def _plugin_settings(data: Any, kind: str, where: str, model: type[BaseModel], l
     return data
 
 
+def overlay_strings(overlay: OverlaySpec) -> set[str]:
+    """Names of ``strings`` the overlay templates read (``{{ strings.cta }}`` or ``strings['cta']``)."""
+    text = " ".join((overlay.headline, overlay.price, overlay.cta))
+    return {a or b for a, b in re.findall(r"strings\s*(?:\.\s*(\w+)|\[\s*['\"](\w+)['\"]\s*\])", text)}
+
+
 class ScheduleSpec(_Model):
     """When a served or deployed campaign runs by itself: a cron expression in an IANA time zone."""
 
@@ -469,6 +514,14 @@ class CampaignSpec(_Model):
     locale: str | None = Field(
         default=None, description="BCP 47 market, e.g. 'ar-SA': prices in CLDR style, text shaping and hyphenation, OCR language"
     )
+    locales: list[LocaleSpec] = Field(
+        default_factory=list, description="the campaign's markets: codes or {code, feed, strings}; one job per product × format "
+        "× variant × locale (README, 'Markets')",
+    )
+    strings: dict[str, str] = Field(
+        default_factory=dict, description="name → text for overlay templates ({{ strings.cta }}); a market without its own "
+        "text for a name uses this one, with a note on its jobs",
+    )
     formats: list[FormatSpec] = Field(min_length=1)
     variants: int = Field(default=1, ge=1, le=16)
     seed: SeedPolicy = SeedPolicy()
@@ -508,13 +561,60 @@ class CampaignSpec(_Model):
             raise ValueError(f"format names must be unique; repeated: {sorted(dup)}")
         return v
 
+    @model_validator(mode="before")
+    @classmethod
+    def _market_feeds(cls, data: Any) -> Any:
+        """A market's ``feed: products.de-DE.csv`` reads like the campaign's feed: same ``format`` and ``columns``."""
+        if not isinstance(data, dict) or not isinstance(data.get("locales"), list) or not isinstance(data.get("feed"), dict):
+            return data
+        inherited = {k: data["feed"][k] for k in ("format", "columns") if k in data["feed"]}
+        markets = [{**m, "feed": {"path": m["feed"], **inherited}} if isinstance(m, dict) and isinstance(m.get("feed"), str) else m
+                   for m in data["locales"]]
+        return {**data, "locales": markets}
+
+    @field_validator("strings")
+    @classmethod
+    def _string_names(cls, v: dict[str, str]) -> dict[str, str]:
+        return LocaleSpec._names(v)
+
     @model_validator(mode="after")
     def _keys_tell_creatives_apart(self) -> CampaignSpec:
         t = self.publish.key_template
         if "{job}" not in t and ((len(self.formats) > 1 and "{format}" not in t) or (self.variants > 1 and "{variant}" not in t)):
             raise ValueError(f"publish.key_template {t!r} gives every format and variant of a product the same key: "
                              "add {format} and {variant}, or {job}")
+        if len(self.locales) > 1 and not {"{job}", "{locale}"} & set(re.findall(r"\{\w+\}", t)):
+            raise FieldValueError("publish.key_template", f"{t!r} gives every market of a creative the same key",
+                                  "add {locale}, e.g. '{campaign}/{locale}/{product_id}/{format}/{variant}.{ext}'")
         return self
+
+    @model_validator(mode="after")
+    def _markets(self) -> CampaignSpec:
+        if self.locale and self.locales:
+            raise FieldValueError("locale", "set together with locales: one campaign has either one market or a list",
+                                  f"move {self.locale!r} into locales and remove locale")
+        codes = [m.code for m in self.locales]
+        for i, code in enumerate(codes):
+            if code in codes[:i]:
+                raise FieldValueError(f"locales.{i}.code", f"{code!r} is listed twice", "list each market once")
+        used = overlay_strings(self.overlay)
+        for i, market in enumerate(self.locales):
+            for name in market.strings:
+                if name not in self.strings:
+                    raise FieldValueError(f"locales.{i}.strings.{name}", f"the campaign has no strings.{name} for markets "
+                                          "without their own", f"add strings: {{{name}: ...}} at the top level (the fallback text)")
+        for name in self.strings:
+            if name not in used:
+                raise FieldValueError(f"strings.{name}", "no overlay template uses it, so no creative would show it",
+                                      f"write it where it goes, e.g. overlay.cta: '{{{{ strings.{name} }}}}'")
+        return self
+
+    @property
+    def markets(self) -> list[LocaleSpec | None]:
+        """The campaign's markets in order: ``locales``, else one for ``locale``, else ``[None]`` (no locale)."""
+        if self.locales:
+            return list(self.locales)
+        return [LocaleSpec(code=self.locale)] if self.locale else [None]
 
     @property
     def slug(self) -> str:
@@ -522,6 +622,7 @@ class CampaignSpec(_Model):
 
 
 FeedSpec.model_rebuild()
+LocaleSpec.model_rebuild()
 
 
 # --------------------------------------------------------------------------- loading
@@ -599,7 +700,7 @@ def _validate(model: type[BaseModel], data: dict[str, Any], path: Path) -> Any:
         # a misspelt key also makes its field "missing": report the typo (with the nearest name), not the absence
         err = next((x for x in errors if x["type"] == "extra_forbidden" and tuple(x["loc"][:-1]) in missing), errors[0])
         cause = (err.get("ctx") or {}).get("error")
-        if isinstance(cause, PluginOptionsError):  # a plugin's own Options model said no
+        if isinstance(cause, (PluginOptionsError, FieldValueError)):  # a plugin's own Options model, or a check that knows the field
             raise SpecError(path, cause.field, cause.reason, cause.fix, count=len(e.errors())) from None
         field = ".".join(str(p) for p in err["loc"]) or None
         fix = VALIDATION_FIXES.get(err["type"], "see the README's YAML reference")
@@ -675,6 +776,11 @@ def load_campaign(path: str | Path) -> tuple[CampaignSpec, BrandKit]:
         spec = spec.model_copy(update={"template": str(template)})
     if not spec.feed.path.is_file():
         raise SpecError(path, "feed.path", f"file not found: {spec.feed.path}", "point feed.path at a CSV, JSON or JSONL product feed")
+    for i, market in enumerate(spec.locales):
+        if market.feed is not None and not market.feed.path.is_file():
+            raise SpecError(path, f"locales.{i}.feed", f"file not found: {market.feed.path} (the {market.code} feed)",
+                            f"point it at the {market.code} product feed (CSV, JSON or JSONL, relative to the campaign file), "
+                            "or leave feed out to use the campaign's feed for this market")
     return _with_local_model(spec, path.parent), load_brand_kit(spec.brand_kit)
 
 

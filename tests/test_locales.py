@@ -26,19 +26,20 @@ def test_locales_are_checked_and_prices_follow_cldr():
     assert tesseract_lang("ar-SA") == "ara+eng" and tesseract_lang("ja-JP") == "jpn+eng" and tesseract_lang(None) == "eng"
 
 
-@pytest.mark.parametrize(("locale", "price"), [("ar-SA", "‏129.00\xa0ر.س.‏"), ("ja-JP", "￥5,200")])
-def test_the_market_campaigns_plan_localised_jobs(locale, price):
+@pytest.mark.parametrize(("locale", "price", "cta"), [("de-DE", "34,90\xa0€", "Jetzt kaufen"), ("ar-SA", "‏129.00\xa0ر.س.‏", "تسوق الآن"),
+                                                  ("ja-JP", "￥5,200", "今すぐ購入")])
+def test_the_markets_example_plans_localised_jobs(locale, price, cta):
     from brandflow.feed.catalog import load_feed
     from brandflow.pipeline.plan import plan_jobs
 
-    spec, brand = load_campaign(MARKETS / f"{locale}.yaml")
-    assert spec.locale == locale
+    spec, brand = load_campaign(MARKETS / "campaign.yaml")
+    assert [m.code for m in spec.locales] == ["de-DE", "ar-SA", "ja-JP"]
     products, rejections = load_feed(spec.feed)
     assert not rejections
     jobs, rejected = plan_jobs(spec, brand, products)
-    assert not rejected and all(j.locale == locale for j in jobs)
-    hoodie = next(j for j in jobs if j.product_id == "blue-hoodie")
-    assert hoodie.overlay["price"] == price
+    assert not rejected and len(jobs) == len(products) * len(spec.formats) * 3
+    hoodie = next(j for j in jobs if j.product_id == "blue-hoodie" and j.locale == locale)
+    assert hoodie.overlay["price"] == price and hoodie.overlay["cta"] == cta
 
 
 @pytest.mark.parametrize(("lang", "text"), [("ara", "قميص أزرق"), ("jpn", "秋のパーカー")])
@@ -58,9 +59,9 @@ def test_keys_and_the_manifest_record_carry_the_locale():
     from brandflow.pipeline.plan import plan_jobs, publish_key
     from brandflow.records import Attempt
 
-    spec, brand = load_campaign(MARKETS / "ja-JP.yaml")
+    spec, brand = load_campaign(MARKETS / "campaign.yaml")
     products, _ = load_feed(spec.feed)
-    job = plan_jobs(spec, brand, products[:1])[0][0]
-    assert publish_key(job, spec).startswith("saleor-autumn-ja-jp/ja-JP/")
+    job = next(j for j in plan_jobs(spec, brand, products[:1])[0] if j.locale == "ja-JP")
+    assert publish_key(job, spec).startswith("saleor-autumn-markets/ja-JP/")
     record = record_of(job, [Attempt(attempt=1, seed=job.seed, error="x")], spec)
     assert record.locale == "ja-JP" and '"locale":"ja-JP"' in record.model_dump_json()

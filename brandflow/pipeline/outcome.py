@@ -30,6 +30,7 @@ def record_of(job: Job, attempts: list[Attempt], spec: CampaignSpec) -> JobRecor
     """The manifest record of one job, its status decided by QA (``published`` = to be published)."""
     return JobRecord(
         job_id=job.job_id, product_id=job.product_id, product_title=job.product_title, format=job.format.name, variant=job.variant, locale=job.locale,
+        notes=job.notes,
         backend=job.backend, prompt=job.prompt, overlay=job.overlay, references=job.references,
         attempts=attempts, status=status_of(attempts[-1], spec), cost=job_cost(attempts),  # type: ignore[arg-type]
     )

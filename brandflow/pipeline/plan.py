@@ -1,10 +1,12 @@
-"""Planning: product × format × variant → jobs, each with its seed, structured prompt and overlay text."""
+"""Planning: product × format × variant × market → jobs, each with its seed, structured prompt and overlay text."""
 
 from __future__ import annotations
 
 import hashlib
 
 from brandflow.errors import TemplateError
+from brandflow.feed.markets import markets_of
+from brandflow.locales import ocr_note
 from brandflow.records import Job, Product, ReferenceImage, Rejection, sha256_file
 from brandflow.spec import BrandKit, CampaignSpec, SeedPolicy
 from brandflow.prompts.render import render_overlay, render_prompt
@@ -52,49 +54,67 @@ def publish_key(job: Job, spec: CampaignSpec) -> str:
 
 
 def plan_jobs(spec: CampaignSpec, brand: BrandKit, products: list[Product]) -> tuple[list[Job], list[Rejection]]:
-    """Every job of the campaign, in feed order; a product whose template fails becomes a rejection.
+    """Every job of the campaign — product × format × variant × market (``locales``), market by market, each in
+    feed order — and the rejections: a product whose template fails, or that a market's own feed lacks
+    (:func:`~brandflow.feed.markets.markets_of`), is rejected for that market only.
 
-    One product's broken template or overlay text never sinks the campaign. A product one of whose
-    publish keys is already taken by an earlier product (a key template without ``{format}``, ids that
-    only differ where the template joins them…) is rejected too, naming both: it is never published over
-    the other one.
+    Each job carries its market's notes: strings that fell back to the campaign's, and how OCR QA reads the market's
+    language when its Tesseract pack is missing (:func:`~brandflow.locales.ocr_note`).
+    Every market of a product gets the same seeds (the same picture; the words, prices and script change). One
+    product's broken template or overlay text never sinks the campaign. A product one of whose publish keys is
+    already taken by an earlier job (a key template without ``{format}``, ids that only differ where the template
+    joins them…) is rejected too, naming both: it is never published over the other one.
+
+    Raises:
+        SpecError: a market's own feed cannot be read (see :func:`~brandflow.feed.catalog.read_feed_rows`).
     """
     jobs: list[Job] = []
     rejections: list[Rejection] = []
     owners: dict[str, Product] = {}
-    for product in products:
-        planned, rejection = _plan_product(spec, brand, product, len(jobs))
-        if rejection is None:
-            keys = {publish_key(job, spec): job for job in planned}
-            taken = next((k for k in keys if k in owners), None)
-            if taken is not None:
-                first = owners[taken]
-                rejection = Rejection(
-                    source=str(spec.feed.path), row=product.row, product_id=product.id, field="publish.key_template",
-                    reason=f"its publish key {taken!r} is already the key of product {first.id!r} (row {first.row}); "
-                           "give the products distinct ids or make publish.key_template tell them apart",
-                )
-            elif len(keys) < len(planned):
-                rejection = Rejection(
-                    source=str(spec.feed.path), row=product.row, product_id=product.id, field="publish.key_template",
-                    reason="two of its creatives get the same publish key: add {format} and {variant} (or {job}) to publish.key_template",
-                )
-            else:
-                owners.update(dict.fromkeys(keys, product))
-        if rejection is not None:
-            rejections.append(rejection)
-            continue
-        jobs.extend(planned)
+    for market in markets_of(spec, products):
+        local = spec.model_copy(update={"locale": market.locale, "strings": market.strings}) if market.locale else spec
+        rejections.extend(market.rejections)
+        ocr = ocr_note(market.locale) if "text" in spec.qa.checks else None
+        notes = [*market.notes, *([ocr] if ocr else [])]
+        for product in market.products:
+            planned, rejection = _plan_product(local, brand, product, len(jobs), notes)
+            if rejection is None:
+                keys = {publish_key(job, spec): job for job in planned}
+                taken = next((k for k in keys if k in owners), None)
+                if taken is not None:
+                    first = owners[taken]
+                    rejection = Rejection(
+                        source=str(spec.feed.path), row=product.row, product_id=product.id, field="publish.key_template",
+                        locale=market.locale,
+                        reason=f"its publish key {taken!r} is already the key of product {first.id!r} (row {first.row}); "
+                               "give the products distinct ids or make publish.key_template tell them apart",
+                    )
+                elif len(keys) < len(planned):
+                    rejection = Rejection(
+                        source=str(spec.feed.path), row=product.row, product_id=product.id, field="publish.key_template",
+                        locale=market.locale,
+                        reason="two of its creatives get the same publish key: add {format} and {variant} (or {job}) to publish.key_template",
+                    )
+                else:
+                    owners.update(dict.fromkeys(keys, product))
+            if rejection is not None:
+                rejections.append(rejection)
+                continue
+            jobs.extend(planned)
     return jobs, rejections
 
 
-def _plan_product(spec: CampaignSpec, brand: BrandKit, product: Product, index: int) -> tuple[list[Job], Rejection | None]:
-    """The jobs of one product (``index``: how many jobs come before it), or the rejection of its templates."""
+def _plan_product(
+    spec: CampaignSpec, brand: BrandKit, product: Product, index: int, notes: list[str] | None = None
+) -> tuple[list[Job], Rejection | None]:
+    """The jobs of one product in one market (``spec`` as planned for it; ``index``: how many jobs come before it),
+    or the rejection of its templates."""
     try:
         overlay = render_overlay(spec.overlay, product, spec)
         prompts = [render_prompt(spec.template, product, brand, spec, v) for v in range(spec.variants)]
     except TemplateError as e:
-        return [], Rejection(source=spec.template, row=product.row, product_id=product.id, field="template", reason=str(e))
+        return [], Rejection(source=spec.template, row=product.row, product_id=product.id, field="template", reason=str(e),
+                             locale=spec.locale)
     refs = references_for(product)
     jobs: list[Job] = []
     for fmt in spec.formats:
@@ -112,6 +132,7 @@ def _plan_product(spec: CampaignSpec, brand: BrandKit, product: Product, index: 
                     references=refs,
                     overlay=overlay,
                     locale=spec.locale,
+                    notes=list(notes or ()),
                 )
             )
     return jobs, None

@@ -223,7 +223,7 @@ def cached_attempt(job: Job, spec: CampaignSpec, brand: BrandKit, run_dir: Path)
     qa = creative and _load_cached(_qa_record(creative, spec, brand, folder), QAResult, image_field="")
     if qa is None:
         return None
-    return Attempt(attempt=job.attempt, seed=job.seed, creative=creative, qa=qa, cached=True, cost=0.0)
+    return Attempt(attempt=job.attempt, seed=job.seed, creative=creative, qa=qa, cached=True, cost=0.0, notes=generated.notes)
 
 
 def qa_stage(creative: Creative, job: Job, spec: CampaignSpec, brand: BrandKit, run_dir: Path) -> QAResult:
@@ -260,6 +260,8 @@ def publish_stage(creative: Creative, job: Job, qa: QAResult, spec: CampaignSpec
         "backend": job.backend,
         "qa_verdict": qa.verdict,
     }
+    if job.locale:
+        metadata["locale"] = job.locale
     src, sha = creative.path, creative.sha256
     provenance = spec.publish.provenance
     if provenance.enabled:
@@ -379,7 +381,8 @@ def run_attempt(
         return Attempt(attempt=job.attempt, seed=job.seed, error=redact(f"{type(e).__name__}: {e}"), timings=timings, cost=spent,
                        stopped="budget" if isinstance(e, BudgetExhaustedError) else None)
     return Attempt(
-        attempt=job.attempt, seed=job.seed, creative=creative, qa=qa, cached=gen_cached and comp_cached, timings=timings, cost=cost
+        attempt=job.attempt, seed=job.seed, creative=creative, qa=qa, cached=gen_cached and comp_cached, timings=timings, cost=cost,
+        notes=generated.notes,
     )
 
 

@@ -191,12 +191,14 @@ def campaign_context(campaign: CampaignSpec) -> dict[str, Any]:
 
 
 def prompt_context(product: Product, brand: BrandKit, campaign: CampaignSpec, variant: int) -> dict[str, Any]:
-    """All template variables: ``product``, ``brand``, ``campaign`` (see the ``*_context`` functions)
+    """All template variables: ``product``, ``brand``, ``campaign`` (see the ``*_context`` functions),
+    ``strings`` (the market's fixed texts, name → str: ``campaign.strings`` with the market's own over them)
     and ``variant`` (int, 0-based)."""
     return {
         "product": product_context(product, campaign.locale),
         "brand": brand_context(brand),
         "campaign": campaign_context(campaign),
+        "strings": dict(campaign.strings),
         "variant": variant,
     }
 
@@ -335,10 +337,10 @@ def render_overlay(overlay: OverlaySpec, product: Product, campaign: CampaignSpe
 
     Args:
         overlay: the campaign's overlay spec; ``headline``, ``price`` and ``cta`` are Jinja strings
-            over ``product`` and ``campaign`` (same variables as prompt templates, see
-            :func:`product_context`), e.g. ``"{{ product.title }}"``.
+            over ``product``, ``campaign`` and ``strings`` (same variables as prompt templates, see
+            :func:`prompt_context`), e.g. ``"{{ product.title }}"``, ``"{{ strings.cta }}"``.
         product: the product.
-        campaign: the campaign spec.
+        campaign: the campaign spec as planned for one market (its ``locale`` and ``strings`` are that market's).
 
     Returns:
         ``{'headline': str, 'price': str, 'cta': str}``, each stripped of surrounding whitespace;
@@ -348,7 +350,7 @@ def render_overlay(overlay: OverlaySpec, product: Product, campaign: CampaignSpe
         TemplateError: syntax error, undefined variable, sandbox violation or any render exception;
             names the field (``'overlay.headline'``), the line and the product id.
     """
-    ctx = {"product": product_context(product, campaign.locale), "campaign": campaign_context(campaign)}
+    ctx = {"product": product_context(product, campaign.locale), "campaign": campaign_context(campaign), "strings": dict(campaign.strings)}
     out: dict[str, str] = {}
     for slot in OVERLAY_SLOTS:
         source = getattr(overlay, slot)
