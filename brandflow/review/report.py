@@ -206,6 +206,22 @@ def worst_problems(cards: list[Card], limit: int = 5) -> list[tuple[str, int]]:
     return [(example[k], n) for k, n in counts.most_common(limit)]
 
 
+def market_counts(manifest: RunManifest) -> list[dict[str, Any]]:
+    """Per market of a multi-market run, in the order its creatives come: ``[{locale, creatives, published, held,
+    failed, error, rejected}]`` (``rejected``: feed rows rejected for that market); ``[]`` for a run of one market or
+    none, whose summary already says it all."""
+    locales = list(dict.fromkeys(j.locale for j in manifest.jobs if j.locale))
+    locales += [r.locale for r in manifest.rejections if r.locale and r.locale not in locales]
+    if len(locales) < 2:
+        return []
+    out = []
+    for loc in locales:
+        statuses = Counter(j.status for j in manifest.jobs if j.locale == loc)
+        out.append({"locale": loc, "creatives": sum(statuses.values()), **{k: statuses[k] for k in STATUS},
+                    "rejected": sum(1 for r in manifest.rejections if r.locale == loc)})
+    return out
+
+
 def render_html(manifest: RunManifest, base: Path, review: dict[str, Any] | None = None, thumb_url=None, link=None) -> str:  # noqa: ANN001
     """The report page for ``manifest`` with links relative to ``base`` (the folder the page is read from).
 
@@ -248,7 +264,7 @@ def render_html(manifest: RunManifest, base: Path, review: dict[str, Any] | None
     return _env.get_template("report.html.j2").render(
         m=manifest, s=manifest.summary, cards=cards, refs=list(refs.values()), review=review,
         attention=sum(1 for c in cards if c.attention), under_review=sum(1 for c in cards if c.under_review),
-        formats=sorted({c.job.format for c in cards}),
+        formats=sorted({c.job.format for c in cards}), markets=market_counts(manifest),
         products=sorted({(c.job.product_id, c.job.product_title or c.job.product_id) for c in cards}, key=lambda p: p[1].lower()),
         checks=sorted({ch.check for c in cards if c.job.final.qa for ch in c.job.final.qa.checks}),
         worst=worst_problems(cards), contact=to_publish[:60], if_approved=if_approved, contact_more=max(0, len(to_publish) - 60),

@@ -8,6 +8,7 @@
   var refs = JSON.parse($("#refs").textContent);
   var grid = $("#grid"), cards = $$("#grid > .card"), rows = $("#rejected-rows");
   var f = { status: $("#f-status"), format: $("#f-format"), product: $("#f-product"), check: $("#f-check"), sort: $("#f-sort") };
+  if ($("#f-market")) f.market = $("#f-market");  // only in a run of several markets
 
   // ---- thumbnails load as they come near the viewport: 1,000 cards do not decode 1,000 JPEGs up front
   var load = function (img) { if (img.dataset.src) { img.src = img.dataset.src; delete img.dataset.src; } };
@@ -24,6 +25,7 @@
     if (["held", "failed", "error", "published"].indexOf(st) >= 0 && d.status !== st) return false;
     if (f.format.value && d.format !== f.format.value) return false;
     if (f.product.value && d.product !== f.product.value) return false;
+    if (f.market && f.market.value && d.locale !== f.market.value) return false;
     if (f.check.value && (" " + d.checks + " ").indexOf(" " + f.check.value + " ") < 0) return false;
     return true;
   }
@@ -32,7 +34,8 @@
     need: function (a, b) { return (b.dataset.attention - a.dataset.attention) || (a.dataset.rank - b.dataset.rank) || (score(a, 2) - score(b, 2)) || (a.dataset.i - b.dataset.i); },
     score: function (a, b) { return (score(a, -1) - score(b, -1)) || (a.dataset.i - b.dataset.i); },
     "score-desc": function (a, b) { return (score(b, -1) - score(a, -1)) || (a.dataset.i - b.dataset.i); },
-    product: function (a, b) { return a.dataset.product.localeCompare(b.dataset.product) || (a.dataset.i - b.dataset.i); }
+    product: function (a, b) { return a.dataset.product.localeCompare(b.dataset.product) || (a.dataset.i - b.dataset.i); },
+    market: function (a, b) { return a.dataset.locale.localeCompare(b.dataset.locale) || a.dataset.product.localeCompare(b.dataset.product) || (a.dataset.i - b.dataset.i); }
   };
   var lastSort = "need";
   function apply() {
@@ -55,6 +58,9 @@
     else if (h !== "rejected-rows") f.status.value = $("#summary .needs") ? "attention" : "all";
     apply();
   }
+  $$("[data-market]").forEach(function (a) {  // the summary's market rows: everything in that market
+    a.addEventListener("click", function (e) { e.preventDefault(); f.status.value = "all"; f.market.value = a.dataset.market; apply(); $("#filters").scrollIntoView(); });
+  });
   $$("[data-filter]").forEach(function (a) {
     a.addEventListener("click", function (e) { e.preventDefault(); f.status.value = a.dataset.filter; apply(); history.replaceState(null, "", "#" + a.dataset.filter); $("#filters").scrollIntoView(); });
   });
