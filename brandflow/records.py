@@ -192,6 +192,16 @@ class TextRegion(_Record):
                              "order); text QA checks their coverage (tofu). Empty = unknown")
 
 
+class PlacedImage(_Record):
+    """An input image pasted into a picture as it is (scaled, never re-drawn): a packshot the compositor placed, or
+    the logo compose pasted. ``box`` is where it lies in the picture, pixels (it may run past the frame when cropped)."""
+
+    path: Path
+    sha256: str
+    role: Literal["primary_packshot", "alternate_view", "logo"]
+    box: Box
+
+
 class GeneratedImage(_Record):
     """What a generator wrote: path, size in pixels, content hash, timing, and what it cost (see pipeline/budget.py)."""
 
@@ -207,6 +217,11 @@ class GeneratedImage(_Record):
         "verdict: pass, safety_tolerance: 2}; the moderation check shows it beside its own scores",
     )
     notes: list[str] = Field(default_factory=list, description="what a reviewer should know, e.g. a packshot with too few pixels for its box")
+    placed: list[PlacedImage] | None = Field(
+        default=None, description="the inputs pasted into the image and where; a list only from a backend whose every other "
+        "pixel carries no letters (the compositor: backdrop, shadows, leaves), so text QA reads these sources instead of the "
+        "whole image. None = unknown (a model drew the pixels): text QA reads the whole image",
+    )
 
 
 class Creative(_Record):
@@ -220,6 +235,10 @@ class Creative(_Record):
     bytes: int
     regions: list[TextRegion] = []
     moderation: dict[str, Any] | None = Field(default=None, description="the generator's moderation verdict, carried from GeneratedImage")
+    placed: list[PlacedImage] | None = Field(
+        default=None, description="GeneratedImage.placed in the creative's pixels, plus the logo compose pasted; with "
+        "``regions`` every source of letters in the creative. None = unknown: text QA reads the whole image",
+    )
 
 
 # --------------------------------------------------------------------------- model licence

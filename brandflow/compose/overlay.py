@@ -37,7 +37,7 @@ from PIL import Image, ImageDraw, ImageOps
 
 from brandflow.imageio import INPUT_MAX_SIDE, encode_within, hand_on, load_rgb_of, load_rgba, write_atomic
 from brandflow.glyphs import require_glyphs
-from brandflow.records import Box, Creative, GeneratedImage, Job, TextRegion
+from brandflow.records import Box, Creative, GeneratedImage, Job, PlacedImage, TextRegion, sha256_file
 from brandflow.spec import BrandKit, OverlaySpec
 from brandflow.compose.typeset import Face, FontChain, balanced_lines, script_of
 from brandflow.colour import contrast_ratio, rgb_to_hex
@@ -395,7 +395,8 @@ def compose(
 
     Returns:
         :class:`Creative` (``width × height`` = the format, ``bytes`` = file size) with one
-        :class:`TextRegion` per drawn text, boxes in final-image pixels, in drawing order.
+        :class:`TextRegion` per drawn text, boxes in final-image pixels, in drawing order, and ``placed``: the
+        generator's pasted inputs mapped to the format plus the logo (``None`` when the generator recorded none).
 
     Raises:
         ValueError: a text cannot fit at the minimum size (names the slot and the text length), the minimum
@@ -408,6 +409,7 @@ def compose(
     if overlay.logo and brand.logo is None:
         raise ValueError("overlay.logo is true but the brand kit has no logo: add `logo:` to the brand kit or set overlay.logo: false")
     img = Image.fromarray(load_rgb_of(generated.path, generated.sha256), "RGB")
+    placed = None if generated.placed is None else [_fitted(p, img.size, (fmt.width, fmt.height)) for p in generated.placed]
     if img.size != (fmt.width, fmt.height):
         img = ImageOps.fit(img, (fmt.width, fmt.height), Image.Resampling.LANCZOS, centering=(0.5, 0.5))
     layout = frame_layout(fmt.width, fmt.height, overlay.safe_margin, fmt.text_free_top, fmt.text_free_bottom,
@@ -418,6 +420,9 @@ def compose(
         if job.overlay.get(slot):  # before drawing: a character no font of the chain has would be a tofu box
             require_glyphs(f"overlay {slot} of product {job.product_id!r}", job.overlay[slot], painter.face(which, 12).chain.files())
     reserve = painter.logo(brand.logo) if overlay.logo and brand.logo is not None and layout.logo is not None else 0
+    if placed is not None and brand.logo is not None and getattr(painter, "logo_box", None) is not None:
+        x0, y0, x1, y1 = painter.logo_box  # the logo's letters are a source too (read once per run, like a packshot)
+        placed.append(PlacedImage(path=brand.logo, sha256=sha256_file(brand.logo), role="logo", box=Box(x0=x0, y0=y0, x1=x1, y1=y1)))
     if job.overlay.get("headline"):
         painter.headline(job.overlay["headline"], reserve_right=reserve)
     price, cta = job.overlay.get("price", ""), job.overlay.get("cta", "")
@@ -429,5 +434,17 @@ def compose(
     hand_on(out_path, sha, img, fmt.file_type)  # QA reads these pixels (PNG only) without decoding the file
     return Creative(
         path=Path(out_path), sha256=sha, width=fmt.width, height=fmt.height,
-        file_type=fmt.file_type, bytes=len(data), regions=painter.regions,
+        file_type=fmt.file_type, bytes=len(data), regions=painter.regions, placed=placed,
     )
+
+
+def _fitted(p: PlacedImage, size: tuple[int, int], target: tuple[int, int]) -> PlacedImage:
+    """``p`` with its box mapped from the generated image (``size``, pixels) to the creative (``target``) as
+    ``ImageOps.fit`` maps it: scaled to cover, centre-cropped (the box may then run past the frame)."""
+    if size == target:
+        return p
+    k = max(target[0] / size[0], target[1] / size[1])
+    dx, dy = (size[0] * k - target[0]) / 2, (size[1] * k - target[1]) / 2
+    b = p.box
+    box = Box(x0=int(np.floor(b.x0 * k - dx)), y0=int(np.floor(b.y0 * k - dy)), x1=int(np.ceil(b.x1 * k - dx)), y1=int(np.ceil(b.y1 * k - dy)))
+    return p.model_copy(update={"box": box})

@@ -50,7 +50,7 @@ from brandflow.colour import contrast_ratio, hex_to_rgb, rgb_to_hex
 from brandflow.compose.layout import GAP, FrameLayout, bottom_rows, boxes_overlap, frame_layout
 from brandflow.generators.base import Capabilities, Generator, JobCost
 from brandflow.imageio import INPUT_MAX_SIDE, hand_on, load_rgba, write_atomic
-from brandflow.records import GeneratedImage, Job, ModelLicence
+from brandflow.records import Box, GeneratedImage, Job, ModelLicence, PlacedImage
 from brandflow.registry import PluginOptions
 
 RGB = tuple[int, int, int]
@@ -356,8 +356,9 @@ class CompositorGenerator(Generator):
         Deterministic: the same job (prompt, references, seed, size) gives byte-identical PNG bytes.
 
         Returns:
-            :class:`GeneratedImage` with ``path=out_path``, size in pixels, the file's sha256, wall seconds and
-            ``notes`` (e.g. a packshot with fewer pixels than the format's product box).
+            :class:`GeneratedImage` with ``path=out_path``, size in pixels, the file's sha256, wall seconds,
+            ``notes`` (e.g. a packshot with fewer pixels than the format's product box) and ``placed`` (each packshot
+            pasted and its box, pixels: the only sources of letters in the image).
 
         Raises:
             ImageError: a reference packshot cannot be read.
@@ -373,9 +374,13 @@ class CompositorGenerator(Generator):
         write_atomic(Path(out_path), data)
         sha = hashlib.sha256(data).hexdigest()
         hand_on(out_path, sha, image, "png")  # compose reads these pixels without decoding the file
+        # every letter in these pixels comes from the pasted packshots (the backdrop, shadows, panel and leaves have
+        # none): recorded so that text QA reads each packshot once per run instead of every whole image
+        placed = [PlacedImage(path=job.references[p.ref].path, sha256=job.references[p.ref].sha256, role=p.role,  # type: ignore[arg-type]
+                              box=Box(x0=p.box[0], y0=p.box[1], x1=p.box[2], y1=p.box[3])) for p in scene.placements]
         return GeneratedImage(
             path=Path(out_path), width=image.width, height=image.height, sha256=sha, seconds=round(time.perf_counter() - t0, 4),
-            notes=list(scene.notes),
+            notes=list(scene.notes), placed=placed,
         )
 
     def render(self, job: Job) -> tuple[Image.Image, Scene]:

@@ -38,6 +38,9 @@ from brandflow.redact import redact
 from brandflow.safenames import slug
 
 R = TypeVar("R", bound=BaseModel)
+#: The run's folder of per-source QA results (``run_dir/work/<this>``): a job folder's name always ends in
+#: ``-<20 hex>``, so no job folder can be it.
+SOURCE_CACHE = "qa-sources"
 log = logging.getLogger(__name__)
 
 
@@ -241,6 +244,8 @@ def qa_stage(creative: Creative, job: Job, spec: CampaignSpec, brand: BrandKit, 
         references=tuple(r.path for r in job.references if r.role in ("primary_packshot", "alternate_view")),
         moderation=creative.moderation,
         lang=tesseract_lang(job.locale),
+        placed=None if creative.placed is None else tuple(creative.placed),
+        cache_dir=run_dir / "work" / SOURCE_CACHE,
     )
     result = run_checks(load_rgb_of(creative.path, creative.sha256), ctx, spec.qa.checks)
     _save(record, result)

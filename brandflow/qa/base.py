@@ -10,7 +10,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from brandflow import registry
-from brandflow.records import CheckResult, QAResult, TextRegion
+from brandflow.records import CheckResult, PlacedImage, QAResult, TextRegion
 from brandflow.spec import BrandKit, FormatSpec, QASpec
 
 
@@ -29,6 +29,10 @@ class CheckContext:
         moderation: the generating service's own moderation verdict of this image (``Creative.moderation``), or ``None``.
         lang: Tesseract languages OCR reads the text with (``'eng'``, ``'ara+eng'``; from the job's locale,
             :func:`brandflow.locales.tesseract_lang`).
+        placed: the inputs pasted into the image and their boxes (``Creative.placed``); with ``regions`` every source
+            of letters, so text QA reads each source once per run instead of the whole image. ``None`` = unknown
+            (a model drew the pixels; ``brandflow qa`` on any file): the whole image is read.
+        cache_dir: a folder of the run where checks keep per-source results across processes (resumed runs), or ``None``.
     """
 
     path: Path
@@ -40,6 +44,8 @@ class CheckContext:
     references: tuple[Path, ...] = ()
     moderation: dict[str, Any] | None = None
     lang: str = "eng"
+    placed: tuple[PlacedImage, ...] | None = None
+    cache_dir: Path | None = None
 
 
 @runtime_checkable

@@ -8,7 +8,8 @@ call per image:
 * every region of ``ctx.regions`` (where compose drew text) is cropped, turned into dark text on white by
   its distance to the known text colour (see :func:`_normalise`), scaled to a common cap height
   (:data:`TARGET_CAP_PX`) and stacked on a white strip;
-* when ``ctx.expected_text`` or ``brand.forbidden_words`` need a full-image reading, the whole image is
+* when ``ctx.expected_text`` or ``brand.forbidden_words`` need a full-image reading (forbidden words do not when
+  the creative records its pasted sources: they are read once per run instead, :mod:`brandflow.qa.source_text`), the whole image is
   appended below the strip and the canvas is read as sparse text (``--psm 11``); otherwise the strip alone
   is read as one block (``--psm 6``, measured slightly more accurate on strips);
 * words are mapped back to their region (or to the full image) by position. In the full image the region
@@ -55,7 +56,7 @@ import numpy as np
 from pydantic import Field
 
 from brandflow.colour import hex_to_rgb, wcag_luminance
-from brandflow.errors import MissingDependencyError
+from brandflow.errors import ImageError, MissingDependencyError
 from brandflow.qa.base import CheckContext
 from brandflow.qa.tokens import (TextDecision, TokenReading, combine, compare_reading, describe_chars,
                                    ned, normalise_text, word_precision_recall)
@@ -523,8 +524,11 @@ class TextCheck:
       read — by the scene-text engine (engine ``auto``, the default, and ``rapidocr``), by Tesseract
       (``tesseract``), or both (``both``; ``auto`` adds Tesseract when the scene-text decision is not a pass).
       The best-matching run of words is decided token by token.
-    * ``brand.forbidden_words``: searched (case-insensitive, whole words) in every reading, full image included
-      (Tesseract's full-image reading rides along the region strip in one call) → fail naming each word found.
+    * ``brand.forbidden_words``: searched (case-insensitive, whole words) in every reading → fail naming each word
+      found. When the generator recorded what it pasted (``ctx.placed``: the compositor's packshots, compose's logo),
+      those and the regions are the only letters in the image: each source is read once per run
+      (:mod:`brandflow.qa.source_text`, metric ``forbidden_sources``) instead of the whole image. Otherwise the whole
+      image is read (Tesseract's full-image reading rides along the region strip in one call).
 
     Metrics per region: ``read``, ``ned``, ``precision``/``recall``, mean Tesseract ``conf`` (0–100), ``words`` with
     boxes (image pixels), ``verdict``, ``reasons``, per-engine ``engines`` token statuses. Per expected string:
@@ -571,8 +575,12 @@ class TextCheck:
         # Tesseract's full-image reading rides along the region strip (one call): always for engines tesseract/both,
         # for auto only when forbidden words must be searched in a creative whose overlay regions are known (the
         # run: the scene-text engine would cost ~0.4 s more per creative), or when no scene-text engine exists.
-        tess_full = bool(expected or forbidden) and (engine in ("tesseract", "both") or not scene_ok) or bool(
-            forbidden and engine == "auto" and regions)
+        # A creative whose pasted inputs are recorded (ctx.placed: the compositor's packshots, the logo) has no other
+        # letters than those and the regions: forbidden words are then searched in each source, read once per run
+        # (brandflow.qa.source_text), not in a whole-image reading.
+        by_source = ctx.placed is not None
+        tess_full = bool(expected or (forbidden and not by_source)) and (engine in ("tesseract", "both") or not scene_ok) or bool(
+            forbidden and engine == "auto" and regions and not by_source)
         reading = read_image(image, regions, full=tess_full, lang=ctx.lang) if (tess_regions or tess_full) else Reading([], None)
 
         # ---- regions: font coverage, Tesseract, then a second engine where Tesseract is not exact
@@ -659,14 +667,18 @@ class TextCheck:
             if target is not None:
                 target.extend(f"expected text {text!r}: {r}" for r in best.reasons)
 
-        # ---- forbidden words: every reading
+        # ---- forbidden words: every reading (each pasted source instead of the whole image when they are known)
         if forbidden:
-            if tess_full_words is None and scene_full is None:
-                if scene_ok and engine != "tesseract":
+            source_texts = _source_texts(ctx, engine, scene_ok, notes) if by_source else None
+            if source_texts is not None:
+                metrics["forbidden_sources"] = source_texts
+            elif tess_full_words is None and scene_full is None:
+                if scene_ok and engine != "tesseract" and not (engine == "auto" and regions):
                     scene_full = _scene_words(image)
                 else:
                     tess_full_words = read_image(image, [], full=True, lang=ctx.lang).full or []
             texts = [" ".join(w.text for w in ws) for ws in (tess_full_words, scene_full) if ws]
+            texts += [t["read"] for t in source_texts or () if t["read"]]
             texts += [" ".join(w.text for w in ws) for _, per in region_words for ws in per.values()]
             found = find_forbidden(" | ".join(texts), forbidden)  # "|" stops a phrase spanning two texts
             if found:
@@ -722,6 +734,36 @@ def _without_emoji(reading: TokenReading, text: str, emoji: list[str], engine: s
         return reading
     rest = "".join(cl for cl in graphemes(text) if cl not in emoji)
     return dataclasses.replace(reading, findings=keep, ned=ned(reading.read, rest))
+
+
+def _source_texts(ctx: CheckContext, engine: str, scene_ok: bool, notes: list[str]) -> list[dict[str, Any]] | None:
+    """What each pasted source of ``ctx.placed`` says (:mod:`brandflow.qa.source_text`: read once per run and reused):
+    ``[{"source", "role", "read", "engine"}]``, one entry per source and engine — Tesseract (sparse text,
+    ``--psm 11``, the reading the whole image used to get), and the scene-text engine too for ``rapidocr`` / ``both``.
+    ``None`` when a source cannot be read (file gone or changed): the caller reads the whole image instead (noted)."""
+    from brandflow.qa.source_text import source_words
+
+    readers: list[tuple[str, Any]] = [(f"tesseract psm11 {ctx.lang} {ocr_engine()}",
+                                       lambda img: ocr_words(img, psm=11, lang=ctx.lang))]
+    if scene_ok and engine in ("rapidocr", "both"):
+        from brandflow.qa.scene_text import engine_name
+
+        readers.append((f"scene {engine_name()}", _scene_words))
+    out = []
+    seen: set[tuple[str, str]] = set()
+    for source in ctx.placed or ():
+        for label, reader in readers:
+            if (source.sha256, label) in seen:  # the same packshot pasted twice (two views of one file)
+                continue
+            seen.add((source.sha256, label))
+            try:
+                words, _reused = source_words(source, reader, label, ctx.cache_dir)
+            except (ImageError, ValueError, OSError) as e:
+                notes.append(f"pasted source {Path(source.path).name} could not be read again ({e}): the whole image was read")
+                return None
+            out.append({"source": Path(source.path).name, "role": source.role, "read": " ".join(w.text for w in words),
+                        "engine": label.split()[0]})  # not whether it was reused: a QA result depends on the pixels only
+    return out
 
 
 def _missing_glyphs(region: TextRegion) -> list[str]:
