@@ -317,24 +317,60 @@ class CreativeFeatures:
         return self._segmented
 
 
-def creative_features(image: np.ndarray, exclude: tuple[tuple[int, int, int, int], ...] = ()) -> CreativeFeatures:
+def creative_features(image: np.ndarray, exclude: tuple[tuple[int, int, int, int], ...] = (),
+                      search: tuple[int, int, int, int] | None = None) -> CreativeFeatures:
     """RootSIFT keypoints of an ``(H, W, 3) uint8`` sRGB creative (detected at :data:`CREATIVE_SIDE`) and its
     colours at :data:`COLOUR_SIDE`.
 
     ``exclude``: pixel boxes ``(x0, y0, x1, y1)`` where no keypoint is taken — the overlay text, whose
     high-contrast glyph corners would otherwise take most of the keypoint budget from the product.
+    ``search``: a pixel box ``(x0, y0, x1, y1)`` where the product is known to be (:func:`search_box`: compose
+    recorded where the packshot was pasted): keypoints are detected in it alone, at the same scale as in the whole
+    creative, so the detector spends neither time nor keypoint budget on the rest. Colours stay whole-image.
     """
-    work, ws = _resized(image, CREATIVE_SIDE)
+    h, w = image.shape[:2]
+    ws = min(1.0, CREATIVE_SIDE / max(h, w))
+    ox = oy = 0
+    if search is not None:
+        ox, oy = max(0, search[0]), max(0, search[1])
+        crop = image[oy : min(h, search[3]), ox : min(w, search[2])]
+        work = crop if ws == 1.0 or not crop.size else cv2.resize(
+            crop, (max(1, round(crop.shape[1] * ws)), max(1, round(crop.shape[0] * ws))), interpolation=cv2.INTER_AREA)
+    else:
+        work, ws = _resized(image, CREATIVE_SIDE)
     mask = None
     if exclude:
         mask = np.full(work.shape[:2], 255, np.uint8)
         for x0, y0, x1, y1 in exclude:
-            mask[max(0, int(y0 * ws)) : int(np.ceil(y1 * ws)), max(0, int(x0 * ws)) : int(np.ceil(x1 * ws))] = 0
-    points, des = rootsift(cv2.cvtColor(work, cv2.COLOR_RGB2GRAY), mask, CREATIVE_FEATURES)
+            x0, y0, x1, y1 = x0 - ox, y0 - oy, x1 - ox, y1 - oy
+            mask[max(0, int(y0 * ws)) : max(0, int(np.ceil(y1 * ws))), max(0, int(x0 * ws)) : max(0, int(np.ceil(x1 * ws)))] = 0
+    if work.size:
+        points, des = rootsift(cv2.cvtColor(np.ascontiguousarray(work), cv2.COLOR_RGB2GRAY), mask, CREATIVE_FEATURES)
+    else:
+        points, des = np.zeros((0, 2), np.float32), None
+    points = points / ws + np.float32([ox, oy])
     small, cs = _resized(image, COLOUR_SIDE)
     small = np.ascontiguousarray(small)
     ex = tuple((int(x0 * cs), int(y0 * cs), int(np.ceil(x1 * cs)), int(np.ceil(y1 * cs))) for x0, y0, x1, y1 in exclude)
-    return CreativeFeatures(points / ws, des, small, cv2.cvtColor(small, cv2.COLOR_RGB2LAB), cs, max(image.shape[:2]), ex)
+    return CreativeFeatures(points, des, small, cv2.cvtColor(small, cv2.COLOR_RGB2LAB), cs, max(image.shape[:2]), ex)
+
+
+#: Margin around the recorded product box searched for keypoints, as a share of the box's longer side: shadows,
+#: anti-aliased edges, and a packshot that a later stage shifted by a few pixels.
+SEARCH_MARGIN = 0.1
+
+
+def search_box(ctx: CheckContext) -> tuple[int, int, int, int] | None:
+    """Where to look for the product: the union of the packshots' boxes compose recorded (``ctx.placed``, roles
+    ``primary_packshot`` / ``alternate_view``) plus :data:`SEARCH_MARGIN`, pixels ``(x0, y0, x1, y1)``; ``None``
+    (search the whole creative) when nothing was recorded — a model drew the pixels, or any image from elsewhere."""
+    boxes = [p.box for p in ctx.placed or () if p.role in ("primary_packshot", "alternate_view")]
+    if not boxes:
+        return None
+    x0, y0 = min(b.x0 for b in boxes), min(b.y0 for b in boxes)
+    x1, y1 = max(b.x1 for b in boxes), max(b.y1 for b in boxes)
+    m = max(16, round(SEARCH_MARGIN * max(x1 - x0, y1 - y0)))
+    return x0 - m, y0 - m, x1 + m, y1 + m
 
 
 def _plausible(A: np.ndarray) -> bool:
@@ -521,7 +557,7 @@ class IdentityCheck:
             raise ValueError(f"qa.identity.method must be one of {', '.join(METHODS)}; got {method!r}")
         if method != "keypoints":
             return self._run_learned(image, ctx, method, boxes, thresholds)
-        cre = creative_features(image, boxes)
+        cre = creative_features(image, boxes, search_box(ctx))
         per, unusable = [], []
         for path in ctx.references:  # in order (primary packshot first); stop at the first that passes
             try:
