@@ -230,7 +230,9 @@ class _Painter:
         solid = a[a[..., 3] > 200][:, :3]
         if len(solid):
             under, _ = background_stats(self.img, (lx, ly, lx + logo.width, ly + logo.height))
-            low = np.mean([contrast_ratio(tuple(c), under) < 3.0 for c in solid[:: max(1, len(solid) // 2000)]])
+            # each distinct colour once (a wordmark has few; the per-pixel loop cost ~35 ms per creative)
+            colours, counts = np.unique(solid[:: max(1, len(solid) // 2000)], axis=0, return_counts=True)
+            low = sum(int(n) for c, n in zip(colours, counts) if contrast_ratio(tuple(c), under) < 3.0) / int(counts.sum())
             mean = tuple(float(v) for v in solid.mean(axis=0))
             if low > 0.25:
                 plate_c = self.brand.colour("background")
