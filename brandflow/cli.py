@@ -86,12 +86,15 @@ def validate(
     out.print(
         f"{len(products)} products · {len(rejections)} rejected rows · "
         f"{len(spec.formats)} formats ({', '.join(f'{f.name} {f.width}×{f.height}' for f in spec.formats)}) · "
-        f"{spec.variants} variants → [bold]{len(jobs)} creatives[/]"
+        f"{spec.variants} variants"
+        + (f" · {len(spec.locales)} markets ({escape(', '.join(m.code for m in spec.locales))})" if spec.locales else "")
+        + f" → [bold]{len(jobs)} creatives[/]"
     )
     if rejections:
-        table = Table("source", "row", "product", "field", "reason", title="rejected rows")
+        table = Table("source", "row", "product", "market", "field", "reason", title="rejected rows")
         for r in rejections:
-            table.add_row(*(escape(v) for v in (Path(r.source).name, str(r.row), r.product_id or "", r.field or "", r.reason)))
+            table.add_row(*(escape(v) for v in (Path(r.source).name, str(r.row), r.product_id or "", r.locale or "all",
+                                                r.field or "", r.reason)))
         out.print(table)
     recorded = f" · recorded licence {licence.recorded_licence}" if licence.recorded_licence else ""
     out.print(escape(f"model {licence.model} · licence {licence.licence} · usage {spec.usage}{recorded}"))

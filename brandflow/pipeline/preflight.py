@@ -42,6 +42,7 @@ class Preflight:
             "products": len(self.products),
             "formats": [{"name": f.name, "width": f.width, "height": f.height} for f in spec.formats],
             "variants": spec.variants,
+            "locales": [m.code for m in spec.locales] or ([spec.locale] if spec.locale else []),
             "creatives": len(self.jobs),
             "rejections": [r.model_dump(mode="json") for r in self.rejections],
             "cost": {"per_creative_usd": cost.per_job, "total_usd": cost.total, "worst_usd": cost.worst, "unknown": cost.unknown,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -87,3 +88,18 @@ def test_bad_market_configs_name_the_file_the_field_and_the_fix(tmp_path, overri
     with pytest.raises(SpecError) as e:
         load_campaign(path)
     assert e.value.path == path and e.value.field == field and words in str(e.value)
+
+
+def test_validate_shows_the_markets_and_which_market_rejected_a_row(tmp_path):
+    from typer.testing import CliRunner
+
+    from brandflow.cli import app
+
+    path = write_markets(tmp_path)
+    res = CliRunner().invoke(app, ["validate", str(path)], env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    assert "3 markets (en-US, de-DE, ja-JP) → 5 creatives" in res.output and "ja-JP" in res.output.split("rejected rows")[-1]
+    res = CliRunner().invoke(app, ["validate", str(path), "--json"])
+    data = json.loads(res.output)
+    assert data["locales"] == ["en-US", "de-DE", "ja-JP"] and data["creatives"] == 5
+    assert [(r["product_id"], r["locale"]) for r in data["rejections"]] == [("mug", "ja-JP")]
