@@ -82,3 +82,26 @@ def test_the_summary_prints_on_one_page(page):
     assert not page.is_visible("#grid") and page.is_visible("#summary")
     pdf = page.pdf(format="A4", print_background=True)
     assert len(re.findall(rb"/Type\s*/Page(?!s)", pdf)) == 1, "one page to forward"
+
+
+def test_a_run_in_several_markets_filters_and_groups_by_market(tmp_path, browser):
+    run_dir = tmp_path / "runs" / "markets"
+    manifest = make_run(run_dir, 12)
+    jobs = [j.model_copy(update={"locale": loc, "job_id": f"{loc}/{j.job_id}", "notes": [f"a note for {loc}"]})
+            for j, loc in zip(manifest.jobs, ["de-DE", "ar-SA", "ja-JP"] * 4)]
+    manifest = manifest.model_copy(update={"jobs": jobs})
+    report.render_report(manifest, run_dir / "report.html")
+    page = browser.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto((run_dir / "report.html").as_uri())
+    assert page.inner_text("table.markets").count("\n") == 3  # a header and one row per market
+    page.click('table.markets a[data-market="ja-JP"]')  # a market's row in the summary shows everything in it
+    shown = _visible(page)
+    assert page.input_value("#f-status") == "all" and len(shown) == 4 and {c["locale"] for c in shown} == {"ja-JP"}
+    assert page.is_visible("#grid > .card:not([hidden]) .notes >> text=a note for ja-JP")
+    page.select_option("#f-market", "")
+    page.select_option("#f-sort", "market")
+    assert [c["locale"] for c in _visible(page)] == sorted(c["locale"] for c in _visible(page))
+    assert len(_visible(page)) == 12 and errors == []
+    page.close()
