@@ -593,6 +593,11 @@ class CampaignSpec(_Model):
         if self.locale and self.locales:
             raise FieldValueError("locale", "set together with locales: one campaign has either one market or a list",
                                   f"move {self.locale!r} into locales and remove locale")
+        if len(self.locales) > 1 and self.publish.feeds:
+            raise FieldValueError("publish.feeds", "one feed for several markets would mix their creatives under one product "
+                                  "id (Merchant Center keeps one feed per language and country; per-market feeds are not "
+                                  "built yet)", "give each market that needs a feed its own campaign (locale: de-DE), or "
+                                  "remove publish.feeds")
         codes = [m.code for m in self.locales]
         for i, code in enumerate(codes):
             if code in codes[:i]:
