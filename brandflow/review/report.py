@@ -265,7 +265,8 @@ def render_html(manifest: RunManifest, base: Path, review: dict[str, Any] | None
         m=manifest, s=manifest.summary, cards=cards, refs=list(refs.values()), review=review,
         attention=sum(1 for c in cards if c.attention), under_review=sum(1 for c in cards if c.under_review),
         formats=sorted({c.job.format for c in cards}), markets=market_counts(manifest),
-        products=sorted({(c.job.product_id, c.job.product_title or c.job.product_id) for c in cards}, key=lambda p: p[1].lower()),
+        # one entry per product id: its markets' translated titles would otherwise list it once per market
+        products=sorted({c.job.product_id: c.job.product_title or c.job.product_id for c in reversed(sorted(cards, key=lambda c: c.index))}.items(), key=lambda p: p[1].lower()),
         checks=sorted({ch.check for c in cards if c.job.final.qa for ch in c.job.final.qa.checks}),
         worst=worst_problems(cards), contact=to_publish[:60], if_approved=if_approved, contact_more=max(0, len(to_publish) - 60),
         detail_json=json.dumps(detail, separators=(",", ":")).replace("</", "<\\/"),

@@ -87,7 +87,8 @@ def test_the_summary_prints_on_one_page(page):
 def test_a_run_in_several_markets_filters_and_groups_by_market(tmp_path, browser):
     run_dir = tmp_path / "runs" / "markets"
     manifest = make_run(run_dir, 12)
-    jobs = [j.model_copy(update={"locale": loc, "job_id": f"{loc}/{j.job_id}", "notes": [f"a note for {loc}"]})
+    jobs = [j.model_copy(update={"locale": loc, "job_id": f"{loc}/{j.job_id}", "notes": [f"a note for {loc}"],
+                                 "product_title": f"{j.product_title} ({loc})"})  # each market's own title
             for j, loc in zip(manifest.jobs, ["de-DE", "ar-SA", "ja-JP"] * 4)]
     manifest = manifest.model_copy(update={"jobs": jobs})
     report.render_report(manifest, run_dir / "report.html")
@@ -96,6 +97,8 @@ def test_a_run_in_several_markets_filters_and_groups_by_market(tmp_path, browser
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto((run_dir / "report.html").as_uri())
     assert page.inner_text("table.markets").count("\n") == 3  # a header and one row per market
+    products = {j.product_id for j in jobs}
+    assert page.eval_on_selector_all("#f-product option", "os => os.map(o => o.value)")[1:] == sorted(products)  # once each
     page.click('table.markets a[data-market="ja-JP"]')  # a market's row in the summary shows everything in it
     shown = _visible(page)
     assert page.input_value("#f-status") == "all" and len(shown) == 4 and {c["locale"] for c in shown} == {"ja-JP"}
