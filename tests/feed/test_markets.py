@@ -104,3 +104,22 @@ def test_validate_shows_the_markets_and_which_market_rejected_a_row(tmp_path):
     data = json.loads(res.output)
     assert data["locales"] == ["en-US", "de-DE", "ja-JP"] and data["creatives"] == 5
     assert [(r["product_id"], r["locale"]) for r in data["rejections"]] == [("mug", "ja-JP")]
+
+
+def test_a_bad_row_in_a_markets_feed_is_rejected_for_that_market_only(tmp_path):
+    path = write_markets(tmp_path)
+    feed = tmp_path / "products.ja-JP.csv"
+    feed.write_text(feed.read_text(encoding="utf-8").replace("1250 JPY", "sehr teuer"), encoding="utf-8")
+    _, jobs, rejections = plan(path)
+    assert {j.locale for j in jobs} == {"en-US", "de-DE"}  # ja-JP has no usable row left; the other markets run
+    assert sorted((r.product_id, r.locale, r.field) for r in rejections) == [("hoodie", "ja-JP", "price"), ("mug", "ja-JP", "locales.2.feed")]
+
+
+def test_strings_work_without_markets_and_ocr_notes_name_what_cannot_be_read(tmp_path):
+    _, jobs, _ = plan(write_markets(tmp_path, locales=[]))
+    assert {j.overlay["cta"] for j in jobs} == {"Shop now"} and not any(j.notes for j in jobs)
+    _, jobs, _ = plan(write_markets(tmp_path, locales=[{"code": "sv-SE", "strings": {"cta": "Köp nu"}}], qa={"checks": ["text"]}))
+    assert {j.overlay["cta"] for j in jobs} == {"Köp nu"}
+    assert all(j.notes == ["OCR reads sv-SE text with English only: brandflow knows no Tesseract pack for 'sv'"] for j in jobs)
+    _, jobs, _ = plan(write_markets(tmp_path, locales=[{"code": "sv-SE", "strings": {"cta": "Köp nu"}}], qa={"checks": ["format"]}))
+    assert not any(j.notes for j in jobs)  # no text check, nothing to say about OCR
