@@ -263,6 +263,15 @@ def test_emoji_are_drawn_in_colour_on_the_baseline_with_their_advance():
     assert abs((rows.max() - baseline) - 27 * 40 / 109) <= 3 and rows.min() < text_rows.min()
 
 
+def test_emoji_without_a_colour_font_is_a_job_error_naming_the_package():
+    from brandflow.glyphs import require_glyphs
+
+    with pytest.raises(MissingGlyphsError, match=r"'🔥' \(U\+1F525 FIRE\).*apt-get install -y fonts-noto-color-emoji"):
+        require_glyphs("overlay headline", "Hot 🔥", [BOLD])
+    face = Face(FontChain(BOLD, "ar"), 40)  # in a right-to-left line an emoji takes the direction around it
+    assert [(r.text, r.rtl) for r in face.visual("خصم 👩\u200d💻 اليوم") if "💻" in r.text] == [("👩\u200d💻", True)]
+
+
 def test_an_emoji_title_renders_in_colour_and_passes_text_qa(tmp_path, brand):
     from brandflow.qa.base import CheckContext
     from brandflow.qa.text import TextCheck
