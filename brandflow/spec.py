@@ -169,6 +169,8 @@ class OverlaySpec(_Model):
     headline: str = "{{ product.title }}"
     price: str = "{{ product.price.display if product.price else '' }}"
     cta: str = "Shop now"
+    legal: str = Field(default="", description="a legal line (VAT, offer terms) drawn small below price and CTA, e.g. "
+                       "'{{ strings.legal }}'; '' draws none (and leaves the layout as it is)")
     logo: bool = False
     safe_margin: float = Field(default=0.06, ge=0, le=0.25, description="fraction of the short side kept free")
     min_contrast: float = Field(default=4.5, ge=1, le=21, description="WCAG 2.x contrast ratio (4.5 = AA body text)")
@@ -406,7 +408,7 @@ def _plugin_settings(data: Any, kind: str, where: str, model: type[BaseModel], l
 
 def overlay_strings(overlay: OverlaySpec) -> set[str]:
     """Names of ``strings`` the overlay templates read (``{{ strings.cta }}`` or ``strings['cta']``)."""
-    text = " ".join((overlay.headline, overlay.price, overlay.cta))
+    text = " ".join((overlay.headline, overlay.price, overlay.cta, overlay.legal))
     return {a or b for a, b in re.findall(r"strings\s*(?:\.\s*(\w+)|\[\s*['\"](\w+)['\"]\s*\])", text)}
 
 
@@ -593,6 +595,11 @@ class CampaignSpec(_Model):
         if self.locale and self.locales:
             raise FieldValueError("locale", "set together with locales: one campaign has either one market or a list",
                                   f"move {self.locale!r} into locales and remove locale")
+        banners = [f for f in self.formats if f.width / f.height >= 2.5]  # compose.layout.aspect_kind's 'banner'
+        if self.overlay.legal and banners:
+            raise FieldValueError("overlay.legal", f"format {banners[0].name!r} ({banners[0].width}×{banners[0].height}) is a "
+                                  "banner with no room for a legal line", "run banners in a campaign without overlay.legal, "
+                                  "or leave the legal line out")
         if len(self.locales) > 1 and self.publish.feeds:
             raise FieldValueError("publish.feeds", "one feed for several markets would mix their creatives under one product "
                                   "id (Merchant Center keeps one feed per language and country; per-market feeds are not "

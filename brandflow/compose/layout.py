@@ -38,6 +38,9 @@ BOTTOM_BAND = 0.15
 PRODUCT_SIDE_MARGIN = 0.04
 #: Gap between two boxes, fraction of the short side.
 GAP = 0.02
+#: Height of the legal line's strip at the bottom of the live area (two lines at the minimum text size, 28 px per
+#: 1080), fraction of the short side; only when the campaign draws one (``overlay.legal``).
+LEGAL_BAND = 0.065
 
 Box4 = tuple[int, int, int, int]
 
@@ -54,6 +57,8 @@ class FrameLayout:
         logo: the logo's slot, its clear space included, or ``None`` (banners have no room for one).
         live: the frame minus the safe margin and the channel's text-free zones.
         text_free: the channel's text-free zones (full-width boxes), possibly empty.
+        legal: the legal line's strip at the bottom of the live area (below price and CTA; landscape: of the text
+            column), or ``None`` when there is no legal line.
     """
 
     width: int
@@ -65,12 +70,15 @@ class FrameLayout:
     logo: Box4 | None
     live: Box4
     text_free: tuple[Box4, ...] = ()
+    legal: Box4 | None = None
 
     def boxes(self) -> dict[str, Box4]:
-        """The element boxes by name (``headline``, ``product``, ``bottom`` and ``logo`` when there is one)."""
+        """The element boxes by name (``headline``, ``product``, ``bottom``; ``logo`` and ``legal`` when there are)."""
         out = {"headline": self.headline, "product": self.product, "bottom": self.bottom}
         if self.logo is not None:
             out["logo"] = self.logo
+        if self.legal is not None:
+            out["legal"] = self.legal
         return out
 
 
@@ -95,7 +103,7 @@ def bottom_rows(texts: dict[str, str], width: int, height: int, safe_margin: flo
 
 
 def frame_layout(width: int, height: int, safe_margin: float = 0.06, text_free_top: float = 0.0,
-                 text_free_bottom: float = 0.0, rows: int = 1) -> FrameLayout:
+                 text_free_bottom: float = 0.0, rows: int = 1, legal: bool = False) -> FrameLayout:
     """Cut a ``width × height`` frame (pixels) into headline / product / bottom / logo boxes (module doc).
 
     Args:
@@ -103,6 +111,8 @@ def frame_layout(width: int, height: int, safe_margin: float = 0.06, text_free_t
         text_free_top, text_free_bottom: fractions of the height where no text may go (the channel's UI
             covers them, e.g. Meta Stories 0.14 / 0.20; see ``docs/formats.md``); 0 = none.
         rows: 2 gives the price/CTA box twice the height (stacked; :func:`bottom_rows`), tall and square only.
+        legal: reserve a strip of :data:`LEGAL_BAND` at the bottom of the live area for a legal line (the boxes above
+            move up and the product box shrinks; banners have no room: ``legal`` stays ``None``).
 
     Returns:
         :class:`FrameLayout`; deterministic, integer pixel boxes that never overlap.
@@ -117,24 +127,30 @@ def frame_layout(width: int, height: int, safe_margin: float = 0.06, text_free_t
     free = tuple(b for b in ((0, 0, w, round(text_free_top * h)), (0, h - round(text_free_bottom * h), w, h)) if b[3] > b[1])
     kind = aspect_kind(w, h)
     side = max(m, round(PRODUCT_SIDE_MARGIN * short))
+    legal_h = round(LEGAL_BAND * short) if legal and kind != "banner" else 0
+    tbot = bot - legal_h - gap if legal_h else bot  # where price and CTA end: above the legal strip
+    legal_box = None
     if kind == "tall":
         hy1 = top + round(0.11 * h)
-        by0 = bot - round(0.075 * h * (1.8 if rows == 2 else 1))
-        headline, bottom = (m, top, w - m, hy1), (m, by0, w - m, bot)
+        by0 = tbot - round(0.075 * h * (1.8 if rows == 2 else 1))
+        headline, bottom = (m, top, w - m, hy1), (m, by0, w - m, tbot)
         product = (side, hy1 + gap, w - side, by0 - gap)
+        legal_box = (m, bot - legal_h, w - m, bot)
     elif kind == "square":
         a = w / h
         top_f, bot_f = (0.18, 0.13) if a < 0.9 else (TOP_BAND, BOTTOM_BAND)
         hy1 = max(top + 1, round(top_f * h))
-        by0 = min(bot - 1, round((1 - bot_f * (1.8 if rows == 2 else 1)) * h))
-        headline, bottom = (m, top, w - m, hy1), (m, by0, w - m, bot)
+        by0 = min(tbot - 1, round((1 - bot_f * (1.8 if rows == 2 else 1)) * h) - (bot - tbot))
+        headline, bottom = (m, top, w - m, hy1), (m, by0, w - m, tbot)
         product = (side, hy1 + gap, w - side, by0 - gap)
+        legal_box = (m, bot - legal_h, w - m, bot)
     elif kind == "landscape":
         split = m + round(0.5 * (w - 2 * m))
         product = (m, top, split - gap, bot)
-        col = (split + gap, top, w - m, bot)
-        by0 = bot - round(0.3 * (bot - top))
-        headline, bottom = (col[0], top, col[2], by0 - gap), (col[0], by0, col[2], bot)
+        col = (split + gap, top, w - m, tbot)
+        by0 = tbot - round(0.3 * (tbot - top))
+        headline, bottom = (col[0], top, col[2], by0 - gap), (col[0], by0, col[2], tbot)
+        legal_box = (col[0], bot - legal_h, col[2], bot)
     else:  # banner: product | headline | price + CTA
         pw = min(round(1.4 * (bot - top)), round(0.22 * w))
         product = (m, top, m + pw, bot)
@@ -150,7 +166,7 @@ def frame_layout(width: int, height: int, safe_margin: float = 0.06, text_free_t
         clear = round(0.5 * lh)
         lw = min(5 * lh, round(0.4 * (headline[2] - headline[0])))
         logo = (headline[2] - lw - clear, headline[1], headline[2], headline[1] + lh + clear)
-    return FrameLayout(w, h, kind, headline, product, bottom, logo, live, free)
+    return FrameLayout(w, h, kind, headline, product, bottom, logo, live, free, legal_box if legal_h else None)
 
 
 def product_zone(width: int, height: int) -> Box4:

@@ -13,6 +13,8 @@ Layout (bands from :mod:`brandflow.compose.layout`, all inside the safe margin
   and vertically centred; when they do not fit side by side the price shrinks (to 28 px per 1080), then the two
   are stacked (price above the button).
 * logo — top-right corner of the safe area when ``overlay.logo`` is true; the headline wraps short of it.
+* ``legal`` (when ``overlay.legal`` renders to text) — a strip at the bottom of the live area below price and CTA
+  (``layout.LEGAL_BAND``), at most 2 balanced lines from 30 px per 1080 down to the minimum size.
 * An empty string draws nothing for its slot.
 
 Contrast (WCAG 2.x, :func:`brandflow.compose.layout.contrast_ratio`): the text colour is held to
@@ -47,7 +49,7 @@ FONTS = Path(__file__).resolve().parents[1] / "assets" / "fonts"
 #: Bundled fonts (DejaVu Sans; licence: assets/fonts/LICENSE-DejaVu.txt).
 BOLD, REGULAR = FONTS / "DejaVuSans-Bold.ttf", FONTS / "DejaVuSans.ttf"
 #: Font sizes in pixels on a frame whose short side is 1080 px (scaled with the short side).
-HEADLINE_PX, PRICE_PX, CTA_PX = 110, 84, 50
+HEADLINE_PX, PRICE_PX, CTA_PX, LEGAL_PX = 110, 84, 50, 30
 #: Smallest text drawn, pixels per 1080 px of short side (legible on a phone; 28 px ≈ 9 pt at 1080 × 1920).
 MIN_FONT_PX_AT_1080 = 28
 LINE_SPACING = 1.12  # line pitch as a multiple of the font size
@@ -346,6 +348,27 @@ class _Painter:
         if button is not None:
             self._draw_button(cta, button, x0 if self.rtl else x1 - bw, mid - bh // 2)
 
+    def legal(self, text: str) -> None:
+        """The legal line in ``layout.legal``: the largest size from 30 px per 1080 down to the minimum at which it
+        breaks into at most 2 balanced lines, vertically centred, aligned with the copy (right for right-to-left).
+        Raises ValueError naming the string and the box when it does not fit."""
+        assert self.layout.legal is not None
+        x0, y0, x1, y1 = self.layout.legal
+        for size in range(self.px(LEGAL_PX), self.min_px - 1, -2):
+            font = self.face("body", size)
+            lines = balanced_lines(font, text, x1 - x0, 2)
+            if lines is None:
+                continue
+            block = _measure(self.draw, lines, font)
+            if block.width <= x1 - x0 and block.height <= y1 - y0:
+                self.put("legal", text, block, x1 - block.width if self.rtl else x0, y0 + (y1 - y0 - block.height) // 2)
+                return
+        raise ValueError(
+            f"overlay.legal: {len(text)} characters ({text[:40]!r}{'…' if len(text) > 40 else ''}) do not fit the legal "
+            f"strip {x1 - x0}×{y1 - y0} px at ({x0}, {y0}) in 2 lines at {self.min_px} px or more on a {self.w}×{self.h} "
+            "frame; shorten the legal line"
+        )
+
     def _draw_button(self, cta: str, button: tuple[_Block, int, int], bx: int, by: int) -> None:
         block, bw, bh = button
         rect = (bx, by, bx + bw, by + bh)
@@ -384,7 +407,7 @@ def compose(
     Args:
         generated: the generator's image at its native size (any mode; transparency is flattened onto white).
         job: ``job.format`` gives the exact output ``width × height`` (pixels) and ``file_type``;
-            ``job.overlay`` maps slot → exact text (``headline``, ``price``, ``cta``; empty = not drawn).
+            ``job.overlay`` maps slot → exact text (``headline``, ``price``, ``cta``, ``legal``; empty or absent = not drawn).
         brand: colours (``text`` for text, ``accent``/``primary`` for the CTA button, ``background`` for plates),
             fonts (``headline`` for headline and price, ``body`` for the CTA; default DejaVu Sans Bold), logo.
         overlay: ``safe_margin`` (fraction of the short side), ``min_contrast`` (WCAG 2.x ratio), ``logo``.
@@ -414,11 +437,15 @@ def compose(
     placed = None if generated.placed is None else [_fitted(p, img.size, (fmt.width, fmt.height)) for p in generated.placed]
     if img.size != (fmt.width, fmt.height):
         img = ImageOps.fit(img, (fmt.width, fmt.height), Image.Resampling.LANCZOS, centering=(0.5, 0.5))
+    legal = job.overlay.get("legal", "")
     layout = frame_layout(fmt.width, fmt.height, overlay.safe_margin, fmt.text_free_top, fmt.text_free_bottom,
-                          rows=bottom_rows(job.overlay, fmt.width, fmt.height, overlay.safe_margin))
+                          rows=bottom_rows(job.overlay, fmt.width, fmt.height, overlay.safe_margin), legal=bool(legal))
+    if legal and layout.legal is None:
+        raise ValueError(f"overlay.legal: a {fmt.width}×{fmt.height} banner has no room for a legal line; "
+                         "leave banners out of campaigns with a legal line")
     painter = _Painter(img, brand, overlay, layout, text_language(job))
     painter.rtl = Face.rtl(job.overlay.get("headline", ""))
-    for slot, which in (("headline", "headline"), ("price", "headline"), ("cta", "body")):
+    for slot, which in (("headline", "headline"), ("price", "headline"), ("cta", "body"), ("legal", "body")):
         if job.overlay.get(slot):  # before drawing: a character no font of the chain has would be a tofu box
             require_glyphs(f"overlay {slot} of product {job.product_id!r}", job.overlay[slot], painter.face(which, 12).chain.files())
     reserve = painter.logo(brand.logo) if overlay.logo and brand.logo is not None and layout.logo is not None else 0
@@ -430,6 +457,8 @@ def compose(
     price, cta = job.overlay.get("price", ""), job.overlay.get("cta", "")
     if price or cta:
         painter.bottom(price, cta)
+    if legal:
+        painter.legal(legal)
     data, _ = encode_within(img, fmt.file_type, fmt.max_bytes, byte_reserve)
     write_atomic(Path(out_path), data)
     sha = hashlib.sha256(data).hexdigest()

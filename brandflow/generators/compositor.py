@@ -399,7 +399,7 @@ class CompositorGenerator(Generator):
             raise ValueError(f"job {job.job_id}: no primary_packshot or alternate_view reference to compose")
         fmt = job.format
         layout = frame_layout(w, h, text_free_top=fmt.text_free_top, text_free_bottom=fmt.text_free_bottom,
-                              rows=bottom_rows(job.overlay, w, h))
+                              rows=bottom_rows(job.overlay, w, h), legal=bool(job.overlay.get("legal")))
         cutouts = [load_cutout(r.path, r.sha256) for _, r in refs[:2]]
         product_lab = _product_colours(str(refs[0][1].path), refs[0][1].sha256)
 

@@ -325,6 +325,8 @@ def render_prompt(
 
 # --------------------------------------------------------------------------- overlays
 OVERLAY_SLOTS = ("headline", "price", "cta")
+#: Slots rendered only when the campaign sets them (absent otherwise, so existing jobs' overlays stay as they were).
+OPTIONAL_SLOTS = ("legal",)
 
 
 @lru_cache(maxsize=256)
@@ -343,8 +345,8 @@ def render_overlay(overlay: OverlaySpec, product: Product, campaign: CampaignSpe
         campaign: the campaign spec as planned for one market (its ``locale`` and ``strings`` are that market's).
 
     Returns:
-        ``{'headline': str, 'price': str, 'cta': str}``, each stripped of surrounding whitespace;
-        ``''`` means draw nothing in that slot.
+        ``{'headline': str, 'price': str, 'cta': str}`` plus ``'legal'`` when ``overlay.legal`` is set, each
+        stripped of surrounding whitespace; ``''`` means draw nothing in that slot.
 
     Raises:
         TemplateError: syntax error, undefined variable, sandbox violation or any render exception;
@@ -352,7 +354,7 @@ def render_overlay(overlay: OverlaySpec, product: Product, campaign: CampaignSpe
     """
     ctx = {"product": product_context(product, campaign.locale), "campaign": campaign_context(campaign), "strings": dict(campaign.strings)}
     out: dict[str, str] = {}
-    for slot in OVERLAY_SLOTS:
+    for slot in OVERLAY_SLOTS + tuple(s for s in OPTIONAL_SLOTS if getattr(overlay, s)):
         source = getattr(overlay, slot)
         field = f"overlay.{slot}"
         try:
