@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from brandflow.imageio import load_rgb, load_rgba  # noqa: E402
-from brandflow.qa import identity  # noqa: E402
+from brandflow.qa import identity, label_text  # noqa: E402
 from brandflow.qa.calibrate_identity import load_products, paste, pasted_pairs, roc_auc, split_products  # noqa: E402
 
 DREAMBENCH = ROOT.parent / "shared" / "data" / "dreambench-dev"
@@ -62,7 +62,7 @@ def dreambench_split(root: Path = DREAMBENCH) -> tuple[list[str], list[str]]:
 def cues(m: dict) -> dict[str, float]:
     """The fused cues of one :func:`brandflow.qa.identity.match_reference` result."""
     return identity.cue_values(float(m["inliers"]), float(m["colour_similarity"]), float(m["palette_delta_e"]),
-                               float(m["pixel_agreement"]))
+                               float(m["pixel_agreement"]), label_text.evidence(m.get("label_text") or {}))
 
 
 def dreambench_pairs(subjects: list[str], root: Path = DREAMBENCH) -> tuple[list[dict], list[dict]]:
@@ -85,8 +85,7 @@ def reference_set_scores(pairs: tuple[list[dict], list[dict]]) -> tuple[list[flo
     best: dict[tuple[str, str], float] = {}
     for m in pairs[0] + pairs[1]:
         key = (m["_creative"], m["_reference"].split("/")[0])
-        s = identity.fused_score(float(m["inliers"]), float(m["colour_similarity"]), float(m["palette_delta_e"]),
-                                 float(m["pixel_agreement"]))
+        s = identity.score_of_match(m)
         best[key] = max(best.get(key, 0.0), s)
     pos = [v for (cre, subj), v in best.items() if cre.split("/")[0] == subj]
     neg = [v for (cre, subj), v in best.items() if cre.split("/")[0] != subj]
@@ -156,9 +155,7 @@ def fit(sets: dict[str, tuple[list[dict], list[dict]]], l2: float = 1e-2) -> dic
 def rescore(sets: dict) -> dict[str, tuple[list[float], list[float]]]:
     """Scores of every pair with the module's current :data:`brandflow.qa.identity.FUSION`, plus the
     ``dreambench, reference set`` protocol (:func:`reference_set_scores`) when the DreamBench pairs are there."""
-    def s(m):
-        return identity.fused_score(float(m["inliers"]), float(m["colour_similarity"]), float(m["palette_delta_e"]),
-                                    float(m["pixel_agreement"]))
+    s = identity.score_of_match
     out = {k: ([s(m) for m in p], [s(m) for m in n]) for k, (p, n) in sets.items()}
     if "dreambench" in sets and sets["dreambench"][0] and "_creative" in sets["dreambench"][0][0]:
         out["dreambench, reference set"] = reference_set_scores(sets["dreambench"])
@@ -188,6 +185,27 @@ def table(scores: dict[str, tuple[list[float], list[float]]], pass_t: float, war
         rows.append(f"| {name} | {len(p)} / {len(n)} | {roc_auc(p, n):.3f} | {100 * tpr_at_fpr(p, n):.1f} % | "
                     f"{100 * np.mean(p_ >= pass_t):.1f} % / {100 * np.mean(n_ >= pass_t):.1f} % | "
                     f"{100 * np.mean(p_ >= warn_t):.1f} % / {100 * np.mean(n_ >= warn_t):.1f} % |")
+    return rows
+
+
+STATUSES = ("agrees", "partial", "differs", "not legible", "not found")
+
+
+def label_rows(sets: dict[str, tuple[list[dict], list[dict]]]) -> list[str]:
+    """Markdown rows of the label-text comparison per set: pairs whose packshot has legible lettering (the
+    others are neutral), and how the lettering fared on same / different pairs — found in full, read as other
+    words ("differs": the score is capped, a fail), illegible at its mapped place (no evidence), or not found
+    in the product region. Statuses of pairs matched before "not legible" existed read "not found" there."""
+    cols = " / ".join(STATUSES)
+    rows = [f"| set | pairs with a legible packshot label (same / different) | same: {cols} | different: {cols} |",
+            "|---|---|---|---|"]
+    for name, (p, n) in sets.items():
+        def counts(ms):
+            st = [(m.get("label_text") or {}).get("status") for m in ms]
+            legible = [x for x in st if x in STATUSES]
+            return len(legible), " / ".join(str(sum(x == k for x in legible)) for k in STATUSES)
+        (lp, cp), (ln, cn) = counts(p), counts(n)
+        rows.append(f"| {name} | {lp} / {ln} | {cp} | {cn} |")
     return rows
 
 
@@ -259,6 +277,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--fit", action="store_true", help="re-fit FUSION and thresholds on split A (prints them)")
     ap.add_argument("--trials", type=int, default=150, help="pasted pairs per split")
     ap.add_argument("--campaign", type=Path, help="score this campaign's rendered creatives instead")
+    ap.add_argument("--only-a", action="store_true", help="match and report split A only (model selection without looking at B)")
     ap.add_argument("--cache", type=Path, help="pickle of the match results (written once, then read: re-fit without re-matching)")
     args = ap.parse_args(argv)
     cv2.setNumThreads(1)
@@ -269,7 +288,8 @@ def main(argv: list[str] | None = None) -> None:
         print("\n".join(table({"rendered campaign": (pos, neg)}, 0.0, 0.0)))
         return
     t0 = time.perf_counter()
-    a, b = cached(args.cache, "A", args.trials), cached(args.cache, "B", args.trials)
+    a = cached(args.cache, "A", args.trials)
+    b = None if args.only_a else cached(args.cache, "B", args.trials)
     if args.fit:
         identity.FUSION.update(fit(a))
         print("FUSION =", identity.FUSION)
@@ -285,8 +305,12 @@ def main(argv: list[str] | None = None) -> None:
 
         pass_t, warn_t = IdentityThresholds().pass_score, IdentityThresholds().warn_score
     print("## A (calibration)\n" + "\n".join(table(rescore(a), pass_t, warn_t)))
+    print("\n".join(label_rows(a)))
+    if b is None:
+        return
     sb = rescore(b)
     print("## B (held out)\n" + "\n".join(table(sb, pass_t, warn_t)))
+    print("\n".join(label_rows(b)))
     print(f"({time.perf_counter() - t0:.0f} s)")
 
 

@@ -35,8 +35,17 @@ dog2, dog5, dog7, poop_emoji; the other Saleor half) are in docs/qa.md and ``ben
 What it can and cannot vouch for: the same packshot pasted or lightly re-drawn is matched by geometry and
 colour (held-out pasted AUC ≈ 1.0); a product re-shot or re-drawn from another angle is mostly judged by the
 colours of its segmented region — a look-alike in the same colours (a brown dog and a brown toy; two blue
-garments) can reach warn, and a learned embedding (below) or a human must decide. Label text is not compared.
-Per creative, :func:`disagreements` names what differs (shape, colour) in plain words for the review report.
+garments) can reach warn, and a learned embedding (below) or a human must decide.
+
+5. **Label text** (:mod:`brandflow.qa.label_text`) — the packshot's own lettering, read once per distinct
+   packshot (RapidOCR, cached by sha256), looked for in the creative: at the label lines' places mapped by the
+   affine transform when it holds (recognition only, one batch), else anywhere in the product region's box. The
+   cue ``label_text`` ∈ [−1, 1] (:func:`brandflow.qa.label_text.evidence`) joins the fusion; it is 0 (neutral)
+   when the packshot has no legible lettering. Lettering read as *other words* at its place ("SOY" where the
+   packshot says "OAT": the same design for another product) caps the score at :data:`LABEL_DIFFERS_CAP`: fail.
+
+Per creative, :func:`disagreements` names what differs (shape, colour, label text) in plain words for the review
+report, and :func:`part_verdicts` gives each part's verdict and measure (``metrics.parts``).
 
 No image-embedding weights ship in a package registry with a commercial-use licence (checked: the CLIP/DINO
 packages on PyPI download their weights at run time, e.g. ``onnx-clip`` 4.0.1's wheel holds no model), so the
@@ -65,6 +74,7 @@ from pydantic import Field, model_validator
 
 from brandflow.errors import ImageError
 from brandflow.imageio import INPUT_MAX_SIDE, load_rgba
+from brandflow.qa import label_text
 from brandflow.qa.base import CheckContext
 from brandflow.qa.segment import ALPHA_PRODUCT, grabcut_mask, product_mask
 from brandflow.records import CheckResult, sha256_file
@@ -105,11 +115,11 @@ METHODS = ("keypoints", "dino", "clip")
 #: pasted products give ≤ 7 inliers (p95 4) unless they share a packaging design.
 MIN_INLIERS, FULL_INLIERS = 8, 20
 #: The cues fused into the score (module notes, "Score"), in this order.
-CUES = ("geometry_colour", "log_inliers", "colour_similarity", "palette_delta_e", "pixel_agreement")
+CUES = ("geometry_colour", "log_inliers", "colour_similarity", "palette_delta_e", "pixel_agreement", "label_text")
 #: Logistic fusion of :data:`CUES`: intercept and one weight per cue. Fitted by
 #: ``python bench/identity_calibration.py --fit`` on the calibration split only (module notes).
 FUSION = {"intercept": -0.7326, "geometry_colour": 1.0224, "log_inliers": 0.1929, "colour_similarity": 3.4842,
-          "palette_delta_e": -0.1107, "pixel_agreement": 0.5469}
+          "palette_delta_e": -0.1107, "pixel_agreement": 0.5469, "label_text": 0.0}
 #: A recoloured design (:func:`recoloured`): on calibration split A every pasted packshot of the right product
 #: had ≥ 0.566 of its aligned pixels in agreement and every geometrically matched other product ≤ 0.503 (the
 #: juice bottles: one label design, other colours), hence 0.55. Such a match is capped at 0.80, below the
@@ -118,6 +128,9 @@ RECOLOURED_AGREE, RECOLOURED_CAP = 0.55, 0.80
 #: Per-part verdicts for the report: fewer inliers than this → "shape"; a palette ΔE00 above this → "colour".
 SHAPE_INLIERS = REGION_INLIERS
 COLOUR_DELTA_E = 15.0
+#: Label text read as other words at the packshot's label position (:mod:`brandflow.qa.label_text`, status
+#: ``"differs"``): the same design printed for another product. Capped below the default warn score: fail.
+LABEL_DIFFERS_CAP = 0.30
 
 
 def ab_histogram(lab: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
@@ -297,6 +310,7 @@ class CreativeFeatures:
         small_scale: ``lab_small`` size / full size.
         side: the creative's longest side, px.
         exclude_small: overlay text boxes in ``lab_small`` pixels.
+        image: the ``(H, W, 3) uint8`` sRGB creative itself (not copied), where label text is read.
     """
 
     points: np.ndarray
@@ -306,6 +320,7 @@ class CreativeFeatures:
     small_scale: float
     side: int
     exclude_small: tuple[tuple[int, int, int, int], ...] = ()
+    image: np.ndarray | None = field(default=None, repr=False)
     _segmented: tuple[np.ndarray, np.ndarray, Palette] | None = field(default=None, repr=False)
 
     def segmented(self) -> tuple[np.ndarray, np.ndarray, Palette]:
@@ -352,7 +367,8 @@ def creative_features(image: np.ndarray, exclude: tuple[tuple[int, int, int, int
     small, cs = _resized(image, COLOUR_SIDE)
     small = np.ascontiguousarray(small)
     ex = tuple((int(x0 * cs), int(y0 * cs), int(np.ceil(x1 * cs)), int(np.ceil(y1 * cs))) for x0, y0, x1, y1 in exclude)
-    return CreativeFeatures(points, des, small, cv2.cvtColor(small, cv2.COLOR_RGB2LAB), cs, max(image.shape[:2]), ex)
+    return CreativeFeatures(points, des, small, cv2.cvtColor(small, cv2.COLOR_RGB2LAB), cs, max(image.shape[:2]), ex,
+                            image)
 
 
 #: Margin around the recorded product box searched for keypoints, as a share of the box's longer side: shadows,
@@ -380,26 +396,55 @@ def _plausible(A: np.ndarray) -> bool:
     return bool(0.05 <= sv[1] and sv[0] <= 20.0 and sv[0] <= 3.0 * sv[1] and np.linalg.det(A[:, :2]) > 0)
 
 
-def cue_values(inliers: float, colour_similarity: float, palette_delta_e: float, pixel_agreement: float) -> dict[str, float]:
+def cue_values(inliers: float, colour_similarity: float, palette_delta_e: float, pixel_agreement: float,
+               label_evidence: float | None = None) -> dict[str, float]:
     """The :data:`CUES` of one match: ``geometry_colour`` = clip((inliers − 8) / 12, 0, 1) × (colour_similarity
-    + pixel_agreement) / 2 (the aligned-product evidence), ``log_inliers`` = ln(1 + inliers), and the three
-    colour cues as measured."""
+    + pixel_agreement) / 2 (the aligned-product evidence), ``log_inliers`` = ln(1 + inliers), the three
+    colour cues as measured, and ``label_text`` = ``label_evidence`` ∈ [−1, 1] (the packshot's lettering found
+    vs read as other words in the creative: :func:`brandflow.qa.label_text.evidence`), 0 — neutral — when there
+    is no evidence (``None``: no legible lettering on the packshot, or none legible at its place)."""
     geometry = min(1.0, max(0.0, (inliers - MIN_INLIERS) / (FULL_INLIERS - MIN_INLIERS)))
     return {"geometry_colour": geometry * (colour_similarity + pixel_agreement) / 2, "log_inliers": math.log1p(inliers),
-            "colour_similarity": colour_similarity, "palette_delta_e": palette_delta_e, "pixel_agreement": pixel_agreement}
+            "colour_similarity": colour_similarity, "palette_delta_e": palette_delta_e, "pixel_agreement": pixel_agreement,
+            "label_text": 0.0 if label_evidence is None else float(label_evidence)}
 
 
-def fused_score(inliers: float, colour_similarity: float, palette_delta_e: float, pixel_agreement: float) -> float:
+def fused_score(inliers: float, colour_similarity: float, palette_delta_e: float, pixel_agreement: float,
+                label_evidence: float | None = None, label_differs: bool = False) -> float:
     """The identity score in [0, 1]: the logistic function of :data:`FUSION`'s weighted sum of
     :func:`cue_values` (module notes, "Score"), capped at :data:`RECOLOURED_CAP` for a recoloured design (the
     geometric match is certain — ≥ :data:`FULL_INLIERS` inliers — but fewer than :data:`RECOLOURED_AGREE` of
-    the aligned pixels agree in colour: the same label in another flavour)."""
-    cues = cue_values(inliers, colour_similarity, palette_delta_e, pixel_agreement)
+    the aligned pixels agree in colour: the same label in another flavour) and at :data:`LABEL_DIFFERS_CAP`
+    when ``label_differs`` (the packshot's lettering read as other words at its place)."""
+    cues = cue_values(inliers, colour_similarity, palette_delta_e, pixel_agreement, label_evidence)
     z = FUSION["intercept"] + sum(FUSION[k] * cues[k] for k in CUES)
     score = 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
     if recoloured(inliers, pixel_agreement):
         score = min(score, RECOLOURED_CAP)
+    if label_differs:
+        score = min(score, LABEL_DIFFERS_CAP)
     return score
+
+
+def score_of_match(m: dict) -> float:
+    """:func:`fused_score` of one :func:`match_reference` result (its measured cues; re-scores after a re-fit)."""
+    lt = m.get("label_text") or {}
+    return fused_score(float(m["inliers"]), float(m["colour_similarity"]), float(m["palette_delta_e"]),
+                       float(m["pixel_agreement"]), label_text.evidence(lt), bool(lt.get("different")))
+
+
+def label_of_reference(ref: RefFeatures) -> label_text.PackshotLabel:
+    """The reference's lettering (:func:`brandflow.qa.label_text.packshot_label`, cached by content sha256): read
+    from its file; a reference made from an array without a file has none (neutral)."""
+    sha = ref.sha256
+    if not sha:
+        if not ref.path.is_file():
+            return label_text.PackshotLabel((), note="no packshot file to read lettering from")
+        sha = sha256_file(ref.path)
+    try:
+        return label_text.packshot_label(sha, path=ref.path, mask=ref.mask)
+    except (ImageError, OSError, ValueError) as e:
+        return label_text.PackshotLabel((), note=f"lettering not read: {e}")
 
 
 def recoloured(inliers: float, pixel_agreement: float) -> bool:
@@ -408,7 +453,7 @@ def recoloured(inliers: float, pixel_agreement: float) -> bool:
     return inliers >= FULL_INLIERS and pixel_agreement < RECOLOURED_AGREE
 
 
-def match_reference(ref: RefFeatures, cre: CreativeFeatures) -> dict[str, float | int | str]:
+def match_reference(ref: RefFeatures, cre: CreativeFeatures, read_label: bool = True) -> dict[str, float | int | str]:
     """Compare one reference with a creative's features.
 
     Returns:
@@ -417,7 +462,10 @@ def match_reference(ref: RefFeatures, cre: CreativeFeatures) -> dict[str, float 
         "product_area": share of the creative in that region, "colour_similarity": a*b* histogram
         intersection [0, 1], "palette_delta_e": dominant-colour EMD in ΔE00, "pixel_agreement": share of
         aligned pixels within :data:`AGREE_DIST` (0 without a trusted transform), "reference_colours" /
-        "creative_colours": the two largest colours in words, "score": fused, [0, 1]}``.
+        "creative_colours": the two largest colours in words, "label_text": the packshot's lettering looked for in
+        the creative (:meth:`brandflow.qa.label_text.LabelAgreement.as_metrics`; at the mapped label lines when the
+        transform is trusted, else in the product region's box; skipped — status ``"not read"`` — when
+        ``read_label`` is False), "score": fused, [0, 1]}``.
     """
     out: dict[str, float | int | str] = {"matches": 0, "inliers": 0, "inlier_ratio": 0.0}
     A = None
@@ -454,25 +502,44 @@ def match_reference(ref: RefFeatures, cre: CreativeFeatures) -> dict[str, float 
             wmask = None
     if wmask is not None:
         region, hist, pal = "matched outline", ab_histogram(cre.lab_small, wmask), palette(cre.rgb_small, wmask)
-        area = float((wmask > 0).mean())
+        area, region_mask = float((wmask > 0).mean()), wmask
     else:
-        mask, hist, pal = cre.segmented()
-        region, area = "segmented", float((mask > 0).mean())
+        region_mask, hist, pal = cre.segmented()
+        region, area = "segmented", float((region_mask > 0).mean())
     colour = float(np.minimum(ref.hist, hist).sum())
     de = palette_distance(ref.palette, pal)
+    if read_label:
+        label = label_of_reference(ref)
+        lab = label_text.agreement_of(label, cre.image, A if wmask is not None else None,
+                                      (ref.mask.shape[1], ref.mask.shape[0]), _full_box(region_mask, cre.small_scale))
+    else:
+        lab = label_text.LabelAgreement("not read", note="label text not compared")
     out |= {"region": region, "product_area": round(area, 4), "colour_similarity": round(colour, 4),
             "palette_delta_e": round(de, 2), "pixel_agreement": round(agree, 4),
             "reference_colours": describe(ref.palette), "creative_colours": describe(pal),
-            "score": round(fused_score(inliers, colour, de, agree), 4)}
+            "label_text": lab.as_metrics(),
+            "score": round(fused_score(inliers, colour, de, agree, lab.evidence, bool(lab.different)), 4)}
     return out
+
+
+def _full_box(mask: np.ndarray, scale: float) -> tuple[int, int, int, int] | None:
+    """Bounding box ``(x0, y0, x1, y1)`` in full-resolution creative pixels of a small-scale ``(h, w) uint8``
+    mask, padded by 5 % of its size; ``None`` for an empty mask."""
+    ys, xs = np.nonzero(mask)
+    if not len(xs):
+        return None
+    x0, y0, x1, y1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
+    px, py = 0.05 * (x1 - x0), 0.05 * (y1 - y0)
+    return (int((x0 - px) / scale), int((y0 - py) / scale), int(np.ceil((x1 + px) / scale)), int(np.ceil((y1 + py) / scale)))
 
 
 def disagreements(m: dict) -> list[str]:
     """Which parts of the product disagree, as short sentences for the review report, from one
     :func:`match_reference` result: **shape** (fewer than :data:`SHAPE_INLIERS` of the packshot's keypoints
     found in one consistent arrangement: another outline or print — or another viewpoint, which the sentence
-    says) and **colour** (dominant colours more than :data:`COLOUR_DELTA_E` ΔE00 apart, both named). Label text
-    is not compared by this check (the text check reads the creative's own words)."""
+    says), **colour** (dominant colours more than :data:`COLOUR_DELTA_E` ΔE00 apart, both named) and **label
+    text** (the packshot's lettering read as other words at its place, or none of it found in the creative:
+    :mod:`brandflow.qa.label_text`; a packshot without legible lettering says nothing)."""
     out = []
     if int(m.get("inliers", 0)) < SHAPE_INLIERS:
         out.append(f"shape: its outline and print do not line up with the packshot ({m.get('inliers', 0)} matching points; "
@@ -483,7 +550,32 @@ def disagreements(m: dict) -> list[str]:
     elif float(m.get("palette_delta_e", 100.0)) > COLOUR_DELTA_E:
         out.append(f"colour: its colours differ by ΔE00 {float(m['palette_delta_e']):.0f} "
                    f"(packshot {m.get('reference_colours')}; creative {m.get('creative_colours')})")
+    lt = m.get("label_text") or {}
+    if lt.get("different"):
+        pairs = ", ".join(f"“{b}” where the packshot says “{a}”" for a, b in lt["different"][:3])
+        out.append(f"label text: the product's label reads {pairs}")
+    elif lt.get("status") == "not found":  # (at the mapped place, "not legible" is no evidence: not a disagreement)
+        out.append(f"label text: none of the packshot's lettering ({', '.join(lt.get('expected', [])[:5])}) is "
+                   f"legible {lt.get('where') or 'in the creative'}")
     return out
+
+
+def part_verdicts(m: dict) -> dict[str, dict]:
+    """Per part of the product, whether it agrees with the packshot — ``{"shape": …, "colour": …, "label_text":
+    …}``, each ``{"agrees": True | False | None (no evidence), …measure}``: shape by the inlier count
+    (≥ :data:`SHAPE_INLIERS`), colour by the dominant-colour ΔE00 (≤ :data:`COLOUR_DELTA_E`) and the aligned-pixel
+    agreement (a recoloured design disagrees), label text by :mod:`brandflow.qa.label_text` (``None`` when the
+    packshot has no legible lettering or it was not read; ``False`` for other words or nothing found)."""
+    lt = m.get("label_text") or {}
+    de = float(m.get("palette_delta_e", 100.0))
+    label_ok = {"agrees": True, "partial": True, "differs": False, "not found": False}.get(str(lt.get("status")))  # else no evidence
+    return {
+        "shape": {"agrees": int(m.get("inliers", 0)) >= SHAPE_INLIERS, "inliers": int(m.get("inliers", 0))},
+        "colour": {"agrees": de <= COLOUR_DELTA_E and not recoloured(float(m.get("inliers", 0)), float(m.get("pixel_agreement", 1.0))),
+                   "delta_e": round(de, 2), "pixel_agreement": m.get("pixel_agreement")},
+        "label_text": {"agrees": label_ok, "status": lt.get("status", "not read"), "found": lt.get("found", []),
+                       "missing": lt.get("missing", []), "different": lt.get("different", [])},
+    }
 
 
 class IdentityThresholds(PluginOptions):
@@ -499,6 +591,8 @@ class IdentityThresholds(PluginOptions):
         default="keypoints", description="weight-free keypoints, or DINOv2 / CLIP-I embeddings (needs model_path)"
     )
     model_path: Path | None = Field(default=None, description="local DINOv2 / CLIP model folder; never downloaded")
+    label_text: bool = Field(default=True, description="compare the packshot's lettering with the creative's (OCR; "
+                                                       "brandflow.qa.label_text); keypoint method only")
 
     @model_validator(mode="after")
     def _learned_needs_weights(self) -> IdentityThresholds:
@@ -517,7 +611,10 @@ class IdentityCheck:
     Metrics: ``score`` (best over references, [0, 1]), ``best_reference`` (file name), and for the best one
     ``matches``, ``inliers``, ``inlier_ratio``, ``region``, ``product_area``, ``colour_similarity``,
     ``palette_delta_e`` (ΔE00), ``pixel_agreement``, ``reference_colours``, ``creative_colours``;
-    ``disagrees``: the parts that differ in plain words (:func:`disagreements`); ``plain``: one sentence for the
+    ``label_text``: the packshot's lettering looked for in the creative (:mod:`brandflow.qa.label_text`);
+    ``disagrees``: the parts that differ in plain words (:func:`disagreements`); ``parts``: shape / colour /
+    label text, each with ``agrees`` (True, False, or None: no evidence) and its measure (:func:`part_verdicts`);
+    ``plain``: one sentence for the
     review report when it did not pass; ``notes``: a pass without a geometric match says so; ``per_reference`` lists the
     numbers of each reference compared — in the given order (primary packshot first), stopping at the first
     that passes (``references_checked`` of ``references_total``); ``unusable_references``: references that
@@ -565,7 +662,7 @@ class IdentityCheck:
             except (ImageError, ValueError, OSError) as e:  # a bad packshot is a finding, not a crash
                 unusable.append(f"{Path(path).name}: {e}")
                 continue
-            m = match_reference(ref, cre)
+            m = match_reference(ref, cre, read_label=th.label_text)
             per.append({"reference": Path(path).name, **m})
             if m["score"] >= th.pass_score:
                 break
@@ -592,7 +689,8 @@ class IdentityCheck:
         return CheckResult(
             check=self.name, verdict=verdict, thresholds=thresholds, reasons=reasons,
             metrics={"method": "keypoints", "notes": notes, **{k: best[k] for k in best if k != "reference"}, "score": score,
-                     "best_reference": best["reference"], "disagrees": parts, "plain": plain, "per_reference": per,
+                     "best_reference": best["reference"], "disagrees": parts, "parts": part_verdicts(best), "plain": plain,
+                     "per_reference": per,
                      "unusable_references": unusable,
                      "references_checked": len(per) + len(unusable), "references_total": len(ctx.references)},
         )

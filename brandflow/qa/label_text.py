@@ -1,0 +1,436 @@
+"""Label-text agreement: does the product in the creative carry the packshot's own lettering?
+
+Two products of one design in the same colours (two flavours of a drink, two volumes of a book) differ in the
+words printed on them, which keypoints and colour barely see. This module reads the packshot's lettering once
+and looks for it in the product's region of the creative:
+
+1. **The packshot's label** (:func:`packshot_label`, once per distinct packshot: an LRU cache keyed by the
+   file's sha256) — RapidOCR (PP-OCR detection + recognition, :mod:`brandflow.qa.scene_text`) on the packshot
+   composited on white at :data:`LABEL_SIDE`. Kept: lines with confidence ≥ :data:`MIN_CONF` whose centre is
+   on the product (:mod:`brandflow.qa.segment` mask) and that hold a legible token (≥ :data:`MIN_LETTERS`
+   letters or digits); at most :data:`MAX_LINES`, the tallest first (the lettering a creative can still show).
+   A packshot without such a line has **no legible label**: the cue is neutral.
+2. **The creative** — where the keypoint match gives the packshot's position (an affine map), each label line
+   is cut out of the creative *through that map*, rectified to the packshot's frame, and recognised (no
+   detection) by the same PP-OCR recogniser in one batch (:func:`recognise`) — the words at the packshot's
+   label position (:func:`read_mapped`). Without a geometric match (a re-drawn product), the product region's
+   bounding box is read by RapidOCR (detection at :data:`CROP_DET_SIDE`; :func:`read_region`) and the
+   packshot's tokens are looked for anywhere in it.
+3. **Comparison** (:func:`compare`) — per packshot token (case-folded, NFKC, letters/digits/``%``), the best
+   rapidfuzz ``fuzz.ratio`` (0–100, Indel similarity) among the words read: **found** at ≥ :data:`FOUND_RATIO`
+   (one wrong letter in five is OCR noise); when mapped, a token not found whose line reads a confident
+   (confidence ≥ :data:`READ_CONF`) legible word that matches none of the line's tokens and is less than
+   :data:`DIFFERENT_RATIO` similar to it is **different** ("OAT" where the creative says "SOY"); otherwise
+   **missing** (nothing legible there, or a garbled reading of it). ``agreement`` = found letters / all letters
+   of the packshot's tokens (long words weigh more than "55").
+
+What it vouches for: a creative whose product shows the packshot's words where the packshot has them; a
+product of the same design whose printed words differ. What it cannot: a label too small or too stylised for
+either OCR engine (then missing, not different: weak evidence), lettering the packshot does not show (the back
+of a pack), products without lettering (neutral).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import unicodedata
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from threading import Lock
+
+import cv2
+import numpy as np
+from rapidfuzz import fuzz
+
+from brandflow.errors import MissingDependencyError
+
+#: Longest side at which a packshot's lettering is read, px: a product shown at 40–70 % of a 1080 px creative
+#: is 430–760 px tall, so lettering legible there is legible at this size.
+LABEL_SIDE = 768
+#: RapidOCR line confidence (0–100) from which a packshot line is kept (on the Saleor packshots garbled small print reads 60–90).
+MIN_CONF = 95.0
+#: Letters or digits a token needs to count as legible lettering ("55" and stray glyphs do not).
+MIN_LETTERS = 3
+#: Packshot lines kept, tallest first (bounds the creative-side reading: one recognition batch).
+MAX_LINES = 6
+#: rapidfuzz ratio (0–100) from which a read word is the packshot's token (one wrong letter in five).
+FOUND_RATIO = 80.0
+#: Recognition confidence (0–100) from which a word read at a label line's place is trusted as a word.
+READ_CONF = 80.0
+#: A word read in place of a packshot token is another word only when it is less similar than this (ratio
+#: 0–100) to the token; between this and :data:`FOUND_RATIO` it is a garbled reading (missing, not different).
+DIFFERENT_RATIO = 50.0
+#: A label line shorter than this in the creative, px, is too small to read there (left out, not missing).
+MIN_LINE_PX = 8
+#: Longest side of the creative's product crop for RapidOCR detection when there is no geometric match, px.
+CROP_DET_SIDE = 640
+#: A rectified label line (with its padding) is scaled to this height, px: PP-OCR's recogniser reads lines at 48 px.
+LINE_MIN_PX = 48
+#: Packshot labels kept in memory.
+CACHE_SIZE = 256
+
+_TOKEN = re.compile(r"[^\W_]+%?|\d+%", re.UNICODE)
+
+
+def tokens_of(text: str) -> list[str]:
+    """Legible tokens of ``text``: NFKC, case-folded, runs of letters/digits (with a trailing ``%``) of at least
+    :data:`MIN_LETTERS` letters or digits. ``"100% Truly-Open"`` → ``["100%", "truly", "open"]``."""
+    s = unicodedata.normalize("NFKC", text).casefold()
+    return [t for t in _TOKEN.findall(s) if sum(c.isalnum() for c in t) >= MIN_LETTERS]
+
+
+@dataclass(frozen=True)
+class LabelLine:
+    """One line of the packshot's lettering: ``text`` as read, RapidOCR ``conf`` (0–100), ``box`` as fractions
+    ``(x0, y0, x1, y1)`` of the packshot's width and height (resolution-free), its legible ``tokens``."""
+
+    text: str
+    conf: float
+    box: tuple[float, float, float, float]
+    tokens: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PackshotLabel:
+    """The packshot's legible lettering (:func:`packshot_label`): ``lines`` (tallest first, at most
+    :data:`MAX_LINES`), the ``engine`` that read it, ``seconds`` wall time, ``note`` why nothing was read."""
+
+    lines: tuple[LabelLine, ...]
+    engine: str = ""
+    seconds: float = 0.0
+    note: str = ""
+
+    @property
+    def legible(self) -> bool:
+        """True when the packshot carries at least one legible token."""
+        return any(line.tokens for line in self.lines)
+
+    @property
+    def tokens(self) -> list[str]:
+        """Every legible token, line by line."""
+        return [t for line in self.lines for t in line.tokens]
+
+
+def _on_white(rgba: np.ndarray) -> np.ndarray:
+    if rgba.shape[2] == 3:
+        return np.ascontiguousarray(rgba)
+    a = rgba[..., 3:4].astype(np.float32) / 255.0
+    return (rgba[..., :3].astype(np.float32) * a + 255.0 * (1.0 - a)).round().astype(np.uint8)
+
+
+def read_packshot_label(rgba: np.ndarray, mask: np.ndarray | None = None) -> PackshotLabel:
+    """Read a packshot's lettering (module notes, step 1).
+
+    Args:
+        rgba: ``(H, W, 4) uint8`` straight-alpha RGBA or ``(H, W, 3) uint8`` sRGB packshot, any size.
+        mask: ``(h, w) uint8`` product mask at any resolution (255 = product); lines whose centre is off it are
+            dropped (the scene around a photographed product). ``None``: every line counts.
+
+    Returns:
+        :class:`PackshotLabel`; no lines (and a ``note``) when the scene-text engine is not installed or the image
+        is too small to hold lettering. Never raises for image content.
+    """
+    from brandflow.qa import scene_text
+
+    h, w = rgba.shape[:2]
+    if min(h, w) < scene_text.MIN_SIDE:
+        return PackshotLabel((), note="the packshot is too small to hold legible lettering")
+    rgb = _on_white(rgba)
+    f = min(1.0, LABEL_SIDE / max(h, w))
+    if f < 1.0:
+        rgb = cv2.resize(rgb, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+    try:
+        reading = scene_text.read_scene_text(rgb, det_max_side=LABEL_SIDE)
+        engine = scene_text.engine_name()
+    except MissingDependencyError as e:
+        return PackshotLabel((), note=f"label text not read: {e}")
+    sh, sw = rgb.shape[:2]
+    kept = []
+    for line in reading.lines:
+        toks = tuple(tokens_of(line.text))
+        if line.conf < MIN_CONF or not toks:
+            continue
+        x0, y0, x1, y1 = line.box
+        box = (max(0.0, x0 / sw), max(0.0, y0 / sh), min(1.0, x1 / sw), min(1.0, y1 / sh))
+        if mask is not None and mask.size:
+            mh, mw = mask.shape[:2]
+            cy, cx = min(mh - 1, int((box[1] + box[3]) / 2 * mh)), min(mw - 1, int((box[0] + box[2]) / 2 * mw))
+            if mask[cy, cx] == 0:
+                continue
+        kept.append(LabelLine(line.text, float(line.conf), box, toks))
+    kept.sort(key=lambda ln: -(ln.box[3] - ln.box[1]))
+    return PackshotLabel(tuple(kept[:MAX_LINES]), engine, reading.seconds)
+
+
+_cache: OrderedDict[str, PackshotLabel] = OrderedDict()
+_lock = Lock()
+
+
+def packshot_label(sha256: str, rgba: np.ndarray | None = None, path: Path | None = None,
+                   mask: np.ndarray | None = None) -> PackshotLabel:
+    """:func:`read_packshot_label` once per distinct packshot: a process-wide LRU cache keyed by ``sha256`` (the
+    file's content hash). The pixels come from ``rgba`` or, when ``None``, are loaded from ``path`` (at most
+    :data:`LABEL_SIDE` × 2 px on the long side).
+
+    Raises:
+        ValueError: neither ``rgba`` nor ``path`` given; brandflow.errors.ImageError: ``path`` cannot be decoded.
+    """
+    with _lock:
+        if sha256 in _cache:
+            _cache.move_to_end(sha256)
+            return _cache[sha256]
+    if rgba is None:
+        if path is None:
+            raise ValueError("packshot_label needs the packshot's pixels (rgba) or its path")
+        from brandflow.imageio import load_rgba
+
+        rgba = load_rgba(path, max_side=2 * LABEL_SIDE)
+    label = read_packshot_label(rgba, mask)
+    with _lock:
+        _cache[sha256] = label
+        while len(_cache) > CACHE_SIZE:
+            _cache.popitem(last=False)
+    return label
+
+
+@dataclass(frozen=True)
+class ReadWord:
+    """A word read in the creative: ``text`` as read, ``conf`` 0–100, ``line``: index of the packshot label
+    line at whose mapped place it was read (``-1``: read anywhere in the product region); ``legible`` False marks
+    a label line too small in the creative to be read (its tokens are left out of the comparison)."""
+
+    text: str
+    conf: float
+    line: int = -1
+    legible: bool = True
+
+
+def read_mapped(image: np.ndarray, A: np.ndarray, ref_size: tuple[int, int], label: PackshotLabel) -> list[ReadWord]:
+    """Words at each label line's place in the creative (module notes, step 2, geometric match).
+
+    Args:
+        image: ``(H, W, 3) uint8`` sRGB creative, full resolution.
+        A: ``(2, 3) float`` affine map from reference pixels to ``image`` pixels.
+        ref_size: ``(width, height)`` of the reference in the pixels ``A`` maps from.
+        label: the packshot's label (its line boxes are fractions of the packshot).
+
+    Returns:
+        The recognised words of each line cut out through ``A`` and rectified to the packshot's frame (padding
+        25 % of the line height; scaled to :data:`LINE_MIN_PX` px tall), each with its line's
+        confidence (:func:`recognise`).
+
+    Raises:
+        MissingDependencyError: the scene-text engine is not installed.
+    """
+    rw, rh = ref_size
+    k = float(np.sqrt(abs(np.linalg.det(A[:, :2]))))  # creative px per reference px
+    crops: list[np.ndarray] = []
+    for line in label.lines:
+        x0, y0, x1, y1 = line.box[0] * rw, line.box[1] * rh, line.box[2] * rw, line.box[3] * rh
+        if (y1 - y0) * k < MIN_LINE_PX:  # too small in this creative to be legible: not evidence either way
+            crops.append(np.zeros((0, 0, 3), np.uint8))
+            continue
+        pad = 0.25 * (y1 - y0)
+        x0, y0, x1, y1 = x0 - pad, y0 - pad, x1 + pad, y1 + pad
+        u = LINE_MIN_PX / max(1e-3, y1 - y0)  # output px per reference px: the padded line LINE_MIN_PX tall
+        ow, oh = max(1, round((x1 - x0) * u)), max(1, round((y1 - y0) * u))
+        M = np.hstack([A[:, :2] / u, (A[:, :2] @ np.array([x0, y0]) + A[:, 2])[:, None]])  # output px → creative px
+        crops.append(cv2.warpAffine(image, M, (min(ow, 4000), min(oh, 1000)), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                    borderMode=cv2.BORDER_REPLICATE))
+    shown = [c for c in crops if c.size]
+    texts = iter(recognise(shown))
+    out = []
+    for i, c in enumerate(crops):
+        if not c.size:
+            out.append(ReadWord("", 0.0, i, legible=False))
+            continue
+        text, conf = next(texts)
+        out += [ReadWord(w, conf, i) for w in text.split()]
+    return out
+
+
+def recognise(crops: list[np.ndarray]) -> list[tuple[str, float]]:
+    """RapidOCR recognition only (no detection) of ``(h, w, 3) uint8`` sRGB line crops, one batch: ``(text,
+    confidence 0–100)`` per crop, ``("", 0.0)`` where nothing was recognised.
+
+    Raises:
+        MissingDependencyError: the scene-text engine is not installed.
+    """
+    from brandflow.qa import scene_text
+
+    if not crops:
+        return []
+    engine = scene_text.get_engine()
+    bgr = [np.ascontiguousarray(c[..., ::-1]) for c in crops]
+    if hasattr(engine, "recognize_txt"):  # rapidocr 3.x: one batched call
+        try:
+            res = engine.recognize_txt(bgr)
+        except Exception:  # noqa: BLE001 — rapidocr raises its own error for "nothing recognised"
+            return [("", 0.0)] * len(crops)
+        return [(str(t), 100.0 * float(c)) for t, c in zip(res.txts or (), res.scores or ())] + \
+            [("", 0.0)] * max(0, len(crops) - len(res.txts or ()))
+    out = []
+    for img in bgr:  # rapidocr-onnxruntime 1.x
+        result, _ = engine(img, use_det=False, use_cls=False, use_rec=True)
+        out.append((str(result[0][0]), 100.0 * float(result[0][1])) if result else ("", 0.0))
+    return out
+
+
+def read_region(image: np.ndarray, box: tuple[int, int, int, int]) -> list[ReadWord]:
+    """RapidOCR words inside ``box`` ``(x0, y0, x1, y1)`` (creative pixels, clipped) of an ``(H, W, 3) uint8``
+    sRGB creative, detection at ≤ :data:`CROP_DET_SIDE` px (module notes, step 2, no geometric match).
+
+    Raises:
+        MissingDependencyError: the scene-text engine is not installed.
+    """
+    from brandflow.qa import scene_text
+
+    h, w = image.shape[:2]
+    x0, y0, x1, y1 = max(0, int(box[0])), max(0, int(box[1])), min(w, int(box[2])), min(h, int(box[3]))
+    if x1 - x0 < scene_text.MIN_SIDE or y1 - y0 < scene_text.MIN_SIDE:
+        return []
+    crop = np.ascontiguousarray(image[y0:y1, x0:x1])
+    return [ReadWord(wd.text, float(wd.conf)) for wd in scene_text.read_scene_text(crop, det_max_side=CROP_DET_SIDE).words]
+
+
+@dataclass
+class LabelAgreement:
+    """The packshot's lettering looked for in the creative (:func:`compare`).
+
+    Attributes:
+        status: ``"agrees"`` (every token found), ``"differs"`` (a token read as another word at its place),
+            ``"partial"`` (some found, none contradicted), ``"not legible"`` (read at the label's mapped place,
+            nothing recognisable there: too small or blurred — no evidence), ``"not found"`` (none of it anywhere
+            in the product region), ``"no label"`` (the packshot has no legible lettering: neutral), ``"not
+            read"`` (an OCR engine is missing: neutral).
+        where: ``"at the packshot's label lines"`` (through the geometric match) or ``"in the product region"``.
+        expected / found / missing: packshot tokens; ``different``: ``[packshot token, word read there]`` pairs;
+        other_words: confident creative words that are none of the packshot's tokens.
+        agreement: found letters / letters of all packshot tokens, [0, 1] (``None`` when neutral).
+        seconds: wall time of the creative-side reading.
+    """
+
+    status: str
+    where: str = ""
+    expected: list[str] = field(default_factory=list)
+    found: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    different: list[list[str]] = field(default_factory=list)
+    other_words: list[str] = field(default_factory=list)
+    agreement: float | None = None
+    seconds: float = 0.0
+    note: str = ""
+
+    @property
+    def neutral(self) -> bool:
+        """No evidence either way (no legible packshot lettering, or no engine to read it)."""
+        return self.agreement is None
+
+    @property
+    def evidence(self) -> float | None:
+        """:func:`evidence` of this comparison."""
+        return evidence(self.as_metrics())
+
+    def as_metrics(self) -> dict:
+        """JSON-ready dict for the check's metrics."""
+        return {"status": self.status, "where": self.where, "expected": self.expected, "found": self.found,
+                "missing": self.missing, "different": self.different, "other_words": self.other_words[:8],
+                "agreement": None if self.agreement is None else round(self.agreement, 4),
+                "seconds": round(self.seconds, 4), **({"note": self.note} if self.note else {})}
+
+
+#: OCR look-alike digits inside a word with letters ("0AT" is "oat"), as tokens.py treats them for the text check.
+_LOOKALIKE = str.maketrans("015", "ols")
+
+
+def _fold(token: str) -> str:
+    return token.translate(_LOOKALIKE) if any(c.isalpha() for c in token) else token
+
+
+def _best(token: str, words: list[str]) -> tuple[float, str]:
+    best, which = 0.0, ""
+    for w in words:
+        r = fuzz.ratio(_fold(token), _fold(w))
+        if r > best:
+            best, which = r, w
+    return best, which
+
+
+def compare(label: PackshotLabel, read: list[ReadWord], mapped: bool, seconds: float = 0.0) -> LabelAgreement:
+    """Compare the packshot's tokens with the words read in the creative (module notes, step 3).
+
+    ``mapped``: the words were read at each label line's place (:func:`read_mapped`), so a confident word that
+    is none of the line's tokens stands *in place of* a missing token ("different"); else they were read
+    anywhere in the product region and a token not found is only missing.
+    """
+    where = "at the packshot's label lines" if mapped else "in the product region"
+    if not label.legible:
+        return LabelAgreement("no label", where, note=label.note)
+    skipped = {w.line for w in read if not w.legible}
+    lines = [(i, ln) for i, ln in enumerate(label.lines) if i not in skipped]
+    expected = [t for _, ln in lines for t in ln.tokens]
+    if not expected:
+        return LabelAgreement("no label", where, note="the packshot's lettering is too small in the creative to read")
+    read_tokens = [(t, w.conf, w.line) for w in read for t in tokens_of(w.text)]
+    words = [t for t, _, _ in read_tokens]
+    found, missing, different = [], [], []
+    for i, line in lines:
+        pool = [t for t, _, ln in read_tokens if ln == i] if mapped else words
+        strangers = [t for t, c, ln in read_tokens if ln == i and c >= READ_CONF
+                     and _best(t, list(line.tokens))[0] < FOUND_RATIO] if mapped else []
+        for tok in line.tokens:
+            if _best(tok, pool)[0] >= FOUND_RATIO:
+                found.append(tok)
+            elif strangers and _best(tok, strangers)[0] < DIFFERENT_RATIO:
+                different.append([tok, strangers[0]])
+            else:
+                missing.append(tok)
+    letters = sum(len(t) for t in expected)
+    agreement = sum(len(t) for t in found) / letters if letters else None
+    others = [t for t, c, _ in read_tokens if c >= READ_CONF and _best(t, expected)[0] < FOUND_RATIO]
+    status = ("differs" if different else "agrees" if not missing else "partial" if found
+              else "not legible" if mapped else "not found")
+    return LabelAgreement(status, where, expected, found, missing, different, list(dict.fromkeys(others)),
+                          agreement, seconds)
+
+
+def evidence(m: dict) -> float | None:
+    """The label-text cue of the identity score, ∈ [−1, 1], from :meth:`LabelAgreement.as_metrics` ``m``; ``None``
+    (neutral) when there is no evidence. At the mapped label lines, in letters: (found − different − ½ missing)
+    / (found + different + ½ missing) — nothing legible at a token's place counts half against (the flavour name
+    of a look-alike may just be illegible), and when *nothing* of the label is legible there (too small in this
+    creative) there is no evidence; in the product region (no geometric match): 2 × ``agreement`` − 1, the share
+    of the packshot's letters found."""
+    if m.get("agreement") is None:
+        return None
+    if str(m.get("where", "")).startswith("at"):
+        f = sum(len(t) for t in m.get("found", []))
+        d = sum(len(a) for a, _ in m.get("different", []))
+        mi = 0.5 * sum(len(t) for t in m.get("missing", []))
+        return (f - d - mi) / (f + d + mi) if f + d else None
+    return 2.0 * float(m["agreement"]) - 1.0
+
+
+def agreement_of(label: PackshotLabel, image: np.ndarray | None, A: np.ndarray | None, ref_size: tuple[int, int],
+                 region_box: tuple[int, int, int, int] | None) -> LabelAgreement:
+    """Read the creative where the product is and compare (module notes): through ``A`` when given (reference
+    px → creative px, ``ref_size`` the reference's ``(width, height)``), else inside ``region_box`` (creative
+    pixels). Neutral (``"no label"`` / ``"not read"``) when the packshot has no legible lettering, there is no
+    creative image or no region, or an OCR engine is missing. Never raises for image content."""
+    if not label.legible:
+        return LabelAgreement("no label", note=label.note)
+    if image is None or (A is None and region_box is None):
+        return LabelAgreement("not read", note="no creative pixels or product region to read")
+    t0 = time.perf_counter()
+    try:
+        read = read_mapped(image, A, ref_size, label) if A is not None else read_region(image, region_box)
+    except MissingDependencyError as e:
+        return LabelAgreement("not read", note=f"label text not read: {e}")
+    return compare(label, read, A is not None, time.perf_counter() - t0)
+
+
+__all__ = ["CROP_DET_SIDE", "FOUND_RATIO", "LABEL_SIDE", "LabelAgreement", "LabelLine", "MAX_LINES", "MIN_CONF",
+           "PackshotLabel", "ReadWord", "agreement_of", "compare", "evidence", "packshot_label", "read_mapped",
+           "read_packshot_label", "read_region", "tokens_of"]
