@@ -131,6 +131,8 @@ def run(
     """
     from rich.markup import escape
 
+    from functools import partial
+
     from brandflow import progress
     from brandflow.pipeline.preflight import preflight
     from brandflow.targets import allowing, as_uri
@@ -139,7 +141,7 @@ def run(
                   console=console, transient=not console.is_terminal) as bar:
         task_id = bar.add_task("checking the campaign", total=None)
         try:
-            checked = preflight(campaign)
+            checked = preflight(campaign, None if only or limit else partial(_checked_images, campaign, out_dir))
             publish = as_uri(publish) if publish else None
         except BrandflowError as e:
             bar.stop()
@@ -147,6 +149,18 @@ def run(
         if checked.feed_problems:
             bar.stop()
             raise _fail(BrandflowError("; ".join(checked.feed_problems)), as_json=as_json)
+        if not (only or limit):
+            bar.update(task_id, description="checking the run folder")
+            try:
+                with allowing(publish):
+                    finished = _already_done(checked, campaign, out_dir, publish, verbose)
+            except BrandflowError as e:
+                bar.stop()
+                raise _fail(e, as_json=as_json) from None
+            if finished is not None:
+                bar.stop()
+                _print_result(finished.manifest.summary, finished.manifest_path.parent, finished.manifest_path, finished.report,
+                              finished.published_report, finished.manifest.exit_code, as_json, noop=True)
         bar.update(task_id, description="starting Prefect")
         if not verbose:
             os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
@@ -190,21 +204,55 @@ def run(
             raise _fail(RuntimeError(redact(f"the run failed: {type(e).__name__}: {e}")), 3, as_json) from None
         finally:
             unsubscribe()
-    s = result.summary
+    _print_result(result.summary, result.run_dir, result.manifest, result.report, result.published_report, result.exit_code, as_json)
+
+
+def _checked_images(campaign: Path, out_dir: Optional[Path], spec) -> dict[str, str]:  # noqa: ANN001
+    """The packshots the run folder's last run checked (:func:`brandflow.pipeline.noop.checked_images`)."""
+    from brandflow.pipeline.noop import checked_images
+    from brandflow.pipeline.plan import run_folder
+
+    return checked_images(run_folder(spec, campaign, out_dir))
+
+
+def _already_done(checked, campaign: Path, out_dir: Optional[Path], publish: Optional[str], verbose: bool):  # noqa: ANN001, ANN202
+    """The run folder's :class:`~brandflow.pipeline.noop.FinishedRun` when it already holds this run, done
+    (nothing to do: Prefect is not started), else ``None``; ``verbose`` says why not."""
+    from brandflow.pipeline.noop import finished_run
+    from brandflow.pipeline.plan import run_folder, run_target
+    from brandflow.targets import check_publish_target
+
+    run_dir = run_folder(checked.spec, campaign, out_dir)
+    target = run_target(checked.spec, run_dir, publish)
+    if publish:  # as the flow checks it (preflight checked the campaign's own target)
+        check_publish_target(target, runtime=True)
+    finished, why = finished_run(checked, campaign, run_dir, target)
+    if finished is None and verbose:
+        console.print(f"running the flow: {escape(why)}")
+    if finished is not None:
+        console.print(f"nothing to do: {escape(str(run_dir))} already holds this run, every creative done and published or kept "
+                      "aside, manifest.json and report.html current; Prefect not started, no file written")
+    return finished
+
+
+def _print_result(s, run_dir: Path, manifest: Path, report: Path, published_report: Optional[str], code: int,  # noqa: ANN001
+                  as_json: bool, noop: bool = False) -> None:
+    """Print a run's summary (or, with ``as_json``, everything as JSON; ``noop``: nothing was run, the summary is
+    the earlier run's record) and exit with ``code``."""
     if as_json:
-        out.print_json(json.dumps({"summary": s.model_dump(mode="json"), "run_dir": str(result.run_dir), "manifest": str(result.manifest),
-                                   "report": str(result.report), "published_report": result.published_report,
-                                   "exit_code": result.exit_code}))
-        raise typer.Exit(result.exit_code)
+        out.print_json(json.dumps({"summary": s.model_dump(mode="json"), "run_dir": str(run_dir), "manifest": str(manifest),
+                                   "report": str(report), "published_report": published_report, "exit_code": code, "noop": noop}))
+        raise typer.Exit(code)
     out.print(
         f"[bold]{s.jobs}[/] creatives from {s.products} products in {s.seconds:.1f} s: "
         f"[green]{s.published} published[/], [yellow]{s.held} held for review[/], [red]{s.failed} failed QA, {s.errors} errors[/]; "
         f"{s.rejected_rows} rejected rows; {s.attempts} attempts, {s.reused} reused"
+        + (" (the record of the run that did the work)" if noop else "")
     )
-    out.print(f"report: {escape(str(result.report))}")
-    if result.published_report:
-        out.print(f"published report: {escape(result.published_report)}")
-    raise typer.Exit(result.exit_code)
+    out.print(f"report: {escape(str(report))}")
+    if published_report:
+        out.print(f"published report: {escape(published_report)}")
+    raise typer.Exit(code)
 
 
 @app.command()

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from brandflow import __version__
 from brandflow.imageio import write_atomic
 from brandflow.records import FeedRecord, JobRecord, ModelLicence, Rejection
-from brandflow.redact import redact
+from brandflow.redact import redact, secret_values
 from brandflow.pipeline.budget import stopped_by_budget
 
 
@@ -58,14 +58,15 @@ class RunSummary(BaseModel):
         )
 
 
-def redact_tree(obj: Any) -> Any:
-    """``obj`` (JSON data) with every string redacted."""
+def redact_tree(obj: Any, secrets: list[str] | None = None) -> Any:
+    """``obj`` (JSON data) with every string redacted (the environment's secrets read once per tree)."""
+    secrets = secret_values() if secrets is None else secrets
     if isinstance(obj, str):
-        return redact(obj)
+        return redact(obj, secrets)
     if isinstance(obj, list):
-        return [redact_tree(v) for v in obj]
+        return [redact_tree(v, secrets) for v in obj]
     if isinstance(obj, dict):
-        return {k: redact_tree(v) for k, v in obj.items()}
+        return {k: redact_tree(v, secrets) for k, v in obj.items()}
     return obj
 
 

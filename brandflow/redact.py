@@ -31,20 +31,22 @@ _SECRET_ENV = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL)", re.IG
 _NOT_SECRET_ENV = {"AWS_ACCESS_KEY_ID"}  # still masked: its pattern is matched by _AWS_KEY_ID as well
 
 
-def _secret_values() -> list[str]:
+def secret_values() -> list[str]:
+    """The literal values :func:`redact` masks, from this process's environment now, longest first."""
     values = {v for k, v in os.environ.items() if _SECRET_ENV.search(k) and len(v) >= 8}
     values |= {os.environ[k] for k in _NOT_SECRET_ENV if len(os.environ.get(k, "")) >= 8}
     return sorted(values, key=len, reverse=True)
 
 
-def redact(text: str | None) -> str | None:
+def redact(text: str | None, secrets: list[str] | None = None) -> str | None:
     """``text`` with secrets replaced by ``[redacted]``: values of secret-named headers and fields, signed
     URL query parameters, ``user:password@`` in URLs, AWS access key ids, and the literal value of every
     environment variable whose name contains KEY, TOKEN, SECRET, PASSWORD or CREDENTIAL (8+ characters).
-    ``None`` stays ``None``."""
+    ``None`` stays ``None``. ``secrets``: those values as :func:`secret_values` returned them, to redact many
+    texts with one reading of the environment (it costs more than the patterns: ~0.1 ms)."""
     if not text:
         return text
-    for value in _secret_values():
+    for value in secret_values() if secrets is None else secrets:
         if value in text:
             text = text.replace(value, MASK)
     text = _USERINFO.sub(lambda m: m.group("name") + MASK + "@", text)

@@ -40,13 +40,14 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from html.parser import HTMLParser
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 from brandflow.errors import ImageError, SpecError
 from brandflow.imageio import verify_image
-from brandflow.records import Money, Product, Rejection
+from brandflow.records import Money, Product, Rejection, sha256_file
 from brandflow.spec import FeedFilter, FeedSpec
 
 log = logging.getLogger(__name__)
@@ -436,15 +437,19 @@ def _image_refs(value: Any) -> list[str]:
 
 
 class _ImageChecker:
-    """Checks each distinct image file once per load."""
+    """Checks each distinct image file once per load; a file whose sha256 is the one ``trusted`` gives for its
+    path was checked by an earlier run (the same bytes): it is hashed, not decoded again."""
 
-    def __init__(self) -> None:
+    def __init__(self, trusted: Mapping[str, str] | None = None) -> None:
         self.seen: dict[Path, str | None] = {}
+        self.trusted = trusted or {}
 
     def __call__(self, path: Path) -> str | None:
         if path not in self.seen:
             try:
-                check_image(path)
+                known = self.trusted.get(str(path))
+                if known is None or not path.is_file() or sha256_file(path) != known:
+                    check_image(path)
                 self.seen[path] = None
             except ImageError as e:
                 self.seen[path] = str(e)
@@ -509,12 +514,15 @@ def _keep(f: FeedFilter | None, pid: str | None, product_type: str | None) -> bo
     return True
 
 
-def load_feed(feed: FeedSpec) -> tuple[list[Product], list[Rejection]]:
+def load_feed(feed: FeedSpec, trusted: Mapping[str, str] | None = None) -> tuple[list[Product], list[Rejection]]:
     """Load, clean and validate a product feed.
 
     Args:
         feed: the campaign's :class:`~brandflow.spec.FeedSpec` (path, format, column mapping,
             images_dir, filter).
+        trusted: ``absolute image path → sha256`` of images an earlier run already checked (a run folder's
+            manifest references): an image with those very bytes is not decoded again (``brandflow run``'s
+            no-op check, :mod:`brandflow.pipeline.noop`). Any other image is checked in full.
 
     Returns:
         ``(products, rejections)`` in feed order. ``Product.images`` are absolute paths, primary
@@ -535,7 +543,7 @@ def load_feed(feed: FeedSpec) -> tuple[list[Product], list[Rejection]]:
         cols[fld] = col if col in found else None
     base = (feed.images_dir or feed.path.parent).resolve()
     source = str(feed.path)
-    check = _ImageChecker()
+    check = _ImageChecker(trusted)
 
     products: list[Product] = []
     rejections: list[Rejection] = []

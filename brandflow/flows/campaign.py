@@ -37,7 +37,7 @@ from brandflow.records import Attempt, FeedRecord, Job, JobRecord, Product, Publ
 from brandflow.spec import BrandKit, CampaignSpec, load_campaign
 from brandflow.feed.catalog import load_feed
 from brandflow.pipeline.budget import BudgetMeter
-from brandflow.pipeline.plan import plan_jobs
+from brandflow.pipeline.plan import plan_jobs, run_folder, run_target
 from brandflow.publishers.base import TargetUnavailableError
 from brandflow.publishers.provenance import C2paSigning, check_signing
 from brandflow.pipeline.jobs import MAX_BATCH, JobOutcome, batch_label, batches, chunked, run_batch, split_resumed
@@ -247,8 +247,8 @@ def _run(
     publish_to: str | None, started: datetime, t0: float, flow_run_id: str | None, logger,  # noqa: ANN001
 ) -> RunResult:
     """The body of :func:`campaign_flow` once the spec is loaded (split out so failures can be notified)."""
-    run_dir = Path(out_dir).resolve() if out_dir else Path(spec_path).resolve().parent / "runs" / spec.slug
-    target = publish_to or spec.publish.target or (run_dir / "published").as_uri()
+    run_dir = run_folder(spec, spec_path, out_dir)
+    target = run_target(spec, run_dir, publish_to)
     if publish_to or spec.publish.target:  # a flow-run parameter cannot send creatives (or a secret) anywhere new
         check_publish_target(target, runtime=bool(publish_to))
 

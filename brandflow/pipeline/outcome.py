@@ -36,14 +36,28 @@ def record_of(job: Job, attempts: list[Attempt], spec: CampaignSpec) -> JobRecor
     )
 
 
+def aside_path(record: JobRecord, run_dir: Path) -> tuple[Path, Path, str]:
+    """Where :func:`keep_aside` puts a creative that is not published: ``(copy, reasons note, the note's text)``,
+    ``run_dir/<status>/<slug>-<hash of the job id>.<ext>`` and the ``.txt`` beside it (the job id first).
+    Only for a record whose final attempt has a creative."""
+    creative = record.final.creative
+    assert creative is not None
+    dest = run_dir / record.status / f"{hashed_name(record.job_id)}{creative.path.suffix}"
+    reasons = [f"job: {record.job_id}", *(record.final.qa.reasons if record.final.qa else [])]
+    if record.decision is not None:
+        d = record.decision
+        reasons.insert(1, f"review: {d.verdict} by {d.by} at {d.at:%Y-%m-%d %H:%M:%S} UTC: {d.reason}" if d.at else f"review: {d.verdict}")
+    return dest, dest.with_suffix(".txt"), "\n".join(reasons) + "\n"
+
+
 def keep_aside(record: JobRecord, run_dir: Path) -> None:
     """Copy a creative that is not published to ``run_dir/<status>/<slug>-<hash of the job id>.<ext>`` with its
-    reasons (the job id first) in a ``.txt`` beside it. The job id comes from the feed, so it is never a path
-    component: an id ``../../x`` or 300 characters long gets a safe, bounded, distinct name."""
+    reasons (the job id first) in a ``.txt`` beside it (:func:`aside_path`). The job id comes from the feed, so it
+    is never a path component: an id ``../../x`` or 300 characters long gets a safe, bounded, distinct name."""
     creative = record.final.creative
     if creative is None:
         return
-    dest = run_dir / record.status / f"{hashed_name(record.job_id)}{creative.path.suffix}"
+    dest, note, text = aside_path(record, run_dir)
     dest.parent.mkdir(parents=True, exist_ok=True)
     if not (dest.is_file() and sha256_file(dest) == creative.sha256):  # a re-run rewrites nothing
         tmp = atomic_temp(dest)
@@ -52,10 +66,5 @@ def keep_aside(record: JobRecord, run_dir: Path) -> None:
             tmp.replace(dest)
         finally:
             tmp.unlink(missing_ok=True)
-    reasons = [f"job: {record.job_id}", *(record.final.qa.reasons if record.final.qa else [])]
-    if record.decision is not None:
-        d = record.decision
-        reasons.insert(1, f"review: {d.verdict} by {d.by} at {d.at:%Y-%m-%d %H:%M:%S} UTC: {d.reason}" if d.at else f"review: {d.verdict}")
-    note, text = dest.with_suffix(".txt"), "\n".join(reasons) + "\n"
     if not (note.is_file() and note.read_text() == text):
         write_atomic(note, text.encode())

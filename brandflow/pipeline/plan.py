@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 from brandflow.errors import TemplateError
 from brandflow.feed.markets import markets_of
@@ -146,3 +147,14 @@ def next_attempt(job: Job, spec: CampaignSpec) -> Job:
     else:
         seed = derive_seed(spec.seed, job.product_id, job.format.name, job.variant, attempt)
     return job.model_copy(update={"attempt": attempt, "seed": seed})
+
+
+def run_folder(spec: CampaignSpec, spec_path: str | Path, out_dir: str | Path | None = None) -> Path:
+    """The run folder: ``out_dir`` (resolved), default ``runs/<campaign slug>`` beside the campaign file."""
+    return Path(out_dir).resolve() if out_dir else Path(spec_path).resolve().parent / "runs" / spec.slug
+
+
+def run_target(spec: CampaignSpec, run_dir: Path, publish_to: str | None = None) -> str:
+    """The run's publish target URI: ``publish_to`` (this run's override), else ``publish.target``, else the run
+    folder's ``published/``."""
+    return publish_to or spec.publish.target or (run_dir / "published").as_uri()

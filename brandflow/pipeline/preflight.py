@@ -4,6 +4,7 @@ same one-line message either way."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,11 +53,14 @@ class Preflight:
         }
 
 
-def preflight(campaign: str | Path) -> Preflight:
+def preflight(campaign: str | Path, trusted_images: Callable[[CampaignSpec], Mapping[str, str]] | None = None) -> Preflight:
     """Load and check ``campaign`` end to end without generating anything or starting Prefect: spec and brand kit
     (every plugin resolved and its options validated), model licence, C2PA signing material, product feed,
     prompt templates for every product, cost estimate, and what each ``publish.feeds`` plugin needs (its problems
     are returned in ``feed_problems``: the campaign is not valid while there are any).
+
+    ``trusted_images(spec)`` gives ``absolute path → sha256`` of packshots an earlier run checked (see
+    :func:`~brandflow.feed.catalog.load_feed`): those very bytes are hashed, not decoded again.
 
     Raises:
         BrandflowError: the first problem, naming file, field and fix (:class:`~brandflow.errors.SpecError`,
@@ -77,7 +81,7 @@ def preflight(campaign: str | Path) -> Preflight:
     licence = check_licence(spec, str(campaign))
     if spec.publish.provenance.enabled and spec.publish.provenance.c2pa is not None:
         check_signing(C2paSigning(**spec.publish.provenance.c2pa.model_dump()))
-    products, rejections = load_feed(spec.feed)
+    products, rejections = load_feed(spec.feed, trusted_images(spec) if trusted_images else None)
     jobs, template_rejections = plan_jobs(spec, brand, products)
     feed_problems = [problem for plugin in feed_plugins(spec).values()
                      for problem in plugin.preflight(spec, [p.id for p in products], spec.publish.target)]  # type: ignore[attr-defined]

@@ -87,6 +87,17 @@ class FilePublisher:
         self._write_meta(dest, metadata, sha256)
         return PublishedAsset(uri=dest.as_uri(), key=key, sha256=sha256, written=True, link=dest.as_uri())
 
+    def holds(self, key: str, sha256: str) -> bool:
+        """Whether ``root/key`` holds exactly the bytes of ``sha256`` (the file is hashed again, not its sidecar
+        believed) with its metadata sidecar beside it: what :meth:`publish` of those bytes would leave, so
+        publishing them again would write nothing. Reads only.
+
+        Raises:
+            ValueError: the key would leave the publish folder.
+        """
+        dest = self._path(key)
+        return dest.is_file() and dest.with_name(dest.name + ".json").is_file() and sha256_file(dest) == sha256
+
     @staticmethod
     def _write_meta(dest: Path, metadata: dict[str, str], sha256: str, only_if_missing: bool = False) -> None:
         """The sidecar ``<name>.json``: object metadata plus sha256, written after the image itself."""
