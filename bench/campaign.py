@@ -17,7 +17,11 @@
 
 Scales: ``32`` = the example's 32 products, square only, 1 variant (32 creatives); ``128`` = the example
 as shipped (square + story × 2 variants); ``320`` = the feed repeated 10× with new ids, square only.
-``--noop``: a re-run into a finished run folder (one finished folder per side, prepared before timing).
+``--noop``: a re-run into a finished run folder (one finished folder per side, prepared before timing); there
+the flow side is ``brandflow run`` itself (it plans, finds the folder done and current, and finishes without
+starting Prefect: ``brandflow/pipeline/noop.py``), the loop side resumes every job as before. Full runs call the
+flow as ``brandflow run`` does after its checks: Prefect's temporary server is started first
+(``flows/ephemeral.py``), so it boots while the flow's modules load.
 
     python bench/campaign.py                                 # make bench: 32 and 128, no-op, RSS 32 vs 320
     python bench/campaign.py --scales 32 --pairs 3           # one scale
@@ -151,10 +155,40 @@ def _loop(campaign: Path, out: Path, workers: int) -> list:
     return manifest.jobs
 
 
+def _cli_run(campaign: Path, out: Path, workers: int) -> tuple[list, bool]:
+    """``brandflow run CAMPAIGN --out OUT --json`` in this process (as a user types it: preflight, the no-op check,
+    then the flow); returns the manifest's job records and whether the run was a no-op (Prefect not started)."""
+    import contextlib
+    import io
+
+    from brandflow.cli import app
+    from brandflow.manifest import RunManifest
+
+    buf, code = io.StringIO(), 0
+    with contextlib.redirect_stdout(buf):
+        try:
+            app(["run", str(campaign), "--out", str(out), "--json", "--workers", str(workers)])
+        except SystemExit as e:
+            code = e.code or 0
+    if code not in (0, 1):
+        raise SystemExit(f"brandflow run exited {code}")
+    answer = json.loads(buf.getvalue())
+    return RunManifest.read(Path(answer["manifest"])).jobs, answer["noop"]
+
+
 def child(args: argparse.Namespace) -> None:
     os.environ["BRANDFLOW_TASK_WORKERS"] = str(args.workers)
-    if args.mode == "flow":
+    noop = False
+    if args.mode == "flow" and args.cli:
+        jobs, noop = _cli_run(args.campaign, args.out, args.workers)
+    elif args.mode == "flow":  # as `brandflow run` does it: Prefect's temporary server boots while the flow's modules load
+        from brandflow.flows.ephemeral import start_temporary_server
+
+        server = start_temporary_server()
         from brandflow.flows.campaign import campaign_flow
+
+        if server is not None:
+            server.ready()
         from brandflow.manifest import RunManifest
 
         jobs = RunManifest.read(campaign_flow(str(args.campaign), str(args.out)).manifest).jobs
@@ -162,7 +196,7 @@ def child(args: argparse.Namespace) -> None:
         jobs = _loop(args.campaign, args.out, args.workers)
     print(json.dumps({
         "jobs": len(jobs), "attempts": sum(len(j.attempts) for j in jobs), "published": sum(j.status == "published" for j in jobs),
-        "reused": sum(a.cached for j in jobs for a in j.attempts),
+        "reused": sum(a.cached for j in jobs for a in j.attempts), "noop": noop,
         "verdicts": {j.job_id: [a.qa.verdict if a.qa else "error" for a in j.attempts] for j in jobs},
         "creatives": {j.job_id: j.final.creative.sha256 if j.final.creative else None for j in jobs},
     }))
@@ -177,11 +211,13 @@ def _become_subreaper() -> bool:
         return False
 
 
-def measure(mode: str, campaign: Path, out: Path, workers: int, env: dict[str, str], log: Path) -> dict:
-    """Run one child to the end and account for it and every process below it; returns the figures."""
+def measure(mode: str, campaign: Path, out: Path, workers: int, env: dict[str, str], log: Path, cli: bool = False) -> dict:
+    """Run one child to the end and account for it and every process below it; returns the figures. ``cli``: the
+    flow side runs ``brandflow run`` (preflight, no-op check, flow) instead of calling the flow."""
     import psutil
 
     cmd = [sys.executable, __file__, "--child", "--mode", mode, "--campaign", str(campaign), "--out", str(out), "--workers", str(workers)]
+    cmd += ["--cli"] if cli else []
     peak = {"tree": 0}
     stop = threading.Event()
     with log.open("ab") as logf, tempfile.TemporaryFile() as stdout:
@@ -281,7 +317,7 @@ def alternate(scale: str, pairs: int, workers: int, base: Path, env: dict[str, s
     for i in range(pairs):
         for mode in sides if i % 2 == 0 else tuple(reversed(sides)):
             out = finished[mode] if noop else base / f"run-{scale}-{mode}-{i}"
-            r = measure(mode, campaign, out, workers, env, log)
+            r = measure(mode, campaign, out, workers, env, log, cli=noop)
             runs[mode].append(r)
             loads.append(os.getloadavg()[0])
             print(f"  {scale}{' no-op' if noop else ''} {mode} #{i + 1}: cpu {r['cpu']:.1f} s, wall {r['wall']:.1f} s, "
@@ -322,6 +358,7 @@ def main() -> None:
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--mode", choices=["flow", "loop"], help=argparse.SUPPRESS)
     ap.add_argument("--campaign", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--cli", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "campaign.md")
     ap.add_argument("--workers", type=int, default=3, help="the flow's task threads (BRANDFLOW_TASK_WORKERS) = the loop's pool")
     ap.add_argument("--scales", default=None, help="comma-separated from 32, 128, 320, each optionally with -noop (re-runs into "
@@ -393,8 +430,11 @@ def main() -> None:
         lines.append(f"Throughput per core on the example: {128 / flow128 * 60:.0f} creatives per CPU-minute (flow, server counted).")
     for res in results:
         if res["noop"]:
-            every = all(r["reused"] == r["attempts"] for side in res["runs"].values() for r in side)
-            lines.append(f"No-op re-runs at {res['scale']}: every attempt reused in every run: {'yes' if every else 'NO — not a no-op'}.")
+            shortcut = all(r["noop"] for r in res["runs"]["flow"])
+            every = all(r["reused"] == r["attempts"] for r in res["runs"]["loop"])
+            lines.append(f"No-op re-runs at {res['scale']} (the flow side is `brandflow run`: it plans, finds the run folder done and "
+                         f"current, and starts no Prefect): every flow-side run finished without Prefect: {'yes' if shortcut else 'NO'}; "
+                         f"the loop reused every attempt in every run: {'yes' if every else 'NO — not a no-op'}.")
     left = sum(r["leftover"] for res in results for side in res["runs"].values() for r in side)
     if left:
         lines.append(f"**{left} process(es) were still running after their run ended** (killed and counted).")

@@ -166,6 +166,9 @@ def run(
             os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
         # Prefect's 20 s for its temporary server to answer is too short on a busy 2-core machine
         os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+        from brandflow.flows.ephemeral import start_temporary_server
+
+        server = start_temporary_server()  # without PREFECT_API_URL: boots on the other core while the flow's modules load
         from brandflow.flows.campaign import campaign_flow
         from brandflow.flows.quiet import quiet_server_shutdown
         from brandflow.pipeline.record import RunFailedError
@@ -187,6 +190,9 @@ def run(
 
         unsubscribe = progress.subscribe(show)
         try:  # whoever types the command is this process's operator: their own --publish is allowed for this run
+            if server is not None:
+                bar.update(shown[0], description="waiting for Prefect's temporary server")
+                server.ready()
             with allowing(publish):
                 result = campaign_flow(str(campaign), str(out_dir) if out_dir else None, only, limit, publish)
         except RunFailedError as e:

@@ -132,10 +132,14 @@ def api_headers() -> dict[str, str]:
 
 
 def configured_api_url() -> str | None:
-    """``PREFECT_API_URL`` from the environment or the active Prefect profile (``None`` when unset)."""
+    """``PREFECT_API_URL`` from the environment or the active Prefect profile (``None`` when unset, and when it is
+    the temporary server ``brandflow run`` started for itself: that one ends with the run)."""
     from prefect.settings import get_current_settings
 
-    return get_current_settings().api.url or None
+    from brandflow.flows.ephemeral import temporary_api_url
+
+    url = get_current_settings().api.url or None
+    return None if url is not None and url == temporary_api_url() else url
 
 
 def resume_run(
