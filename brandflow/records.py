@@ -309,6 +309,7 @@ class FeedRecord(_Record):
     """A feed regenerated from the run's published creatives (e.g. the Merchant Center supplemental feed)."""
 
     feed: str = Field(description="the feed plugin's name, e.g. 'merchant-center'")
+    locale: str | None = Field(default=None, description="the market this feed is for (one feed per market when the campaign has several)")
     key: str
     rows: int = Field(description="product rows written")
     errors: list[str] = Field(default_factory=list, description="products left out, each with why and the fix")

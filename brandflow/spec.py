@@ -600,11 +600,6 @@ class CampaignSpec(_Model):
             raise FieldValueError("overlay.legal", f"format {banners[0].name!r} ({banners[0].width}×{banners[0].height}) is a "
                                   "banner with no room for a legal line", "run banners in a campaign without overlay.legal, "
                                   "or leave the legal line out")
-        if len(self.locales) > 1 and self.publish.feeds:
-            raise FieldValueError("publish.feeds", "one feed for several markets would mix their creatives under one product "
-                                  "id (Merchant Center keeps one feed per language and country; per-market feeds are not "
-                                  "built yet)", "give each market that needs a feed its own campaign (locale: de-DE), or "
-                                  "remove publish.feeds")
         codes = [m.code for m in self.locales]
         for i, code in enumerate(codes):
             if code in codes[:i]:

@@ -327,14 +327,21 @@ def publish_feeds(
         product_ids: the ids of the run's product feed (a feed plugin's default set of known products).
         run_dir: the run folder; each feed is written to ``run_dir/feeds/`` before it is published.
 
+    A campaign in several markets (``locales``) gets one feed per market, as Merchant Center keeps one feed per
+    language and country: each built from that market's creatives only, its key the plugin's with the locale
+    before the extension (``supplemental.tsv`` → ``supplemental.de-DE.tsv``) or in place of ``{locale}``.
+
     Returns:
-        One :class:`FeedRecord` per feed; products a feed left out are in its ``errors`` with the fix.
+        One :class:`FeedRecord` per feed (and market); products a feed left out are in its ``errors`` with the fix.
     """
     publisher = publisher_for(target, **spec.publish.options_for(target))
     out = []
-    for name, plugin in feed_plugins(spec).items():
-        result = plugin.build(records, spec.slug, plugin.primary_ids(product_ids))  # type: ignore[attr-defined]
-        key = plugin.key(spec.slug)  # type: ignore[attr-defined]
+    markets = [m.code if m is not None else None for m in spec.markets]
+    split = len(markets) > 1
+    for (name, plugin), locale in ((item, loc) for item in feed_plugins(spec).items() for loc in markets):
+        own = [r for r in records if r.locale == locale] if split else records
+        result = plugin.build(own, spec.slug, plugin.primary_ids(product_ids))  # type: ignore[attr-defined]
+        key = market_key(plugin.key(spec.slug), locale, split)  # type: ignore[attr-defined]
         path = run_dir / "feeds" / Path(key).name
         write_atomic(path, result.data)
         try:
@@ -345,8 +352,19 @@ def publish_feeds(
                                  "bucket that Merchant Center can fetch from")
         for error in result.errors:
             log.warning("%s feed: %s", name, error)
-        out.append(FeedRecord(feed=name, key=key, rows=result.rows, errors=result.errors, notes=result.notes, published=asset))
+        out.append(FeedRecord(feed=name, locale=locale, key=key, rows=result.rows, errors=result.errors, notes=result.notes,
+                              published=asset))
     return out
+
+
+def market_key(key: str, locale: str | None, split: bool) -> str:
+    """A feed's key for one market: ``{locale}`` replaced by the locale (``default`` without one); when the campaign
+    has several markets (``split``) and the key names no ``{locale}``, the locale goes before the extension
+    (``a/supplemental.tsv`` → ``a/supplemental.de-DE.tsv``)."""
+    if "{locale}" in key or not split or locale is None:
+        return key.replace("{locale}", locale or "default")
+    stem, dot, ext = key.rpartition(".")
+    return f"{stem}.{locale}.{ext}" if dot and "/" not in ext else f"{key}.{locale}"
 
 
 def run_attempt(

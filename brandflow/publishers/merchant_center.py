@@ -83,7 +83,9 @@ class MerchantCenterOptions(BaseModel):
                                              "variant, in this order) become additional images; at most 10 URLs are kept")
     lifestyle_image_link: str | None = Field(default=None, description="format whose variant-0 creative is the lifestyle image")
     key: str = Field(default="{campaign}/merchant-center/supplemental.tsv", pattern=r"^[A-Za-z0-9{}_./-]+\.(tsv|txt)$",
-                     description="where the feed goes on the publish target; {campaign} is the campaign's slug")
+                     description="where the feed goes on the publish target; {campaign} is the campaign's slug, "
+                     "{locale} the market's (a campaign in several markets gets one feed each; without {locale} "
+                     "the locale goes before the extension)")
     primary_feed: Path | None = Field(default=None, description="a Merchant Center primary feed export (TSV or CSV with "
                                       "an id column): every product must be in it; default: the campaign's product feed")
 

@@ -82,7 +82,6 @@ def test_a_single_locale_keeps_working(tmp_path):
      "add strings: {legal: ...} at the top level"),
     ({"overlay": {}}, "strings.cta", "overlay.cta: '{{ strings.cta }}'"),
     ({"locales": [{"code": "de-DE", "strings": {"call to action": "x"}}]}, "locales.0.strings", "must be identifiers"),
-    ({"publish": {"key_template": "{job}.{ext}", "feeds": {"merchant-center": {}}}}, "publish.feeds", "its own campaign"),
 ])
 def test_bad_market_configs_name_the_file_the_field_and_the_fix(tmp_path, overrides, field, words):
     path = write_markets(tmp_path, **overrides)

@@ -17,7 +17,8 @@ from market_campaign import write_markets  # noqa: E402
 def test_a_three_market_campaign_runs_one_creative_per_market(prefect_harness, tmp_path):
     campaign = write_markets(tmp_path, formats=[{"name": "sq", "width": 400, "height": 400}],
                              qa={"checks": ["format", "text"]}, publish={
-                                 "key_template": "{campaign}/{locale}/{product_id}/{format}/{variant}.{ext}", "warned": "publish"})
+                                 "key_template": "{campaign}/{locale}/{product_id}/{format}/{variant}.{ext}", "warned": "publish",
+                                 "feeds": {"merchant-center": {"public_base_url": "https://cdn.example.com", "lifestyle_image_link": "sq"}}})
     result = campaign_flow(str(campaign), str(tmp_path / "run"))
     manifest = RunManifest.read(result.manifest)
 
@@ -42,3 +43,12 @@ def test_a_three_market_campaign_runs_one_creative_per_market(prefect_harness, t
     assert html.count('data-market="') == 3  # the summary's per-market table, one row each
     assert "no en-US text, used the campaign" in html  # the job's notes are on its card
     assert "<td>ja-JP</td><td>locales.2.feed</td>" in html  # the rejected row names its market
+
+    # one Merchant Center feed per market (one per language and country), each with that market's creatives only
+    assert [(f.locale, f.key) for f in manifest.feeds] == [
+        (loc, f"markets/merchant-center/supplemental.{loc}.tsv") for loc in ("en-US", "de-DE", "ja-JP")]
+    for feed in manifest.feeds:
+        rows = (tmp_path / "run" / "feeds" / Path(feed.key).name).read_text().splitlines()[1:]
+        links = [row.split("\t")[1] for row in rows]
+        assert len(rows) == feed.rows == sum(1 for j in published if j.locale == feed.locale)
+        assert all(link.startswith(f"https://cdn.example.com/markets/{feed.locale}/") for link in links)
