@@ -65,3 +65,15 @@ def test_keys_and_the_manifest_record_carry_the_locale():
     assert publish_key(job, spec).startswith("saleor-autumn-markets/ja-JP/")
     record = record_of(job, [Attempt(attempt=1, seed=job.seed, error="x")], spec)
     assert record.locale == "ja-JP" and '"locale":"ja-JP"' in record.model_dump_json()
+
+
+def test_a_market_whose_tesseract_pack_is_missing_is_read_with_english_and_says_so(monkeypatch):
+    import brandflow.locales as locales
+
+    assert {"eng", "ara", "jpn"} <= locales.installed_tesseract_langs(), "make test installs these packs"
+    monkeypatch.setattr(locales, "installed_tesseract_langs", lambda: frozenset({"eng", "osd"}))  # a machine without them
+    assert locales.tesseract_lang("ar-SA") == "eng"  # never ask Tesseract for a pack it lacks: the script stays unverifiable
+    note = locales.ocr_note("ar-SA")
+    assert "'ara' pack is not installed" in note and "apt-get install -y tesseract-ocr-ara" in note
+    assert locales.ocr_note("zh-CN").endswith("(apt-get install -y tesseract-ocr-chi-sim); its words in other scripts are left to the reviewer")
+    assert locales.ocr_note("en-GB") is None

@@ -43,7 +43,8 @@ def aside_path(record: JobRecord, run_dir: Path) -> tuple[Path, Path, str]:
     creative = record.final.creative
     assert creative is not None
     dest = run_dir / record.status / f"{hashed_name(record.job_id)}{creative.path.suffix}"
-    reasons = [f"job: {record.job_id}", *(record.final.qa.reasons if record.final.qa else [])]
+    reasons = [f"job: {record.job_id}", *(record.final.qa.reasons if record.final.qa else []),
+               *(f"note: {n}" for n in [*record.notes, *record.final.notes])]
     if record.decision is not None:
         d = record.decision
         reasons.insert(1, f"review: {d.verdict} by {d.by} at {d.at:%Y-%m-%d %H:%M:%S} UTC: {d.reason}" if d.at else f"review: {d.verdict}")
