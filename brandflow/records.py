@@ -178,6 +178,16 @@ class Box(_Record):
     y1: int
 
 
+class TextPart(_Record):
+    """A piece of a region's text set in one direction, with its ink box (image pixels), recorded when a line mixes
+    directions (a price ``129.00 ر.س.``, a Latin brand name in an Arabic title): text QA reads the pieces in the
+    other direction alone — Tesseract's Arabic model drops the Western digits of a right-to-left line (it read
+    ``129.00 ر.س.`` as ``0 رر.س.``; the digits alone, exactly)."""
+
+    text: str
+    box: Box
+
+
 class TextRegion(_Record):
     """Where compose drew an exact text: the box, the colours (sRGB hex) and their WCAG contrast ratio."""
 
@@ -190,6 +200,8 @@ class TextRegion(_Record):
     font_px: int
     fonts: list[str] = Field(default_factory=list, description="font files the text was drawn with (fallback chain, in "
                              "order); text QA checks their coverage (tofu). Empty = unknown")
+    parts: list[TextPart] = Field(default_factory=list, description="the text's pieces of one direction with their "
+                                  "boxes, when a line mixes directions; empty = one direction")
 
 
 class PlacedImage(_Record):

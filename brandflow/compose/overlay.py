@@ -39,7 +39,7 @@ from PIL import Image, ImageDraw, ImageOps
 
 from brandflow.imageio import INPUT_MAX_SIDE, encode_within, hand_on, load_rgb_of, load_rgba, write_atomic
 from brandflow.glyphs import require_glyphs
-from brandflow.records import Box, Creative, GeneratedImage, Job, PlacedImage, TextRegion, sha256_file
+from brandflow.records import Box, Creative, GeneratedImage, Job, PlacedImage, TextPart, TextRegion, sha256_file
 from brandflow.spec import BrandKit, OverlaySpec
 from brandflow.compose.typeset import Face, FontChain, balanced_lines, script_of
 from brandflow.colour import contrast_ratio, rgb_to_hex
@@ -192,11 +192,16 @@ class _Painter:
                 f"overlay.min_contrast: {need:g} cannot be reached for {slot!r} on {rgb_to_hex(bg)} with the brand's text "
                 f"colour, white or black (best {ratio:.2f}); lower overlay.min_contrast"
             )
+        parts = []
         for i, ln in enumerate(block.lines):
-            block.font.draw(self.img, (ox + (block.xs[i] if block.xs else 0), oy + i * block.pitch), ln, colour, block.rtl)
+            at = (ox + (block.xs[i] if block.xs else 0), oy + i * block.pitch)
+            block.font.draw(self.img, at, ln, colour, block.rtl)
+            parts += [TextPart(text=t, box=Box(x0=b[0], y0=b[1], x1=b[2], y1=b[3]))
+                      for t, b in block.font.parts(ln, at, block.rtl)]
         region = TextRegion(
             slot=slot, text=text, box=Box(x0=box[0], y0=box[1], x1=box[2], y1=box[3]), fg=rgb_to_hex(colour),
             bg=rgb_to_hex(bg), contrast=round(ratio, 2), font_px=block.font.size, fonts=block.font.files_for(text),
+            parts=parts if len(parts) > len(block.lines) else [],  # only when a line mixes directions
         )
         self.regions.append(region)
         return region

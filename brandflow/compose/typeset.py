@@ -265,6 +265,30 @@ class Face:
         return (math.floor(min(b[0] for b in boxes)), math.floor(min(b[1] for b in boxes)),
                 math.ceil(max(b[2] for b in boxes)), math.ceil(max(b[3] for b in boxes)))
 
+    def parts(self, line: str, xy: tuple[float, float] = (0, 0), rtl: bool | None = None
+              ) -> list[tuple[str, tuple[int, int, int, int]]]:
+        """The line cut into pieces of one direction — maximal neighbouring runs, left to right, all right to left or
+        all left to right (runs of only spaces join neither) — each ``(text in logical order, ink box in pixels)``,
+        placed as :meth:`bbox` places the line. One piece for a line in one direction."""
+        x, y = xy
+        base = y + self._ascent()
+        pieces: list[tuple[bool, list[str], list[tuple[float, float, float, float]]]] = []
+        for r in self.visual(line, rtl):
+            b = r.font.getbbox(r.text, anchor="ls", **self._kw(r))
+            box = (x + b[0] * r.scale, base + b[1] * r.scale, x + b[2] * r.scale, base + b[3] * r.scale)
+            x += r.font.getlength(r.text, **self._kw(r)) * r.scale
+            if all(c.isspace() or draws_nothing(c) for c in r.text):
+                continue
+            if pieces and pieces[-1][0] == r.rtl:
+                pieces[-1][1].append(r.text)
+                pieces[-1][2].append(box)
+            else:
+                pieces.append((r.rtl, [r.text], [box]))
+        return [("".join(texts[::-1] if is_rtl else texts).strip(),
+                 (math.floor(min(b[0] for b in bs)), math.floor(min(b[1] for b in bs)),
+                  math.ceil(max(b[2] for b in bs)), math.ceil(max(b[3] for b in bs))))
+                for is_rtl, texts, bs in pieces]
+
     def draw(self, image: Image.Image | ImageDraw.ImageDraw, xy: tuple[float, float], line: str, fill,
              rtl: bool | None = None) -> None:
         """Draw ``line`` onto ``image`` (a PIL image, sRGB, or an ``ImageDraw`` on one) with its left end at ``xy``

@@ -450,6 +450,30 @@ def read_image(image: np.ndarray, regions: list[TextRegion], full: bool, lang: s
     return Reading(out, full_words if full else None)  # full image: Tesseract's block order
 
 
+def reread_other_direction(image: np.ndarray, regions: list[TextRegion], reading: Reading, lang: str) -> Reading:
+    """``reading`` with the words of each region's parts set in the other direction than its text
+    (:func:`brandflow.qa.tokens.is_rtl`; ``region.parts``, recorded by compose) replaced by a reading of those parts
+    alone — in a second Tesseract call, so the regions' own reading is unchanged. Tesseract's Arabic and Hebrew
+    models drop the Western digits of a right-to-left line (``129.00 ر.س.`` read as ``0 رر.س.``); alone, with the
+    same languages, the digits read exactly. Regions without such parts cost nothing."""
+    from brandflow.qa.tokens import is_rtl
+
+    subs = [(i, r.model_copy(update={"text": p.text, "box": p.box, "parts": []}))
+            for i, r in enumerate(regions) if r.parts and i < len(reading.regions) and reading.regions[i] is not None
+            for p in r.parts if is_rtl(p.text) != is_rtl(r.text) and normalise_text(p.text)]
+    if not subs:
+        return reading
+    out = list(reading.regions)
+    for (i, sub), got in zip(subs, read_image(image, [s for _, s in subs], full=False, lang=lang).regions):
+        if got is None or out[i] is None:
+            continue
+        b = sub.box
+        prep, words = out[i]  # type: ignore[misc]
+        kept = [w for w in words if not (b.x0 <= (w.box[0] + w.box[2]) / 2 < b.x1 and b.y0 <= (w.box[1] + w.box[3]) / 2 < b.y1)]
+        out[i] = (prep, reading_order(kept + got[1]))
+    return Reading(out, reading.full)
+
+
 def _words_json(words: list[Word]) -> list[dict[str, Any]]:
     return [{"text": w.text, "conf": w.conf, "box": list(w.box)} for w in words]
 
@@ -582,6 +606,7 @@ class TextCheck:
         tess_full = bool(expected or (forbidden and not by_source)) and (engine in ("tesseract", "both") or not scene_ok) or bool(
             forbidden and engine == "auto" and regions and not by_source)
         reading = read_image(image, regions, full=tess_full, lang=ctx.lang) if (tess_regions or tess_full) else Reading([], None)
+        reading = reread_other_direction(image, regions, reading, ctx.lang)
 
         # ---- regions: font coverage, Tesseract, then a second engine where Tesseract is not exact
         region_metrics = []

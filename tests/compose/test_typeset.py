@@ -335,3 +335,23 @@ def test_auto_fit_in_a_right_to_left_script_shrinks_then_errors_naming_the_strin
     head = next(r for r in creative.regions if r.slot == "headline")
     assert head.text == title and head.box.x1 <= 540 - 32 and head.box.x0 >= 32
     assert head.font_px == 55 if len(title) < 10 else head.font_px < 55, "short titles at the largest size (110 px per 1080)"
+
+
+# --------------------------------------------------------------------------- OCR of a line that mixes directions
+def test_a_price_in_an_arabic_line_records_its_parts_and_ocr_verifies_its_digits(tmp_path, brand):
+    from brandflow.qa.base import CheckContext
+    from brandflow.qa.text import TextCheck
+
+    price = "\u200f129.00\xa0ر.س.\u200f"  # Babel's ar-SA price: RLM, digits, no-break space, the riyal sign
+    small = FormatSpec(name="sq", width=540, height=540)
+    creative = compose(_flat(tmp_path, "#1864EC"), _job("هودي أزرق", price=price, cta="تسوق الآن", fmt=small, locale="ar-SA"),
+                       brand, OverlaySpec(), tmp_path / "c.png")
+    r = {x.slot: x for x in creative.regions}
+    assert r["headline"].parts == [] and r["cta"].parts == [], "one direction: no parts"
+    digits, sign = sorted(r["price"].parts, key=lambda p: -p.box.x0)  # right to left: the digits, then the sign
+    assert (digits.text, sign.text.strip("\u200f")) == ("129.00", "ر.س.")
+    assert r["price"].box.x0 <= sign.box.x0 < sign.box.x1 <= digits.box.x0 < digits.box.x1 <= r["price"].box.x1
+    img = np.asarray(Image.open(creative.path).convert("RGB"))
+    res = TextCheck().run(img, CheckContext(path=creative.path, brand=brand, regions=tuple(creative.regions), lang="ara+eng"))
+    tess = next(m for m in res.metrics["regions"] if m["slot"] == "price")["engines"]["tesseract"]["tokens"]
+    assert {"expected": "129.00", "read": "129.00", "status": "exact"} in tess, tess
