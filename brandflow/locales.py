@@ -45,6 +45,16 @@ def language(tag: str | None) -> str | None:
     return tag.split("-")[0].lower() if tag else None
 
 
+def currencies(tag: str | None) -> list[str]:
+    """The ISO 4217 currencies in use today in the locale's country (CLDR territory data via Babel), e.g.
+    ``['EUR']`` for de-DE; ``[]`` without a locale or a country."""
+    if not tag or "-" not in tag:
+        return []
+    from babel.numbers import get_territory_currencies
+
+    return list(get_territory_currencies(tag.split("-")[-1].upper()))
+
+
 def format_price(amount: Decimal, currency: str, tag: str) -> str:
     """``amount`` of ``currency`` (ISO 4217) written as the locale writes prices (CLDR currency pattern, digits,
     separators and the currency's decimals), e.g. ``'35,00 €'`` for de-DE."""

@@ -18,13 +18,15 @@ from brandflow.spec import CampaignSpec, LocaleSpec
 @dataclass
 class Market:
     """One market of a run: its locale (``None`` for a campaign without one), its products in the campaign
-    feed's order, the strings its overlay templates read, notes for its jobs and the rows it rejected."""
+    feed's order, the strings its overlay templates read, notes for its jobs, the rows it rejected and the feed
+    its products come from."""
 
     locale: str | None
     products: list[Product]
     strings: dict[str, str]
     notes: list[str] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
+    feed_path: str = ""  #: the feed its products were read from (the market's own, or the campaign's)
 
 
 def market_strings(spec: CampaignSpec, market: LocaleSpec | None) -> tuple[dict[str, str], list[str]]:
@@ -52,7 +54,7 @@ def markets_of(spec: CampaignSpec, products: list[Product]) -> list[Market]:
     for i, market in enumerate(spec.markets):
         strings, notes = market_strings(spec, market)
         if market is None or market.feed is None:
-            out.append(Market(market.code if market else None, list(products), strings, notes))
+            out.append(Market(market.code if market else None, list(products), strings, notes, feed_path=str(spec.feed.path)))
             continue
         own, rejected = load_feed(market.feed)
         by_id = {p.id: p for p in own}
@@ -70,5 +72,5 @@ def markets_of(spec: CampaignSpec, products: list[Product]) -> list[Market]:
                     reason=f"no row with id {product.id!r} in the {market.code} feed {market.feed.path.name}: the "
                            f"{market.code} market skips this product (add its row to that feed to run it there)",
                 ))
-        out.append(Market(market.code, kept, strings, notes, rejections))
+        out.append(Market(market.code, kept, strings, notes, rejections, feed_path=str(market.feed.path)))
     return out

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from pathlib import Path
 
 from brandflow.errors import TemplateError
 from brandflow.feed.markets import markets_of
-from brandflow.locales import ocr_note
+from brandflow.locales import currencies, ocr_note
 from brandflow.records import Job, Product, ReferenceImage, Rejection, sha256_file
 from brandflow.spec import BrandKit, CampaignSpec, SeedPolicy
 from brandflow.prompts.render import render_overlay, render_prompt
@@ -59,8 +60,9 @@ def plan_jobs(spec: CampaignSpec, brand: BrandKit, products: list[Product]) -> t
     feed order — and the rejections: a product whose template fails, or that a market's own feed lacks
     (:func:`~brandflow.feed.markets.markets_of`), is rejected for that market only.
 
-    Each job carries its market's notes: strings that fell back to the campaign's, and how OCR QA reads the market's
-    language when its Tesseract pack is missing (:func:`~brandflow.locales.ocr_note`).
+    Each job carries its market's notes: strings that fell back to the campaign's, a price in a currency the market's
+    country does not use (CLDR territory currencies), and how OCR QA reads the market's language when its Tesseract
+    pack is missing (:func:`~brandflow.locales.ocr_note`).
     Every market of a product gets the same seeds (the same picture; the words, prices and script change). One
     product's broken template or overlay text never sinks the campaign. A product one of whose publish keys is
     already taken by an earlier job (a key template without ``{format}``, ids that only differ where the template
@@ -77,8 +79,14 @@ def plan_jobs(spec: CampaignSpec, brand: BrandKit, products: list[Product]) -> t
         rejections.extend(market.rejections)
         ocr = ocr_note(market.locale) if "text" in spec.qa.checks else None
         notes = [*market.notes, *([ocr] if ocr else [])]
+        local_currencies = currencies(market.locale)
         for product in market.products:
-            planned, rejection = _plan_product(local, brand, product, len(jobs), notes)
+            fix = (f"fix the price in {Path(market.feed_path).name}" if market.feed_path != str(spec.feed.path)
+                   else f"give {market.locale} its own feed")
+            price_note = ([f"price in {product.price.currency} ({Path(market.feed_path).name}), but {market.locale} pays in "
+                           f"{', '.join(local_currencies)}, the currency Merchant Center expects there: {fix}"]
+                          if product.price and local_currencies and product.price.currency not in local_currencies else [])
+            planned, rejection = _plan_product(local, brand, product, len(jobs), notes + price_note)
             if rejection is None:
                 keys = {publish_key(job, spec): job for job in planned}
                 taken = next((k for k in keys if k in owners), None)

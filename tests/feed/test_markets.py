@@ -52,8 +52,10 @@ def test_one_job_per_product_format_variant_and_market_with_the_markets_prices(t
 def test_a_market_without_its_own_string_falls_back_with_a_note(tmp_path):
     _, jobs, _ = plan(write_markets(tmp_path))
     notes = {j.locale: j.notes for j in jobs}
-    assert notes["en-US"] == ["strings.cta: no en-US text, used the campaign's “Shop now”"]
-    assert not any("strings." in n for n in notes["de-DE"] + notes["ja-JP"])
+    assert notes["en-US"] == ["strings.cta: no en-US text, used the campaign's “Shop now”",
+                              "price in EUR (products.csv), but en-US pays in USD, the currency Merchant Center expects "
+                              "there: give en-US its own feed"]
+    assert notes["de-DE"] == notes["ja-JP"] == []  # its own CTA; EUR in Germany, JPY from the ja-JP feed
 
 
 def test_publish_keys_stay_injective_across_markets(tmp_path):
@@ -119,6 +121,19 @@ def test_strings_work_without_markets_and_ocr_notes_name_what_cannot_be_read(tmp
     assert {j.overlay["cta"] for j in jobs} == {"Shop now"} and not any(j.notes for j in jobs)
     _, jobs, _ = plan(write_markets(tmp_path, locales=[{"code": "sv-SE", "strings": {"cta": "Köp nu"}}], qa={"checks": ["text"]}))
     assert {j.overlay["cta"] for j in jobs} == {"Köp nu"}
-    assert all(j.notes == ["OCR reads sv-SE text with English only: brandflow knows no Tesseract pack for 'sv'"] for j in jobs)
+    assert all(j.notes == ["OCR reads sv-SE text with English only: brandflow knows no Tesseract pack for 'sv'",
+                           "price in EUR (products.csv), but sv-SE pays in SEK, the currency Merchant Center expects there: "
+                           "give sv-SE its own feed"] for j in jobs)
     _, jobs, _ = plan(write_markets(tmp_path, locales=[{"code": "sv-SE", "strings": {"cta": "Köp nu"}}], qa={"checks": ["format"]}))
-    assert not any(j.notes for j in jobs)  # no text check, nothing to say about OCR
+    assert not any("OCR" in n for j in jobs for n in j.notes)  # no text check, nothing to say about OCR
+
+
+def test_a_price_in_another_countrys_currency_is_noted_with_where_to_fix_it(tmp_path):
+    path = write_markets(tmp_path)
+    feed = tmp_path / "products.ja-JP.csv"
+    feed.write_text(feed.read_text(encoding="utf-8").replace("1250 JPY", "12.50 USD"), encoding="utf-8")
+    _, jobs, _ = plan(path)
+    (ja,) = [j for j in jobs if j.locale == "ja-JP"]
+    assert ja.overlay["price"] == "$12.50" and ja.notes == [
+        "price in USD (products.ja-JP.csv), but ja-JP pays in JPY, the currency Merchant Center expects there: "
+        "fix the price in products.ja-JP.csv"]
