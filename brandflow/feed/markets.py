@@ -9,8 +9,10 @@ lacks is skipped in that market only — a rejection naming the market, never an
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from brandflow.feed.catalog import load_feed
+from brandflow.locales import currencies
 from brandflow.records import Product, Rejection
 from brandflow.spec import CampaignSpec, LocaleSpec
 
@@ -26,7 +28,8 @@ class Market:
     strings: dict[str, str]
     notes: list[str] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
-    feed_path: str = ""  #: the feed its products were read from (the market's own, or the campaign's)
+    feed: Path | None = None  #: the feed its products were read from (the market's own, or the campaign's)
+    own_feed: bool = False  #: whether that is the market's own feed
 
 
 def market_strings(spec: CampaignSpec, market: LocaleSpec | None) -> tuple[dict[str, str], list[str]]:
@@ -54,7 +57,7 @@ def markets_of(spec: CampaignSpec, products: list[Product]) -> list[Market]:
     for i, market in enumerate(spec.markets):
         strings, notes = market_strings(spec, market)
         if market is None or market.feed is None:
-            out.append(Market(market.code if market else None, list(products), strings, notes, feed_path=str(spec.feed.path)))
+            out.append(Market(market.code if market else None, list(products), strings, notes, feed=spec.feed.path))
             continue
         own, rejected = load_feed(market.feed)
         by_id = {p.id: p for p in own}
@@ -72,5 +75,17 @@ def markets_of(spec: CampaignSpec, products: list[Product]) -> list[Market]:
                     reason=f"no row with id {product.id!r} in the {market.code} feed {market.feed.path.name}: the "
                            f"{market.code} market skips this product (add its row to that feed to run it there)",
                 ))
-        out.append(Market(market.code, kept, strings, notes, rejections, feed_path=str(market.feed.path)))
+        out.append(Market(market.code, kept, strings, notes, rejections, feed=market.feed.path, own_feed=True))
     return out
+
+
+def currency_note(market: Market, product: Product) -> str | None:
+    """A note when ``product``'s price is in a currency ``market``'s country does not use (CLDR territory currencies:
+    EUR for de-DE) — Merchant Center expects the country's — naming the fix; ``None`` otherwise."""
+    local = currencies(market.locale)
+    if product.price is None or not local or product.price.currency in local:
+        return None
+    name = market.feed.name if market.feed else "the feed"
+    fix = f"fix the price in {name}" if market.own_feed else f"give {market.locale} its own feed"
+    return (f"price in {product.price.currency} ({name}), but {market.locale} pays in {', '.join(local)}, the currency "
+            f"Merchant Center expects there: {fix}")

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from pathlib import Path
 
 from brandflow.errors import TemplateError
-from brandflow.feed.markets import markets_of
-from brandflow.locales import currencies, ocr_note
+from brandflow.feed.markets import currency_note, markets_of
+from brandflow.locales import ocr_note
 from brandflow.records import Job, Product, ReferenceImage, Rejection, sha256_file
 from brandflow.spec import BrandKit, CampaignSpec, SeedPolicy
 from brandflow.prompts.render import render_overlay, render_prompt
@@ -79,14 +78,9 @@ def plan_jobs(spec: CampaignSpec, brand: BrandKit, products: list[Product]) -> t
         rejections.extend(market.rejections)
         ocr = ocr_note(market.locale) if "text" in spec.qa.checks else None
         notes = [*market.notes, *([ocr] if ocr else [])]
-        local_currencies = currencies(market.locale)
         for product in market.products:
-            fix = (f"fix the price in {Path(market.feed_path).name}" if market.feed_path != str(spec.feed.path)
-                   else f"give {market.locale} its own feed")
-            price_note = ([f"price in {product.price.currency} ({Path(market.feed_path).name}), but {market.locale} pays in "
-                           f"{', '.join(local_currencies)}, the currency Merchant Center expects there: {fix}"]
-                          if product.price and local_currencies and product.price.currency not in local_currencies else [])
-            planned, rejection = _plan_product(local, brand, product, len(jobs), notes + price_note)
+            currency = currency_note(market, product)
+            planned, rejection = _plan_product(local, brand, product, len(jobs), notes + ([currency] if currency else []))
             if rejection is None:
                 keys = {publish_key(job, spec): job for job in planned}
                 taken = next((k for k in keys if k in owners), None)
