@@ -127,7 +127,7 @@ def measure(job, scene, creative, rgb: np.ndarray) -> dict:
         if any(boxes_overlap(b, z) for z in scene.layout.text_free) or b[0] < m or b[1] < m or b[2] > w - m or b[3] > h - m:
             violations += 1
     return {
-        "job": f"{job.product_id}/{job.format.name}/v{job.variant}",
+        "job": job.job_id,  # locale/product/format/vN for a job of a market
         "de00": de,
         "band": band,
         "scale": max(p.scale for p in scene.placements),
