@@ -340,30 +340,28 @@ def creative_features(image: np.ndarray, exclude: tuple[tuple[int, int, int, int
     ``exclude``: pixel boxes ``(x0, y0, x1, y1)`` where no keypoint is taken — the overlay text, whose
     high-contrast glyph corners would otherwise take most of the keypoint budget from the product.
     ``search``: a pixel box ``(x0, y0, x1, y1)`` where the product is known to be (:func:`search_box`: compose
-    recorded where the packshot was pasted): keypoints are detected in it alone, at the same scale as in the whole
-    creative, so the detector spends neither time nor keypoint budget on the rest. Colours stay whole-image.
+    recorded where the packshot was pasted): keypoints are detected in it alone — the creative is scaled as for the
+    whole frame, then cut to the box, so the detector sees the same pixels there and spends no time on the rest.
+    Colours stay whole-image.
     """
-    h, w = image.shape[:2]
-    ws = min(1.0, CREATIVE_SIDE / max(h, w))
-    ox = oy = 0
-    if search is not None:
-        ox, oy = max(0, search[0]), max(0, search[1])
-        crop = image[oy : min(h, search[3]), ox : min(w, search[2])]
-        work = crop if ws == 1.0 or not crop.size else cv2.resize(
-            crop, (max(1, round(crop.shape[1] * ws)), max(1, round(crop.shape[0] * ws))), interpolation=cv2.INTER_AREA)
-    else:
-        work, ws = _resized(image, CREATIVE_SIDE)
+    work, ws = _resized(image, CREATIVE_SIDE)
     mask = None
     if exclude:
         mask = np.full(work.shape[:2], 255, np.uint8)
         for x0, y0, x1, y1 in exclude:
-            x0, y0, x1, y1 = x0 - ox, y0 - oy, x1 - ox, y1 - oy
-            mask[max(0, int(y0 * ws)) : max(0, int(np.ceil(y1 * ws))), max(0, int(x0 * ws)) : max(0, int(np.ceil(x1 * ws)))] = 0
+            mask[max(0, int(y0 * ws)) : int(np.ceil(y1 * ws)), max(0, int(x0 * ws)) : int(np.ceil(x1 * ws))] = 0
+    ox = oy = 0
+    if search is not None:  # the same pixels as in the whole frame, cut to the box: the same keypoints there
+        ox, oy = max(0, int(search[0] * ws)), max(0, int(search[1] * ws))
+        ex, ey = min(work.shape[1], int(np.ceil(search[2] * ws))), min(work.shape[0], int(np.ceil(search[3] * ws)))
+        work = work[oy:ey, ox:ex]
+        mask = None if mask is None else mask[oy:ey, ox:ex]
     if work.size:
-        points, des = rootsift(cv2.cvtColor(np.ascontiguousarray(work), cv2.COLOR_RGB2GRAY), mask, CREATIVE_FEATURES)
+        points, des = rootsift(cv2.cvtColor(np.ascontiguousarray(work), cv2.COLOR_RGB2GRAY),
+                               None if mask is None else np.ascontiguousarray(mask), CREATIVE_FEATURES)
     else:
         points, des = np.zeros((0, 2), np.float32), None
-    points = points / ws + np.float32([ox, oy])
+    points = (points + np.float32([ox, oy])) / ws
     small, cs = _resized(image, COLOUR_SIDE)
     small = np.ascontiguousarray(small)
     ex = tuple((int(x0 * cs), int(y0 * cs), int(np.ceil(x1 * cs)), int(np.ceil(y1 * cs))) for x0, y0, x1, y1 in exclude)
