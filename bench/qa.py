@@ -3,6 +3,7 @@ held-out products. Writes bench/results/qa.md and prints it. Numbers go in the R
 
     python bench/qa.py                    # full run (~10 min on a loaded 2-core machine)
     python bench/qa.py --quick            # smoke run: fewer creatives and pairs
+    python bench/qa.py --parts a,w        # timing only: per check, and the work per creative
     python bench/qa.py --parts c --identity-method dino --identity-model /models/dinov2-small  # learned identity
 
 (a) **Time per check per 1080 × 1080 creative, one core.** The process is pinned to CPU 0
@@ -11,8 +12,15 @@ Creatives: the square format of ``examples/saleor`` (one per product, variant 0)
 compositor + compose. CPU time = user + system of this process **and of its children** (Tesseract runs as a
 child process), from ``getrusage``; wall time from ``perf_counter``. Pass 1 sees every product for the first
 time (reference-packshot features computed, as for the first creative of a product in a run; file and page
-caches cold), pass 2 repeats the same creatives with warm caches (a product's further formats and variants). The text check runs as
-in the campaign: overlay regions plus a full-image pass for the brand's forbidden words.
+caches cold), pass 2 repeats the same creatives with warm caches (a product's further formats and variants). The checks
+run as in the campaign: the text check reads the overlay regions and, for the brand's forbidden words, each pasted
+source compose recorded (packshot, logo: read on a product's first creative, reused after; a tree without such
+records reads the whole image), the identity check detects keypoints in the recorded product box.
+
+(w) **The work per creative.** Every job of the example through the stage functions a run calls (generate →
+compose → QA, pixels handed on in memory, per-source results cached in the run folder), in a fresh run folder,
+one attempt each: CPU seconds per stage. To compare two versions, run this script with ``PYTHONPATH`` pointing at
+each checkout in turn, alternated (A B A B …).
 
 (b) **OCR accuracy on the text we render.** Every overlay region (headline, price, CTA) of a full example
 run (32 products × 2 formats × 2 variants = 128 creatives) read by the text check. CER = Levenshtein
@@ -31,11 +39,17 @@ pass 0.70 / warn 0.50. (warn is a review-load policy — how many look-alikes a 
 regeneration — not a statistic: its row shows the share of different products sent to a human.) The rendered
 campaign creatives of (b) whose product is in B are a second held-out set (real layouts and overlay text).
 TPR = positives at or above the threshold, FPR = negatives at or above it.
+The same rendered creatives are also scored with the keypoints detected only in the product box compose recorded
+(the run's search region), to show that the faster search separates as the whole frame did.
 (c) also reports the **real-data** sets of ``bench/identity_calibration.py`` on their held-out split B only
 (DreamBench subjects cat2, dog2, dog5, dog7, poop_emoji: real photos re-shot in other scenes; Saleor multi-view
 products: another view of the product): ROC AUC, TPR at 1 % FPR (the threshold read off B's own negatives, a
 ranking figure) and TPR / FPR at the spec's pass / warn thresholds (fitted on split A). With ``--identity-method
 dino|clip`` the DreamBench rows are the embedding's cosine, its thresholds picked on A's photos by the same rule.
+
+(d) **Forbidden-word detection: per pasted source vs the whole image.** Words of the brand's list printed on each
+primary packshot at 14–34 px (of a 576-px packshot), composed into square creatives, checked both ways; clean
+creatives count false alarms (:func:`bench_forbidden`).
 """
 
 from __future__ import annotations
@@ -65,6 +79,8 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "saleor"
 RESULTS = ROOT / "bench" / "results" / "qa.md"
 CHECKS = ["format", "text", "colour", "identity"]
+#: The parts of the bench (module notes), in the order they run.
+ALL_PARTS = ("a", "w", "b", "c", "d")
 #: Jobs the generator or compose could not render (listed in the results; the bench goes on without them).
 RENDER_ERRORS: list[str] = []
 
@@ -110,13 +126,23 @@ def render_campaign(out: Path, formats: set[str] | None, variants: set[int] | No
     return spec, brand, done
 
 
+#: Where the checks keep per-source results during the bench (qa_stage: ``run_dir/work/qa-sources``); set by :func:`run`.
+SOURCE_CACHE: Path | None = None
+
+
 def context(r: Rendered, spec, brand, thresholds=None):
-    """The CheckContext qa_stage builds for a creative (brandflow.pipeline.stages.qa_stage)."""
+    """The CheckContext qa_stage builds for a creative (brandflow.pipeline.stages.qa_stage): with the pasted sources
+    compose recorded and a per-source cache folder — when the brandflow under test has them (``PYTHONPATH`` may point
+    at a checkout from before they existed, to time both side by side)."""
     from brandflow.qa.base import CheckContext
 
+    extra = {}
+    if "placed" in CheckContext.__dataclass_fields__ and getattr(r.creative, "placed", None) is not None:
+        extra = {"placed": tuple(r.creative.placed), "cache_dir": SOURCE_CACHE}
     return CheckContext(path=r.creative.path, brand=brand, thresholds=thresholds or spec.qa, format=r.job.format,
                         regions=tuple(r.creative.regions),
-                        references=tuple(x.path for x in r.job.references if x.role in ("primary_packshot", "alternate_view")))
+                        references=tuple(x.path for x in r.job.references if x.role in ("primary_packshot", "alternate_view")),
+                        **extra)
 
 
 def pct(x: float) -> str:
@@ -182,6 +208,143 @@ def bench_timing(spec, brand, creatives: list[Rendered], scene: bool) -> tuple[l
                "all_cpu_first": statistics.median(rows["all four checks"]["cpu1"]),
                "text_cpu": statistics.median(rows["text"]["cpu2"]), **extra}
     return lines, summary
+
+
+# --------------------------------------------------------------------------- (w) the work per creative
+def bench_work(tmp: Path, limit: int | None) -> tuple[list[str], dict]:
+    """(w): CPU seconds per creative of each stage of a job — generate → compose → QA, the stage functions a run
+    calls (``brandflow.pipeline.stages.run_attempt``: pixels handed on in memory, records written, per-source QA
+    results cached in the run folder) — over every job of the example (32 products × square + story × 2 variants), one
+    attempt each, in a fresh run folder, one core. CPU time of this process and its children per stage."""
+    from brandflow.feed.catalog import load_feed
+    from brandflow.pipeline import stages
+    from brandflow.pipeline.plan import plan_jobs
+    from brandflow.spec import load_campaign
+
+    spec, brand = load_campaign(EXAMPLE / "campaign.yaml")
+    products, _ = load_feed(spec.feed)
+    jobs, _ = plan_jobs(spec, brand, products)
+    jobs = jobs[:limit] if limit else jobs
+    run_dir = tmp / "work-run"
+    stages.run_attempt(jobs[-1], spec, brand, tmp / "warm-up")  # imports, Tesseract and fonts loaded: not measured
+    per: dict[str, list[float]] = defaultdict(list)
+    verdicts: dict[str, int] = defaultdict(int)
+    for job in jobs:
+        c0 = cpu_seconds()
+        generated, _ = stages.generate_stage(job, spec, brand, run_dir)
+        c1 = cpu_seconds()
+        creative, _ = stages.compose_stage(generated, job, spec, brand, run_dir)
+        c2 = cpu_seconds()
+        qa = stages.qa_stage(creative, job, spec, brand, run_dir)
+        c3 = cpu_seconds()
+        per["generate"].append(c1 - c0)
+        per["compose"].append(c2 - c1)
+        per["QA (all four checks, decode included)"].append(c3 - c2)
+        per["the job"].append(c3 - c0)
+        verdicts[qa.verdict] += 1
+    lines = [f"### (w) The work per creative: generate → compose → QA ({len(jobs)} jobs of the example, one core)", "",
+             "| stage | CPU s per creative, median (p90) | CPU s, all jobs |", "|---|---|---|"]
+    for name, v in per.items():
+        lines.append(f"| {name} | {statistics.median(v):.3f} ({np.percentile(v, 90):.3f}) | {sum(v):.1f} |")
+    lines += ["", "QA verdicts: " + ", ".join(f"{k} {n}" for k, n in sorted(verdicts.items()))]
+    return lines, {"job_total": sum(per["the job"]), "jobs": len(jobs), **{f"{k}_median": statistics.median(v) for k, v in per.items()}}
+
+
+# --------------------------------------------------------------------------- (d) forbidden-word detection
+FORBIDDEN_CASES = [("MIRACLE", 34), ("Cheap", 24), ("guaranteed", 18), ("BEST EVER", 14)]
+
+
+def bench_forbidden(tmp: Path, limit: int | None) -> tuple[list[str], dict]:
+    """(d): does reading each pasted source once find the forbidden words the whole-image reading found? For each
+    packshot of the example (every product's primary packshot) and each case of :data:`FORBIDDEN_CASES` (a word
+    of the brand kit's list printed on the packshot at that size, px of the 576-px packshot, dark on a light
+    patch, at a seeded position inside the product), a square creative is rendered (compositor + compose, the
+    logo pasted) and its text check is run twice: reading the pasted sources (``ctx.placed``; the run's method)
+    and reading the whole image (the method it replaced). Clean creatives count false alarms. Memory caches are
+    cleared per creative, so each source reading is a cold one."""
+    import random
+
+    from PIL import Image, ImageDraw, ImageFont
+
+    from brandflow.compose.overlay import compose
+    from brandflow.feed.catalog import load_feed
+    from brandflow.generators.compositor import CompositorGenerator, clear_cutout_cache
+    from brandflow.imageio import load_rgb
+    from brandflow.pipeline.plan import plan_jobs
+    from brandflow.qa import source_text
+    from brandflow.qa.base import CheckContext
+    from brandflow.qa.text import TextCheck
+    from brandflow.records import ReferenceImage, sha256_file
+    from brandflow.spec import load_campaign
+
+    spec, brand = load_campaign(EXAMPLE / "campaign.yaml")
+    products, _ = load_feed(spec.feed)
+    jobs, _ = plan_jobs(spec, brand, products)
+    jobs = [j for j in jobs if j.format.name == "square" and j.variant == 0]
+    jobs = jobs[:limit] if limit else jobs
+    font = ROOT / "brandflow" / "assets" / "fonts" / "DejaVuSans-Bold.ttf"
+    rng = random.Random(16)
+    gen = CompositorGenerator(spec.generator.options)
+    counts = {"cases": 0, "whole": 0, "source": 0, "whole_only": 0, "source_only": 0, "clean": 0, "fa_whole": 0, "fa_source": 0}
+    missed: list[str] = []
+    cpu = {"whole": 0.0, "source": 0.0}
+    for k, job in enumerate(jobs):
+        pack = Image.open(job.references[0].path).convert("RGBA")
+        alpha = np.asarray(pack)[..., 3]
+        ys, xs = np.nonzero(alpha >= 250)
+        for word, size in [(None, 0)] + FORBIDDEN_CASES:
+            im = pack.copy()
+            if word:
+                d = ImageDraw.Draw(im)
+                f = ImageFont.truetype(str(font), round(size * im.width / 576))
+                x0, y0, x1, y1 = d.textbbox((0, 0), word, font=f)
+                i = rng.randrange(len(xs))
+                cx = min(max(int(xs[i]), (x1 - x0) // 2 + 6), im.width - (x1 - x0) // 2 - 6)
+                cy = min(max(int(ys[i]), 6), im.height - (y1 - y0) - 12)
+                d.rectangle([cx - (x1 - x0) // 2 - 6, cy - 4, cx + (x1 - x0) // 2 + 6, cy + (y1 - y0) + 8], fill=(240, 238, 230, 255))
+                d.text((cx - (x1 - x0) // 2 - x0, cy - y0), word, font=f, fill=(25, 25, 35, 255))
+            path = tmp / f"forbidden-{k}-{size}.png"
+            im.save(path)
+            case = job.model_copy(update={"references": [ReferenceImage(path=path, role="primary_packshot", sha256=sha256_file(path))]})
+            try:
+                generated = gen.generate(case, tmp / f"forbidden-{k}-{size}-gen.png")
+                creative = compose(generated, case, brand, spec.overlay, tmp / f"forbidden-{k}-{size}-creative.png")
+            except Exception as e:  # noqa: BLE001 — reported, not fatal
+                RENDER_ERRORS.append(f"(d) {job.product_id} {word}: {type(e).__name__}: {e}")
+                continue
+            image = load_rgb(creative.path)
+            base = dict(path=creative.path, brand=brand, thresholds=spec.qa, regions=tuple(creative.regions))
+            found = {}
+            for how, extra in (("whole", {}), ("source", {"placed": tuple(creative.placed), "cache_dir": None})):
+                source_text.clear_cache()
+                c0 = cpu_seconds()
+                res = TextCheck().run(image, CheckContext(**base, **extra))
+                cpu[how] += cpu_seconds() - c0
+                found[how] = bool(res.metrics.get("forbidden_found"))
+            clear_cutout_cache()
+            if word is None:
+                counts["clean"] += 1
+                counts["fa_whole"] += found["whole"]
+                counts["fa_source"] += found["source"]
+                continue
+            counts["cases"] += 1
+            counts["whole"] += found["whole"]
+            counts["source"] += found["source"]
+            counts["whole_only"] += found["whole"] and not found["source"]
+            counts["source_only"] += found["source"] and not found["whole"]
+            if found["whole"] and not found["source"]:
+                missed.append(f"{job.product_id} {word!r} {size} px")
+    n, c = max(1, counts["cases"]), counts
+    runs = max(1, c["cases"] + c["clean"])
+    lines = [f"### (d) Forbidden words printed on packshots: per pasted source vs the whole image ({len(jobs)} packshots)", "",
+             "| reading | caught, of " + f"{c['cases']} printed words | caught only by this reading | false alarms, of {c['clean']} clean creatives | CPU s per creative, cold |",
+             "|---|---|---|---|---|",
+             f"| each pasted source (packshot, logo), once per run | {c['source']} ({pct(c['source'] / n)}) | {c['source_only']} | {c['fa_source']} | {cpu['source'] / runs:.3f} |",
+             f"| the whole creative (before) | {c['whole']} ({pct(c['whole'] / n)}) | {c['whole_only']} | {c['fa_whole']} | {cpu['whole'] / runs:.3f} |",
+             "", "Per word size (packshot px): " + ", ".join(f"{w} {s} px" for w, s in FORBIDDEN_CASES) + "."]
+    if missed:
+        lines.append("Caught by the whole image only: " + "; ".join(missed))
+    return lines, counts
 
 
 # --------------------------------------------------------------------------- (b) OCR accuracy
@@ -302,7 +465,12 @@ def bench_identity(spec, brand, creatives: list[Rendered], trials: int, method: 
     pos_a, neg_a = pasted_pairs(products, a_ids, trials, 101, scorer)
     pos_b, neg_b = pasted_pairs(products, b_ids, trials, 202, scorer)
     # the rendered campaign, products of half B only; negatives: every other B product of the same type + one other
-    pos_c, neg_c = [], []
+    pos_c, neg_c, pos_s, neg_s = [], [], [], []
+    try:  # the run's search region: where compose recorded the packshot (absent from trees before it existed)
+        from brandflow.qa.base import CheckContext
+        from brandflow.qa.identity import creative_features, match_reference, reference_features, search_box
+    except ImportError:
+        search_box = None
     b_set = set(b_ids)
     for k, r in enumerate(creatives):
         pid = r.job.product_id
@@ -316,6 +484,12 @@ def bench_identity(spec, brand, creatives: list[Rendered], trials: int, method: 
         others = [i for i in b_ids if i != pid and i not in same]
         for o in same + [others[k % len(others)]]:
             neg_c.append(scorer(img, products[o][1], boxes))
+        placed = getattr(r.creative, "placed", None)
+        if method == "keypoints" and search_box is not None and placed is not None:
+            cre = creative_features(img, boxes, search_box(CheckContext(path=r.creative.path, brand=brand, placed=tuple(placed))))
+            best = lambda refs: max(float(match_reference(reference_features(x), cre)["score"]) for x in refs)  # noqa: E731
+            pos_s.append(best(products[pid][1]))
+            neg_s += [best(products[o][1]) for o in same + [others[k % len(others)]]]
     pass_a = pick_pass(neg_a)
     th = spec.qa.identity
     lines = [f"### (c) Identity ({method}) on held-out products", "",
@@ -327,7 +501,8 @@ def bench_identity(spec, brand, creatives: list[Rendered], trials: int, method: 
              f"{th.warn_score:.2f} | TPR / FPR at A's pass {pass_a:.2f} | negatives max | positives p1 |",
              "|---|---|---|---|---|---|---|---|"]
     for label, p, n in (("A: pasted (calibration)", pos_a, neg_a), ("B: pasted (held out)", pos_b, neg_b),
-                        ("B: rendered campaign (held out)", pos_c, neg_c)):
+                        ("B: rendered campaign (held out)", pos_c, neg_c),
+                        ("B: rendered campaign, keypoints in the recorded product box (the run; held out)", pos_s, neg_s)):
         if not p:
             continue
         lines.append(f"| {label} | {len(p)} / {len(n)} | {roc_auc(p, n):.4f} | {rates(p, n, th.pass_score)} | "
@@ -351,6 +526,7 @@ def bench_identity(spec, brand, creatives: list[Rendered], trials: int, method: 
     dt = time.perf_counter() - t0
     lines += ["", f"({dt:.0f} s wall for all pairs.)"]
     return lines, {"auc_b": roc_auc(pos_b, neg_b), "auc_c": roc_auc(pos_c, neg_c) if pos_c else None,
+                   "auc_s": roc_auc(pos_s, neg_s) if pos_s else None,
                    "pass_a": pass_a, **{f"auc_{k}": roc_auc(p, n) for k, (p, n) in real.items()}}
 
 
@@ -393,8 +569,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--no-scene-text", action="store_true", help="skip the RapidOCR rows")
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--label", default=None, help="what was measured, for the header (default: the git commit)")
-    ap.add_argument("--parts", default="a,b,c", help="which of (a) timing, (b) OCR, (c) identity to run; "
-                    "the results file is written only when all three run")
+    ap.add_argument("--parts", default=",".join(ALL_PARTS), help="which of (a) timing per check, (w) the work per "
+                    "creative, (b) OCR, (c) identity, (d) forbidden-word detection to run; the results file is written only "
+                    "when all run")
     args = ap.parse_args(argv)
     from brandflow.qa.scene_text import available  # rapidocr (PP-OCRv6) or rapidocr-onnxruntime (PP-OCRv4)
 
@@ -415,12 +592,17 @@ def run(args: argparse.Namespace, tmp: Path, scene: bool, all_cpus: set[int], lo
     """The body of :func:`main`: render into ``tmp``, measure, print and write the results."""
     t_start = time.perf_counter()
 
+    global SOURCE_CACHE
+    SOURCE_CACHE = tmp / "qa-sources"
     parts = set(args.parts.split(","))
     limit = 9 if args.quick else None
     timing_lines, timing, ocr_lines, ocr, id_lines, ident = [], None, [], None, [], None
+    work_lines, work, forbidden_lines = [], None, []
     if "a" in parts:
         spec, brand, squares = render_campaign(tmp / "timing", {"square"}, {0}, limit)
         timing_lines, timing = bench_timing(spec, brand, squares, scene)
+    if "w" in parts:
+        work_lines, work = bench_work(tmp, 12 if args.quick else None)
     os.sched_setaffinity(0, all_cpus)  # accuracy figures need no pinning
 
     if parts & {"b", "c"}:
@@ -430,8 +612,11 @@ def run(args: argparse.Namespace, tmp: Path, scene: bool, all_cpus: set[int], lo
     if "c" in parts:
         id_lines, ident = bench_identity(spec, brand, full, 30 if args.quick else args.trials, args.identity_method,
                                          args.identity_model)
-    if parts != {"a", "b", "c"}:
-        print("\n".join(timing_lines + [""] + ocr_lines + [""] + id_lines + [""] + [f"Render error: {e}" for e in RENDER_ERRORS]))
+    if "d" in parts:
+        forbidden_lines, _ = bench_forbidden(tmp, 4 if args.quick else None)
+    if parts != set(ALL_PARTS):
+        print("\n".join(timing_lines + [""] + work_lines + [""] + ocr_lines + [""] + id_lines + [""] + forbidden_lines + [""]
+                        + [f"Render error: {e}" for e in RENDER_ERRORS]))
         return
 
     head = [f"# bench/qa.py — {time.strftime('%Y-%m-%d')}, {args.label or revision()}, {platform.machine()}, "
@@ -440,14 +625,15 @@ def run(args: argparse.Namespace, tmp: Path, scene: bool, all_cpus: set[int], lo
             "AUC ≥ 0.95 on held-out pairs. CPU time is reported because the machine may be shared; wall time on a "
             "loaded machine is longer.", "",
             f"Summary: all four checks {timing['all_cpu_warm']:.3f} s CPU per creative warm ({timing['all_cpu_first']:.3f} s "
-            f"with cold caches); OCR CER {pct(ocr['cer'])} (case-sensitive {pct(ocr['cer_cased'])}) over "
+            f"with cold caches); the example's {work['jobs']} jobs (generate → compose → QA) {work['job_total']:.1f} s CPU; OCR CER {pct(ocr['cer'])} (case-sensitive {pct(ocr['cer_cased'])}) over "
             f"{ocr['regions']} regions, mean NED {ocr['ned_mean']:.4f}; identity ROC AUC on held-out products "
             f"{ident['auc_b']:.4f} (pasted), " + (f"{ident['auc_c']:.4f} (rendered campaign)" if ident["auc_c"] is not None else "–")
+            + (f", {ident['auc_s']:.4f} (rendered campaign, searched in the recorded product box)" if ident.get("auc_s") is not None else "")
             + (f"; on held-out real photos (DreamBench) {ident['auc_dreambench']:.3f}, other views (Saleor multi-view) "
                f"{ident['auc_multiview']:.3f}" if "auc_dreambench" in ident else "") + ".", ""]
     if RENDER_ERRORS:
         head += [f"Render errors (jobs left out): {'; '.join(sorted(set(RENDER_ERRORS)))}", ""]
-    text = "\n".join(head + timing_lines + [""] + ocr_lines + [""] + id_lines) + \
+    text = "\n".join(head + timing_lines + [""] + work_lines + [""] + ocr_lines + [""] + id_lines + [""] + forbidden_lines) + \
         f"\n\nTotal bench time {time.perf_counter() - t_start:.0f} s. Method: see the docstring of bench/qa.py.\n"
     if not args.quick:
         args.out.parent.mkdir(parents=True, exist_ok=True)
