@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from brandflow.records import CheckResult, JobRecord
+from brandflow.records import CheckResult, JobRecord, ModelLicence
 
 MAX_BOXES = 300  # per creative: enough for every OCR word of a busy creative, bounded for a 1,000-creative report
 
@@ -161,3 +161,67 @@ def score_of(job: JobRecord) -> float | None:
             if isinstance(r, dict) and isinstance(r.get("ned"), (int, float)):
                 values.append(float(r["ned"]))
     return round(min(values), 3) if values else None
+
+
+def model_line(model: ModelLicence | None) -> str | None:
+    """One line naming the model that made a creative and its licence, from the manifest's model record:
+    ``'FLUX.2 [dev] · LicenseRef-FLUX-Non-Commercial-2.1 · recorded licence ACME-42'``,
+    ``'brandflow compositor · no trained model'``; None for a manifest without the record (older runs)."""
+    if model is None:
+        return None
+    if not model.trained:
+        return f"{model.model} · no trained model"
+    parts = [model.model, f"licence {model.licence}"]
+    if model.commercial_use is False:
+        parts.append(f"recorded licence {model.recorded_licence}" if model.recorded_licence
+                     else "no commercial use" + (" (non-commercial campaign)" if model.usage == "non-commercial" else ""))
+    elif model.commercial_use is None:
+        parts.append("commercial use unknown")
+    return " · ".join(parts)
+
+
+def moderation_line(job: JobRecord) -> str | None:
+    """The moderation check's scores on one line (0–1, higher is worse; see brandflow/qa/moderation.py):
+    ``'nudity 0.04 · violence 0.03 · BFL: Ready (pass, safety_tolerance 2)'``; a category without a detector reads
+    ``'violence not checked'``. None when the moderation check did not run on this creative."""
+    qa = job.final.qa
+    check = next((c for c in qa.checks if c.check == "moderation"), None) if qa is not None else None
+    if check is None:
+        return None
+    m = check.metrics
+    parts = []
+    for category in ("nudity", "violence"):
+        score = m.get(f"{category}_score")
+        parts.append(f"{category} {score:.2f}" if isinstance(score, (int, float)) else f"{category} not checked")
+    if isinstance(m.get("provider"), str):
+        parts.append(m["provider"])
+    return " · ".join(parts)
+
+
+#: what no machine checked, by moderation category: shown once in the report's summary
+UNCHECKED = {
+    "nudity": "nudity / sexual content is not checked automatically",
+    "violence": "violence is not checked automatically",
+}
+
+
+def unchecked_lines(jobs: list[JobRecord]) -> list[str]:
+    """What no machine looked at in this run, one line each, for the report's summary: categories whose detector
+    was missing (or the moderation check not run at all), and what the violence detector does not cover.
+    Every line ends in what a person must do."""
+    made = [j for j in jobs if j.final.qa is not None]
+    if not made:
+        return []
+    checks = [next((c for c in j.final.qa.checks if c.check == "moderation"), None) for j in made]
+    if all(c is None for c in checks):
+        return ["Moderation did not run: nudity and violence are not checked automatically — a person must look at every creative "
+                "(add moderation to qa.checks; README, “Fit to publish”)"]
+    out = []
+    for category in ("nudity", "violence"):
+        missing = sum(1 for c in checks if c is None or not isinstance(c.metrics.get(f"{category}_score"), (int, float)))
+        if missing:
+            out.append(f"{UNCHECKED[category][:1].upper()}{UNCHECKED[category][1:]} on {missing} of {len(made)} creatives "
+                       "(no detector installed, or not in qa.moderation.categories) — a person must look")
+    if any(c is not None and isinstance(c.metrics.get("violence_score"), (int, float)) for c in checks):
+        out.append("Violence is checked for graphic content only: weapons, threats and fights without injury — a person must look")
+    return out

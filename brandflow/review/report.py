@@ -32,7 +32,7 @@ from PIL import Image
 from brandflow.imageio import write_atomic
 from brandflow.manifest import RunManifest
 from brandflow.records import JobRecord
-from brandflow.review.findings import Findings, findings_of, plain_reasons, score_of
+from brandflow.review.findings import Findings, findings_of, model_line, moderation_line, plain_reasons, score_of, unchecked_lines
 
 THUMB_PX = 360  # long side of embedded thumbnails, pixels: a story's 62 px headline stays ~20 px tall, readable
 REF_PX = 480  # long side of embedded reference packshots (few per run: one per distinct reference)
@@ -151,6 +151,8 @@ class Card:
     attention: bool
     under_review: bool
     checks_not_passing: list[str] = field(default_factory=list)
+    made_by: str | None = None  # the model and its licence (manifest.model)
+    moderation: str | None = None  # the moderation check's scores, one line
 
     @property
     def rank(self) -> int:
@@ -184,6 +186,7 @@ def _cards(manifest: RunManifest, base: Path, thumbs: dict[str, str | None], ref
             attention=job.status in ("held", "failed", "error") or pending or missing is not None,
             under_review=pending,
             checks_not_passing=[c.check for c in qa.checks if c.verdict != "pass"] if qa else [],
+            made_by=model_line(manifest.model) if job.backend == manifest.backend else None, moderation=moderation_line(job),
         ))
     cards.sort(key=lambda c: (not c.attention, c.rank, c.score if c.score is not None else 2.0, c.index))
     return cards
@@ -220,6 +223,18 @@ def market_counts(manifest: RunManifest) -> list[dict[str, Any]]:
         out.append({"locale": loc, "creatives": sum(statuses.values()), **{k: statuses[k] for k in STATUS},
                     "rejected": sum(1 for r in manifest.rejections if r.locale == loc)})
     return out
+
+
+def feed_lines(manifest: RunManifest, link) -> list[dict[str, Any]]:  # noqa: ANN001
+    """The run's regenerated feeds (e.g. the Merchant Center supplemental feed) for the summary: ``[{feed, link,
+    key, rows, left_out, no_creative, notes}]`` — ``left_out``: products with a published creative the feed could
+    not take, each with why and the fix; ``no_creative``: product ids of this run with no published creative,
+    hence no row (Merchant Center keeps showing their primary image)."""
+    published = {j.product_id for j in manifest.jobs if j.published is not None}
+    no_creative = sorted({j.product_id for j in manifest.jobs} - published)
+    return [{"feed": f.feed, "key": f.key, "rows": f.rows, "left_out": f.errors, "no_creative": no_creative, "notes": f.notes,
+             "link": link(f.published.link or f.published.uri) if f.published else None}
+            for f in manifest.feeds]
 
 
 def render_html(manifest: RunManifest, base: Path, review: dict[str, Any] | None = None, thumb_url=None, link=None) -> str:  # noqa: ANN001
@@ -265,6 +280,7 @@ def render_html(manifest: RunManifest, base: Path, review: dict[str, Any] | None
         m=manifest, s=manifest.summary, cards=cards, refs=list(refs.values()), review=review,
         attention=sum(1 for c in cards if c.attention), under_review=sum(1 for c in cards if c.under_review),
         formats=sorted({c.job.format for c in cards}), markets=market_counts(manifest),
+        model=model_line(manifest.model), unchecked=unchecked_lines(manifest.jobs), feeds=feed_lines(manifest, link),
         # one entry per product id: its markets' translated titles would otherwise list it once per market
         products=sorted({c.job.product_id: c.job.product_title or c.job.product_id for c in reversed(sorted(cards, key=lambda c: c.index))}.items(), key=lambda p: p[1].lower()),
         checks=sorted({ch.check for c in cards if c.job.final.qa for ch in c.job.final.qa.checks}),
