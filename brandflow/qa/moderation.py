@@ -7,7 +7,8 @@ this shared 2-core machine, one measurement). It finds 18 body-part classes; the
 sexual classes (:data:`SEXUAL_CLASSES`). Thresholds: NudeNet itself keeps detections scoring ≥ 0.2 (its
 ``NudeDetector.detect`` filter); brandflow warns (holds for a human) from 0.3 and fails from 0.5 — brandflow's own
 conservative operating points, **not calibrated**: no labelled nudity set is available here (the wheels ship none),
-and the only real photographs we have (Saleor packshots, DreamBench) are all negatives. Lower them for stricter brands.
+and the only real photographs we have (Saleor packshots, DreamBench) are all negatives — on which 2 of 52
+DreamBench pet photographs score 0.38 and 0.46 and would be held (``bench/moderation.py``). Lower them for stricter brands.
 
 Licence — resolved by reading the 3.4.2 wheel: its ``METADATA`` says ``License: MIT`` (and the MIT classifier), but
 the licence files the wheel ships (``LICENSE`` and ``LICENSE.md`` in ``nudenet-3.4.2.dist-info``) are both the full
