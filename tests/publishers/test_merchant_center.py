@@ -58,7 +58,7 @@ def feed_run(prefect_harness, tmp_path_factory, example_dir):
         before = feed_file.read_bytes()
         second = campaign_flow(str(path), str(folder / "run"), PRODUCTS, None, published.as_uri())
     assert first.summary.published == 8
-    return None, RunManifest.read(second.manifest), before, feed_file, published
+    return second.report, RunManifest.read(second.manifest), before, feed_file, published
 
 
 def test_a_run_publishes_the_feed_keyed_by_product_id(feed_run):
@@ -75,6 +75,39 @@ def test_a_run_publishes_the_feed_keyed_by_product_id(feed_run):
     (record,) = manifest.feeds
     assert record.feed == "merchant-center" and record.rows == 2 and record.errors == []
     assert any("under Merchant Center's 500×500" in n for n in record.notes)  # 192 px test formats
+
+
+def test_the_runs_report_shows_the_feed_record_and_the_model(feed_run):
+    from html.parser import HTMLParser
+
+    report, manifest, _, feed_file, _ = feed_run
+
+    class Lines(HTMLParser):  # text of the summary's feed line and of every card's model line
+        def __init__(self):
+            super().__init__()
+            self.open, self.found = [], {"feed": [], "model": []}
+
+        def handle_starttag(self, tag, attrs):
+            cls = next((c for c in (dict(attrs).get("class") or "").split() if c in self.found), None)
+            self.open.append((tag, cls))
+            if cls:
+                self.found[cls].append("")
+
+        def handle_endtag(self, tag):
+            while self.open and self.open.pop()[0] != tag:
+                pass
+
+        def handle_data(self, data):
+            for _, cls in self.open:
+                if cls:
+                    self.found[cls][-1] += data
+
+    page = Lines()
+    page.feed(report.read_text())
+    (feed,) = [" ".join(t.split()) for t in page.found["feed"]]
+    assert feed == "Merchant Center feed: 2 product rows → saleor-autumn/merchant-center/supplemental.tsv"
+    models = {" ".join(t.split()) for t in page.found["model"]}
+    assert models == {"brandflow compositor · no trained model"} and len(page.found["model"]) == len(manifest.jobs) + 1
 
 
 def test_a_re_run_rewrites_the_same_bytes_and_publishes_nothing_new(feed_run):
