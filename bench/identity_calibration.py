@@ -3,6 +3,8 @@
     python bench/identity_calibration.py            # held-out figures of the shipped constants (split B)
     python bench/identity_calibration.py --fit      # re-fit FUSION and the thresholds on split A, then report B
     python bench/identity_calibration.py --campaign examples/saleor/campaign.yaml   # the rendered campaign
+    python bench/identity_calibration.py --cost 12  # CPU per creative with label text on vs off (alternated)
+    python bench/identity_calibration.py --fit --only-a --cache /tmp/idcal   # model selection on A alone
 
 Data sets (every figure is reported per set and per split):
 
@@ -43,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from brandflow.imageio import load_rgb, load_rgba  # noqa: E402
-from brandflow.qa import identity, label_text  # noqa: E402
+from brandflow.qa import identity  # noqa: E402
 from brandflow.qa.calibrate_identity import load_products, paste, pasted_pairs, roc_auc, split_products  # noqa: E402
 
 DREAMBENCH = ROOT.parent / "shared" / "data" / "dreambench-dev"
@@ -62,7 +64,7 @@ def dreambench_split(root: Path = DREAMBENCH) -> tuple[list[str], list[str]]:
 def cues(m: dict) -> dict[str, float]:
     """The fused cues of one :func:`brandflow.qa.identity.match_reference` result."""
     return identity.cue_values(float(m["inliers"]), float(m["colour_similarity"]), float(m["palette_delta_e"]),
-                               float(m["pixel_agreement"]), label_text.evidence(m.get("label_text") or {}))
+                               float(m["pixel_agreement"]))
 
 
 def dreambench_pairs(subjects: list[str], root: Path = DREAMBENCH) -> tuple[list[dict], list[dict]]:
@@ -258,6 +260,63 @@ def campaign_pairs(campaign: Path, out_dir: Path) -> tuple[list[float], list[flo
     return pos, neg
 
 
+def label_cost(limit: int, rounds: int = 3) -> list[str]:
+    """CPU and wall seconds of the identity check per creative, label-text comparison on vs off, on the example
+    campaign's square creatives (compositor + compose, ``limit`` of them, one per product), one core, warm caches
+    (a first pass reads every packshot's lettering once and is reported apart). Off / on alternate creative by
+    creative, ``rounds`` times (A B A B …); CPU = user + system of this process (getrusage), wall = perf_counter.
+    Markdown rows: min / median / max per setting, and the one-off packshot reading."""
+    import dataclasses
+    import os
+    import resource
+    import statistics
+    import tempfile
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    import qa as bench_qa  # the example renderer and the CheckContext the run builds
+
+    from brandflow.qa.identity import IdentityCheck, IdentityThresholds
+    from brandflow.spec import QASpec
+
+    os.environ["OMP_THREAD_LIMIT"] = "1"
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+
+    def cpu() -> float:
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        return r.ru_utime + r.ru_stime
+
+    spec, brand, done = bench_qa.render_campaign(Path(tempfile.mkdtemp(prefix="brandflow-idcost-")), {"square"}, {0}, limit)
+    images = [(load_rgb(r.creative.path), r) for r in done]
+    settings = {"off": QASpec(identity=IdentityThresholds(label_text=False)), "on": QASpec()}
+    def ctx(r, th):  # as the run builds it, with the recorded product box (the identity search region)
+        return dataclasses.replace(bench_qa.context(r, spec, brand, th), placed=tuple(r.creative.placed))
+    first_c, first_w = [], []
+    for img, r in images:  # pass 1: every packshot's lettering read once (the first creative of a product in a run)
+        IdentityCheck().run(img, ctx(r, settings["off"]))
+        c0, t0 = cpu(), time.perf_counter()
+        IdentityCheck().run(img, ctx(r, settings["on"]))
+        first_c.append(cpu() - c0)
+        first_w.append(time.perf_counter() - t0)
+    cpu_s: dict[str, list[float]] = {"off": [], "on": []}
+    wall_s: dict[str, list[float]] = {"off": [], "on": []}
+    for _ in range(rounds):
+        for img, r in images:
+            for name in ("off", "on"):
+                c0, t0 = cpu(), time.perf_counter()
+                IdentityCheck().run(img, ctx(r, settings[name]))
+                cpu_s[name].append(cpu() - c0)
+                wall_s[name].append(time.perf_counter() - t0)
+    def mmm(v):
+        return f"{min(v):.3f} / {statistics.median(v):.3f} / {max(v):.3f}"
+    rows = [f"Identity check per {images[0][0].shape[1]} × {images[0][0].shape[0]} creative, one core, {len(images)} "
+            f"creatives × {rounds} alternated rounds, load average {os.getloadavg()[0]:.1f} (shared machine):", "",
+            "| label text | CPU s min / median / max | wall s min / median / max |", "|---|---|---|"]
+    rows += [f"| {name} | {mmm(cpu_s[name])} | {mmm(wall_s[name])} |" for name in ("off", "on")]
+    rows.append(f"| on, first creative of each product (packshot lettering read) | {mmm(first_c)} | {mmm(first_w)} |")
+    return rows
+
+
 def cached(cache: Path | None, split: str, trials: int) -> dict:
     """:func:`collect`, through ``cache`` (``cache`` + ``.A`` / ``.B``) when given."""
     if cache is None:
@@ -277,10 +336,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--fit", action="store_true", help="re-fit FUSION and thresholds on split A (prints them)")
     ap.add_argument("--trials", type=int, default=150, help="pasted pairs per split")
     ap.add_argument("--campaign", type=Path, help="score this campaign's rendered creatives instead")
+    ap.add_argument("--cost", type=int, metavar="N", help="time the check with label text on vs off on N example creatives")
     ap.add_argument("--only-a", action="store_true", help="match and report split A only (model selection without looking at B)")
     ap.add_argument("--cache", type=Path, help="pickle of the match results (written once, then read: re-fit without re-matching)")
     args = ap.parse_args(argv)
     cv2.setNumThreads(1)
+    if args.cost:
+        print("\n".join(label_cost(args.cost)))
+        return
     if args.campaign:
         import tempfile
 
@@ -297,7 +360,7 @@ def main(argv: list[str] | None = None) -> None:
         neg_all = [x for _, n in sa.values() for x in n]
         pass_t = max(threshold_at_fpr(n, 0.01) for _, n in sa.values())
         warn_t = float(np.percentile(sa["dreambench"][0], 10))
-        print(f"pass_score = {pass_t:.3f} (the lowest score with FPR ≤ 1 % on every A set); warn_score = {warn_t:.3f} "
+        print(f"pass_score = {pass_t:.4f} (the lowest score with FPR ≤ 1 % on every A set); warn_score = {warn_t:.4f} "
               f"(10th percentile of A's same-subject real-photo pairs: ≤ 10 % of them fail outright); "
               f"A negatives {len(neg_all)}")
     else:

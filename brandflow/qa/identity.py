@@ -19,15 +19,18 @@ product's references, compared in order and stopping at the first that passes):
    Lab distance 20 (``pixel_agreement``: the same label design in another flavour differs here).
 4. **Score** — logistic fusion ``σ(b + Σ wᵢ·cueᵢ)`` ∈ [0, 1] of the cues :data:`CUES` (``geometry_colour`` =
    clip((inliers − 8) / 12, 0, 1) × (colour_similarity + pixel_agreement) / 2, ln(1 + inliers),
-   colour_similarity, palette_delta_e, pixel_agreement) with the weights :data:`FUSION`, fitted by logistic
+   colour_similarity and its square, palette_delta_e, pixel_agreement) with the weights :data:`FUSION`, fitted by logistic
    regression (``python bench/identity_calibration.py --fit``) on **calibration split A** only: DreamBench
    subjects cat, dog, dog3, dog6, dog8 (real photos re-shot in other scenes; 110 same / 540 different
    ordered pairs), Saleor multi-view products of half A (another view of the product pasted; 10 / 80) and
-   pasted packshots of half A (150 / 150), each (set, class) weighted equally. A recoloured design (≥ 20
+   pasted packshots of half A (150 / 150), each (set, class) weighted equally. The squared colour term was
+   chosen on A alone, by leave-one-subject-out over A's five DreamBench subjects (pooled out-of-fold ROC AUC
+   0.875 → 0.891; tried and not kept: ratio-test and mutual-nearest-neighbour match counts, an L*a*b*
+   histogram, local-binary-pattern texture, eroded "core" masks — none above 0.891). A recoloured design (≥ 20
    inliers, < 55 % of aligned pixels agreeing: :func:`recoloured`) is capped at :data:`RECOLOURED_CAP`.
 
-Thresholds (``qa.identity``, :class:`brandflow.spec.IdentityThresholds`), from split A: **pass ≥ 0.84** — the
-lowest score at which no A set has more than 1 % of its different pairs at or above it (0.837); **warn ≥
+Thresholds (``qa.identity``, :class:`brandflow.spec.IdentityThresholds`), from split A: **pass ≥ 0.83** — the
+lowest score at which no A set has more than 1 % of its different pairs at or above it (0.830); **warn ≥
 0.45** — the 10th percentile of A's same-subject real-photo pairs, so ≤ 10 % of re-shot photos of the right
 product fail outright and the band in between goes to a human. Held-out figures (split B: DreamBench cat2,
 dog2, dog5, dog7, poop_emoji; the other Saleor half) are in docs/qa.md and ``bench/results/qa.md``.
@@ -39,10 +42,12 @@ garments) can reach warn, and a learned embedding (below) or a human must decide
 
 5. **Label text** (:mod:`brandflow.qa.label_text`) — the packshot's own lettering, read once per distinct
    packshot (RapidOCR, cached by sha256), looked for in the creative: at the label lines' places mapped by the
-   affine transform when it holds (recognition only, one batch), else anywhere in the product region's box. The
-   cue ``label_text`` ∈ [−1, 1] (:func:`brandflow.qa.label_text.evidence`) joins the fusion; it is 0 (neutral)
-   when the packshot has no legible lettering. Lettering read as *other words* at its place ("SOY" where the
-   packshot says "OAT": the same design for another product) caps the score at :data:`LABEL_DIFFERS_CAP`: fail.
+   affine transform when it holds (recognition only, one batch), else anywhere in the product region's box.
+   Lettering read as *other words* at its place ("SOY" where the packshot says "OAT": the same design for
+   another product) caps the score at :data:`LABEL_DIFFERS_CAP`: fail. A packshot without legible lettering
+   is neutral. Found / missing words are reported but not fused: as a graded cue (share of letters found)
+   logistic regression on split A gave it weight −0.08 — the brand's own words ("saleor", "Truly Open") are on
+   most products, so finding them says little.
 
 Per creative, :func:`disagreements` names what differs (shape, colour, label text) in plain words for the review
 report, and :func:`part_verdicts` gives each part's verdict and measure (``metrics.parts``).
@@ -115,11 +120,12 @@ METHODS = ("keypoints", "dino", "clip")
 #: pasted products give ≤ 7 inliers (p95 4) unless they share a packaging design.
 MIN_INLIERS, FULL_INLIERS = 8, 20
 #: The cues fused into the score (module notes, "Score"), in this order.
-CUES = ("geometry_colour", "log_inliers", "colour_similarity", "palette_delta_e", "pixel_agreement", "label_text")
+CUES = ("geometry_colour", "log_inliers", "colour_similarity", "colour_similarity_sq", "palette_delta_e",
+        "pixel_agreement")
 #: Logistic fusion of :data:`CUES`: intercept and one weight per cue. Fitted by
 #: ``python bench/identity_calibration.py --fit`` on the calibration split only (module notes).
-FUSION = {"intercept": -0.7326, "geometry_colour": 1.0224, "log_inliers": 0.1929, "colour_similarity": 3.4842,
-          "palette_delta_e": -0.1107, "pixel_agreement": 0.5469, "label_text": 0.0}
+FUSION = {"intercept": -1.381, "geometry_colour": 0.7689, "log_inliers": 0.387, "colour_similarity": 0.8088,
+          "colour_similarity_sq": 2.4651, "palette_delta_e": -0.0491, "pixel_agreement": 0.4913}
 #: A recoloured design (:func:`recoloured`): on calibration split A every pasted packshot of the right product
 #: had ≥ 0.566 of its aligned pixels in agreement and every geometrically matched other product ≤ 0.503 (the
 #: juice bottles: one label design, other colours), hence 0.55. Such a match is capped at 0.80, below the
@@ -394,27 +400,25 @@ def _plausible(A: np.ndarray) -> bool:
     return bool(0.05 <= sv[1] and sv[0] <= 20.0 and sv[0] <= 3.0 * sv[1] and np.linalg.det(A[:, :2]) > 0)
 
 
-def cue_values(inliers: float, colour_similarity: float, palette_delta_e: float, pixel_agreement: float,
-               label_evidence: float | None = None) -> dict[str, float]:
+def cue_values(inliers: float, colour_similarity: float, palette_delta_e: float, pixel_agreement: float) -> dict[str, float]:
     """The :data:`CUES` of one match: ``geometry_colour`` = clip((inliers − 8) / 12, 0, 1) × (colour_similarity
     + pixel_agreement) / 2 (the aligned-product evidence), ``log_inliers`` = ln(1 + inliers), the three
-    colour cues as measured, and ``label_text`` = ``label_evidence`` ∈ [−1, 1] (the packshot's lettering found
-    vs read as other words in the creative: :func:`brandflow.qa.label_text.evidence`), 0 — neutral — when there
-    is no evidence (``None``: no legible lettering on the packshot, or none legible at its place)."""
+    colour cues as measured and ``colour_similarity_sq`` (its square: the histogram evidence counts more as it
+    nears 1 — chosen by leave-one-subject-out on split A's real photos, 0.874 → 0.890)."""
     geometry = min(1.0, max(0.0, (inliers - MIN_INLIERS) / (FULL_INLIERS - MIN_INLIERS)))
     return {"geometry_colour": geometry * (colour_similarity + pixel_agreement) / 2, "log_inliers": math.log1p(inliers),
-            "colour_similarity": colour_similarity, "palette_delta_e": palette_delta_e, "pixel_agreement": pixel_agreement,
-            "label_text": 0.0 if label_evidence is None else float(label_evidence)}
+            "colour_similarity": colour_similarity, "colour_similarity_sq": colour_similarity ** 2,
+            "palette_delta_e": palette_delta_e, "pixel_agreement": pixel_agreement}
 
 
 def fused_score(inliers: float, colour_similarity: float, palette_delta_e: float, pixel_agreement: float,
-                label_evidence: float | None = None, label_differs: bool = False) -> float:
+                label_differs: bool = False) -> float:
     """The identity score in [0, 1]: the logistic function of :data:`FUSION`'s weighted sum of
     :func:`cue_values` (module notes, "Score"), capped at :data:`RECOLOURED_CAP` for a recoloured design (the
     geometric match is certain — ≥ :data:`FULL_INLIERS` inliers — but fewer than :data:`RECOLOURED_AGREE` of
     the aligned pixels agree in colour: the same label in another flavour) and at :data:`LABEL_DIFFERS_CAP`
     when ``label_differs`` (the packshot's lettering read as other words at its place)."""
-    cues = cue_values(inliers, colour_similarity, palette_delta_e, pixel_agreement, label_evidence)
+    cues = cue_values(inliers, colour_similarity, palette_delta_e, pixel_agreement)
     z = FUSION["intercept"] + sum(FUSION[k] * cues[k] for k in CUES)
     score = 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
     if recoloured(inliers, pixel_agreement):
@@ -428,7 +432,7 @@ def score_of_match(m: dict) -> float:
     """:func:`fused_score` of one :func:`match_reference` result (its measured cues; re-scores after a re-fit)."""
     lt = m.get("label_text") or {}
     return fused_score(float(m["inliers"]), float(m["colour_similarity"]), float(m["palette_delta_e"]),
-                       float(m["pixel_agreement"]), label_text.evidence(lt), bool(lt.get("different")))
+                       float(m["pixel_agreement"]), bool(lt.get("different")))
 
 
 def label_of_reference(ref: RefFeatures) -> label_text.PackshotLabel:
@@ -508,15 +512,17 @@ def match_reference(ref: RefFeatures, cre: CreativeFeatures, read_label: bool = 
     de = palette_distance(ref.palette, pal)
     if read_label:
         label = label_of_reference(ref)
+        occluders = tuple((int(x0 / cre.small_scale), int(y0 / cre.small_scale), int(np.ceil(x1 / cre.small_scale)),
+                           int(np.ceil(y1 / cre.small_scale))) for x0, y0, x1, y1 in cre.exclude_small)
         lab = label_text.agreement_of(label, cre.image, A if wmask is not None else None,
-                                      (ref.mask.shape[1], ref.mask.shape[0]), _full_box(region_mask, cre.small_scale))
+                                      (ref.mask.shape[1], ref.mask.shape[0]), _full_box(region_mask, cre.small_scale), occluders)
     else:
         lab = label_text.LabelAgreement("not read", note="label text not compared")
     out |= {"region": region, "product_area": round(area, 4), "colour_similarity": round(colour, 4),
             "palette_delta_e": round(de, 2), "pixel_agreement": round(agree, 4),
             "reference_colours": describe(ref.palette), "creative_colours": describe(pal),
             "label_text": lab.as_metrics(),
-            "score": round(fused_score(inliers, colour, de, agree, lab.evidence, bool(lab.different)), 4)}
+            "score": round(fused_score(inliers, colour, de, agree, bool(lab.different)), 4)}
     return out
 
 
@@ -579,11 +585,11 @@ def part_verdicts(m: dict) -> dict[str, dict]:
 class IdentityThresholds(PluginOptions):
     """Identity score thresholds of the weight-free method, picked on calibration split A of
     ``bench/identity_calibration.py --fit`` (DreamBench real photos, Saleor multi-view and pasted packshots):
-    pass = the lowest score with ≤ 1 % false passes on every A set (0.837 → 0.84); warn = the 10th percentile
-    of A's same-subject real-photo pairs (0.45: ≤ 10 % of re-shot photos of the right product fail outright;
+    pass = the lowest score with ≤ 1 % false passes on every A set (0.830 → 0.83); warn = the 10th percentile
+    of A's same-subject real-photo pairs (0.4506 → 0.45: ≤ 10 % of re-shot photos of the right product fail outright;
     the band in between goes to a human). Held-out figures: docs/qa.md. A learned method needs its own."""
 
-    pass_score: float = Field(default=0.84, ge=0, le=1)
+    pass_score: float = Field(default=0.83, ge=0, le=1)
     warn_score: float = Field(default=0.45, ge=0, le=1)
     method: Literal["keypoints", "dino", "clip"] = Field(
         default="keypoints", description="weight-free keypoints, or DINOv2 / CLIP-I embeddings (needs model_path)"

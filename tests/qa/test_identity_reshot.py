@@ -1,4 +1,4 @@
-"""Identity on real photos re-shot in other scenes (no alpha, no pasting): the same object passes, another fails.
+"""Identity on real photos re-shot in other scenes (no alpha, no pasting): the same object goes to a human, another fails.
 
 Fixtures: six DreamBench photos at 256 px (CC-BY-4.0, credits in fixtures/reshot/CREDITS.md), all from subjects
 of the held-out split B of bench/identity_calibration.py (the fusion weights and thresholds were fitted on A).
@@ -41,11 +41,15 @@ def test_opaque_photo_reference_is_segmented():
     ("poop_emoji-02.jpg", ("poop_emoji-01.jpg",)),
     ("poop_emoji-01.jpg", ("poop_emoji-04.jpg", "poop_emoji-02.jpg")),  # best of several references
 ])
-def test_same_object_reshot_passes(ctx, shown, refs):
+def test_same_object_reshot_goes_to_a_human_above_a_look_alike(ctx, shown, refs):
+    """Another scene and angle: no geometric match, so colour is the evidence. Colour alone no longer passes (the
+    fusion re-fitted on split A puts a perfect colour match at most at 0.87, and same-colour look-alikes exist):
+    the right object is held for review (warn), above the brown dog against the same references."""
     res = IdentityCheck().run(load_rgb(RESHOT / shown), ctx(*refs))
-    assert res.verdict == "pass", res.metrics
+    assert res.verdict == "warn", res.metrics
     assert res.metrics["region"] == "segmented"  # found without a geometric match: another scene and angle
-    assert "no geometric match" in res.metrics["notes"][0]
+    look_alike = IdentityCheck().run(load_rgb(RESHOT / "dog5-00.jpg"), ctx(*refs))
+    assert res.metrics["score"] > look_alike.metrics["score"] + 0.2, (res.metrics["score"], look_alike.metrics["score"])
 
 
 def test_another_object_fails_and_says_what_differs(ctx):
