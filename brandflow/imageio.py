@@ -7,6 +7,7 @@ converted explicitly, and every failure raised as :class:`~brandflow.errors.Imag
 
 from __future__ import annotations
 
+import hashlib
 import io
 import warnings
 from collections.abc import Iterator
@@ -184,6 +185,20 @@ def hand_on(path: str | Path, sha256: str, image: Image.Image, file_type: str) -
             _handoff.popitem(last=False)
 
 
+def write_work_png(path: str | Path, image: Image.Image) -> tuple[bytes, str]:
+    """Write a stage's work file: ``image`` as PNG at :data:`WORK_PNG_LEVEL` (fast; pixels exact), atomically, its
+    pixels handed on to the next stage of this job (:func:`hand_on`), so that stage decodes nothing.
+
+    Returns:
+        ``(data, sha256)``: the bytes written and their hex sha256.
+    """
+    data = encode(image, "png", png_level=WORK_PNG_LEVEL)
+    write_atomic(Path(path), data)
+    sha = hashlib.sha256(data).hexdigest()
+    hand_on(path, sha, image, "png")
+    return data, sha
+
+
 def load_rgb_of(path: str | Path, sha256: str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """``load_rgb(path)`` for a file whose content is ``sha256`` (from its stage record): the pixels handed on by
     :func:`hand_on` when the writer was this process, else decoded from the file.
@@ -199,15 +214,23 @@ def load_rgb_of(path: str | Path, sha256: str, max_pixels: int = MAX_PIXELS) -> 
     return arr if arr is not None else load_rgb(path, max_pixels)
 
 
-def encode(image: Image.Image, file_type: str, quality: int = 90) -> bytes:
-    """Encode ``image`` as ``'png' | 'jpeg' | 'webp'`` bytes, deterministically (no timestamps).
+#: zlib level of PNG files a person or channel receives (the published creative): zlib's default, the usual balance.
+PUBLISHED_PNG_LEVEL = 6
+#: zlib level of PNG work files (a generator's output, which compose reads in memory and re-encodes): level 1 encodes a
+#: 1080² creative in ~46 ms against ~92 ms at 6, for a file ~13 % larger (measured on the example's creatives).
+WORK_PNG_LEVEL = 1
+
+
+def encode(image: Image.Image, file_type: str, quality: int = 90, png_level: int = PUBLISHED_PNG_LEVEL) -> bytes:
+    """Encode ``image`` as ``'png' | 'jpeg' | 'webp'`` bytes, deterministically (no timestamps); PNG at zlib level
+    ``png_level`` (0–9: :data:`PUBLISHED_PNG_LEVEL` for delivered files, :data:`WORK_PNG_LEVEL` for work files).
 
     Raises:
         ValueError: unknown ``file_type``.
     """
     buf = io.BytesIO()
     if file_type == "png":
-        image.save(buf, "PNG", optimize=False, compress_level=6)
+        image.save(buf, "PNG", optimize=False, compress_level=png_level)
     elif file_type == "jpeg":
         image.convert("RGB").save(buf, "JPEG", quality=quality, subsampling=0)
     elif file_type == "webp":

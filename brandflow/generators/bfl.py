@@ -63,7 +63,7 @@ from PIL import Image, ImageOps
 from brandflow.errors import BrandflowError, ImageError
 from brandflow.redact import redact
 from brandflow.targets import check_secret_destination
-from brandflow.imageio import INPUT_MAX_SIDE, MAX_PIXELS, encode, load_rgb, to_rgba, write_atomic
+from brandflow.imageio import INPUT_MAX_SIDE, MAX_PIXELS, encode, load_rgb, to_rgba, write_work_png
 from brandflow.retry import RetryPolicy
 from brandflow.records import GeneratedImage, Job, ModelLicence
 from brandflow.spec import CREDIT_USD
@@ -583,13 +583,10 @@ class BFLGenerator(Generator):
         image = decode_result(data, f"{job.job_id}: BFL task {task.task_id}")
         if image.size != (width, height):
             log.warning("%s: BFL returned %d×%d px for a %d×%d request", job.job_id, image.width, image.height, width, height)
-        buf = io.BytesIO()
-        image.save(buf, "PNG", compress_level=1)  # an intermediate (compose re-encodes): fast zlib, ~4× quicker than 6
-        png = buf.getvalue()
-        write_atomic(Path(out_path), png)
+        _png, sha = write_work_png(out_path, image)  # a work file (compose re-encodes): fast zlib, pixels handed on
         task.seconds = round(time.monotonic() - t0, 4)
         return _generated_image(
-            path=Path(out_path), width=image.width, height=image.height, sha256=hashlib.sha256(png).hexdigest(),
+            path=Path(out_path), width=image.width, height=image.height, sha256=sha,
             seconds=task.seconds, cost=round(task.cost, 6), cost_basis=task.cost_basis,
             moderation={"provider": "bfl", "status": "Ready", "verdict": "pass", "task_id": task.task_id,
                         "safety_tolerance": self.options.safety_tolerance},

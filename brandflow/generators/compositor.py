@@ -29,8 +29,6 @@ Decorations (leaves, plinth) are placed only where their boxes touch no other el
 
 from __future__ import annotations
 
-import hashlib
-import io
 import re
 import time
 from collections import OrderedDict
@@ -49,7 +47,7 @@ from brandflow.cielab import delta_e_ciede2000, dominant_colours, srgb_to_lab
 from brandflow.colour import contrast_ratio, hex_to_rgb, rgb_to_hex
 from brandflow.compose.layout import GAP, FrameLayout, bottom_rows, boxes_overlap, frame_layout
 from brandflow.generators.base import Capabilities, Generator, JobCost
-from brandflow.imageio import INPUT_MAX_SIDE, hand_on, load_rgba, write_atomic
+from brandflow.imageio import INPUT_MAX_SIDE, load_rgba, write_work_png
 from brandflow.records import Box, GeneratedImage, Job, ModelLicence, PlacedImage
 from brandflow.registry import PluginOptions
 
@@ -366,14 +364,8 @@ class CompositorGenerator(Generator):
         """
         t0 = time.perf_counter()
         image, scene = self.render(job)
-        # an intermediate file (compose re-encodes the creative): zlib level 1 is ~2x faster than 6 and
-        # still deterministic (Pillow writes no timestamp)
-        buf = io.BytesIO()
-        image.save(buf, "PNG", compress_level=1)
-        data = buf.getvalue()
-        write_atomic(Path(out_path), data)
-        sha = hashlib.sha256(data).hexdigest()
-        hand_on(out_path, sha, image, "png")  # compose reads these pixels without decoding the file
+        # a work file (compose re-encodes the creative): fast zlib, still deterministic; compose reads the pixels in memory
+        _data, sha = write_work_png(out_path, image)
         # every letter in these pixels comes from the pasted packshots (the backdrop, shadows, panel and leaves have
         # none): recorded so that text QA reads each packshot once per run instead of every whole image
         placed = [PlacedImage(path=job.references[p.ref].path, sha256=job.references[p.ref].sha256, role=p.role,  # type: ignore[arg-type]

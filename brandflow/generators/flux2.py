@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import functools
 import gc
-import hashlib
 import importlib
 import importlib.util
 import json
@@ -44,7 +43,7 @@ import numpy as np
 from PIL import Image
 
 from brandflow.errors import BrandflowError, ImageError, MissingDependencyError
-from brandflow.imageio import encode, load_rgb, write_atomic
+from brandflow.imageio import load_rgb, write_work_png
 from brandflow.records import ModelLicence, GeneratedImage, Job, ReferenceImage
 from brandflow.generators.base import Capabilities, Generator, JobCost, gpu_cost, order_references
 from brandflow.generators.flux2_options import (
@@ -575,10 +574,10 @@ class Flux2Generator(Generator):
                 pixels = self._render([jobs[i] for i in chunk], images, width, height, torch)
                 seconds = (time.perf_counter() - t0) / len(chunk)
                 for i, arr in zip(chunk, pixels):
-                    data = encode(Image.fromarray(arr, "RGB"), "png")
-                    write_atomic(Path(out_paths[i]), data)
+                    # a work file (compose re-encodes the creative): fast zlib; compose reads these pixels in memory
+                    _data, sha = write_work_png(out_paths[i], Image.fromarray(arr, "RGB"))
                     results[i] = GeneratedImage(
-                        path=Path(out_paths[i]), width=width, height=height, sha256=hashlib.sha256(data).hexdigest(), seconds=round(seconds, 4)
+                        path=Path(out_paths[i]), width=width, height=height, sha256=sha, seconds=round(seconds, 4)
                     )
         return [r for r in results if r is not None]
 
