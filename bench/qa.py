@@ -512,9 +512,12 @@ def bench_identity(spec, brand, creatives: list[Rendered], trials: int, method: 
     import identity_calibration as ic
 
     if method == "keypoints":
-        real = ic.rescore(ic.collect("B", 30 if len(pos_b) <= 30 else trials))
+        matched = ic.collect("B", 30 if len(pos_b) <= 30 else trials)
+        real = ic.rescore(matched)
         lines += ["", "Real data, held-out split B (bench/identity_calibration.py; fusion and thresholds fitted on A):", ""]
         lines += ic.table(real, th.pass_score, th.warn_score)
+        lines += ["", "Label text on those pairs (packshots with legible lettering; \"differs\" fails the pair):", ""]
+        lines += ic.label_rows(matched)
     else:  # a learned embedding: pick its pass threshold on A's real photos by the keypoint rule, report B
         real_a = ic.learned_scores(method, model_path, "A")
         pass_real = ic.threshold_at_fpr(real_a["dreambench"][1], 0.01)
