@@ -165,3 +165,18 @@ def test_comparison_rules():
     assert anywhere.status == "partial" and anywhere.other_words == ["soy"]  # unplaced: missing, not different
     assert label_text.compare(label_text.PackshotLabel(()), [], mapped=True).neutral
     assert label_text.tokens_of("100% Truly-Open 55 a") == ["100%", "truly", "open"]
+
+
+@pytest.mark.parametrize(("shown", "ref", "verdict", "status"), [
+    ("saleor-apple-drink.png", "saleor-banana-drink.png", "fail", "differs"),  # one bottle design, another flavour
+    ("saleor-carrot-drink.png", "saleor-bean-drink.png", "fail", "differs"),
+    ("saleor-apple-drink.png", "saleor-apple-drink.png", "pass", "agrees"),
+])
+def test_real_packshots_another_flavour_fails_on_its_label(packshots, run, shown, ref, verdict, status):
+    """The Saleor juice bottles share their design: the flavour word is what differs, and it is read."""
+    from brandflow.imageio import load_rgba
+    from brandflow.qa.calibrate_identity import paste
+
+    res = run(paste(load_rgba(packshots / shown), random.Random(3), augment=False), packshots / ref)
+    assert res.verdict == verdict and res.metrics["label_text"]["status"] == status, res.metrics["label_text"]
+    assert res.metrics["parts"]["shape"]["agrees"]  # the design lines up either way
