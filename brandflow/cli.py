@@ -6,7 +6,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -15,6 +15,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from brandflow.errors import BrandflowError
+
+if TYPE_CHECKING:  # imported where used: `brandflow --help` and `validate` load no more than they need
+    from brandflow.manifest import RunSummary
+    from brandflow.pipeline.noop import FinishedRun
+    from brandflow.pipeline.preflight import Preflight
+    from brandflow.spec import CampaignSpec
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no telemetry calls from a closed network
 os.environ.setdefault("DO_NOT_TRACK", "1")  # nor from Prefect's client (it would also print a notice into the run's output)
@@ -213,7 +219,7 @@ def run(
     _print_result(result.summary, result.run_dir, result.manifest, result.report, result.published_report, result.exit_code, as_json)
 
 
-def _checked_images(campaign: Path, out_dir: Optional[Path], spec) -> dict[str, str]:  # noqa: ANN001
+def _checked_images(campaign: Path, out_dir: Optional[Path], spec: CampaignSpec) -> dict[str, str]:
     """The packshots the run folder's last run checked (:func:`brandflow.pipeline.noop.checked_images`)."""
     from brandflow.pipeline.noop import checked_images
     from brandflow.pipeline.plan import run_folder
@@ -221,7 +227,8 @@ def _checked_images(campaign: Path, out_dir: Optional[Path], spec) -> dict[str, 
     return checked_images(run_folder(spec, campaign, out_dir))
 
 
-def _already_done(checked, campaign: Path, out_dir: Optional[Path], publish: Optional[str], verbose: bool):  # noqa: ANN001, ANN202
+def _already_done(checked: Preflight, campaign: Path, out_dir: Optional[Path], publish: Optional[str],
+                  verbose: bool) -> FinishedRun | None:
     """The run folder's :class:`~brandflow.pipeline.noop.FinishedRun` when it already holds this run, done
     (nothing to do: Prefect is not started), else ``None``; ``verbose`` says why not."""
     from brandflow.pipeline.noop import finished_run
@@ -241,7 +248,7 @@ def _already_done(checked, campaign: Path, out_dir: Optional[Path], publish: Opt
     return finished
 
 
-def _print_result(s, run_dir: Path, manifest: Path, report: Path, published_report: Optional[str], code: int,  # noqa: ANN001
+def _print_result(s: RunSummary, run_dir: Path, manifest: Path, report: Path, published_report: Optional[str], code: int,
                   as_json: bool, noop: bool = False) -> None:
     """Print a run's summary (or, with ``as_json``, everything as JSON; ``noop``: nothing was run, the summary is
     the earlier run's record) and exit with ``code``."""
