@@ -316,3 +316,26 @@ def test_check_image_decodes_jpeg(tmp_path: Path):
     (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 2])
     with pytest.raises(ImageError):
         check_image(tmp_path / "cut.jpg")
+
+
+def test_trusted_images_are_hashed_not_decoded_and_only_those_very_bytes(tmp_path: Path):
+    """load_feed(trusted=path→sha256): an image an earlier run checked is trusted by its sha256 alone (brandflow
+    run's no-op check); changed bytes are checked in full, so a file truncated since is still rejected."""
+    import hashlib
+
+    d = tmp_path / "img"
+    d.mkdir()
+    Image.new("RGB", (64, 64), (10, 120, 200)).save(d / "good.webp")
+    good = (d / "good.webp").read_bytes()
+    (d / "cut.webp").write_bytes(good[: len(good) // 2])
+    (d / "cut-trusted.webp").write_bytes(good[: len(good) // 2])
+    feed = write(tmp_path, "f.csv", HEADER + "g,G,,,1 USD,img/good.webp,\nc,C,,,1 USD,img/cut.webp,\nt,T,,,1 USD,img/cut-trusted.webp,\n")
+    sha = lambda p: hashlib.sha256(p.read_bytes()).hexdigest()  # noqa: E731
+    untrusted = load_feed(FeedSpec(path=feed))
+    assert [p.id for p in untrusted[0]] == ["g"] and {r.product_id for r in untrusted[1]} == {"c", "t"}
+    trusted = {str(d / "good.webp"): sha(d / "good.webp"), str(d / "cut.webp"): sha(d / "good.webp"),
+               str(d / "cut-trusted.webp"): sha(d / "cut-trusted.webp")}
+    products, rejections = load_feed(FeedSpec(path=feed), trusted)
+    assert [p.id for p in products] == ["g", "t"], "the very bytes an earlier run checked are not decoded again"
+    assert [r.product_id for r in rejections] == ["c"] and rejections[0].field == "image_link", \
+        "a file whose bytes changed since it was checked is checked again, and a truncated one is rejected"
