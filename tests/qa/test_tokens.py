@@ -162,3 +162,49 @@ def test_glyphs_of_another_script_are_unverified_not_a_different_word():
     assert d.verdict == "warn" and "glyphs of another script" in d.reasons[0]
     shop = combine("تسوق", [compare_reading("تسوق", words("Shop"), "tesseract", lang="ara+eng")])
     assert shop.verdict == "fail"
+
+
+# --------------------------------------------------------------------------- a price's currency sign (issue 11 rule)
+#: The ar-SA price line of the markets example as Tesseract (ara+eng) read it (run at dfd8b05,
+#: ar-SA/dash-force/square: words and confidences from the manifest): digits exact, the riyal sign doubled.
+RIYAL_PRICE = "\u200f339.00\xa0ر.س.\u200f"  # Babel's ar-SA price: RLM, digits, no-break space, the sign, RLM
+
+
+def _price_read(sign: str, amount: str = "339.00", conf: float = 71.0):
+    words_ = [Word(sign, conf, (468, 790, 656, 850)), Word(amount, 96.0, (697, 767, 1011, 832))]  # left to right
+    return combine(RIYAL_PRICE, [compare_reading(RIYAL_PRICE, words_, "tesseract", lang="ara+eng")])
+
+
+def test_the_riyal_sign_read_with_a_glyph_doubled_warns_naming_it():
+    """'رر.س' is no currency (CLDR): engine noise, a warn for a human, at the confidence the run recorded."""
+    d = _price_read("رر.س.")
+    assert d.verdict == "warn", d.reasons
+    assert d.reasons == ("'رر.س' is no currency sign: probably 'ر.س' (SAR) misread by the OCR (one glyph doubled); "
+                         "check the price's currency",)
+    assert _price_read("ر.س.").verdict == "pass"
+
+
+@pytest.mark.parametrize("sign, codes", [("د.إ.", "AED"), ("ر.ق.", "QAR"), ("$", "27 currencies: ARS, AUD, BBD …"),
+                                         ("SAR", None), ("€", "EUR")])
+def test_another_currency_where_the_riyal_is_expected_fails(sign, codes):
+    """Another currency's sign or code fails even at low confidence; ر.ق (Qatari riyal) is one glyph off ر.س."""
+    for conf in (95.0, 20.0):
+        d = _price_read(sign, conf=conf)
+        assert d.verdict == "fail", (sign, conf, d.reasons)
+        if codes:
+            assert d.reasons == (f"the currency reads {sign.strip('.')!r} ({codes}); the expected text says 'ر.س' (SAR)",)
+
+
+def test_a_wrong_digit_fails_whatever_the_sign_reads():
+    d = _price_read("رر.س.", amount="338.00")
+    assert d.verdict == "fail" and d.reasons[0] == "the number reads 338.00; the expected text says 339.00"
+    assert _price_read("ر.س.", amount="339.80").verdict == "fail"
+
+
+def test_currency_signs_beside_numbers_in_latin_prices():
+    assert verdict("39,00 €", "39,00 $") == ("fail", ("the currency reads '$' (27 currencies: ARS, AUD, BBD …); "
+                                                      "the expected text says '€' (EUR)",))
+    assert verdict("39,00 €", "39,00 €€")[0] == "warn"  # doubled: no currency, a human looks
+    assert verdict("39,00 €", "39,00 e")[0] == "fail"  # a one-glyph sign read as another glyph: not "close"
+    assert verdict("CHF 49.90", "EUR 49.90")[0] == "fail"
+    assert verdict("Save up 30%", "Save vp 30%")[0] == "fail"  # a word beside a number is no currency sign
