@@ -342,7 +342,7 @@ def compare_token(expected: Token, read: Token) -> tuple[Status, str]:
 # --------------------------------------------------------------------------- currency signs
 @lru_cache(maxsize=1)
 def _currency_symbols() -> dict[str, frozenset[str]]:
-    """Every currency symbol CLDR knows (Babel's locale data, each locale's own symbols, not inherited) and every
+    """Every currency symbol CLDR knows (Babel's locale data, each locale's symbols) and every
     ISO 4217 code, as a case-folded token key (:func:`tokenise`'s normalisation: bidi marks dropped, surrounding
     dots stripped: ``ر.س.\u200f`` → ``ر.س``) → the ISO codes it stands for. Built once per process (~0.8 s: it
     reads all ~1,150 locale files), and only when a currency sign is not read exactly."""
@@ -353,7 +353,9 @@ def _currency_symbols() -> dict[str, frozenset[str]]:
     for code in list_currencies():
         out.setdefault(code.casefold(), set()).add(code)
     for ident in ["root", *localedata.locale_identifiers()]:
-        for code, symbol in localedata.load(ident, merge_inherited=False).get("currency_symbols", {}).items():
+        # merged data: Babel caches what load() returns per locale, so an unmerged load (merge_inherited=False)
+        # would leave that locale without its inherited currency formats for every later format_currency()
+        for code, symbol in localedata.load(ident).get("currency_symbols", {}).items():
             tokens = tokenise(symbol)
             if len(tokens) == 1:  # a sign with a space inside ('$ AU') never reads as one token
                 out.setdefault(tokens[0].key, set()).add(code)

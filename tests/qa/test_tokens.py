@@ -208,3 +208,16 @@ def test_currency_signs_beside_numbers_in_latin_prices():
     assert verdict("39,00 €", "39,00 e")[0] == "fail"  # a one-glyph sign read as another glyph: not "close"
     assert verdict("CHF 49.90", "EUR 49.90")[0] == "fail"
     assert verdict("Save up 30%", "Save vp 30%")[0] == "fail"  # a word beside a number is no currency sign
+
+
+def test_building_the_currency_table_leaves_babels_price_formats_intact():
+    # CI caught it: the table once loaded Babel's locale data unmerged, which Babel caches, so every later
+    # format_currency() in that process raised "'standard' is not a known currency format type"
+    from babel.numbers import format_currency
+
+    from brandflow.qa.tokens import _currency_symbols, currency_codes
+
+    _currency_symbols.cache_clear()
+    assert "SAR" in currency_codes("ر.س")
+    assert format_currency(34.9, "EUR", locale="de_DE") == "34,90\xa0€"
+    assert format_currency(5200, "JPY", locale="ja_JP") == "￥5,200"
