@@ -146,6 +146,15 @@ def load_rgba(path: str | Path, max_pixels: int = MAX_PIXELS, max_side: int | No
     return np.asarray(to_rgba(open_image(path, max_pixels, max_side)))
 
 
+def flatten_on_white(rgba: np.ndarray) -> np.ndarray:
+    """An ``(H, W, 4) uint8`` sRGB + alpha image composited onto white (straight alpha, in 8-bit sRGB values as
+    OCR sees them, not linear light): ``(H, W, 3) uint8`` sRGB. An ``(H, W, 3)`` image is returned as it is."""
+    if rgba.shape[2] == 3:
+        return np.ascontiguousarray(rgba)
+    alpha = rgba[..., 3:4].astype(np.float32) / 255.0
+    return np.clip(rgba[..., :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha) + 0.5, 0, 255).astype(np.uint8)
+
+
 def load_rgb(
     path: str | Path, max_pixels: int = MAX_PIXELS, matte: tuple[int, int, int] = (255, 255, 255), max_side: int | None = None
 ) -> np.ndarray:

@@ -50,6 +50,7 @@ import numpy as np
 from rapidfuzz import fuzz
 
 from brandflow.errors import MissingDependencyError
+from brandflow.imageio import flatten_on_white, load_rgba
 
 #: Longest side at which a packshot's lettering is read, px: a product shown at 40–70 % of a 1080 px creative
 #: is 430–760 px tall, so lettering legible there is legible at this size.
@@ -131,13 +132,6 @@ class PackshotLabel:
         return [t for line in self.lines for t in line.tokens]
 
 
-def _on_white(rgba: np.ndarray) -> np.ndarray:
-    if rgba.shape[2] == 3:
-        return np.ascontiguousarray(rgba)
-    a = rgba[..., 3:4].astype(np.float32) / 255.0
-    return (rgba[..., :3].astype(np.float32) * a + 255.0 * (1.0 - a)).round().astype(np.uint8)
-
-
 def read_packshot_label(rgba: np.ndarray, mask: np.ndarray | None = None) -> PackshotLabel:
     """Read a packshot's lettering (module notes, step 1).
 
@@ -155,7 +149,7 @@ def read_packshot_label(rgba: np.ndarray, mask: np.ndarray | None = None) -> Pac
     h, w = rgba.shape[:2]
     if min(h, w) < scene_text.MIN_SIDE:
         return PackshotLabel((), note="the packshot is too small to hold legible lettering")
-    rgb = _on_white(rgba)
+    rgb = flatten_on_white(rgba)
     f = min(1.0, LABEL_SIDE / max(h, w))
     if f < 1.0:
         rgb = cv2.resize(rgb, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
@@ -208,8 +202,6 @@ def packshot_label(sha256: str, rgba: np.ndarray | None = None, path: Path | Non
     if rgba is None:
         if path is None:
             raise ValueError("packshot_label needs the packshot's pixels (rgba) or its path")
-        from brandflow.imageio import load_rgba
-
         rgba = load_rgba(path, max_side=2 * LABEL_SIDE)
     label = read_packshot_label(rgba, mask)
     with _lock:

@@ -29,7 +29,7 @@ from threading import Lock
 import cv2
 import numpy as np
 
-from brandflow.imageio import INPUT_MAX_SIDE, load_rgba, write_atomic
+from brandflow.imageio import INPUT_MAX_SIDE, flatten_on_white, load_rgba, write_atomic
 from brandflow.qa.words import Word
 from brandflow.records import PlacedImage, sha256_file
 
@@ -72,14 +72,13 @@ def on_matte(rgba: np.ndarray) -> list[np.ndarray]:
     (a white wordmark) and on dark parts of the product (white print on a blue cover) become dark on light too —
     Tesseract with Sauvola binarisation in sparse mode does not read light-on-dark text (measured: a white 64 px word
     on black read as nothing, inverted read exactly)."""
-    rgb = rgba[..., :3].astype(np.float32)
-    alpha = rgba[..., 3:4].astype(np.float32) / 255.0
-    views = [np.clip(rgb * alpha + 255.0 * (1.0 - alpha) + 0.5, 0, 255).astype(np.uint8)]
+    views = [flatten_on_white(rgba)]
     opaque = rgba[..., 3] >= OPAQUE
     if opaque.any() and not opaque.all():
         luma = rgba[..., :3][opaque].astype(np.float32) @ np.float32([0.299, 0.587, 0.114])
         if float(np.mean(luma >= LIGHT_LUMA)) >= LIGHT_SHARE:
-            views.append(255 - np.clip(rgb * alpha + 0.5, 0, 255).astype(np.uint8))
+            alpha = rgba[..., 3:4].astype(np.float32) / 255.0
+            views.append(255 - np.clip(rgba[..., :3].astype(np.float32) * alpha + 0.5, 0, 255).astype(np.uint8))
     return views
 
 
