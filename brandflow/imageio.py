@@ -353,3 +353,40 @@ def write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a writer-private temporary file and rename, so a crash never leaves
     half a file and two writers never share a temporary file (:func:`brandflow.safenames.write_atomic`)."""
     _write_atomic(path, data)
+
+
+# --------------------------------------------------------------------------- review thumbnails
+#: Long side of the review report's thumbnails, pixels: a story's 62 px headline stays ~20 px tall, readable.
+THUMB_PX = 360
+
+
+def thumbnail_path(path: str | Path, sha256: str, long_side: int = THUMB_PX) -> Path:
+    """Where the thumbnail of the creative at ``path`` (content ``sha256``) is kept: beside it, as
+    ``.thumb-<sha256[:16]>-<long_side>.jpg`` (a re-composed creative gets a new name, never a stale thumbnail)."""
+    return Path(path).with_name(f".thumb-{sha256[:16]}-{long_side}.jpg")
+
+
+def thumbnail_of(image: Image.Image, long_side: int = THUMB_PX) -> bytes:
+    """JPEG bytes (quality 80) of ``image`` scaled to ``long_side`` pixels on its long side, aspect kept: an integer
+    box reduce, then Pillow's ``thumbnail`` (bicubic-family resampling, Pillow's default). ``image`` is an *opened*
+    image in any mode (a JPEG not yet loaded decodes at a reduced DCT scale, ``draft``)."""
+    image.draft("RGB", (long_side, long_side))
+    im = image.convert("RGB")
+    factor = max(1, max(im.size) // long_side)
+    im = im.reduce(factor) if factor > 1 else im
+    im.thumbnail((long_side, long_side))
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=80, optimize=True)
+    return buf.getvalue()
+
+
+def write_thumbnail(path: str | Path, sha256: str, image: Image.Image, data: bytes, file_type: str) -> None:
+    """Keep the review thumbnail of a creative just written at ``path`` (bytes ``data``, content ``sha256``) from the
+    pixels in memory, so the report decodes no creative: ``image`` itself for lossless PNG (its pixels are the
+    file's), else ``data`` decoded (a JPEG/WebP thumbnail shows the delivered artefacts). Same bytes as
+    :func:`thumbnail_of` of the file. A failure to write is ignored: the report makes the thumbnail itself."""
+    src = image if file_type == "png" else Image.open(io.BytesIO(data))
+    try:
+        write_atomic(thumbnail_path(path, sha256), thumbnail_of(src))
+    except OSError:
+        pass

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageOps
 
-from brandflow.imageio import INPUT_MAX_SIDE, encode_within, hand_on, load_rgb_of, load_rgba, write_atomic
+from brandflow.imageio import INPUT_MAX_SIDE, encode_within, hand_on, load_rgb_of, load_rgba, write_atomic, write_thumbnail
 from brandflow.glyphs import require_glyphs
 from brandflow.records import Box, Creative, GeneratedImage, Job, PlacedImage, TextPart, TextRegion, sha256_file
 from brandflow.spec import BrandKit, OverlaySpec
@@ -468,6 +468,7 @@ def compose(
     write_atomic(Path(out_path), data)
     sha = hashlib.sha256(data).hexdigest()
     hand_on(out_path, sha, img, fmt.file_type)  # QA reads these pixels (PNG only) without decoding the file
+    write_thumbnail(out_path, sha, img, data, fmt.file_type)  # the report's, made while the pixels are in memory
     return Creative(
         path=Path(out_path), sha256=sha, width=fmt.width, height=fmt.height,
         file_type=fmt.file_type, bytes=len(data), regions=painter.regions, placed=placed,

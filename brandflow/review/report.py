@@ -29,12 +29,11 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 from PIL import Image
 
-from brandflow.imageio import write_atomic
+from brandflow.imageio import THUMB_PX, thumbnail_of, thumbnail_path, write_atomic
 from brandflow.manifest import RunManifest
 from brandflow.records import JobRecord
 from brandflow.review.findings import Findings, findings_of, model_line, moderation_line, plain_reasons, score_of, unchecked_lines
 
-THUMB_PX = 360  # long side of embedded thumbnails, pixels: a story's 62 px headline stays ~20 px tall, readable
 REF_PX = 480  # long side of embedded reference packshots (few per run: one per distinct reference)
 
 # trim/lstrip: the template's indentation is not sent 1,000 times
@@ -54,34 +53,26 @@ def thumbnail_data_uri(path: Path, long_side: int = THUMB_PX, cache_key: str | N
 
 
 def thumbnail_jpeg(path: Path, long_side: int = THUMB_PX, cache_key: str | None = None) -> bytes | None:
-    """JPEG bytes of the image at ``path`` scaled to ``long_side`` pixels (aspect kept), or None when it
-    cannot be read.
+    """JPEG bytes of the image at ``path`` scaled to ``long_side`` pixels (aspect kept; :func:`brandflow.imageio.thumbnail_of`),
+    or None when it cannot be read.
 
-    With ``cache_key`` (the creative's sha256) the JPEG is kept beside the image as
-    ``.thumb-<key[:16]>-<long_side>.jpg`` and reused: a report rendered again (the review gate, a resumed run,
-    the review page) decodes no creative twice.
+    With ``cache_key`` (the creative's sha256) the JPEG is kept beside the image (:func:`brandflow.imageio.thumbnail_path`)
+    and reused: compose writes it while the pixels are in memory, and a report rendered again (the review gate, a
+    resumed run, the review page) decodes no creative.
     """
-    cache = path.with_name(f".thumb-{cache_key[:16]}-{long_side}.jpg") if cache_key else None
+    cache = thumbnail_path(path, cache_key, long_side) if cache_key else None
     if cache is not None and cache.is_file():
-        data = cache.read_bytes()
-    else:
+        return cache.read_bytes()
+    try:
+        with Image.open(path) as im:
+            data = thumbnail_of(im, long_side)
+    except OSError:
+        return None
+    if cache is not None:
         try:
-            with Image.open(path) as im:
-                im.draft("RGB", (long_side, long_side))
-                im = im.convert("RGB")
-                factor = max(1, max(im.size) // long_side)
-                im = im.reduce(factor) if factor > 1 else im
-                im.thumbnail((long_side, long_side))
-                buf = io.BytesIO()
-                im.save(buf, "JPEG", quality=80, optimize=True)
-        except OSError:
-            return None
-        data = buf.getvalue()
-        if cache is not None:
-            try:
-                write_atomic(cache, data)
-            except OSError:  # a read-only run folder: the report still renders, uncached
-                pass
+            write_atomic(cache, data)
+        except OSError:  # a read-only run folder: the report still renders, uncached
+            pass
     return data
 
 

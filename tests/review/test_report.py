@@ -144,3 +144,25 @@ def test_worst_problems_group_what_differs_only_in_product_text(tmp_path):
     worst = html.split("<h2>Worst problems</h2>", 1)[1].split("</ol>", 1)[0]
     price_lines = [li for li in worst.split("<li>") if "The price reads" in li]
     assert len(price_lines) == 1 and "× 3" in price_lines[0], worst
+
+
+@pytest.mark.parametrize("file_type", ["png", "jpeg", "webp"])
+def test_the_thumbnail_compose_keeps_is_the_one_the_report_would_make(tmp_path, file_type):
+    """Compose keeps the thumbnail from the pixels in memory; it must be the bytes the report makes from the file
+    (for a lossy file, from the delivered bytes, artefacts included)."""
+    import hashlib
+
+    import numpy as np
+
+    from brandflow.imageio import encode, write_atomic, write_thumbnail
+
+    rng = np.random.default_rng(2)
+    image = Image.fromarray(rng.integers(0, 256, (1920, 1080, 3), dtype=np.uint8), "RGB")
+    path = tmp_path / f"creative.{file_type}"
+    data = encode(image, file_type)
+    write_atomic(path, data)
+    sha = hashlib.sha256(data).hexdigest()
+    write_thumbnail(path, sha, image, data, file_type)
+    kept = (tmp_path / f".thumb-{sha[:16]}-360.jpg").read_bytes()
+    assert kept == report.thumbnail_jpeg(path), "made from the file: the same bytes"
+    assert report.thumbnail_jpeg(path, cache_key=sha) == kept
