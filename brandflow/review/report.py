@@ -15,7 +15,6 @@ no CDN and no build step (vanilla JS inline). Autoescaping is on: product data i
 from __future__ import annotations
 
 import base64
-import io
 import json
 import os
 import re
