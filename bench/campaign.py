@@ -420,11 +420,16 @@ def main() -> None:
         big = statistics.median(r["rss_tree_mb"] for r in by[("320", False)]["runs"]["flow"])
         lines.append(f"Peak RSS flow + server, 32 → 320 products: {small:.0f} → {big:.0f} MB ({big / small:.2f}×).")
     if ("32", False) in by and ("128", False) in by:
-        extra = {k: statistics.median(f["cpu"] - lp["cpu"] for f, lp in zip(by[(k, False)]["runs"]["flow"], by[(k, False)]["runs"]["loop"]))
+        extra = {k: [f["cpu"] - lp["cpu"] for f, lp in zip(by[(k, False)]["runs"]["flow"], by[(k, False)]["runs"]["loop"])]
                  for k in ("32", "128")}
-        lines.append(f"What Prefect adds, flow − loop CPU per pair (median): {extra['32']:.1f} s at 32 creatives, {extra['128']:.1f} s at 128, "
-                     f"so {1000 * (extra['128'] - extra['32']) / 96:.0f} ms per further creative; the rest is a fixed cost per run "
-                     "(importing Prefect, starting and stopping the ephemeral API server).")
+        (lo32, mid32, hi32), (lo128, mid128, hi128) = stats(extra["32"]), stats(extra["128"])
+        # a per-creative cost is only told apart from the fixed cost when the two scales' pair ranges do not overlap
+        per = (f"so {1000 * (mid128 - mid32) / 96:.0f} ms per further creative beyond a fixed cost per run"
+               if hi32 < lo128 or hi128 < lo32 else
+               "ranges that overlap: at this noise no per-creative cost can be told apart from the fixed cost per run")
+        lines.append(f"What Prefect adds, flow − loop CPU per pair: {mid32:.1f} s ({lo32:.1f}–{hi32:.1f}) at 32 creatives, "
+                     f"{mid128:.1f} s ({lo128:.1f}–{hi128:.1f}) at 128, {per} (importing Prefect, starting and stopping the "
+                     "ephemeral API server).")
     if ("128", False) in by:
         flow128 = statistics.median(r["cpu"] for r in by[("128", False)]["runs"]["flow"])
         lines.append(f"Throughput per core on the example: {128 / flow128 * 60:.0f} creatives per CPU-minute (flow, server counted).")

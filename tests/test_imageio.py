@@ -132,3 +132,23 @@ def test_decoded_inputs_are_shared_until_the_file_changes(tmp_path):
     path.unlink()
     with pytest.raises(ImageError, match="not found"):
         load_rgba(path)
+
+
+def test_published_png_is_fast_and_falls_back_to_the_smallest_encoding_under_a_byte_limit():
+    """PNG is lossless: every encoding decodes to the same pixels. Unbounded, the fast run-length strategy is used;
+    when that misses a channel's byte limit, zlib's default strategy at level 9 is tried and the smaller file kept."""
+    import io
+
+    from brandflow.imageio import PUBLISHED_PNG_STRATEGY, encode, encode_within
+
+    rng = np.random.default_rng(4)
+    tile = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)  # repeats 48 bytes apart: LZ77 finds them, RLE cannot
+    im = Image.fromarray(np.tile(tile, (8, 16, 1)), "RGB")
+    fast = encode(im, "png", png_strategy=PUBLISHED_PNG_STRATEGY)
+    small = encode(im, "png", png_level=9)
+    assert len(small) < len(fast), "the fixture must be one where the slow encoding is smaller"
+    assert encode_within(im, "png", None) == (fast, 90)
+    assert encode_within(im, "png", len(fast) + 100, reserve=50) == (fast, 90), "fits: no second encoding"
+    data, _ = encode_within(im, "png", len(fast) - 1)
+    assert data == small
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(data))), np.asarray(im))
