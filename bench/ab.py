@@ -1,0 +1,102 @@
+"""Benchmark: two commits of brandflow side by side on the same campaign, alternated, to show what a change did.
+
+    python bench/ab.py --before ae4b7ce                        # the loop at 128 creatives, 3 pairs, HEAD's tree as after
+    python bench/ab.py --before ae4b7ce --mode flow --scale 32
+
+``--before`` is checked out into a temporary git worktree and imported from there (``PYTHONPATH``); *after* is this
+checkout as it is. Each run is :func:`bench.campaign.measure` of the chosen side (``loop``: the stage functions
+without Prefect; ``flow``: the Prefect flow with its ephemeral server): a fresh process and run folder, CPU = user +
+sys of the whole process tree, wall time. Runs alternate before/after, after/before … (``--pairs``, at least 3),
+after one uncounted warm-up run of each. Same venv, same campaign copy (``bench.campaign.make_campaign``), same
+Prefect home. Writes ``bench/results/ab-<mode>-<scale>.md``. Nothing here asserts a target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _campaign_module(root: Path, name: str):  # noqa: ANN202 - a module object
+    spec = importlib.util.spec_from_file_location(name, root / "bench" / "campaign.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--before", required=True, help="the commit to compare against (any git revision)")
+    ap.add_argument("--mode", choices=["loop", "flow"], default="loop")
+    ap.add_argument("--scale", choices=["32", "128", "320"], default="128")
+    ap.add_argument("--pairs", type=int, default=3)
+    ap.add_argument("--workers", type=int, default=3)
+    args = ap.parse_args()
+    before_rev = subprocess.run(["git", "rev-parse", "--short", args.before], cwd=ROOT, check=True, capture_output=True, text=True).stdout.strip()
+    after_rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, check=True, capture_output=True, text=True).stdout.strip()
+    dirty = bool(subprocess.run(["git", "status", "--porcelain", "--", "brandflow"], cwd=ROOT, capture_output=True, text=True).stdout.strip())
+    with tempfile.TemporaryDirectory(prefix="brandflow-ab-") as tmp:
+        base = Path(tmp)
+        tree = base / "before"
+        subprocess.run(["git", "worktree", "add", "--detach", "-q", str(tree), before_rev], cwd=ROOT, check=True)
+        try:
+            sides = {"before": _campaign_module(tree, "campaign_before"), "after": _campaign_module(ROOT, "campaign_after")}
+            sides["after"]._become_subreaper()
+            common = {**os.environ, "PREFECT_HOME": str(base / "prefect-home"), "PREFECT_LOGGING_LEVEL": "WARNING",
+                      "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "OMP_THREAD_LIMIT": "1",
+                      "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180"}
+            envs = {"before": {**common, "PYTHONPATH": str(tree)}, "after": {k: v for k, v in common.items() if k != "PYTHONPATH"}}
+            campaign = sides["after"].make_campaign(base / "campaign", args.scale)
+            log = ROOT / "bench" / "results" / "ab.log"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            log.write_text("")
+            for name in ("before", "after"):  # warm-up, not counted: migrates the Prefect home, fills the OS file cache
+                sides[name].measure(args.mode, campaign, base / f"warm-{name}", args.workers, envs[name], log)
+            runs: dict[str, list[dict]] = {"before": [], "after": []}
+            loads = []
+            for i in range(args.pairs):
+                for name in (("before", "after") if i % 2 == 0 else ("after", "before")):
+                    r = sides[name].measure(args.mode, campaign, base / f"{name}-{i}", args.workers, envs[name], log)
+                    runs[name].append(r)
+                    loads.append(os.getloadavg()[0])
+                    print(f"{name} #{i + 1}: cpu {r['cpu']:.1f} s, wall {r['wall']:.1f} s, load {loads[-1]:.1f}", flush=True)
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False)
+
+    def mmm(values: list[float]) -> str:
+        return f"{min(values):.1f} / {statistics.median(values):.1f} / {max(values):.1f}"
+
+    same = all(a["verdicts"] == b["verdicts"] for a in runs["before"] for b in runs["after"]) if "verdicts" in runs["after"][0] else None
+    lines = [
+        f"# bench/ab.py — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+        "",
+        f"{args.mode} at {args.scale} creatives' scale, before = {before_rev}, after = {after_rev}{' (with uncommitted changes)' if dirty else ''}; "
+        f"{args.pairs} alternated pairs, {args.workers} worker threads, 1-min load average {min(loads):.1f}–{max(loads):.1f}. "
+        "CPU = user + sys of the run's whole process tree. min / median / max.",
+        "",
+        "| | before | after | after − before per pair |",
+        "|---|---|---|---|",
+        f"| CPU s | {mmm([r['cpu'] for r in runs['before']])} | {mmm([r['cpu'] for r in runs['after']])} | "
+        f"{mmm([a['cpu'] - b['cpu'] for a, b in zip(runs['after'], runs['before'])])} |",
+        f"| wall s | {mmm([r['wall'] for r in runs['before']])} | {mmm([r['wall'] for r in runs['after']])} | "
+        f"{mmm([a['wall'] - b['wall'] for a, b in zip(runs['after'], runs['before'])])} |",
+        "",
+        f"QA verdicts the same in every run: {'yes' if same else 'NO' if same is not None else 'not compared'}.",
+    ]
+    text = "\n".join(lines) + "\n"
+    out = ROOT / "bench" / "results" / f"ab-{args.mode}-{args.scale}.md"
+    out.write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
