@@ -169,7 +169,7 @@ def load_rgba(path: str | Path, max_pixels: int = MAX_PIXELS, max_side: int | No
     path = Path(path)
     try:
         base = _file_key(path, max_pixels)
-    except OSError:  # missing, unreadable: open_image names the problem
+    except (OSError, RuntimeError):  # missing, unreadable, a symlink loop: open_image names the problem
         base = None
     if base is not None:
         with _decoded_lock:

@@ -132,6 +132,10 @@ def test_decoded_inputs_are_shared_until_the_file_changes(tmp_path):
     path.unlink()
     with pytest.raises(ImageError, match="not found"):
         load_rgba(path)
+    (tmp_path / "loop-a").symlink_to(tmp_path / "loop-b")
+    (tmp_path / "loop-b").symlink_to(tmp_path / "loop-a")
+    with pytest.raises(ImageError, match="loop-a"):
+        load_rgba(tmp_path / "loop-a")
 
 
 def test_published_png_is_fast_and_falls_back_to_the_smallest_encoding_under_a_byte_limit():
