@@ -17,6 +17,7 @@ from pathlib import Path
 from threading import Lock
 
 import numpy as np
+from cachetools import LRUCache
 from PIL import Image, ImageOps
 
 from brandflow.errors import ImageError
@@ -137,27 +138,19 @@ def to_rgba(im: Image.Image) -> Image.Image:
 
 
 #: Bytes of decoded input images (packshots, logos) kept by :func:`load_rgba`: a job's stages (generator, identity,
-#: label text, forbidden words) each read the same packshot, and a WebP/JPEG 1080² decode costs 20–40 ms each time.
-#: 64 MB holds thirteen 1080² RGBA packshots, several products' worth for the pool's workers.
+#: forbidden words) each read the same packshot at :data:`INPUT_MAX_SIDE`, and a WebP/JPEG 1080² decode costs
+#: 20–40 ms each time. 64 MB holds thirteen 1080² RGBA packshots, several products' worth for the pool's workers.
 DECODED_CACHE_BYTES = 64 * 2**20
-_decoded: OrderedDict[tuple, np.ndarray] = OrderedDict()
-_decoded_bytes = 0
+_decoded: LRUCache = LRUCache(maxsize=DECODED_CACHE_BYTES, getsizeof=lambda arr: arr.nbytes)
 _decoded_lock = Lock()
-
-
-def _file_key(path: Path, max_pixels: int) -> tuple:
-    """Identity of a file's present bytes without reading them: resolved path, inode, size, mtime (ns)."""
-    st = path.stat()
-    return (str(path.resolve()), st.st_ino, st.st_size, st.st_mtime_ns, max_pixels)
 
 
 def load_rgba(path: str | Path, max_pixels: int = MAX_PIXELS, max_side: int | None = None) -> np.ndarray:
     """Decode ``path`` as an ``(H, W, 4) uint8`` sRGB + alpha array (opaque alpha where the file has none),
     its longer side downscaled to ``max_side`` px when given (see :func:`open_image`).
 
-    Decodes are kept in a process-wide LRU bounded by :data:`DECODED_CACHE_BYTES`, keyed by the file's resolved path,
-    inode, size and mtime, so a file rewritten in place is decoded again. An image no larger than ``max_side`` is kept
-    once for every ``max_side`` at or above its size (the pixels do not depend on it).
+    Decodes are kept in a process-wide LRU (``cachetools``) bounded by :data:`DECODED_CACHE_BYTES` and keyed by the
+    file's resolved path, inode, size and mtime with the arguments, so a file rewritten in place is decoded again.
 
     Returns:
         ``(H, W, 4) uint8``, read-only (shared with other callers: copy it before modifying).
@@ -165,29 +158,19 @@ def load_rgba(path: str | Path, max_pixels: int = MAX_PIXELS, max_side: int | No
     Raises:
         ImageError: see :func:`open_image`.
     """
-    global _decoded_bytes
     path = Path(path)
     try:
-        base = _file_key(path, max_pixels)
+        st = path.stat()
+        key = (str(path.resolve()), st.st_ino, st.st_size, st.st_mtime_ns, max_pixels, max_side)
     except (OSError, RuntimeError):  # missing, unreadable, a symlink loop: open_image names the problem
-        base = None
-    if base is not None:
-        with _decoded_lock:
-            for key in ((*base, None), (*base, max_side)):
-                arr = _decoded.get(key)
-                if arr is not None and (key[-1] is not None or max_side is None or max(arr.shape[:2]) <= max_side):
-                    _decoded.move_to_end(key)
-                    return arr
-    arr = np.asarray(to_rgba(open_image(path, max_pixels, max_side)))
-    if base is not None and arr.nbytes <= DECODED_CACHE_BYTES // 4:
-        # max(shape) < max_side: nothing was downscaled, so the pixels are those of any larger max_side as well
-        key = (*base, None if max_side is None or max(arr.shape[:2]) < max_side else max_side)
-        with _decoded_lock:
-            if key not in _decoded:
+        key = None
+    with _decoded_lock:
+        arr = _decoded.get(key) if key is not None else None
+    if arr is None:
+        arr = np.asarray(to_rgba(open_image(path, max_pixels, max_side)))
+        if key is not None and arr.nbytes <= DECODED_CACHE_BYTES // 4:  # a huge input would evict everything else
+            with _decoded_lock:
                 _decoded[key] = arr
-                _decoded_bytes += arr.nbytes
-            while _decoded_bytes > DECODED_CACHE_BYTES:
-                _decoded_bytes -= _decoded.popitem(last=False)[1].nbytes
     return arr
 
 
