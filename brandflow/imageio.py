@@ -266,17 +266,19 @@ WORK_PNG_LEVEL = 1
 
 
 def encode(image: Image.Image, file_type: str, quality: int = 90, png_level: int = PUBLISHED_PNG_LEVEL,
-           png_strategy: int = 0) -> bytes:
+           png_strategy: int | None = None) -> bytes:
     """Encode ``image`` as ``'png' | 'jpeg' | 'webp'`` bytes, deterministically (no timestamps); PNG at zlib level
     ``png_level`` (0–9: :data:`PUBLISHED_PNG_LEVEL` for delivered files, :data:`WORK_PNG_LEVEL` for work files) and
-    zlib strategy ``png_strategy`` (0 default, 1 filtered, 2 Huffman only, 3 RLE, 4 fixed: :data:`PUBLISHED_PNG_STRATEGY`).
+    zlib strategy ``png_strategy`` (``None``: Pillow's own choice, which is not zlib's ``0``; 1 filtered, 2 Huffman
+    only, 3 RLE, 4 fixed: :data:`PUBLISHED_PNG_STRATEGY`).
 
     Raises:
         ValueError: unknown ``file_type``.
     """
     buf = io.BytesIO()
     if file_type == "png":
-        image.save(buf, "PNG", optimize=False, compress_level=png_level, compress_type=png_strategy)
+        strategy = {} if png_strategy is None else {"compress_type": png_strategy}
+        image.save(buf, "PNG", optimize=False, compress_level=png_level, **strategy)
     elif file_type == "jpeg":
         image.convert("RGB").save(buf, "JPEG", quality=quality, subsampling=0)
     elif file_type == "webp":

@@ -149,6 +149,11 @@ def test_published_png_is_fast_and_falls_back_to_the_smallest_encoding_under_a_b
     rng = np.random.default_rng(4)
     tile = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)  # repeats 48 bytes apart: LZ77 finds them, RLE cannot
     im = Image.fromarray(np.tile(tile, (8, 16, 1)), "RGB")
+    ramp = np.linspace(0, 255, 256)[None, :, None] + rng.normal(0, 3, (128, 256, 3))  # where zlib's 0 and Pillow's differ
+    smooth = Image.fromarray(np.clip(ramp, 0, 255).astype(np.uint8), "RGB")
+    pillow = io.BytesIO()
+    smooth.save(pillow, "PNG", compress_level=6)
+    assert encode(smooth, "png") == pillow.getvalue(), "without a strategy: Pillow's own encoding (work files, the fallback)"
     fast = encode(im, "png", png_strategy=PUBLISHED_PNG_STRATEGY)
     small = encode(im, "png", png_level=9)
     assert len(small) < len(fast), "the fixture must be one where the slow encoding is smaller"
