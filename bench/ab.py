@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -51,10 +50,8 @@ def main() -> None:
         try:
             sides = {"before": _campaign_module(tree, "campaign_before"), "after": _campaign_module(ROOT, "campaign_after")}
             sides["after"]._become_subreaper()
-            common = {**os.environ, "PREFECT_HOME": str(base / "prefect-home"), "PREFECT_LOGGING_LEVEL": "WARNING",
-                      "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "OMP_THREAD_LIMIT": "1",
-                      "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180"}
-            envs = {"before": {**common, "PYTHONPATH": str(tree)}, "after": {k: v for k, v in common.items() if k != "PYTHONPATH"}}
+            common = {k: v for k, v in sides["after"].bench_env(base).items() if k != "PYTHONPATH"}
+            envs = {"before": {**common, "PYTHONPATH": str(tree)}, "after": common}
             campaign = sides["after"].make_campaign(base / "campaign", args.scale)
             log = ROOT / "bench" / "results" / "ab.log"
             log.parent.mkdir(parents=True, exist_ok=True)
@@ -73,9 +70,9 @@ def main() -> None:
             subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False)
 
     def mmm(values: list[float]) -> str:
-        return f"{min(values):.1f} / {statistics.median(values):.1f} / {max(values):.1f}"
+        return " / ".join(f"{v:.1f}" for v in sides["after"].stats(values))
 
-    same = all(a["verdicts"] == b["verdicts"] for a in runs["before"] for b in runs["after"]) if "verdicts" in runs["after"][0] else None
+    same = all(a["verdicts"] == b["verdicts"] for a in runs["before"] for b in runs["after"])
     lines = [
         f"# bench/ab.py — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
         "",
@@ -90,7 +87,7 @@ def main() -> None:
         f"| wall s | {mmm([r['wall'] for r in runs['before']])} | {mmm([r['wall'] for r in runs['after']])} | "
         f"{mmm([a['wall'] - b['wall'] for a, b in zip(runs['after'], runs['before'])])} |",
         "",
-        f"QA verdicts the same in every run: {'yes' if same else 'NO' if same is not None else 'not compared'}.",
+        f"QA verdicts the same in every run: {'yes' if same else 'NO'}.",
     ]
     text = "\n".join(lines) + "\n"
     out = ROOT / "bench" / "results" / f"ab-{args.mode}-{args.scale}.md"

@@ -287,6 +287,14 @@ def measure(mode: str, campaign: Path, out: Path, workers: int, env: dict[str, s
 
 
 # --------------------------------------------------------------------------- driver
+def bench_env(base: Path) -> dict[str, str]:
+    """The environment of every measured run: one Prefect home under ``base`` for the whole benchmark (not the
+    user's; migrated once by the warm-up run), quiet logs, no telemetry, one OCR thread per worker."""
+    return {**os.environ, "PREFECT_HOME": str(base / "prefect-home"), "PREFECT_LOGGING_LEVEL": "WARNING",
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "OMP_THREAD_LIMIT": "1",
+            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180"}  # a new database migrates first
+
+
 def stats(values: list[float]) -> tuple[float, float, float]:
     return min(values), statistics.median(values), max(values)
 
@@ -379,9 +387,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="brandflow-bench-") as tmp:
         base = Path(tmp)
         # one Prefect home for the whole benchmark (not the user's): migrated once by the warm-up run
-        env = {**os.environ, "PREFECT_HOME": str(base / "prefect-home"), "PREFECT_LOGGING_LEVEL": "WARNING",
-               "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "OMP_THREAD_LIMIT": "1",
-               "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180"}  # a new database migrates first
+        env = bench_env(base)
         log = ROOT / "bench" / "results" / "campaign.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text("")
