@@ -1,0 +1,96 @@
+"""Benchmark: the published creative's PNG encoding, Pillow's default against zlib's run-length strategy (``Z_RLE``).
+
+    python bench/png.py [--rounds 5] [--creatives RUN_FOLDER]
+
+Images, each converted to RGB:
+
+* the Saleor catalogue's product images (``../shared/data/saleor/images``), made by no one here and not among the
+  images the strategy was chosen on (the example's creatives and DreamBench photos; the example's packshots are
+  cut from this catalogue, so the two are related, not independent), scaled to 1080 px on the long side;
+* with ``--creatives``, the published creatives of a finished run (``work/*/creative.png``, at their own size),
+  e.g. the example's.
+
+Each round encodes every image once with each strategy, alternating which goes first (A B, B A …), both at
+:data:`brandflow.imageio.PUBLISHED_PNG_LEVEL` through :func:`brandflow.imageio.encode`; the figure per round is
+process CPU time (user + sys, ``time.process_time``: encoding runs in this process) per megapixel.
+Reports min / median / max over the rounds, and the bytes per megapixel (deterministic). Writes
+``bench/results/png.md``. Nothing here asserts a target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from brandflow.imageio import PUBLISHED_PNG_STRATEGY, encode  # noqa: E402
+
+SALEOR = ROOT.parent / "shared" / "data" / "saleor" / "images"
+STRATEGIES = {"default": None, "Z_RLE": PUBLISHED_PNG_STRATEGY}  # None: Pillow's own default, as before Z_RLE
+
+
+def load_set(files: list[Path], long_side: int | None) -> list[Image.Image]:
+    """RGB images, scaled down to ``long_side`` px when given (creatives are measured at their own size)."""
+    out = []
+    for f in files:
+        with Image.open(f) as im:
+            im = im.convert("RGB")
+            if long_side:
+                im.thumbnail((long_side, long_side), Image.Resampling.LANCZOS)  # only ever shrinks
+            out.append(im.copy())
+    return out
+
+
+def measure(images: list[Image.Image], rounds: int) -> dict[str, dict[str, list[float] | float]]:
+    """Per strategy: CPU ms per megapixel of each round, and kB per megapixel."""
+    mp = sum(im.width * im.height for im in images) / 1e6
+    res: dict[str, dict] = {name: {"ms_per_mp": [], "kb_per_mp": 0.0} for name in STRATEGIES}
+    for r in range(rounds):
+        order = list(STRATEGIES) if r % 2 == 0 else list(reversed(STRATEGIES))
+        for name in order:
+            t0 = time.process_time()
+            size = sum(len(encode(im, "png", png_strategy=STRATEGIES[name])) for im in images)
+            res[name]["ms_per_mp"].append((time.process_time() - t0) * 1000 / mp)
+            res[name]["kb_per_mp"] = size / 1000 / mp
+    return res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--creatives", type=Path, help="a finished run folder: also measure its published creatives")
+    args = ap.parse_args()
+    sets = {"Saleor catalogue images, 1080 px": sorted(p for p in SALEOR.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".webp"))}
+    if args.creatives:
+        sets["published creatives of " + args.creatives.name] = sorted(args.creatives.glob("work/*/creative.png"))
+    lines = [f"# bench/png.py — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
+             f"{args.rounds} rounds, strategies alternated within each; process CPU per megapixel; zlib level 6; "
+             f"1-min load average {os.getloadavg()[0]:.1f} at the start. min / median / max.", "",
+             "| images | n | default ms/MP | Z_RLE ms/MP | default kB/MP | Z_RLE kB/MP | Z_RLE size |",
+             "|---|---|---|---|---|---|---|"]
+    for label, files in sets.items():
+        images = load_set(files, 1080 if label.startswith("Saleor") else None)
+        res = measure(images, args.rounds)
+        d, r = res["default"], res["Z_RLE"]
+
+        def mmm(v: list[float]) -> str:
+            return f"{min(v):.0f} / {statistics.median(v):.0f} / {max(v):.0f}"
+
+        lines.append(f"| {label} | {len(images)} | {mmm(d['ms_per_mp'])} | {mmm(r['ms_per_mp'])} | {d['kb_per_mp']:.0f} | "
+                     f"{r['kb_per_mp']:.0f} | {100 * (r['kb_per_mp'] / d['kb_per_mp'] - 1):+.1f} % |")
+    text = "\n".join(lines) + "\n"
+    out = ROOT / "bench" / "results" / "png.md"
+    out.write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
