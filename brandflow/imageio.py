@@ -253,12 +253,12 @@ def load_rgb_of(path: str | Path, sha256: str, max_pixels: int = MAX_PIXELS) -> 
 
 #: zlib level of PNG files a person or channel receives (the published creative): zlib's default.
 PUBLISHED_PNG_LEVEL = 6
-#: zlib strategy of published PNG files: run-length matches only (``Z_RLE``), after PNG's per-row filters. On the
-#: example's 1080² creatives it encodes in 21 against 54 ms/MP at the default strategy, files 5 % larger (293 against
-#: 278 kB/MP); on real photos (DreamBench, 1080²) 46 against 219 ms/MP, 6 % larger (914 against 863 kB/MP). Measured
-#: with Pillow 12.3 / zlib-ng 2.3.3 by process CPU time, 16 creatives and 10 photos. The same trade as fpng/fpnge's
-#: (Geelnard; Wassenberg): a few per cent of bytes for several times the speed. A channel's byte limit the RLE file
-#: misses gets the default strategy at level 9 (:func:`encode_within`).
+#: zlib strategy of published PNG files: run-length matches only (``Z_RLE``), after PNG's per-row filters. Against
+#: Pillow's default: 28 against 77 ms/MP on the example's 128 creatives, files 4.9 % larger; 31 against 88 ms/MP on
+#: the Saleor catalogue's 47 images at 1080 px, 5.7 % larger (bench/png.py, 5 alternated rounds, medians, process
+#: CPU, Pillow 12.3 / zlib-ng). The same trade as fpng/fpnge's (Geelnard; Wassenberg): a few per cent of bytes for
+#: several times the speed. A channel's byte limit the RLE file misses gets Pillow's default at level 9
+#: (:func:`encode_within`).
 PUBLISHED_PNG_STRATEGY = 3  # zlib.Z_RLE
 #: zlib level of PNG work files (a generator's output, which compose reads in memory and re-encodes): level 1 encodes a
 #: 1080² creative in ~46 ms against ~92 ms at 6, for a file ~13 % larger (measured on the example's creatives).
@@ -303,7 +303,7 @@ def encode_within(
     Args:
         image: the creative (RGB or RGBA PIL image).
         file_type: ``'png' | 'jpeg' | 'webp'``; PNG is lossless: encoded with :data:`PUBLISHED_PNG_STRATEGY`, and
-            when that misses the bound, once more at zlib's default strategy and level 9 (the smaller file is kept).
+            when that misses the bound, once more with Pillow's default at level 9 (the smaller file is kept).
         max_bytes: the format's upper bound on the published file, bytes; ``None`` = no bound (quality as given).
         reserve: bytes kept free for what is added after encoding (provenance: the XMP packet, a C2PA manifest).
         quality: the quality used when it fits, 1–100.
