@@ -435,16 +435,17 @@ def score_of_match(m: dict) -> float:
                        float(m["pixel_agreement"]), bool(lt.get("different")))
 
 
-def label_of_reference(ref: RefFeatures) -> label_text.PackshotLabel:
-    """The reference's lettering (:func:`brandflow.qa.label_text.packshot_label`, cached by content sha256): read
-    from its file; a reference made from an array without a file has none (neutral)."""
+def label_of_reference(ref: RefFeatures, cache_dir: Path | None = None) -> label_text.PackshotLabel:
+    """The reference's lettering (:func:`brandflow.qa.label_text.packshot_label`, cached by content sha256 in memory
+    and, with ``cache_dir``, in that folder of the run): read from its file; a reference made from an array without
+    a file has none (neutral)."""
     sha = ref.sha256
     if not sha:
         if not ref.path.is_file():
             return label_text.PackshotLabel((), note="no packshot file to read lettering from")
         sha = sha256_file(ref.path)
     try:
-        return label_text.packshot_label(sha, path=ref.path, mask=ref.mask)
+        return label_text.packshot_label(sha, path=ref.path, mask=ref.mask, cache_dir=cache_dir)
     except (ImageError, OSError, ValueError) as e:
         return label_text.PackshotLabel((), note=f"lettering not read: {e}")
 
@@ -455,8 +456,13 @@ def recoloured(inliers: float, pixel_agreement: float) -> bool:
     return inliers >= FULL_INLIERS and pixel_agreement < RECOLOURED_AGREE
 
 
-def match_reference(ref: RefFeatures, cre: CreativeFeatures, read_label: bool = True) -> dict[str, float | int | str]:
+def match_reference(ref: RefFeatures, cre: CreativeFeatures, read_label: bool = True,
+                    cache_dir: Path | None = None) -> dict[str, float | int | str]:
     """Compare one reference with a creative's features.
+
+    Args:
+        read_label: compare the packshot's lettering (:mod:`brandflow.qa.label_text`).
+        cache_dir: the run's folder where the packshot's lettering reading is kept across processes, or ``None``.
 
     Returns:
         ``{"matches": ratio-test matches, "inliers": affine-RANSAC inliers, "inlier_ratio",
@@ -511,7 +517,7 @@ def match_reference(ref: RefFeatures, cre: CreativeFeatures, read_label: bool = 
     colour = float(np.minimum(ref.hist, hist).sum())
     de = palette_distance(ref.palette, pal)
     if read_label:
-        label = label_of_reference(ref)
+        label = label_of_reference(ref, cache_dir)
         occluders = tuple((int(x0 / cre.small_scale), int(y0 / cre.small_scale), int(np.ceil(x1 / cre.small_scale)),
                            int(np.ceil(y1 / cre.small_scale))) for x0, y0, x1, y1 in cre.exclude_small)
         lab = label_text.agreement_of(label, cre.image, A if wmask is not None else None,
@@ -666,7 +672,7 @@ class IdentityCheck:
             except (ImageError, ValueError, OSError) as e:  # a bad packshot is a finding, not a crash
                 unusable.append(f"{Path(path).name}: {e}")
                 continue
-            m = match_reference(ref, cre, read_label=th.label_text)
+            m = match_reference(ref, cre, read_label=th.label_text, cache_dir=ctx.cache_dir)
             per.append({"reference": Path(path).name, **m})
             if m["score"] >= th.pass_score:
                 break

@@ -37,6 +37,9 @@ words; bench/results/identity.md); they were not fitted.
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
+import json
 import re
 import time
 import unicodedata
@@ -50,7 +53,7 @@ import numpy as np
 from rapidfuzz import fuzz
 
 from brandflow.errors import MissingDependencyError
-from brandflow.imageio import flatten_on_white, load_rgba
+from brandflow.imageio import flatten_on_white, load_rgba, write_atomic
 
 #: Longest side at which a packshot's lettering is read, px: a product shown at 40–70 % of a 1080 px creative
 #: is 430–760 px tall, so lettering legible there is legible at this size.
@@ -114,12 +117,15 @@ class LabelLine:
 @dataclass(frozen=True)
 class PackshotLabel:
     """The packshot's legible lettering (:func:`packshot_label`): ``lines`` (tallest first, at most
-    :data:`MAX_LINES`), the ``engine`` that read it, ``seconds`` wall time, ``note`` why nothing was read."""
+    :data:`MAX_LINES`), the ``engine`` that read it, ``seconds`` wall time of the OCR (0 when a kept reading was
+    reused), ``note`` why nothing was read; ``reading`` every scene-text line read, ``(text, conf 0–100, box in
+    pixels of the packshot at LABEL_SIDE)``, before the confidence and mask filters (what is kept on disk)."""
 
     lines: tuple[LabelLine, ...]
     engine: str = ""
     seconds: float = 0.0
     note: str = ""
+    reading: tuple[tuple[str, float, tuple[int, int, int, int]], ...] = field(default=(), repr=False, compare=False)
 
     @property
     def legible(self) -> bool:
@@ -132,13 +138,16 @@ class PackshotLabel:
         return [t for line in self.lines for t in line.tokens]
 
 
-def read_packshot_label(rgba: np.ndarray, mask: np.ndarray | None = None) -> PackshotLabel:
+def read_packshot_label(rgba: np.ndarray, mask: np.ndarray | None = None,
+                        reading: tuple[tuple[str, float, tuple[int, int, int, int]], ...] | None = None) -> PackshotLabel:
     """Read a packshot's lettering (module notes, step 1).
 
     Args:
         rgba: ``(H, W, 4) uint8`` straight-alpha RGBA or ``(H, W, 3) uint8`` sRGB packshot, any size.
         mask: ``(h, w) uint8`` product mask at any resolution (255 = product); lines whose centre is off it are
             dropped (the scene around a photographed product). ``None``: every line counts.
+        reading: the scene-text lines ``(text, conf 0–100, box in pixels of the packshot at LABEL_SIDE)`` read
+            before (:func:`packshot_label`'s kept reading): no OCR is run, the lines are only interpreted again.
 
     Returns:
         :class:`PackshotLabel`; no lines (and a ``note``) when the scene-text engine is not installed or the image
@@ -149,22 +158,23 @@ def read_packshot_label(rgba: np.ndarray, mask: np.ndarray | None = None) -> Pac
     h, w = rgba.shape[:2]
     if min(h, w) < scene_text.MIN_SIDE:
         return PackshotLabel((), note="the packshot is too small to hold legible lettering")
-    rgb = flatten_on_white(rgba)
-    f = min(1.0, LABEL_SIDE / max(h, w))
-    if f < 1.0:
-        rgb = cv2.resize(rgb, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
-    try:
-        reading = scene_text.read_scene_text(rgb, det_max_side=LABEL_SIDE)
+    rgb = _at_label_side(rgba)
+    seconds = 0.0
+    if reading is None:
+        try:
+            read = scene_text.read_scene_text(rgb, det_max_side=LABEL_SIDE)
+            engine = scene_text.engine_name()
+        except MissingDependencyError as e:
+            return PackshotLabel((), note=f"label text not read: {e}")
+        reading, seconds = tuple((ln.text, float(ln.conf), ln.box) for ln in read.lines), read.seconds
+    else:
         engine = scene_text.engine_name()
-    except MissingDependencyError as e:
-        return PackshotLabel((), note=f"label text not read: {e}")
     sh, sw = rgb.shape[:2]
     kept = []
-    for line in reading.lines:
-        toks = tuple(tokens_of(line.text))
-        if line.conf < MIN_CONF or not toks:
+    for text, conf, (x0, y0, x1, y1) in reading:
+        toks = tuple(tokens_of(text))
+        if conf < MIN_CONF or not toks:
             continue
-        x0, y0, x1, y1 = line.box
         box = (max(0.0, x0 / sw), max(0.0, y0 / sh), min(1.0, x1 / sw), min(1.0, y1 / sh))
         if mask is not None and mask.size:
             mh, mw = mask.shape[:2]
@@ -177,19 +187,60 @@ def read_packshot_label(rgba: np.ndarray, mask: np.ndarray | None = None) -> Pac
         crop = cv2.cvtColor(np.ascontiguousarray(rgb[py0:py1, px0:px1]), cv2.COLOR_RGB2GRAY)
         u = LINE_MIN_PX / max(1, py1 - py0)
         crop = cv2.resize(crop, (max(1, round(crop.shape[1] * u)), LINE_MIN_PX), interpolation=cv2.INTER_AREA)
-        kept.append(LabelLine(line.text, float(line.conf), box, toks, (px0 / sw, py0 / sh, px1 / sw, py1 / sh), crop))
+        kept.append(LabelLine(text, float(conf), box, toks, (px0 / sw, py0 / sh, px1 / sw, py1 / sh), crop))
     kept.sort(key=lambda ln: -(ln.box[3] - ln.box[1]))
-    return PackshotLabel(tuple(kept[:MAX_LINES]), engine, reading.seconds)
+    return PackshotLabel(tuple(kept[:MAX_LINES]), engine, seconds, reading=reading)
+
+
+def _at_label_side(rgba: np.ndarray) -> np.ndarray:
+    """The ``(h, w, 3) uint8`` sRGB packshot on white, scaled down to :data:`LABEL_SIDE` (never up)."""
+    h, w = rgba.shape[:2]
+    rgb = flatten_on_white(rgba)
+    f = min(1.0, LABEL_SIDE / max(h, w))
+    if f < 1.0:
+        rgb = cv2.resize(rgb, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+    return rgb
+
+
+def _engine_label() -> str:
+    """The scene-text engine and its package version (``"rapidocr/PP-OCRv6 3.10.0"``): part of a kept reading's key,
+    so another engine or version reads again."""
+    from brandflow.qa import scene_text
+
+    name = scene_text.engine_name()
+    try:
+        version = importlib.metadata.version(name.split("/")[0])
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - engine from a source tree
+        version = "?"
+    return f"{name} {version}"
+
+
+def _kept_file(cache_dir: Path, sha256: str) -> Path:
+    tag = hashlib.sha256(f"label|{LABEL_SIDE}|{_engine_label()}".encode()).hexdigest()[:16]
+    return cache_dir / f"{sha256}-{tag}.json"
+
+
+def _load_kept(path: Path) -> tuple[tuple[str, float, tuple[int, int, int, int]], ...] | None:
+    """A reading kept by :func:`packshot_label`, or ``None`` when absent or unreadable (then it is read again)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return tuple((str(t), float(c), tuple(int(v) for v in b)) for t, c, b in data["lines"])  # type: ignore[misc]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 _cache: OrderedDict[str, PackshotLabel] = OrderedDict()
 _lock = Lock()
+_reading: dict[str, Lock] = {}  # one lock per packshot being read: other threads wait instead of reading it again
 
 
 def packshot_label(sha256: str, rgba: np.ndarray | None = None, path: Path | None = None,
-                   mask: np.ndarray | None = None) -> PackshotLabel:
+                   mask: np.ndarray | None = None, cache_dir: Path | None = None) -> PackshotLabel:
     """:func:`read_packshot_label` once per distinct packshot: a process-wide LRU cache keyed by ``sha256`` (the
-    file's content hash). The pixels come from ``rgba`` or, when ``None``, are loaded from ``path`` (at most
+    file's content hash), and — with ``cache_dir`` — the OCR lines kept as JSON in that folder of the run
+    (``work/qa-sources``), so a resumed run or a re-run of the run folder reads no packshot again (~0.5 s CPU each,
+    the costliest part of a product's first creative). Threads asking for a packshot being read wait for that
+    reading. The pixels come from ``rgba`` or, when ``None``, are loaded from ``path`` (at most
     :data:`LABEL_SIDE` × 2 px on the long side).
 
     Raises:
@@ -199,15 +250,39 @@ def packshot_label(sha256: str, rgba: np.ndarray | None = None, path: Path | Non
         if sha256 in _cache:
             _cache.move_to_end(sha256)
             return _cache[sha256]
+        flight = _reading.setdefault(sha256, Lock())
+    with flight:
+        with _lock:
+            if sha256 in _cache:  # read by the thread this one waited for
+                return _cache[sha256]
+        try:
+            label = _read_or_reuse(sha256, rgba, path, mask, cache_dir)
+        finally:
+            with _lock:
+                _reading.pop(sha256, None)
+        with _lock:
+            _cache[sha256] = label
+            while len(_cache) > CACHE_SIZE:
+                _cache.popitem(last=False)
+    return label
+
+
+def _read_or_reuse(sha256: str, rgba: np.ndarray | None, path: Path | None, mask: np.ndarray | None,
+                   cache_dir: Path | None) -> PackshotLabel:
     if rgba is None:
         if path is None:
             raise ValueError("packshot_label needs the packshot's pixels (rgba) or its path")
         rgba = load_rgba(path, max_side=2 * LABEL_SIDE)
-    label = read_packshot_label(rgba, mask)
-    with _lock:
-        _cache[sha256] = label
-        while len(_cache) > CACHE_SIZE:
-            _cache.popitem(last=False)
+    try:
+        disk = _kept_file(cache_dir, sha256) if cache_dir is not None else None
+    except MissingDependencyError:
+        disk = None  # no engine: read_packshot_label says so in the label's note
+    kept = _load_kept(disk) if disk is not None else None
+    label = read_packshot_label(rgba, mask, reading=kept)
+    if disk is not None and kept is None and label.engine:
+        write_atomic(disk, json.dumps({"source": path.name if path else "", "engine": label.engine,
+                                       "label_side": LABEL_SIDE,
+                                       "lines": [[t, c, list(b)] for t, c, b in label.reading]}).encode())
     return label
 
 

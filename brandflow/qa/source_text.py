@@ -54,6 +54,7 @@ _log = logging.getLogger(__name__)
 #: ``(sha256, reader label, read side)`` → words, boxes in source pixels at the read size.
 _memory: OrderedDict[tuple[str, str, int], list[Word]] = OrderedDict()
 _lock = Lock()
+_reading: dict[tuple[str, str, int], Lock] = {}  # one lock per source being read
 
 
 def read_side(source: PlacedImage) -> int:
@@ -106,38 +107,53 @@ def source_words(source: PlacedImage, reader: Callable[[np.ndarray], list[Word]]
         ImageError: the file cannot be decoded; ValueError: its bytes are no longer ``source.sha256`` (the caller
             then reads the whole creative instead).
     """
-    path = Path(source.path)
     side = read_side(source)
     key = (source.sha256, label, side)
     with _lock:
         hit = _memory.get(key)
         if hit is not None:
             _memory.move_to_end(key)
-    if hit is not None:
-        return hit, True
+            return hit, True
+        flight = _reading.setdefault(key, Lock())
+    with flight:  # threads pasting the same source wait for one reading instead of each reading it
+        with _lock:
+            hit = _memory.get(key)
+        if hit is not None:
+            return hit, True
+        try:
+            words, cached = _read_or_reuse(source, reader, label, side, cache_dir)
+        finally:
+            with _lock:
+                _reading.pop(key, None)
+        with _lock:
+            _memory[key] = words
+            while len(_memory) > CACHE_SIZE:
+                _memory.popitem(last=False)
+    return words, cached
+
+
+def _read_or_reuse(source: PlacedImage, reader: Callable[[np.ndarray], list[Word]], label: str, side: int,
+                   cache_dir: Path | None) -> tuple[list[Word], bool]:
+    path = Path(source.path)
     disk = _file(cache_dir, source.sha256, side, label) if cache_dir is not None else None
     words = _load(disk) if disk is not None else None
-    cached = words is not None
-    if words is None:
-        if sha256_file(path) != source.sha256:
-            raise ValueError(f"{path}: its bytes changed since it was pasted (sha256 differs from the creative's record)")
-        rgba = load_rgba(path, max_side=INPUT_MAX_SIDE)
-        k = side / max(rgba.shape[:2])
-        if k < 1:
-            rgba = cv2.resize(rgba, (max(1, round(rgba.shape[1] * k)), max(1, round(rgba.shape[0] * k))), interpolation=cv2.INTER_AREA)
-        words = []
-        for i, view in enumerate(on_matte(rgba)):
-            if i:  # a phrase never spans two views
-                words.append(Word("|", 0.0, (0, 0, 0, 0)))
-            words += reader(np.ascontiguousarray(view))
-        if disk is not None:
-            write_atomic(disk, json.dumps({"source": path.name, "side": side, "reader": label,
-                                           "words": [[w.text, w.conf, list(w.box)] for w in words]}).encode())
-    with _lock:
-        _memory[key] = words
-        while len(_memory) > CACHE_SIZE:
-            _memory.popitem(last=False)
-    return words, cached
+    if words is not None:
+        return words, True
+    if sha256_file(path) != source.sha256:
+        raise ValueError(f"{path}: its bytes changed since it was pasted (sha256 differs from the creative's record)")
+    rgba = load_rgba(path, max_side=INPUT_MAX_SIDE)
+    k = side / max(rgba.shape[:2])
+    if k < 1:
+        rgba = cv2.resize(rgba, (max(1, round(rgba.shape[1] * k)), max(1, round(rgba.shape[0] * k))), interpolation=cv2.INTER_AREA)
+    words = []
+    for i, view in enumerate(on_matte(rgba)):
+        if i:  # a phrase never spans two views
+            words.append(Word("|", 0.0, (0, 0, 0, 0)))
+        words += reader(np.ascontiguousarray(view))
+    if disk is not None:
+        write_atomic(disk, json.dumps({"source": path.name, "side": side, "reader": label,
+                                       "words": [[w.text, w.conf, list(w.box)] for w in words]}).encode())
+    return words, False
 
 
 def _load(path: Path) -> list[Word] | None:

@@ -83,6 +83,42 @@ def test_packshot_lettering_is_read_once_per_content(cartons):
     assert label_text.packshot_label("sha-oat", path=cartons["soy"]) is label
 
 
+
+def _counting_ocr(monkeypatch) -> list[int]:
+    """Count the scene-text OCR calls (the real engine still reads)."""
+    from brandflow.qa import scene_text
+
+    calls, real = [], scene_text.read_scene_text
+    monkeypatch.setattr(scene_text, "read_scene_text", lambda *a, **k: calls.append(1) or real(*a, **k))
+    return calls
+
+
+def test_kept_reading_is_reused_by_a_new_process_and_gives_the_same_label(cartons, tmp_path, monkeypatch):
+    """A resumed run (a new process, the same run folder) interprets the kept OCR lines instead of reading the
+    packshot again, and gets the very same label; a damaged file is read again."""
+    calls = _counting_ocr(monkeypatch)
+    first = label_text.packshot_label("sha-kept", path=cartons["oat"], cache_dir=tmp_path)
+    kept = list(tmp_path.glob("sha-kept-*.json"))
+    assert len(calls) == 1 and len(kept) == 1 and first.legible
+    monkeypatch.setattr(label_text, "_cache", type(label_text._cache)())  # a new process: nothing in memory
+    again = label_text.packshot_label("sha-kept", path=cartons["oat"], cache_dir=tmp_path)
+    assert len(calls) == 1, "the kept reading was not reused"
+    assert again.lines == first.lines and again.engine == first.engine and again.seconds == 0.0
+    assert all(np.array_equal(a.pixels, b.pixels) for a, b in zip(again.lines, first.lines))
+    kept[0].write_text("{not json", encoding="utf-8")
+    monkeypatch.setattr(label_text, "_cache", type(label_text._cache)())
+    assert label_text.packshot_label("sha-kept", path=cartons["oat"], cache_dir=tmp_path).lines == first.lines
+    assert len(calls) == 2
+
+
+def test_threads_asking_for_one_packshot_read_it_once(cartons, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    calls = _counting_ocr(monkeypatch)
+    with ThreadPoolExecutor(4) as pool:
+        labels = list(pool.map(lambda _: label_text.packshot_label("sha-threads", path=cartons["soy"]), range(4)))
+    assert len(calls) == 1 and all(lb is labels[0] for lb in labels)
+
 def test_label_saying_something_else_fails_on_label_text(cartons, run):
     """Same carton, same colours: keypoints and colour agree, the words do not."""
     res = run(shoot(carton("SOY MILK"), angle=4, scale=0.9), cartons["oat"])

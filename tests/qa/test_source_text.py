@@ -165,3 +165,24 @@ def test_compose_maps_recorded_boxes_through_its_fit(tmp_path, brand):
     creative = compose(generated, job, brand, OverlaySpec(logo=False), tmp_path / "c.png")
     # scale 0.5 (800 → 400 high), then 200 px cut from the left: x 700 → 150, y 100 → 50
     assert creative.placed[0].box == Box(x0=150, y0=50, x1=250, y1=250)
+
+
+def test_threads_pasting_one_source_read_it_once(tmp_path, brand):
+    """Jobs of one product run in parallel: the first reads the packshot, the others wait for that reading."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from brandflow.qa.text import ocr_words
+
+    path = _printed_packshot(tmp_path, "Miracle")
+    source = PlacedImage(path=path, sha256=sha256_file(path), role="primary_packshot", box=Box(x0=0, y0=0, x1=400, y1=400))
+    calls = []
+
+    def reader(a):
+        calls.append(1)
+        return ocr_words(a, psm=11)
+
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda _: source_text.source_words(source, reader, "threads", tmp_path / "kept"), range(4)))
+    views = len(source_text.on_matte(np.asarray(Image.open(path).convert("RGBA"))))
+    assert len(calls) == views, "the source was read more than once"
+    assert [cached for _, cached in got].count(False) == 1 and all(words == got[0][0] for words, _ in got)
