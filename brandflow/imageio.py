@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from collections import OrderedDict
 from contextlib import contextmanager
 from pathlib import Path
-from threading import Lock
+from threading import Event, Lock
 
 import numpy as np
 from cachetools import LRUCache
@@ -113,6 +113,12 @@ def verify_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> None:
     CRC, so truncation and corruption are caught; ~0.2 ms for a 576 px packshot). Other formats
     (JPEG, WebP, TIFF …) have no such check in Pillow and are fully decoded via :func:`open_image`.
 
+    That decode is kept for :func:`load_rgba` only in the decode cache's *free* room (it never evicts an entry): a feed
+    is checked whole before any job runs, so a feed larger than the cache (the example's 47 WebP packshots at 1080² are
+    219 MB of RGBA against 64 MB) would otherwise evict its own first packshots — the ones the first jobs read — to
+    keep its last. The first packshots that fit are then read by the first jobs without a second decode; the cache's
+    bound, and so the peak memory, is unchanged.
+
     Raises:
         ImageError: missing, not an image, truncated/corrupt, or over ``max_pixels``.
     """
@@ -120,7 +126,14 @@ def verify_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> None:
         if im.format == "PNG":
             im.verify()
             return
-    open_image(path, max_pixels)
+    im = open_image(path, max_pixels)
+    key = _cache_key(Path(path), max_pixels, None)
+    if key is not None:
+        try:
+            arr = np.asarray(to_rgba(im))
+        except (OSError, ValueError):  # a mode to_rgba cannot convert: load_rgba will say so when a stage reads it
+            return
+        _keep(key, arr, evict=False)
 
 
 def to_rgba(im: Image.Image) -> Image.Image:
@@ -142,7 +155,63 @@ def to_rgba(im: Image.Image) -> Image.Image:
 #: 20–40 ms each time. 64 MB holds thirteen 1080² RGBA packshots, several products' worth for the pool's workers.
 DECODED_CACHE_BYTES = 64 * 2**20
 _decoded: LRUCache = LRUCache(maxsize=DECODED_CACHE_BYTES, getsizeof=lambda arr: arr.nbytes)
+#: ``(w, h)`` pixels of files read by :func:`load_rgba`, from their header, keyed by the file's identity (resolved path,
+#: inode, size, mtime): a few tuples, so that a cached read asks the file system for a ``stat`` only.
+_header_sizes: LRUCache = LRUCache(maxsize=4096)
+#: Decodes in progress: cache key → :class:`_Flight`, so that threads asking for the same file at once decode it once.
+_in_flight: dict[tuple, _Flight] = {}
 _decoded_lock = Lock()
+
+
+class _Flight:
+    """One decode in progress: the threads that asked for the same key meanwhile wait on ``done``, then take ``arr``
+    (``(H, W, 4) uint8``, or ``None`` when the decode failed: each waiter then decodes itself and gets its own error)."""
+
+    __slots__ = ("done", "arr")
+
+    def __init__(self) -> None:
+        self.done = Event()
+        self.arr: np.ndarray | None = None
+
+
+def _cache_key(path: Path, max_pixels: int, max_side: int | None) -> tuple | None:
+    """The decode cache's key of ``path`` read with these arguments, or ``None`` when the file cannot be ``stat``-ed
+    (:func:`open_image` then names the problem).
+
+    ``(resolved path, inode, size, mtime ns, max_pixels, max_side)``, with ``max_side`` as ``None`` when the image
+    already fits in it (longer side ≤ ``max_side`` px, read from the header, not decoded): :func:`open_image` then
+    returns the same pixels as without it, so a 1080² packshot read at 4096 (the cut-out) and at 1536 (label OCR) is
+    one entry and one decode. The EXIF rotation does not change the longer side, so the header's size decides."""
+    try:
+        st = path.stat()
+        ident = (str(path.resolve()), st.st_ino, st.st_size, st.st_mtime_ns)
+    except (OSError, RuntimeError):  # missing, unreadable, a symlink loop
+        return None
+    if max_side is not None:
+        with _decoded_lock:
+            size = _header_sizes.get(ident)
+        if size is None:
+            try:
+                with _guarded_open(path, max_pixels) as im:  # header only; a FIFO or device is refused unopened
+                    size = im.size
+            except ImageError:  # open_image raises it again, with the key as asked
+                size = None
+            if size is not None:
+                with _decoded_lock:
+                    _header_sizes[ident] = size
+        if size is not None and max(size) <= max_side:
+            max_side = None
+    return ident + (max_pixels, max_side)
+
+
+def _keep(key: tuple, arr: np.ndarray, evict: bool = True) -> None:
+    """Put a decode in the cache: never one over a quarter of it (a huge input would evict everything else), and with
+    ``evict=False`` only into free room. Call without ``_decoded_lock`` held."""
+    if arr.nbytes > DECODED_CACHE_BYTES // 4:
+        return
+    with _decoded_lock:
+        if evict or _decoded.currsize + arr.nbytes <= _decoded.maxsize:
+            _decoded[key] = arr
 
 
 def load_rgba(path: str | Path, max_pixels: int = MAX_PIXELS, max_side: int | None = None) -> np.ndarray:
@@ -150,7 +219,10 @@ def load_rgba(path: str | Path, max_pixels: int = MAX_PIXELS, max_side: int | No
     its longer side downscaled to ``max_side`` px when given (see :func:`open_image`).
 
     Decodes are kept in a process-wide LRU (``cachetools``) bounded by :data:`DECODED_CACHE_BYTES` and keyed by the
-    file's resolved path, inode, size and mtime with the arguments, so a file rewritten in place is decoded again.
+    file's resolved path, inode, size and mtime with the arguments (``max_side`` counted only when it downscales:
+    :func:`_cache_key`), so a file rewritten in place is decoded again. Threads asking for the same key at once
+    decode it once: the first decodes, the others wait for its result (the job pool's workers often start on the
+    same product's creatives together).
 
     Returns:
         ``(H, W, 4) uint8``, read-only (shared with other callers: copy it before modifying).
@@ -159,19 +231,31 @@ def load_rgba(path: str | Path, max_pixels: int = MAX_PIXELS, max_side: int | No
         ImageError: see :func:`open_image`.
     """
     path = Path(path)
-    try:
-        st = path.stat()
-        key = (str(path.resolve()), st.st_ino, st.st_size, st.st_mtime_ns, max_pixels, max_side)
-    except (OSError, RuntimeError):  # missing, unreadable, a symlink loop: open_image names the problem
-        key = None
+    key = _cache_key(path, max_pixels, max_side)
+    if key is None:
+        return np.asarray(to_rgba(open_image(path, max_pixels, max_side)))
     with _decoded_lock:
-        arr = _decoded.get(key) if key is not None else None
-    if arr is None:
+        arr = _decoded.get(key)
+        if arr is not None:
+            return arr
+        flight = _in_flight.get(key)
+        first = flight is None
+        if first:
+            flight = _in_flight[key] = _Flight()
+    if not first:
+        flight.done.wait()
+        if flight.arr is not None:
+            return flight.arr
+        return np.asarray(to_rgba(open_image(path, max_pixels, max_side)))  # the first decode failed: this one's error
+    try:
         arr = np.asarray(to_rgba(open_image(path, max_pixels, max_side)))
-        if key is not None and arr.nbytes <= DECODED_CACHE_BYTES // 4:  # a huge input would evict everything else
-            with _decoded_lock:
-                _decoded[key] = arr
-    return arr
+        flight.arr = arr
+        _keep(key, arr)
+        return arr
+    finally:
+        with _decoded_lock:
+            del _in_flight[key]
+        flight.done.set()
 
 
 def flatten_on_white(rgba: np.ndarray) -> np.ndarray:

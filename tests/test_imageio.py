@@ -139,6 +139,46 @@ def test_decoded_inputs_are_shared_until_the_file_changes(tmp_path):
         load_rgba(tmp_path / "loop-a")
 
 
+def test_a_packshot_is_decoded_once_across_stages_threads_and_the_feed_check(tmp_path, monkeypatch):
+    """A ``max_side`` the image already fits in is no downscale: one entry (the cut-out reads at 4096, label OCR at
+    1536); threads asking at once decode once; a WebP checked by the feed is kept for the stages, into free room only."""
+    import threading
+    import time
+
+    from brandflow import imageio
+
+    rng = np.random.default_rng(2)
+    path = tmp_path / "packshot.webp"
+    Image.fromarray(rng.integers(0, 256, (60, 90, 4), dtype=np.uint8), "RGBA").save(path, lossless=True)
+    decodes = []
+    real_open = imageio.open_image
+
+    def counting_open(*args, **kwargs):
+        decodes.append(args[0])
+        time.sleep(0.05)  # long enough for every thread below to ask while the first decodes
+        return real_open(*args, **kwargs)
+
+    monkeypatch.setattr(imageio, "open_image", counting_open)
+    imageio.verify_image(path)  # the feed check's decode, kept
+    assert load_rgba(path, max_side=4096) is load_rgba(path, max_side=1536) is load_rgba(path) and len(decodes) == 1
+    assert load_rgba(path, max_side=45).shape[:2] == (30, 45) and len(decodes) == 2, "a real downscale is its own entry"
+
+    path2 = tmp_path / "other.webp"
+    Image.fromarray(rng.integers(0, 256, (60, 90, 4), dtype=np.uint8), "RGBA").save(path2, lossless=True)
+    got: list[np.ndarray] = []
+    threads = [threading.Thread(target=lambda: got.append(load_rgba(path2, max_side=4096))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert decodes.count(path2) == 1 and all(a is got[0] for a in got), "concurrent reads of one file: one decode"
+
+    monkeypatch.setattr(imageio, "_decoded", imageio.LRUCache(maxsize=60 * 90 * 4 + 1, getsizeof=lambda a: a.nbytes))
+    kept = load_rgba(path2)  # fills the (small) cache
+    imageio.verify_image(path)  # no free room: the feed check evicts nothing
+    assert len(imageio._decoded) == 1 and next(iter(imageio._decoded.values())) is kept and load_rgba(path2) is kept
+
+
 def test_published_png_is_fast_and_falls_back_to_the_smallest_encoding_under_a_byte_limit():
     """PNG is lossless: every encoding decodes to the same pixels. Unbounded, the fast run-length strategy is used;
     when that misses a channel's byte limit, zlib's default strategy at level 9 is tried and the smaller file kept."""

@@ -169,6 +169,40 @@ def separation(product_lab: Sequence[tuple[np.ndarray, float]], rgb: RGB, min_sh
     return min(des)
 
 
+def _lab_key(product_lab: Sequence[tuple[np.ndarray, float]]) -> tuple[tuple[tuple[float, ...], float], ...]:
+    """``product_lab`` (``((lab (3,) float, coverage 0–1), …)``, as :func:`_product_colours` gives it) as a hashable
+    key of Python floats: each float64 converts to a float and back exactly, so the scores computed from it are the same."""
+    return tuple((tuple(float(v) for v in lab), float(share)) for lab, share in product_lab)
+
+
+@lru_cache(maxsize=256)
+def _scored_surfaces(pal: tuple[RGB, ...], product_lab: tuple[tuple[tuple[float, ...], float], ...],
+                     prefer: tuple[RGB, ...], warm: bool | None) -> tuple[tuple[float, float, str, RGB], ...]:
+    """Every backdrop candidate of ``pal`` scored for :meth:`CompositorGenerator._surface`, best first:
+    ``((score, ΔE00 separation, name, sRGB), …)``, score = ΔE00 + the preference bonus (ΔE00 units).
+
+    Deterministic in its arguments (palette, the product's dominant colours as :func:`_lab_key` gives them, the colours
+    the background text names, the warm filter), so it is computed once per distinct input: one call costs ~21 × (one
+    sRGB→CIELAB conversion + up to four single-value ΔE00 calls), ~10 ms, and every creative of a product asks it again
+    with the same arguments. The seed's pick among the best stays in the caller, on every call.
+    ``warm=True`` / ``False`` keeps warm / other candidates only; an empty tuple when none is left."""
+    lab = [(np.array(c), share) for c, share in product_lab]
+    scored = []
+    for name, rgb in surface_candidates(pal):
+        if warm is not None and warm != _is_warm(rgb):
+            continue
+        de = separation(lab, rgb)
+        bonus = 6.0 if rgb in prefer else 0.0
+        if 35 < _lum(rgb) < 235:  # a mid or deep surface reads as a backdrop; near-white and near-black look empty
+            bonus += 4.0
+        if max(contrast_ratio(rgb, WHITE), contrast_ratio(rgb, (17, 17, 17))) >= 4.5:
+            bonus += 8.0  # the headline can sit on it without a plate (WCAG 2.x AA, 4.5:1)
+        # preferences only among backdrops that already separate clearly (≥ SEPARATION_TARGET)
+        scored.append((de + (bonus if de >= SEPARATION_TARGET else 0.0), de, name, rgb))
+    scored.sort(key=lambda t: -t[0])  # stable: equal scores keep the candidates' order
+    return tuple(scored)
+
+
 def surface_candidates(palette: Sequence[RGB]) -> list[tuple[str, RGB]]:
     """Background candidates from a palette: each colour, its tints (mixed with white 35 / 70 / 88 %) and
     shades (mixed with black 35 / 60 %), named ``'#RRGGBB'``, ``'#RRGGBB tint 70'``, ``'#RRGGBB shade 35'``."""
@@ -438,27 +472,16 @@ class CompositorGenerator(Generator):
         background text names get a small bonus (+4 / +6 ΔE00), and so do colours white or near-black text
         reaches WCAG AA 4.5:1 on (+8), so the headline needs no plate. ``warm=True`` / ``False`` picks among warm /
         other candidates only (a warm look: an autumn tabletop under a brand-coloured wall) when any separates. The seed picks among candidates within
-        ``SEPARATION_SLACK`` (ΔE00) of the best, so variants differ while every pick separates as well."""
-        scored = []
-        for name, rgb in surface_candidates(pal):
-            if warm is not None and warm != _is_warm(rgb):
-                continue
-            de = separation(product_lab, rgb)
-            bonus = 6.0 if rgb in look.prefer else 0.0
-            if 35 < _lum(rgb) < 235:  # a mid or deep surface reads as a backdrop; near-white and near-black look empty
-                bonus += 4.0
-            if max(contrast_ratio(rgb, WHITE), contrast_ratio(rgb, (17, 17, 17))) >= 4.5:
-                bonus += 8.0  # the headline can sit on it without a plate (WCAG 2.x AA, 4.5:1)
-            # preferences only among backdrops that already separate clearly (≥ SEPARATION_TARGET)
-            scored.append((de + (bonus if de >= SEPARATION_TARGET else 0.0), de, name, rgb))
+        ``SEPARATION_SLACK`` (ΔE00) of the best, so variants differ while every pick separates as well. The scores are
+        memoised per input (:func:`_scored_surfaces`); the seed's draw runs on every call, in the same order as before."""
+        scored = _scored_surfaces(tuple(pal), _lab_key(product_lab), tuple(look.prefer), warm)
         if not scored or max(t[1] for t in scored) < SEPARATION_MIN:
             if warm is not None:
                 return CompositorGenerator._surface(pal, product_lab, look, rng)
             if not scored:
                 return rgb_to_hex(pal[0]), pal[0], separation(product_lab, pal[0])
-        scored.sort(key=lambda t: -t[0])
         best = scored[0][0]
-        pool = [t for t in scored if t[0] >= best - SEPARATION_SLACK and t[1] >= SEPARATION_MIN] or scored[:1]
+        pool = [t for t in scored if t[0] >= best - SEPARATION_SLACK and t[1] >= SEPARATION_MIN] or list(scored[:1])
         pick = pool[int(rng.integers(len(pool)))]
         return pick[2], pick[3], pick[1]
 
