@@ -1,4 +1,6 @@
-"""Benchmark: the published creative's PNG encoding, Pillow's default against zlib's run-length strategy (``Z_RLE``).
+"""Benchmark: PNG encoding. Published creatives: Pillow's default against zlib's run-length strategy (``Z_RLE``).
+Work files (with ``--creatives``): Pillow at level 1, as work files were written before, against
+:func:`brandflow.imageio.encode_work_png` (OpenCV, Sub filter, ``Z_RLE``, level 1).
 
     python bench/png.py [--rounds 5] [--creatives RUN_FOLDER]
 
@@ -8,7 +10,7 @@ Images, each converted to RGB:
   images the strategy was chosen on (the example's creatives and DreamBench photos; the example's packshots are
   cut from this catalogue, so the two are related, not independent), scaled to 1080 px on the long side;
 * with ``--creatives``, the published creatives of a finished run (``work/*/creative.png``, at their own size),
-  e.g. the example's.
+  e.g. the example's, and for the work-file table its generators' outputs (``work/*/generated.png``).
 
 Each round encodes every image once with each strategy, alternating which goes first (A B, B A …), both at
 :data:`brandflow.imageio.PUBLISHED_PNG_LEVEL` through :func:`brandflow.imageio.encode`; the figure per round is
@@ -31,10 +33,12 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from brandflow.imageio import PUBLISHED_PNG_STRATEGY, encode  # noqa: E402
+from brandflow.imageio import PUBLISHED_PNG_STRATEGY, WORK_PNG_LEVEL, encode, encode_work_png  # noqa: E402
 
 SALEOR = ROOT.parent / "shared" / "data" / "saleor" / "images"
 STRATEGIES = {"default": None, "Z_RLE": PUBLISHED_PNG_STRATEGY}  # None: Pillow's own default, as before Z_RLE
+#: Work-file encoders: before (Pillow, every filter tried per row, level 1) and now.
+WORK_ENCODERS = {"Pillow level 1": lambda im: encode(im, "png", png_level=WORK_PNG_LEVEL), "Sub + Z_RLE": encode_work_png}
 
 
 def load_set(files: list[Path], long_side: int | None) -> list[Image.Image]:
@@ -49,18 +53,24 @@ def load_set(files: list[Path], long_side: int | None) -> list[Image.Image]:
     return out
 
 
-def measure(images: list[Image.Image], rounds: int) -> dict[str, dict[str, list[float] | float]]:
-    """Per strategy: CPU ms per megapixel of each round, and kB per megapixel."""
+def measure(images: list[Image.Image], rounds: int, encoders: dict | None = None) -> dict[str, dict[str, list[float] | float]]:
+    """Per encoder (default: the published strategies): CPU ms per megapixel of each round, and kB per megapixel."""
+    encoders = encoders or {name: (lambda im, s=s: encode(im, "png", png_strategy=s)) for name, s in STRATEGIES.items()}
     mp = sum(im.width * im.height for im in images) / 1e6
-    res: dict[str, dict] = {name: {"ms_per_mp": [], "kb_per_mp": 0.0} for name in STRATEGIES}
+    res: dict[str, dict] = {name: {"ms_per_mp": [], "kb_per_mp": 0.0} for name in encoders}
     for r in range(rounds):
-        order = list(STRATEGIES) if r % 2 == 0 else list(reversed(STRATEGIES))
+        order = list(encoders) if r % 2 == 0 else list(reversed(encoders))
         for name in order:
             t0 = time.process_time()
-            size = sum(len(encode(im, "png", png_strategy=STRATEGIES[name])) for im in images)
+            size = sum(len(encoders[name](im)) for im in images)
             res[name]["ms_per_mp"].append((time.process_time() - t0) * 1000 / mp)
             res[name]["kb_per_mp"] = size / 1000 / mp
     return res
+
+
+def mmm(v: list[float]) -> str:
+    """``min / median / max``, whole numbers."""
+    return f"{min(v):.0f} / {statistics.median(v):.0f} / {max(v):.0f}"
 
 
 def main() -> None:
@@ -80,12 +90,18 @@ def main() -> None:
         images = load_set(files, 1080 if label.startswith("Saleor") else None)
         res = measure(images, args.rounds)
         d, r = res["default"], res["Z_RLE"]
-
-        def mmm(v: list[float]) -> str:
-            return f"{min(v):.0f} / {statistics.median(v):.0f} / {max(v):.0f}"
-
         lines.append(f"| {label} | {len(images)} | {mmm(d['ms_per_mp'])} | {mmm(r['ms_per_mp'])} | {d['kb_per_mp']:.0f} | "
                      f"{r['kb_per_mp']:.0f} | {100 * (r['kb_per_mp'] / d['kb_per_mp'] - 1):+.1f} % |")
+    if args.creatives:
+        work = load_set(sorted(args.creatives.glob("work/*/generated.png")), None)
+        res = measure(work, args.rounds, WORK_ENCODERS)
+        a, b = res["Pillow level 1"], res["Sub + Z_RLE"]
+        lines += ["", f"Work files (`generated.png` of {args.creatives.name}, {len(work)} images at their own size), "
+                  "encoders alternated as above:", "",
+                  "| encoder | ms/MP | kB/MP |", "|---|---|---|",
+                  f"| Pillow, level 1 (before) | {mmm(a['ms_per_mp'])} | {a['kb_per_mp']:.0f} |",
+                  f"| encode_work_png: Sub filter, Z_RLE, level 1 | {mmm(b['ms_per_mp'])} | {b['kb_per_mp']:.0f} "
+                  f"({100 * (b['kb_per_mp'] / a['kb_per_mp'] - 1):+.1f} %) |"]
     text = "\n".join(lines) + "\n"
     out = ROOT / "bench" / "results" / "png.md"
     out.write_text(text)

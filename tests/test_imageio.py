@@ -202,3 +202,20 @@ def test_published_png_is_fast_and_falls_back_to_the_smallest_encoding_under_a_b
     data, _ = encode_within(im, "png", len(fast) - 1)
     assert data == small
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(data))), np.asarray(im))
+
+
+@pytest.mark.parametrize(("mode", "shape"), [("RGB", (61, 83, 3)), ("RGBA", (61, 83, 4)), ("L", (61, 83)), ("P", (61, 83))])
+def test_work_png_keeps_every_pixel_and_mode(mode, shape):
+    """Work files are read back to resume a run: the fast encoder must be lossless in every mode it is handed
+    (RGB/RGBA/L through OpenCV, channel order included; other modes through Pillow)."""
+    import io
+
+    from brandflow.imageio import encode_work_png
+
+    rng = np.random.default_rng(5)
+    pixels = rng.integers(0, 256, shape, dtype=np.uint8)
+    pixels[0, 0] = [255, 0, 0, 128][: shape[2]] if len(shape) == 3 else 7  # a pure red pixel: BGR order would show
+    im = Image.fromarray(pixels, "L").convert("P") if mode == "P" else Image.fromarray(pixels, mode)
+    back = Image.open(io.BytesIO(encode_work_png(im)))
+    assert back.format == "PNG" and back.mode == im.mode and back.size == im.size
+    assert np.array_equal(np.asarray(back), np.asarray(im))
