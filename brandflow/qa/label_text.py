@@ -89,6 +89,10 @@ LINE_MIN_PX = 48
 #: Packshot labels kept in memory.
 CACHE_SIZE = 256
 
+#: A scene-text reading of a packshot: ``(text, conf 0–100, box (x0, y0, x1, y1) in pixels of the packshot on white
+#: at LABEL_SIDE)`` per line, every line the engine kept (confidence ≥ scene_text.MIN_LINE_CONF), in reading order.
+Reading = tuple[tuple[str, float, tuple[int, int, int, int]], ...]
+
 _TOKEN = re.compile(r"[^\W_]+%?|\d+%", re.UNICODE)
 
 
@@ -117,15 +121,15 @@ class LabelLine:
 @dataclass(frozen=True)
 class PackshotLabel:
     """The packshot's legible lettering (:func:`packshot_label`): ``lines`` (tallest first, at most
-    :data:`MAX_LINES`), the ``engine`` that read it, ``seconds`` wall time of the OCR (0 when a kept reading was
-    reused), ``note`` why nothing was read; ``reading`` every scene-text line read, ``(text, conf 0–100, box in
-    pixels of the packshot at LABEL_SIDE)``, before the confidence and mask filters (what is kept on disk)."""
+    :data:`MAX_LINES`), the ``engine`` that read it, ``seconds`` wall time of the OCR (0 when it was interpreted
+    from a reading made before, as :func:`packshot_label` does), ``note`` why nothing was read; ``reading`` the
+    :data:`Reading` it was interpreted from (every line, before the confidence and mask filters)."""
 
     lines: tuple[LabelLine, ...]
     engine: str = ""
     seconds: float = 0.0
     note: str = ""
-    reading: tuple[tuple[str, float, tuple[int, int, int, int]], ...] = field(default=(), repr=False, compare=False)
+    reading: Reading = field(default=(), repr=False, compare=False)
 
     @property
     def legible(self) -> bool:
@@ -138,16 +142,15 @@ class PackshotLabel:
         return [t for line in self.lines for t in line.tokens]
 
 
-def read_packshot_label(rgba: np.ndarray, mask: np.ndarray | None = None,
-                        reading: tuple[tuple[str, float, tuple[int, int, int, int]], ...] | None = None) -> PackshotLabel:
+def read_packshot_label(rgba: np.ndarray, mask: np.ndarray | None = None, reading: Reading | None = None) -> PackshotLabel:
     """Read a packshot's lettering (module notes, step 1).
 
     Args:
         rgba: ``(H, W, 4) uint8`` straight-alpha RGBA or ``(H, W, 3) uint8`` sRGB packshot, any size.
         mask: ``(h, w) uint8`` product mask at any resolution (255 = product); lines whose centre is off it are
             dropped (the scene around a photographed product). ``None``: every line counts.
-        reading: the scene-text lines ``(text, conf 0–100, box in pixels of the packshot at LABEL_SIDE)`` read
-            before (:func:`packshot_label`'s kept reading): no OCR is run, the lines are only interpreted again.
+        reading: the packshot's :func:`packshot_reading`, read before: no OCR is run, the lines are only
+            interpreted (``None``: read now).
 
     Returns:
         :class:`PackshotLabel`; no lines (and a ``note``) when the scene-text engine is not installed or the image
@@ -220,8 +223,8 @@ def _kept_file(cache_dir: Path, sha256: str) -> Path:
     return cache_dir / f"{sha256}-{tag}.json"
 
 
-def _load_kept(path: Path) -> tuple[tuple[str, float, tuple[int, int, int, int]], ...] | None:
-    """A reading kept by :func:`packshot_label`, or ``None`` when absent or unreadable (then it is read again)."""
+def _load_kept(path: Path) -> Reading | None:
+    """A reading kept by :func:`packshot_reading`, or ``None`` when absent or unreadable (then it is read again)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         return tuple((str(t), float(c), tuple(int(v) for v in b)) for t, c, b in data["lines"])  # type: ignore[misc]
@@ -229,19 +232,90 @@ def _load_kept(path: Path) -> tuple[tuple[str, float, tuple[int, int, int, int]]
         return None
 
 
+
 _cache: OrderedDict[str, PackshotLabel] = OrderedDict()
+_readings: OrderedDict[str, Reading] = OrderedDict()
 _lock = Lock()
 _reading: dict[str, Lock] = {}  # one lock per packshot being read: other threads wait instead of reading it again
 
 
-def packshot_label(sha256: str, rgba: np.ndarray | None = None, path: Path | None = None,
-                   mask: np.ndarray | None = None, cache_dir: Path | None = None) -> PackshotLabel:
-    """:func:`read_packshot_label` once per distinct packshot: a process-wide LRU cache keyed by ``sha256`` (the
-    file's content hash), and — with ``cache_dir`` — the OCR lines kept as JSON in that folder of the run
+def packshot_reading(sha256: str, rgba: np.ndarray | None = None, path: Path | None = None,
+                     cache_dir: Path | None = None) -> Reading:
+    """The scene-text lines of a packshot (content ``sha256``) on white at :data:`LABEL_SIDE`, read once: a
+    process-wide LRU cache keyed by ``sha256`` and — with ``cache_dir`` — kept as JSON in that folder of the run
     (``work/qa-sources``), so a resumed run or a re-run of the run folder reads no packshot again (~0.5 s CPU each,
     the costliest part of a product's first creative). Threads asking for a packshot being read wait for that
-    reading. The pixels come from ``rgba`` or, when ``None``, are loaded from ``path`` (at most
-    :data:`LABEL_SIDE` × 2 px on the long side).
+    reading. One reading serves the identity check's label (:func:`packshot_label`) and the text check's forbidden
+    words (``brandflow.qa.text``). The pixels come from ``rgba`` or, when ``None``, are loaded from ``path`` (at
+    most :data:`LABEL_SIDE` × 2 px on the long side).
+
+    Returns:
+        :data:`Reading`; empty for an image too small to hold lettering (< ``scene_text.MIN_SIDE`` px).
+
+    Raises:
+        MissingDependencyError: no scene-text engine is installed (the message has the install command).
+        ValueError: neither ``rgba`` nor ``path`` given; brandflow.errors.ImageError: ``path`` cannot be decoded.
+    """
+    with _lock:
+        if sha256 in _readings:
+            _readings.move_to_end(sha256)
+            return _readings[sha256]
+        flight = _reading.setdefault(sha256, Lock())
+    with flight:
+        with _lock:
+            if sha256 in _readings:  # read by the thread this one waited for
+                return _readings[sha256]
+        try:
+            reading = _read_or_reuse(sha256, rgba, path, cache_dir)
+        finally:
+            with _lock:
+                _reading.pop(sha256, None)
+        with _lock:
+            _readings[sha256] = reading
+            while len(_readings) > CACHE_SIZE:
+                _readings.popitem(last=False)
+    return reading
+
+
+def _pixels(rgba: np.ndarray | None, path: Path | None) -> np.ndarray:
+    if rgba is not None:
+        return rgba
+    if path is None:
+        raise ValueError("a packshot reading needs the packshot's pixels (rgba) or its path")
+    return load_rgba(path, max_side=2 * LABEL_SIDE)
+
+
+def _read_or_reuse(sha256: str, rgba: np.ndarray | None, path: Path | None, cache_dir: Path | None) -> Reading:
+    from brandflow.qa import scene_text
+
+    disk = _kept_file(cache_dir, sha256) if cache_dir is not None else None  # MissingDependencyError: no engine
+    kept = _load_kept(disk) if disk is not None else None
+    if kept is not None:
+        return kept
+    rgba = _pixels(rgba, path)
+    if min(rgba.shape[:2]) < scene_text.MIN_SIDE:
+        return ()
+    read = scene_text.read_scene_text(_at_label_side(rgba), det_max_side=LABEL_SIDE)
+    reading = tuple((ln.text, float(ln.conf), ln.box) for ln in read.lines)
+    if disk is not None:
+        write_atomic(disk, json.dumps({"source": path.name if path else "", "engine": _engine_label(),
+                                       "label_side": LABEL_SIDE, "lines": [[t, c, list(b)] for t, c, b in reading]}).encode())
+    return reading
+
+
+def clear_cache() -> None:
+    """Forget the packshot readings and labels held in memory (tests; a new process starts with none). Readings kept in
+    a run folder stay."""
+    with _lock:
+        _cache.clear()
+        _readings.clear()
+
+
+def packshot_label(sha256: str, rgba: np.ndarray | None = None, path: Path | None = None,
+                   mask: np.ndarray | None = None, cache_dir: Path | None = None) -> PackshotLabel:
+    """:func:`read_packshot_label` of the packshot's :func:`packshot_reading` (read once; kept in ``cache_dir``),
+    interpreted with ``mask``, in a process-wide LRU cache keyed by ``sha256`` (the file's content hash; a packshot's
+    mask is computed from the same bytes, so one label per content).
 
     Raises:
         ValueError: neither ``rgba`` nor ``path`` given; brandflow.errors.ImageError: ``path`` cannot be decoded.
@@ -250,39 +324,17 @@ def packshot_label(sha256: str, rgba: np.ndarray | None = None, path: Path | Non
         if sha256 in _cache:
             _cache.move_to_end(sha256)
             return _cache[sha256]
-        flight = _reading.setdefault(sha256, Lock())
-    with flight:
-        with _lock:
-            if sha256 in _cache:  # read by the thread this one waited for
-                return _cache[sha256]
-        try:
-            label = _read_or_reuse(sha256, rgba, path, mask, cache_dir)
-        finally:
-            with _lock:
-                _reading.pop(sha256, None)
-        with _lock:
-            _cache[sha256] = label
-            while len(_cache) > CACHE_SIZE:
-                _cache.popitem(last=False)
-    return label
-
-
-def _read_or_reuse(sha256: str, rgba: np.ndarray | None, path: Path | None, mask: np.ndarray | None,
-                   cache_dir: Path | None) -> PackshotLabel:
-    if rgba is None:
-        if path is None:
-            raise ValueError("packshot_label needs the packshot's pixels (rgba) or its path")
-        rgba = load_rgba(path, max_side=2 * LABEL_SIDE)
+    rgba = _pixels(rgba, path)
     try:
-        disk = _kept_file(cache_dir, sha256) if cache_dir is not None else None
-    except MissingDependencyError:
-        disk = None  # no engine: read_packshot_label says so in the label's note
-    kept = _load_kept(disk) if disk is not None else None
-    label = read_packshot_label(rgba, mask, reading=kept)
-    if disk is not None and kept is None and label.engine:
-        write_atomic(disk, json.dumps({"source": path.name if path else "", "engine": label.engine,
-                                       "label_side": LABEL_SIDE,
-                                       "lines": [[t, c, list(b)] for t, c, b in label.reading]}).encode())
+        reading = packshot_reading(sha256, rgba, path, cache_dir)
+    except MissingDependencyError as e:
+        label = PackshotLabel((), note=f"label text not read: {e}")
+    else:
+        label = read_packshot_label(rgba, mask, reading=reading)
+    with _lock:
+        _cache[sha256] = label
+        while len(_cache) > CACHE_SIZE:
+            _cache.popitem(last=False)
     return label
 
 
@@ -545,5 +597,5 @@ def agreement_of(label: PackshotLabel, image: np.ndarray | None, A: np.ndarray |
 
 
 __all__ = ["CROP_DET_SIDE", "FOUND_RATIO", "LABEL_SIDE", "LabelAgreement", "LabelLine", "MAX_LINES", "MIN_CONF",
-           "PackshotLabel", "ReadWord", "agreement_of", "compare", "packshot_label", "read_mapped",
+           "PackshotLabel", "ReadWord", "Reading", "agreement_of", "clear_cache", "compare", "packshot_label", "packshot_reading", "read_mapped",
            "read_packshot_label", "read_region", "tokens_of"]

@@ -78,6 +78,25 @@ def test_a_noop_rerun_imports_no_prefect_and_writes_nothing(finished):
     assert _snapshot(run_dir) == before, "no file of the run folder (creatives, records, published copies) is written"
 
 
+def test_a_noop_rerun_removes_what_a_killed_writer_left(finished):
+    """A run killed after its manifest, mid-write of a file, leaves a temporary file no later run writes over: the
+    no-op re-run deletes it (its writer is gone) and keeps a live writer's, changing nothing else."""
+    campaign, run_dir = finished
+    before = _snapshot(run_dir)
+    job_dir = next(p for p in (run_dir / "work").iterdir() if p.is_dir())
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = job_dir / f".creative.marked.png.{int(dead.stdout)}.x1y2z3.tmp"
+    live = job_dir / f".creative.marked.png.{os.getpid()}.a1b2c3.tmp"
+    for f in (stale, live):
+        f.write_bytes(b"half a file")
+    try:
+        assert _decide(campaign, run_dir) == ""
+        assert not stale.exists() and live.exists()
+    finally:
+        live.unlink(missing_ok=True)
+    assert _snapshot(run_dir) == before
+
+
 def test_anything_missing_or_changed_is_not_a_noop(finished):
     campaign, run_dir = finished
     manifest = RunManifest.read(run_dir / "manifest.json")

@@ -7,6 +7,8 @@ forbidden word drawn into it is still caught.
 
 from __future__ import annotations
 
+import dataclasses
+
 import shutil
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from PIL import Image, ImageDraw, ImageFont
 from brandflow.compose.overlay import compose
 from brandflow.generators.compositor import CompositorGenerator
 from brandflow.imageio import load_rgb
-from brandflow.qa import source_text
+from brandflow.qa import label_text, source_text
 from brandflow.qa.base import CheckContext
 from brandflow.qa.text import TextCheck
 from brandflow.records import Box, GeneratedImage, Job, PlacedImage, ReferenceImage, StructuredPrompt, Subject, sha256_file
@@ -32,8 +34,10 @@ SQUARE = FormatSpec(name="square", width=1080, height=1080)
 @pytest.fixture(autouse=True)
 def fresh_cache():
     source_text.clear_cache()
+    label_text.clear_cache()
     yield
     source_text.clear_cache()
+    label_text.clear_cache()
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +94,8 @@ def test_forbidden_word_printed_on_a_packshot_is_caught_in_the_creative(tmp_path
     assert by_source.verdict == "fail" and by_source.metrics["forbidden_found"] == ["miracle"], by_source.reasons
     assert "forbidden word(s) in the image: miracle" in by_source.reasons
     assert "full_text" not in by_source.metrics  # no whole-image reading was made
-    assert [s["source"] for s in by_source.metrics["forbidden_sources"]] == ["box.png", "logo.png"]
+    assert [(s["source"], s["engine"]) for s in by_source.metrics["forbidden_sources"]] == [
+        ("box.png", "tesseract"), ("box.png", "rapidocr"), ("logo.png", "tesseract")]  # the packshot by both engines
     # (the whole-image reading it replaces, Tesseract --psm 11 over the 1080² creative, did not find this word:
     # bench/qa.py part (d) counts both methods over many packshots, words and sizes)
 
@@ -105,14 +110,32 @@ def test_a_clean_packshot_passes_and_its_reading_is_reused_in_memory_and_from_th
     monkeypatch.setattr(source_text, "on_matte", lambda rgba: reads.append(1) or real(rgba))
     r1 = TextCheck().run(load_rgb(first.path), _ctx(first, brand, cache))
     assert r1.verdict == "pass", r1.reasons
-    assert len(reads) == 2 and len(list(cache.glob("*.json"))) == 2  # packshot and logo, each read once
+    # packshot and logo each read once by Tesseract, the packshot once by the scene-text engine
+    assert len(reads) == 2 and len(list(cache.glob("*.json"))) == 3
     r2 = TextCheck().run(load_rgb(second.path), _ctx(second, brand, cache))
     assert len(reads) == 2  # the second creative of the same packshot reads nothing again
     source_text.clear_cache()  # a resumed run: a new process, the run folder kept
+    label_text.clear_cache()
     r3 = TextCheck().run(load_rgb(second.path), _ctx(second, brand, cache))
     assert len(reads) == 2
     assert r3.metrics["forbidden_sources"] == r2.metrics["forbidden_sources"] == r1.metrics["forbidden_sources"]
-    assert [s["source"] for s in r1.metrics["forbidden_sources"]] == ["box.png", "logo.png"]
+    assert [s["source"] for s in r1.metrics["forbidden_sources"]] == ["box.png", "box.png", "logo.png"]
+
+
+def test_the_packshot_s_scene_text_reading_is_shared_with_the_identity_check(tmp_path, brand, monkeypatch):
+    """One scene-text reading per packshot: whichever check asks first reads it, the other reuses it."""
+    from brandflow.qa import scene_text
+    from brandflow.qa.identity import IdentityCheck
+
+    calls, real = [], scene_text.read_scene_text
+    monkeypatch.setattr(scene_text, "read_scene_text", lambda *a, **k: calls.append(1) or real(*a, **k))
+    creative = _creative(tmp_path, _job(_printed_packshot(tmp_path, "MIRACLE")), brand, "a")
+    image = load_rgb(creative.path)
+    ctx = _ctx(creative, brand, tmp_path / "cache")
+    text = TextCheck().run(image, ctx)
+    assert len(calls) == 1 and "MIRACLE" in next(s["read"] for s in text.metrics["forbidden_sources"] if s["engine"] == "rapidocr")
+    IdentityCheck().run(image, dataclasses.replace(ctx, references=(creative.placed[0].path,)))
+    assert len(calls) == 1, "the identity check read the packshot's lettering again"
 
 
 def test_a_changed_source_file_falls_back_to_the_whole_image(tmp_path, brand):
