@@ -12,7 +12,9 @@ Detection power: a source is read at about the size a creative shows it (:data:`
 shows it larger), on a plain matte in place of its transparent pixels (white, and inverted on black: :func:`on_matte`),
 without the creative's backdrop behind its words. Neither reading dominates the other word by
 word (Tesseract's sparse-text segmentation varies with scale and surroundings); bench/qa.py part (d) counts both on
-forbidden words printed on the example's packshots. Words of a source hidden in a creative (under an overlay plate, past the frame) still
+forbidden words printed on the example's packshots and on 15 held-out product views. The text check adds to these
+readings each packshot's scene-text reading, which the identity check makes anyway
+(:func:`brandflow.qa.label_text.packshot_reading`; ``brandflow.qa.text._source_texts``). Words of a source hidden in a creative (under an overlay plate, past the frame) still
 count: a false alarm costs a look, a missed word a wrong publish. Tests: ``tests/qa/test_source_text.py``.
 """
 
