@@ -232,7 +232,6 @@ def _load_kept(path: Path) -> Reading | None:
         return None
 
 
-
 _cache: OrderedDict[str, PackshotLabel] = OrderedDict()
 _readings: OrderedDict[str, Reading] = OrderedDict()
 _lock = Lock()
@@ -267,13 +266,13 @@ def packshot_reading(sha256: str, rgba: np.ndarray | None = None, path: Path | N
                 return _readings[sha256]
         try:
             reading = _read_or_reuse(sha256, rgba, path, cache_dir)
+            with _lock:  # kept before the flight ends, so a thread arriving now finds it
+                _readings[sha256] = reading
+                while len(_readings) > CACHE_SIZE:
+                    _readings.popitem(last=False)
         finally:
             with _lock:
                 _reading.pop(sha256, None)
-        with _lock:
-            _readings[sha256] = reading
-            while len(_readings) > CACHE_SIZE:
-                _readings.popitem(last=False)
     return reading
 
 

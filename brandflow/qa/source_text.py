@@ -13,7 +13,7 @@ shows it larger), on a plain matte in place of its transparent pixels (white, an
 without the creative's backdrop behind its words. Neither reading dominates the other word by
 word (Tesseract's sparse-text segmentation varies with scale and surroundings); bench/qa.py part (d) counts both on
 forbidden words printed on the example's packshots and on 15 held-out product views. The text check adds to these
-readings each packshot's scene-text reading, which the identity check makes anyway
+readings the primary packshot's scene-text reading, which the identity check makes anyway
 (:func:`brandflow.qa.label_text.packshot_reading`; ``brandflow.qa.text._source_texts``). Words of a source hidden in a creative (under an overlay plate, past the frame) still
 count: a false alarm costs a look, a missed word a wrong publish. Tests: ``tests/qa/test_source_text.py``.
 """
@@ -124,13 +124,13 @@ def source_words(source: PlacedImage, reader: Callable[[np.ndarray], list[Word]]
             return hit, True
         try:
             words, cached = _read_or_reuse(source, reader, label, side, cache_dir)
+            with _lock:  # kept before the flight ends, so a thread arriving now finds it
+                _memory[key] = words
+                while len(_memory) > CACHE_SIZE:
+                    _memory.popitem(last=False)
         finally:
             with _lock:
                 _reading.pop(key, None)
-        with _lock:
-            _memory[key] = words
-            while len(_memory) > CACHE_SIZE:
-                _memory.popitem(last=False)
     return words, cached
 
 
