@@ -54,6 +54,7 @@ from rapidfuzz import fuzz
 
 from brandflow.errors import MissingDependencyError
 from brandflow.imageio import flatten_on_white, load_rgba, write_atomic
+from brandflow.once import OncePerKey
 
 #: Longest side at which a packshot's lettering is read, px: a product shown at 40–70 % of a 1080 px creative
 #: is 430–760 px tall, so lettering legible there is legible at this size.
@@ -233,9 +234,9 @@ def _load_kept(path: Path) -> Reading | None:
 
 
 _cache: OrderedDict[str, PackshotLabel] = OrderedDict()
-_readings: OrderedDict[str, Reading] = OrderedDict()
 _lock = Lock()
-_reading: dict[str, Lock] = {}  # one lock per packshot being read: other threads wait instead of reading it again
+#: sha256 → the packshot's reading, read once however many threads ask (:class:`brandflow.once.OncePerKey`).
+_readings: OncePerKey[Reading] = OncePerKey(CACHE_SIZE)
 
 
 def packshot_reading(sha256: str, rgba: np.ndarray | None = None, path: Path | None = None,
@@ -255,25 +256,7 @@ def packshot_reading(sha256: str, rgba: np.ndarray | None = None, path: Path | N
         MissingDependencyError: no scene-text engine is installed (the message has the install command).
         ValueError: neither ``rgba`` nor ``path`` given; brandflow.errors.ImageError: ``path`` cannot be decoded.
     """
-    with _lock:
-        if sha256 in _readings:
-            _readings.move_to_end(sha256)
-            return _readings[sha256]
-        flight = _reading.setdefault(sha256, Lock())
-    with flight:
-        with _lock:
-            if sha256 in _readings:  # read by the thread this one waited for
-                return _readings[sha256]
-        try:
-            reading = _read_or_reuse(sha256, rgba, path, cache_dir)
-            with _lock:  # kept before the flight ends, so a thread arriving now finds it
-                _readings[sha256] = reading
-                while len(_readings) > CACHE_SIZE:
-                    _readings.popitem(last=False)
-        finally:
-            with _lock:
-                _reading.pop(sha256, None)
-    return reading
+    return _readings.get(sha256, lambda: _read_or_reuse(sha256, rgba, path, cache_dir))[0]
 
 
 def _pixels(rgba: np.ndarray | None, path: Path | None) -> np.ndarray:
@@ -307,7 +290,7 @@ def clear_cache() -> None:
     a run folder stay."""
     with _lock:
         _cache.clear()
-        _readings.clear()
+    _readings.clear()
 
 
 def packshot_label(sha256: str, rgba: np.ndarray | None = None, path: Path | None = None,

@@ -23,15 +23,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
-from threading import Lock
 
 import cv2
 import numpy as np
 
 from brandflow.imageio import INPUT_MAX_SIDE, flatten_on_white, load_rgba, write_atomic
+from brandflow.once import OncePerKey
 from brandflow.qa.words import Word
 from brandflow.records import PlacedImage, sha256_file
 
@@ -53,10 +52,9 @@ OPAQUE = 128
 LIGHT_LUMA, LIGHT_SHARE = 160, 0.02
 _log = logging.getLogger(__name__)
 
-#: ``(sha256, reader label, read side)`` → words, boxes in source pixels at the read size.
-_memory: OrderedDict[tuple[str, str, int], list[Word]] = OrderedDict()
-_lock = Lock()
-_reading: dict[tuple[str, str, int], Lock] = {}  # one lock per source being read
+#: ``(sha256, reader label, read side)`` → (words, boxes in source pixels at the read size; read from the run folder),
+#: each read once however many threads ask (:class:`brandflow.once.OncePerKey`).
+_memory: OncePerKey[tuple[list[Word], bool]] = OncePerKey(CACHE_SIZE)
 
 
 def read_side(source: PlacedImage) -> int:
@@ -110,28 +108,9 @@ def source_words(source: PlacedImage, reader: Callable[[np.ndarray], list[Word]]
             then reads the whole creative instead).
     """
     side = read_side(source)
-    key = (source.sha256, label, side)
-    with _lock:
-        hit = _memory.get(key)
-        if hit is not None:
-            _memory.move_to_end(key)
-            return hit, True
-        flight = _reading.setdefault(key, Lock())
-    with flight:  # threads pasting the same source wait for one reading instead of each reading it
-        with _lock:
-            hit = _memory.get(key)
-        if hit is not None:
-            return hit, True
-        try:
-            words, cached = _read_or_reuse(source, reader, label, side, cache_dir)
-            with _lock:  # kept before the flight ends, so a thread arriving now finds it
-                _memory[key] = words
-                while len(_memory) > CACHE_SIZE:
-                    _memory.popitem(last=False)
-        finally:
-            with _lock:
-                _reading.pop(key, None)
-    return words, cached
+    (words, from_disk), kept = _memory.get((source.sha256, label, side),
+                                           lambda: _read_or_reuse(source, reader, label, side, cache_dir))
+    return words, kept or from_disk
 
 
 def _read_or_reuse(source: PlacedImage, reader: Callable[[np.ndarray], list[Word]], label: str, side: int,
@@ -170,8 +149,7 @@ def _load(path: Path) -> list[Word] | None:
 def clear_cache() -> None:
     """Forget the in-memory readings (tests; a long-lived worker whose packshots changed keeps working anyway:
     the key is the content's sha256)."""
-    with _lock:
-        _memory.clear()
+    _memory.clear()
 
 
 __all__ = ["READ_SIDE", "clear_cache", "on_matte", "read_side", "source_words"]
