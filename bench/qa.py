@@ -215,9 +215,21 @@ def bench_work(tmp: Path, limit: int | None) -> tuple[list[str], dict]:
     """(w): CPU seconds per creative of each stage of a job — generate → compose → QA, the stage functions a run
     calls (``brandflow.pipeline.stages.run_attempt``: pixels handed on in memory, records written, per-source QA
     results cached in the run folder) — over every job of the example (32 products × square + story × 2 variants), one
-    attempt each, in a fresh run folder, one core. CPU time of this process and its children per stage."""
+    attempt each, in a fresh run folder, one core. CPU time of this process and its children per stage.
+
+    It starts with the process's in-memory readings forgotten (packshot lettering, pasted-source words, cut-outs), so
+    it counts what a run pays even after part (a) read the same packshots (before 3e4b102 it did not: its QA figure
+    then left out most packshot readings)."""
     from brandflow.feed.catalog import load_feed
+    from brandflow.generators.compositor import clear_cutout_cache
     from brandflow.pipeline import stages
+    from brandflow.qa import identity, label_text, source_text
+
+    label_text.clear_cache()
+    source_text.clear_cache()
+    clear_cutout_cache()
+    with identity._cache_lock:  # reference features (identity has no public reset)
+        identity._cache.clear()
     from brandflow.pipeline.plan import plan_jobs
     from brandflow.spec import load_campaign
 
