@@ -55,6 +55,7 @@ from rapidfuzz import fuzz
 from brandflow.errors import MissingDependencyError
 from brandflow.imageio import flatten_on_white, load_rgba, write_atomic
 from brandflow.once import OncePerKey
+from brandflow.records import sha256_file
 
 #: Longest side at which a packshot's lettering is read, px: a product shown at 40–70 % of a 1080 px creative
 #: is 430–760 px tall, so lettering legible there is legible at this size.
@@ -254,7 +255,9 @@ def packshot_reading(sha256: str, rgba: np.ndarray | None = None, path: Path | N
 
     Raises:
         MissingDependencyError: no scene-text engine is installed (the message has the install command).
-        ValueError: neither ``rgba`` nor ``path`` given; brandflow.errors.ImageError: ``path`` cannot be decoded.
+        ValueError: neither ``rgba`` nor ``path`` given, or the file at ``path`` is no longer ``sha256`` (read from a
+            path, a reading not kept before is checked against its key); brandflow.errors.ImageError: ``path``
+            cannot be decoded.
     """
     return _readings.get(sha256, lambda: _read_or_reuse(sha256, rgba, path, cache_dir))[0]
 
@@ -274,6 +277,8 @@ def _read_or_reuse(sha256: str, rgba: np.ndarray | None, path: Path | None, cach
     kept = _load_kept(disk) if disk is not None else None
     if kept is not None:
         return kept
+    if rgba is None and path is not None and sha256_file(path) != sha256:  # never file a reading under another content
+        raise ValueError(f"{path}: its bytes are no longer the packshot's (sha256 differs from the record)")
     rgba = _pixels(rgba, path)
     if min(rgba.shape[:2]) < scene_text.MIN_SIDE:
         return ()

@@ -798,7 +798,7 @@ def _source_texts(ctx: CheckContext, engine: str, scene_ok: bool, notes: list[st
                         "engine": label.split()[0]})  # not whether it was reused: a QA result depends on the pixels only
         if scene_ok and engine == "auto" and source.role == "primary_packshot" and (source.sha256, "label") not in seen:
             seen.add((source.sha256, "label"))
-            try:  # Tesseract checked the file's sha256 above: these are the pasted bytes
+            try:  # a changed file raises ValueError (its sha256 is checked before it is read)
                 reading = packshot_reading(source.sha256, path=Path(source.path), cache_dir=ctx.cache_dir)
             except (ImageError, ValueError, OSError) as e:
                 notes.append(f"pasted source {Path(source.path).name} could not be read again ({e}): the whole image was read")

@@ -17,6 +17,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from brandflow.qa import label_text
 from brandflow.qa.identity import IdentityCheck, IdentityThresholds
+from brandflow.records import sha256_file
 from brandflow.spec import QASpec
 
 FONT = Path(__file__).resolve().parents[2] / "brandflow" / "assets" / "fonts" / "DejaVuSans-Bold.ttf"
@@ -96,27 +97,34 @@ def _counting_ocr(monkeypatch) -> list[int]:
 def test_kept_reading_is_reused_by_a_new_process_and_gives_the_same_label(cartons, tmp_path, monkeypatch):
     """A resumed run (a new process, the same run folder) interprets the kept OCR lines instead of reading the
     packshot again, and gets the very same label; a damaged file is read again."""
+    label_text.clear_cache()  # other tests may have read this carton in this process
     calls = _counting_ocr(monkeypatch)
-    first = label_text.packshot_label("sha-kept", path=cartons["oat"], cache_dir=tmp_path)
-    kept = list(tmp_path.glob("sha-kept-*.json"))
+    sha = sha256_file(cartons["oat"])
+    first = label_text.packshot_label(sha, path=cartons["oat"], cache_dir=tmp_path)
+    kept = list(tmp_path.glob(f"{sha}-*.json"))
     assert len(calls) == 1 and len(kept) == 1 and first.legible
     label_text.clear_cache()  # a new process: nothing in memory
-    again = label_text.packshot_label("sha-kept", path=cartons["oat"], cache_dir=tmp_path)
+    again = label_text.packshot_label(sha, path=cartons["oat"], cache_dir=tmp_path)
     assert len(calls) == 1, "the kept reading was not reused"
     assert again.lines == first.lines and again.engine == first.engine and again.seconds == 0.0
     assert all(np.array_equal(a.pixels, b.pixels) for a, b in zip(again.lines, first.lines))
     kept[0].write_text("{not json", encoding="utf-8")
     label_text.clear_cache()
-    assert label_text.packshot_label("sha-kept", path=cartons["oat"], cache_dir=tmp_path).lines == first.lines
+    assert label_text.packshot_label(sha, path=cartons["oat"], cache_dir=tmp_path).lines == first.lines
     assert len(calls) == 2
+    label_text.clear_cache()  # a file whose bytes are not the key's is not read under that key
+    with pytest.raises(ValueError, match="sha256 differs"):
+        label_text.packshot_reading(sha, path=cartons["soy"])
 
 
 def test_threads_asking_for_one_packshot_read_it_once(cartons, monkeypatch):
     from concurrent.futures import ThreadPoolExecutor
 
+    label_text.clear_cache()
     calls = _counting_ocr(monkeypatch)
     with ThreadPoolExecutor(4) as pool:
-        labels = list(pool.map(lambda _: label_text.packshot_label("sha-threads", path=cartons["soy"]), range(4)))
+        sha = sha256_file(cartons["soy"])
+        labels = list(pool.map(lambda _: label_text.packshot_label(sha, path=cartons["soy"]), range(4)))
     assert len(calls) == 1 and all(lb.lines == labels[0].lines and lb.legible for lb in labels)
 
 def test_label_saying_something_else_fails_on_label_text(cartons, run):
