@@ -17,7 +17,7 @@
 
 Only then is the answer "nothing to do": the earlier manifest stands as the record (its exit status is
 the run's), Prefect is not imported, no server starts and no file is written; the only change to the run folder is
-that temporary files a killed writer left behind are deleted (:func:`remove_dead_temps`: a run killed after its
+that temporary files a killed writer left behind are deleted (:func:`~brandflow.safenames.remove_stale_temps_below`: a run killed after its
 manifest was written, while writing a file it then never finished, would otherwise keep them for good, since no later
 run writes there). Anything else — one missing
 file, a changed feed row, a failed last run — returns the reason and the flow runs as always (resuming
@@ -29,7 +29,6 @@ what is done, exactly once). Campaigns whose every run must do something visible
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,7 +41,7 @@ from brandflow.pipeline.preflight import Preflight
 from brandflow.publishers.base import publisher_for
 from brandflow.publishers.keys import sanitise_segment
 from brandflow.records import JobRecord, sha256_file
-from brandflow.safenames import remove_stale_temps
+from brandflow.safenames import remove_stale_temps_below
 
 #: Fields of a job record (and of its attempts) that say when or how fast the work was done, not what it is.
 _WHEN = {"published", "publish_error", "cost"}
@@ -119,18 +118,8 @@ def finished_run(checked: Preflight, campaign: Path, run_dir: Path, target: str)
         if not holds(f"{folder}/{f.name}", sha256_file(f)):
             return None, f"the run record's {f.name} at the target differs from the run folder's"
     uri_for = getattr(publisher, "uri_for", None)
-    remove_dead_temps(run_dir)
+    remove_stale_temps_below(run_dir)
     return FinishedRun(manifest, manifest_path, report, uri_for(f"{folder}/report.html") if uri_for else None), ""
-
-
-def remove_dead_temps(run_dir: Path) -> int:
-    """Delete, in every folder below ``run_dir``, the temporary files of :func:`brandflow.safenames.atomic_temp`
-    whose writer process is gone (:func:`brandflow.safenames.remove_stale_temps`); returns how many. Symlinked
-    folders are not followed. A few ms for the example's run folder (one ``scandir`` per folder)."""
-    removed = 0
-    for folder, _dirs, _files in os.walk(run_dir):
-        removed += remove_stale_temps(Path(folder))
-    return removed
 
 
 def checked_images(run_dir: Path) -> dict[str, str]:

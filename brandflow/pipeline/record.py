@@ -18,6 +18,7 @@ from brandflow.pipeline.outcome import keep_aside
 from brandflow.publishers.base import TargetUnavailableError
 from brandflow.records import Attempt, Job, JobRecord, PublishedAsset
 from brandflow.redact import redact, strip_signature
+from brandflow.safenames import remove_stale_temps_below
 from brandflow.review.report import render_report
 
 log = logging.getLogger(__name__)
@@ -85,8 +86,12 @@ def unfinished(job: Job, error: str) -> JobRecord:
 
 
 def write_record(manifest: RunManifest, run_dir: Path) -> tuple[Path, Path]:
-    """Write ``manifest.json`` and ``report.html`` into ``run_dir``; returns their paths."""
+    """Write ``manifest.json`` and ``report.html`` into ``run_dir``; returns their paths. First deletes the temporary
+    files that writers killed in an earlier run left anywhere in the run folder
+    (:func:`brandflow.safenames.remove_stale_temps_below`): a resumed run does not write into the folders of jobs that
+    were done, so nothing else would."""
     run_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps_below(run_dir)
     return manifest.write(run_dir / "manifest.json"), render_report(manifest, run_dir / "report.html")
 
 
