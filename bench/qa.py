@@ -228,8 +228,7 @@ def bench_work(tmp: Path, limit: int | None) -> tuple[list[str], dict]:
     label_text.clear_cache()
     source_text.clear_cache()
     clear_cutout_cache()
-    with identity._cache_lock:  # reference features (identity has no public reset)
-        identity._cache.clear()
+    identity.clear_cache()
     from brandflow.pipeline.plan import plan_jobs
     from brandflow.spec import load_campaign
 

@@ -14,13 +14,14 @@ from collections.abc import Iterator
 from collections import OrderedDict
 from contextlib import contextmanager
 from pathlib import Path
-from threading import Event, Lock
+from threading import Lock
 
 import numpy as np
 from cachetools import LRUCache
 from PIL import Image, ImageOps
 
 from brandflow.errors import ImageError
+from brandflow.once import OncePerKey
 from brandflow.safenames import regular_file_problem, write_atomic as _write_atomic
 
 #: Largest image decoded, in pixels (about 8K × 8K). Pillow's own default warns at 89 Mpx and
@@ -133,7 +134,7 @@ def verify_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> None:
             arr = np.asarray(to_rgba(im))
         except (OSError, ValueError):  # a mode to_rgba cannot convert: load_rgba will say so when a stage reads it
             return
-        _keep(key, arr, evict=False)
+        _decoded.offer(key, arr)
 
 
 def to_rgba(im: Image.Image) -> Image.Image:
@@ -154,24 +155,15 @@ def to_rgba(im: Image.Image) -> Image.Image:
 #: forbidden words) each read the same packshot at :data:`INPUT_MAX_SIDE`, and a WebP/JPEG 1080² decode costs
 #: 20–40 ms each time. 64 MB holds thirteen 1080² RGBA packshots, several products' worth for the pool's workers.
 DECODED_CACHE_BYTES = 64 * 2**20
-_decoded: LRUCache = LRUCache(maxsize=DECODED_CACHE_BYTES, getsizeof=lambda arr: arr.nbytes)
+#: Decodes, each made once however many threads ask for it at once (the job pool's workers often start on the same
+#: product's creatives together); one over a quarter of the cache is handed to its waiters but not kept (a huge input
+#: would evict everything else).
+_decoded: OncePerKey[np.ndarray] = OncePerKey(cache=LRUCache(maxsize=DECODED_CACHE_BYTES, getsizeof=lambda arr: arr.nbytes),
+                                              keep=lambda arr: arr.nbytes <= DECODED_CACHE_BYTES // 4)
 #: ``(w, h)`` pixels of files read by :func:`load_rgba`, from their header, keyed by the file's identity (resolved path,
 #: inode, size, mtime): a few tuples, so that a cached read asks the file system for a ``stat`` only.
 _header_sizes: LRUCache = LRUCache(maxsize=4096)
-#: Decodes in progress: cache key → :class:`_Flight`, so that threads asking for the same file at once decode it once.
-_in_flight: dict[tuple, _Flight] = {}
-_decoded_lock = Lock()
-
-
-class _Flight:
-    """One decode in progress: the threads that asked for the same key meanwhile wait on ``done``, then take ``arr``
-    (``(H, W, 4) uint8``, or ``None`` when the decode failed: each waiter then decodes itself and gets its own error)."""
-
-    __slots__ = ("done", "arr")
-
-    def __init__(self) -> None:
-        self.done = Event()
-        self.arr: np.ndarray | None = None
+_header_lock = Lock()
 
 
 def _cache_key(path: Path, max_pixels: int, max_side: int | None) -> tuple | None:
@@ -188,7 +180,7 @@ def _cache_key(path: Path, max_pixels: int, max_side: int | None) -> tuple | Non
     except (OSError, RuntimeError):  # missing, unreadable, a symlink loop
         return None
     if max_side is not None:
-        with _decoded_lock:
+        with _header_lock:
             size = _header_sizes.get(ident)
         if size is None:
             try:
@@ -197,21 +189,11 @@ def _cache_key(path: Path, max_pixels: int, max_side: int | None) -> tuple | Non
             except ImageError:  # open_image raises it again, with the key as asked
                 size = None
             if size is not None:
-                with _decoded_lock:
+                with _header_lock:
                     _header_sizes[ident] = size
         if size is not None and max(size) <= max_side:
             max_side = None
     return ident + (max_pixels, max_side)
-
-
-def _keep(key: tuple, arr: np.ndarray, evict: bool = True) -> None:
-    """Put a decode in the cache: never one over a quarter of it (a huge input would evict everything else), and with
-    ``evict=False`` only into free room. Call without ``_decoded_lock`` held."""
-    if arr.nbytes > DECODED_CACHE_BYTES // 4:
-        return
-    with _decoded_lock:
-        if evict or _decoded.currsize + arr.nbytes <= _decoded.maxsize:
-            _decoded[key] = arr
 
 
 def load_rgba(path: str | Path, max_pixels: int = MAX_PIXELS, max_side: int | None = None) -> np.ndarray:
@@ -232,30 +214,8 @@ def load_rgba(path: str | Path, max_pixels: int = MAX_PIXELS, max_side: int | No
     """
     path = Path(path)
     key = _cache_key(path, max_pixels, max_side)
-    if key is None:
-        return np.asarray(to_rgba(open_image(path, max_pixels, max_side)))
-    with _decoded_lock:
-        arr = _decoded.get(key)
-        if arr is not None:
-            return arr
-        flight = _in_flight.get(key)
-        first = flight is None
-        if first:
-            flight = _in_flight[key] = _Flight()
-    if not first:
-        flight.done.wait()
-        if flight.arr is not None:
-            return flight.arr
-        return np.asarray(to_rgba(open_image(path, max_pixels, max_side)))  # the first decode failed: this one's error
-    try:
-        arr = np.asarray(to_rgba(open_image(path, max_pixels, max_side)))
-        flight.arr = arr
-        _keep(key, arr)
-        return arr
-    finally:
-        with _decoded_lock:
-            del _in_flight[key]
-        flight.done.set()
+    decode = lambda: np.asarray(to_rgba(open_image(path, max_pixels, max_side)))  # noqa: E731
+    return decode() if key is None else _decoded.get(key, decode)[0]
 
 
 def flatten_on_white(rgba: np.ndarray) -> np.ndarray:

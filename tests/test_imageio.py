@@ -173,10 +173,13 @@ def test_a_packshot_is_decoded_once_across_stages_threads_and_the_feed_check(tmp
         t.join()
     assert decodes.count(path2) == 1 and all(a is got[0] for a in got), "concurrent reads of one file: one decode"
 
-    monkeypatch.setattr(imageio, "_decoded", imageio.LRUCache(maxsize=60 * 90 * 4 + 1, getsizeof=lambda a: a.nbytes))
+    small = imageio.LRUCache(maxsize=60 * 90 * 4 + 1, getsizeof=lambda a: a.nbytes)
+    monkeypatch.setattr(imageio, "_decoded", imageio.OncePerKey(cache=small))
     kept = load_rgba(path2)  # fills the (small) cache
+    before = len(decodes)
     imageio.verify_image(path)  # no free room: the feed check evicts nothing
-    assert len(imageio._decoded) == 1 and next(iter(imageio._decoded.values())) is kept and load_rgba(path2) is kept
+    assert len(small) == 1 and next(iter(small.values())) is kept
+    assert load_rgba(path2) is kept and len(decodes) == before + 1, "only the feed check decoded; path2 still kept"
 
 
 def test_published_png_is_fast_and_falls_back_to_the_smallest_encoding_under_a_byte_limit():

@@ -39,3 +39,26 @@ def test_a_failed_computation_keeps_nothing_and_the_lru_is_bounded():
     assert memo.get("c", lambda: -1) == (ord("c"), True)
     memo.clear()
     assert memo.get("c", lambda: -1) == (-1, False)
+
+
+def test_a_value_not_kept_still_reaches_the_threads_that_waited_and_offers_only_fill_free_room():
+    from cachetools import LRUCache
+
+    cache = LRUCache(maxsize=10, getsizeof=len)
+    memo: OncePerKey[str] = OncePerKey(cache=cache, keep=lambda v: len(v) <= 4)
+    calls = []
+
+    def huge():
+        calls.append(1)
+        time.sleep(0.2)
+        return "x" * 8  # over keep's limit: handed on, not kept
+
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda _: memo.get("big", huge), range(4)))
+    assert len(calls) == 1 and all(v is got[0][0] for v, _ in got) and "big" not in cache
+    memo.offer("a", "aaaa")
+    memo.offer("b", "bbbb")
+    memo.offer("c", "cccc")  # no room left for 4 more: not kept, nothing evicted
+    assert sorted(cache) == ["a", "b"]
+    memo.offer("c", "cccc", evict=True)
+    assert sorted(cache) == ["b", "c"]

@@ -272,6 +272,12 @@ _cache: OrderedDict[tuple[str, str], RefFeatures] = OrderedDict()
 _cache_lock = Lock()
 
 
+def clear_cache() -> None:
+    """Forget the reference features held in memory (tests and benchmarks; a new process starts with none)."""
+    with _cache_lock:
+        _cache.clear()
+
+
 def reference_features(path: str | Path) -> RefFeatures:
     """Features of a reference packshot, from a process-wide LRU cache keyed by (path, sha256 of the bytes).
 
