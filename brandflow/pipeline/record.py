@@ -101,13 +101,15 @@ def write_failure_record(
 ) -> RunFailedError:
     """Write the run record of a run that failed with ``error`` after planning and return the
     :class:`RunFailedError` to raise. ``records`` are the job records known so far (``None``: none yet;
-    every planned job is then recorded as unfinished). Never raises: if the record cannot be written
-    (the disk is full), the returned error says so."""
+    every planned job is then recorded as unfinished). Temporary files of killed writers are removed first, as by
+    :func:`write_record`. Never raises: if the record cannot be written (the disk is full), the returned error
+    says so."""
     message = redact(f"{type(error).__name__}: {error}")[:4000]
     if records is None:
         records = [unfinished(job, message) for job in jobs]
     manifest_path = report = None
     try:
+        remove_stale_temps_below(run_dir)  # as write_record: the next run resumes into this folder
         manifest = manifest_of(records).model_copy(update={"error": message})
         manifest_path = manifest.write(run_dir / "manifest.json")
         report = render_report(manifest, run_dir / "report.html")

@@ -85,12 +85,17 @@ _lock = Lock()
 
 
 def default_threads() -> int:
-    """ONNX Runtime intra-op threads: ``OMP_THREAD_LIMIT`` when set (as for Tesseract), else ONNX Runtime's
-    default (``-1``: one per physical core)."""
+    """ONNX Runtime intra-op threads: ``OMP_THREAD_LIMIT`` when set to a number ≥ 1 (as for Tesseract), else 1.
+
+    One thread, not ONNX Runtime's one per core, because brandflow runs several jobs at once and each reads in its
+    own thread: reading 24 packshots took 11.1–12.9 s of CPU with one intra-op thread against 15.6–18.6 s with two,
+    the same lines (3 alternated pairs of fresh processes on this 2-core machine, 2026-12-02). It is also the same
+    whatever ran first: the default used to follow ``OMP_THREAD_LIMIT``, which the Tesseract reader sets when it
+    is first used, so a run built engines of both kinds depending on which check read first."""
     try:
         return max(1, int(os.environ["OMP_THREAD_LIMIT"]))
     except (KeyError, ValueError):
-        return -1
+        return 1
 
 
 def get_engine(threads: int | None = None, det_max_side: int = DET_MAX_SIDE) -> Any:

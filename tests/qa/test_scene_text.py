@@ -131,3 +131,14 @@ def test_missing_package_names_the_install_command(monkeypatch):
         read_scene_text(np.zeros((64, 64, 3), np.uint8))
     with pytest.raises(ValueError, match=r"\(H, W, 3\) uint8"):
         read_scene_text(np.zeros((64, 64), np.uint8))
+
+
+@pytest.mark.parametrize(("env", "threads"), [(None, 1), ("2", 2), ("0", 1), ("many", 1)])
+def test_engine_threads_do_not_depend_on_which_reader_ran_first(monkeypatch, env, threads):
+    """One intra-op thread unless OMP_THREAD_LIMIT says otherwise: not ONNX Runtime's one per core (-1), which a run
+    got or not depending on whether Tesseract (which sets OMP_THREAD_LIMIT) had been used before."""
+    if env is None:
+        monkeypatch.delenv("OMP_THREAD_LIMIT", raising=False)
+    else:
+        monkeypatch.setenv("OMP_THREAD_LIMIT", env)
+    assert scene_text.default_threads() == threads
