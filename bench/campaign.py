@@ -211,10 +211,17 @@ def _become_subreaper() -> bool:
         return False
 
 
-def measure(mode: str, campaign: Path, out: Path, workers: int, env: dict[str, str], log: Path, cli: bool = False) -> dict:
+def measure(mode: str, campaign: Path, out: Path, workers: int, env: dict[str, str], log: Path, cli: bool = False,
+            cache: Path | None = None) -> dict:
     """Run one child to the end and account for it and every process below it; returns the figures. ``cli``: the
-    flow side runs ``brandflow run`` (preflight, no-op check, flow) instead of calling the flow."""
+    flow side runs ``brandflow run`` (preflight, no-op check, flow) instead of calling the flow. ``cache``: the
+    user's shared cache of QA readings (``BRANDFLOW_CACHE_DIR``) the run finds; ``None`` = a new, empty one beside
+    ``out``, removed afterwards (a first campaign on a new machine: every packshot is read)."""
     import psutil
+
+    fresh = cache is None
+    cache = out.parent / f"{out.name}.user-cache" if cache is None else cache
+    env = {**env, "BRANDFLOW_CACHE_DIR": str(cache)}
 
     cmd = [sys.executable, __file__, "--child", "--mode", mode, "--campaign", str(campaign), "--out", str(out), "--workers", str(workers)]
     cmd += ["--cli"] if cli else []
@@ -278,6 +285,8 @@ def measure(mode: str, campaign: Path, out: Path, workers: int, env: dict[str, s
             others += 1
         stdout.seek(0)
         text = stdout.read().decode()
+    if fresh:
+        shutil.rmtree(cache, ignore_errors=True)
     if proc.returncode:
         raise SystemExit(f"{mode} run failed (exit {proc.returncode}); see {log}")
     result = json.loads(text.strip().splitlines()[-1])

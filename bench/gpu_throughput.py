@@ -491,6 +491,7 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+    os.environ["BRANDFLOW_CACHE_DIR"] = "off"  # every run reads its packshots, as a first campaign does
     # unattended: a busy machine can take longer than Prefect's default 20 s to start its ephemeral server
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     sys.exit(main())

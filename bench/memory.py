@@ -78,7 +78,7 @@ def main() -> None:
         runs = []
         for _ in range(args.repeat):
             out = subprocess.run([sys.executable, "-c", CHILD, str(ROOT), str(folder)], capture_output=True, text=True,
-                                 env={**os.environ, "OMP_THREAD_LIMIT": "1"})
+                                 env={**os.environ, "OMP_THREAD_LIMIT": "1", "BRANDFLOW_CACHE_DIR": "off"})
             if out.returncode:
                 sys.exit(out.stderr[-2000:])
             runs.append(json.loads(out.stdout.strip().splitlines()[-1]))

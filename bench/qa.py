@@ -57,6 +57,7 @@ from __future__ import annotations
 import os
 
 os.environ["OMP_THREAD_LIMIT"] = "1"  # before Tesseract / ONNX Runtime / OpenMP are loaded
+os.environ["BRANDFLOW_CACHE_DIR"] = "off"  # a first campaign: no packshot read by an earlier run (readings stay in the run folder)
 
 import argparse  # noqa: E402
 import platform  # noqa: E402

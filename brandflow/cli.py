@@ -285,6 +285,7 @@ def qa(
     """
     from rich.markup import escape
 
+    from brandflow.cachedir import QA_READINGS, shared_folder
     from brandflow.imageio import load_rgb
     from brandflow.qa.base import CheckContext, run_checks
     from brandflow.qa.recorded import recorded_regions
@@ -299,10 +300,11 @@ def qa(
         ["format", "text", "colour"] + (["identity"] if reference else [])
     )
     results: dict[str, QAResult] = {}
+    readings = shared_folder(QA_READINGS)  # a reference packshot read by an earlier run or call is not read again
     for image in images:
         found = recorded_regions(image) if recorded else None
         ctx = CheckContext(path=image, brand=kit, expected_text=tuple(expect_text or ()), references=tuple(reference or ()),
-                           regions=found.regions if found else ())
+                           regions=found.regions if found else (), cache_dir=readings)
         if found and not as_json:
             out.print(f"{image}: text regions recorded by compose, from {found.source}")
         try:

@@ -44,6 +44,12 @@ def prefect_harness():
 
 
 @pytest.fixture(autouse=True)
+def _own_user_cache(tmp_path_factory, monkeypatch):
+    """No test reads or fills the developer's ~/.cache/brandflow: each test starts with an empty QA readings cache."""
+    monkeypatch.setenv("BRANDFLOW_CACHE_DIR", str(tmp_path_factory.mktemp("user-cache")))
+
+
+@pytest.fixture(autouse=True)
 def _no_reviewers_keyfile(tmp_path_factory, monkeypatch):
     """No test reads the developer's ~/.config/brandflow/reviewers.json: reviewer checks are on only where a test adds reviewers."""
     monkeypatch.setenv("BRANDFLOW_REVIEWERS_FILE", str(tmp_path_factory.mktemp("reviewers") / "reviewers.json"))

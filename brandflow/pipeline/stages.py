@@ -27,6 +27,7 @@ from brandflow import registry
 from brandflow.locales import tesseract_lang
 from brandflow.records import Attempt, Creative, FeedRecord, GeneratedImage, Job, JobRecord, PublishedAsset, QAResult, sha256_file
 from brandflow.spec import BrandKit, CampaignSpec
+from brandflow.cachedir import QA_READINGS, shared_folder
 from brandflow.compose.overlay import compose
 from brandflow.pipeline.budget import BudgetExhaustedError, BudgetHold, BudgetMeter, generation_cost
 from brandflow.generators.base import get_generator
@@ -38,9 +39,9 @@ from brandflow.redact import redact
 from brandflow.safenames import slug
 
 R = TypeVar("R", bound=BaseModel)
-#: The run's folder of per-source QA results (``run_dir/work/<this>``): a job folder's name always ends in
-#: ``-<20 hex>``, so no job folder can be it.
-SOURCE_CACHE = "qa-sources"
+#: The folder of per-source QA results, in the user's cache (:mod:`brandflow.cachedir`) or, with that off, in the
+#: run (``run_dir/work/<this>``: a job folder's name always ends in ``-<20 hex>``, so no job folder can be it).
+SOURCE_CACHE = QA_READINGS
 log = logging.getLogger(__name__)
 
 
@@ -216,6 +217,14 @@ def _qa_record(creative: Creative, spec: CampaignSpec, brand: BrandKit, folder: 
     return folder / f"qa-{_digest(creative.sha256, spec.qa.model_dump(mode='json'), brand.model_dump(mode='json'))[:16]}.json"
 
 
+def readings_dir(run_dir: Path) -> Path:
+    """Where QA keeps its per-source readings (a packshot's lettering, a source's words; JSON named by content
+    sha256): the user's shared cache (:func:`brandflow.cachedir.shared_folder`), so another campaign or run folder
+    over the same catalogue reads no packshot again, or — cache off or unusable — ``run_dir/work/qa-sources``, so
+    at least a resumed run does not."""
+    return shared_folder(SOURCE_CACHE) or run_dir / "work" / SOURCE_CACHE
+
+
 def cached_attempt(job: Job, spec: CampaignSpec, brand: BrandKit, run_dir: Path) -> Attempt | None:
     """This attempt of ``job`` as an earlier run finished it — generated image, creative and QA result all
     recorded in its work folder with intact files (sha256 checked) — or ``None`` when any stage must still run.
@@ -245,7 +254,7 @@ def qa_stage(creative: Creative, job: Job, spec: CampaignSpec, brand: BrandKit, 
         moderation=creative.moderation,
         lang=tesseract_lang(job.locale),
         placed=None if creative.placed is None else tuple(creative.placed),
-        cache_dir=run_dir / "work" / SOURCE_CACHE,
+        cache_dir=readings_dir(run_dir),
     )
     result = run_checks(load_rgb_of(creative.path, creative.sha256), ctx, spec.qa.checks)
     _save(record, result)

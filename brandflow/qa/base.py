@@ -32,7 +32,8 @@ class CheckContext:
         placed: the inputs pasted into the image and their boxes (``Creative.placed``); with ``regions`` every source
             of letters, so text QA reads each source once per run instead of the whole image. ``None`` = unknown
             (a model drew the pixels; ``brandflow qa`` on any file): the whole image is read.
-        cache_dir: a folder of the run where checks keep per-source results across processes (resumed runs), or ``None``.
+        cache_dir: a folder where checks keep per-source results across processes, named by content sha256 (the
+            user's shared cache or the run's ``work/qa-sources``: ``pipeline.stages.readings_dir``), or ``None``.
     """
 
     path: Path

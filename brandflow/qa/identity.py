@@ -443,7 +443,7 @@ def score_of_match(m: dict) -> float:
 
 def label_of_reference(ref: RefFeatures, cache_dir: Path | None = None) -> label_text.PackshotLabel:
     """The reference's lettering (:func:`brandflow.qa.label_text.packshot_label`, cached by content sha256 in memory
-    and, with ``cache_dir``, in that folder of the run): read from its file; a reference made from an array without
+    and, with ``cache_dir``, in that folder): read from its file; a reference made from an array without
     a file has none (neutral)."""
     sha = ref.sha256
     if not sha:
@@ -468,7 +468,7 @@ def match_reference(ref: RefFeatures, cre: CreativeFeatures, read_label: bool = 
 
     Args:
         read_label: compare the packshot's lettering (:mod:`brandflow.qa.label_text`).
-        cache_dir: the run's folder where the packshot's lettering reading is kept across processes, or ``None``.
+        cache_dir: the folder where the packshot's lettering reading is kept across processes, or ``None``.
 
     Returns:
         ``{"matches": ratio-test matches, "inliers": affine-RANSAC inliers, "inlier_ratio",

@@ -53,7 +53,8 @@ import numpy as np
 from rapidfuzz import fuzz
 
 from brandflow.errors import MissingDependencyError
-from brandflow.imageio import flatten_on_white, load_rgba, write_atomic
+from brandflow.cachedir import keep
+from brandflow.imageio import flatten_on_white, load_rgba
 from brandflow.once import OncePerKey
 from brandflow.records import sha256_file
 
@@ -243,8 +244,9 @@ _readings: OncePerKey[Reading] = OncePerKey(CACHE_SIZE)
 def packshot_reading(sha256: str, rgba: np.ndarray | None = None, path: Path | None = None,
                      cache_dir: Path | None = None) -> Reading:
     """The scene-text lines of a packshot (content ``sha256``) on white at :data:`LABEL_SIDE`, read once: a
-    process-wide LRU cache keyed by ``sha256`` and — with ``cache_dir`` — kept as JSON in that folder of the run
-    (``work/qa-sources``), so a resumed run or a re-run of the run folder reads no packshot again (~0.5 s CPU each,
+    process-wide LRU cache keyed by ``sha256`` and — with ``cache_dir`` — kept as JSON in that folder (the user's
+    shared cache, else the run's ``work/qa-sources``), so a resumed run, another run folder or another campaign
+    over the same catalogue reads no packshot again (~0.5 s CPU each,
     the costliest part of a product's first creative). Threads asking for a packshot being read wait for that
     reading. One reading serves the identity check's label (:func:`packshot_label`) and the text check's forbidden
     words (``brandflow.qa.text``). The pixels come from ``rgba`` or, when ``None``, are loaded from ``path`` (at
@@ -285,8 +287,8 @@ def _read_or_reuse(sha256: str, rgba: np.ndarray | None, path: Path | None, cach
     read = scene_text.read_scene_text(_at_label_side(rgba), det_max_side=LABEL_SIDE)
     reading = tuple((ln.text, float(ln.conf), ln.box) for ln in read.lines)
     if disk is not None:
-        write_atomic(disk, json.dumps({"source": path.name if path else "", "engine": _engine_label(),
-                                       "label_side": LABEL_SIDE, "lines": [[t, c, list(b)] for t, c, b in reading]}).encode())
+        keep(disk, json.dumps({"sha256": sha256, "engine": _engine_label(), "label_side": LABEL_SIDE,
+                               "lines": [[t, c, list(b)] for t, c, b in reading]}).encode())
     return reading
 
 

@@ -29,7 +29,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from brandflow.imageio import INPUT_MAX_SIDE, flatten_on_white, load_rgba, write_atomic
+from brandflow.cachedir import keep
+from brandflow.imageio import INPUT_MAX_SIDE, flatten_on_white, load_rgba
 from brandflow.once import OncePerKey
 from brandflow.qa.words import Word
 from brandflow.records import PlacedImage, sha256_file
@@ -96,8 +97,8 @@ def source_words(source: PlacedImage, reader: Callable[[np.ndarray], list[Word]]
         source: a pasted input (path, sha256, box in the creative).
         reader: OCR of an ``(H, W, 3) uint8`` sRGB image → words, boxes in its pixels (e.g. Tesseract, psm 11).
         label: names the reader and its settings (engine, version, languages): part of the cache key.
-        cache_dir: a folder of the run (``work/qa-sources``) where readings are kept as JSON across processes,
-            so a resumed run reuses them; ``None`` = memory only.
+        cache_dir: a folder (the user's shared cache or the run's ``work/qa-sources``) where readings are kept as
+            JSON across processes, so a resumed run or another campaign reuses them; ``None`` = memory only.
 
     Returns:
         ``(words, cached)``: boxes in source pixels at the read size (:func:`read_side`); whether the reading was
@@ -132,8 +133,8 @@ def _read_or_reuse(source: PlacedImage, reader: Callable[[np.ndarray], list[Word
             words.append(Word("|", 0.0, (0, 0, 0, 0)))
         words += reader(np.ascontiguousarray(view))
     if disk is not None:
-        write_atomic(disk, json.dumps({"source": path.name, "side": side, "reader": label,
-                                       "words": [[w.text, w.conf, list(w.box)] for w in words]}).encode())
+        keep(disk, json.dumps({"sha256": source.sha256, "side": side, "reader": label,
+                               "words": [[w.text, w.conf, list(w.box)] for w in words]}).encode())
     return words, False
 
 

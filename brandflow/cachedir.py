@@ -1,0 +1,78 @@
+"""The user's cache folder: results that depend only on a file's content, kept across runs and campaigns.
+
+QA reads the lettering of every packshot (RapidOCR, ~0.5 s of CPU each) and the words of every pasted source
+(Tesseract, ~0.2 s). Those readings depend only on the file's bytes and the engine, so they are kept under the
+file's sha256 and the engine's name and version: a second campaign over the same catalogue, or a run into a new
+folder, reads no packshot again. Every file name there is a hex digest plus a fixed suffix; nothing from a feed
+or campaign becomes part of a path.
+
+``BRANDFLOW_CACHE_DIR`` chooses the folder; unset, it is ``$XDG_CACHE_HOME/brandflow`` (``~/.cache/brandflow``),
+the XDG Base Directory specification's place for non-essential data. Set it to ``off`` (or empty) to keep readings
+in each run folder only, as before. Keep it a folder only you can write: a reading found there is trusted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from brandflow.safenames import write_atomic
+
+log = logging.getLogger(__name__)
+_warned: set[Path] = set()  # each unusable folder is logged once per process, not once per creative
+
+ENV = "BRANDFLOW_CACHE_DIR"
+#: The sub-folder of QA's per-source readings (a packshot's lettering, a source's words), in the user's cache or a run's
+#: ``work/`` folder.
+QA_READINGS = "qa-sources"
+#: Values of :data:`ENV` that switch the shared cache off.
+OFF = frozenset({"", "0", "off", "no", "none", "false"})
+
+
+def user_cache_dir() -> Path | None:
+    """The shared cache folder (see the module doc), or ``None`` when :data:`ENV` switches it off. Pure: reads the
+    environment, creates nothing. A relative ``XDG_CACHE_HOME`` is ignored, as the XDG specification says."""
+    value = os.environ.get(ENV)
+    if value is not None:
+        return None if value.strip().lower() in OFF else Path(value).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path("~/.cache").expanduser()
+    return base / "brandflow"
+
+
+def shared_folder(name: str) -> Path | None:
+    """``<user cache>/<name>``, created (the cache folder itself private to the user: mode 0700), or ``None`` when the
+    cache is off or cannot be created (a read-only home, a file in the way): the caller then keeps its results in
+    the run folder. Never raises; a folder that cannot be created is logged as a warning, once per process.
+
+    Args:
+        name: a fixed sub-folder name of brandflow's (``"qa-sources"``), never user input.
+    """
+    root = user_cache_dir()
+    if root is None:
+        return None
+    try:
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        folder = root / name
+        folder.mkdir(exist_ok=True)
+    except OSError as e:
+        if root in _warned:
+            return None
+        _warned.add(root)
+        log.warning("the shared cache %s cannot be used (%s); readings are kept in the run folder only. "
+                    "Set %s to a writable folder, or to 'off'.", root, e, ENV)
+        return None
+    return folder
+
+
+def keep(path: Path, data: bytes) -> bool:
+    """Write a kept result atomically (:func:`brandflow.safenames.write_atomic`); returns whether it was written. A
+    full disk or a folder that became unwritable is logged as a warning and loses nothing but the keeping: the
+    result is computed again next time. Never raises ``OSError``."""
+    try:
+        write_atomic(path, data)
+    except OSError as e:
+        log.warning("could not keep %s (%s); it is computed again next time", path, e)
+        return False
+    return True
