@@ -9,6 +9,7 @@ folder rather than in Prefect's result store so that it can never point at a fil
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -51,13 +52,38 @@ def _digest(*parts: object) -> str:
 
 def work_dir(job: Job, spec: CampaignSpec, brand: BrandKit, run_dir: Path) -> Path:
     """``run_dir/work/<slug>-<key>``: the job's folder, named by the hash of everything that determines its
-    pixels; the product id gives only a slugged readable prefix (never a path component as it is)."""
-    key = job.content_key(spec.generator.options, brand.model_dump(mode="json"), spec.overlay.model_dump(mode="json"))
+    pixels (the brand kit's logo and fonts by their content, :func:`brand_key`); the product id gives only a
+    slugged readable prefix (never a path component as it is)."""
+    key = job.content_key(spec.generator.options, brand_key(brand), spec.overlay.model_dump(mode="json"))
     return run_dir / "work" / f"{slug(job.product_id, 32) or 'job'}-{key[:20]}"  # the id is only a readable prefix
 
 
+def brand_key(brand: BrandKit) -> dict:
+    """The brand kit as it determines pixels and QA: its fields as JSON, with the logo and font files named by their
+    sha256 instead of their paths. A new logo saved over the old file makes new creatives (a path would not change);
+    a campaign folder moved or mounted elsewhere keeps its keys, so its run resumes (a path would change)."""
+    data = brand.model_dump(mode="json")
+    data["logo"] = _file_key(brand.logo)
+    data["fonts"] = {role: _file_key(getattr(brand.fonts, role)) for role in data["fonts"]}
+    return data
+
+
+def _file_key(path: Path | None) -> str | None:
+    if path is None:
+        return None
+    st = Path(path).stat()  # the brand kit was checked when it was loaded: a file gone since is an error to see
+    return _sha256_of(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _sha256_of(path: str, size: int, mtime_ns: int) -> str:  # size and mtime key the memo: a rewritten file is hashed again
+    return sha256_file(path)
+
+
 def _load_cached(record: Path, model: type[R], image_field: str = "path") -> R | None:
-    """The stage record at ``record`` if it exists and its image file still has the recorded sha256."""
+    """The stage record at ``record`` if it exists and its image file still has the recorded sha256. The image is
+    looked for beside the record first (stage files live in the job's folder), so a run folder that was moved, copied
+    or mounted at another path resumes from its own files; the record's path then names that file."""
     if not record.is_file():
         return None
     try:
@@ -65,9 +91,13 @@ def _load_cached(record: Path, model: type[R], image_field: str = "path") -> R |
     except ValueError:
         return None
     image = getattr(obj, image_field, None)
-    if image is not None and (not Path(image).is_file() or sha256_file(image) != obj.sha256):  # type: ignore[attr-defined]
+    if image is None:
+        return obj
+    local = record.parent / Path(image).name
+    found = local if local.is_file() else Path(image)
+    if not found.is_file() or sha256_file(found) != obj.sha256:  # type: ignore[attr-defined]
         return None
-    return obj
+    return obj if found == Path(image) else obj.model_copy(update={image_field: found})
 
 
 def _save(record: Path, obj: BaseModel) -> None:
@@ -214,7 +244,7 @@ def compose_stage(generated: GeneratedImage, job: Job, spec: CampaignSpec, brand
 
 
 def _qa_record(creative: Creative, spec: CampaignSpec, brand: BrandKit, folder: Path) -> Path:
-    return folder / f"qa-{_digest(creative.sha256, spec.qa.model_dump(mode='json'), brand.model_dump(mode='json'))[:16]}.json"
+    return folder / f"qa-{_digest(creative.sha256, spec.qa.model_dump(mode='json'), brand_key(brand))[:16]}.json"
 
 
 def readings_dir(run_dir: Path) -> Path:

@@ -126,3 +126,47 @@ def test_pixels_in_memory_change_no_qa_decision(campaign_dir, tmp_path, monkeypa
                 for _, attempts in outcomes]
 
     assert decisions(fast) == decisions(slow)
+
+
+def test_a_moved_campaign_folder_resumes_from_its_own_files(campaign_dir, tmp_path):
+    """A CI workspace or a volume mounted at another path: the run resumes, and its records name the files where
+    they are now (a path in a key or a record would redo every job, or publish from the old place)."""
+    import shutil
+
+    here = tmp_path / "a"
+    shutil.copytree(campaign_dir, here, symlinks=True)  # packshots stay where they are (absolute links), as a mount's would
+    spec, brand, jobs = _plan(here, ["format", "colour"])
+    first = pj.run_batch(jobs, spec, brand, here / "runs" / "x")
+
+    there = tmp_path / "elsewhere" / "b"
+    there.parent.mkdir()
+    here.rename(there)
+    spec, brand, jobs = _plan(there, ["format", "colour"])
+    done, todo = pj.split_resumed(jobs, spec, brand, there / "runs" / "x")
+    assert todo == [] and len(done) == len(jobs)
+    for job, (_, attempts) in zip(jobs, first):
+        again = done[job.job_id][1][-1]
+        assert again.creative.sha256 == attempts[-1].creative.sha256
+        assert again.creative.path.is_relative_to(there) and again.creative.path.is_file()
+
+
+def test_a_new_logo_saved_over_the_old_file_makes_new_creatives(campaign_dir, tmp_path):
+    """The brand kit's files count by their content: the same path with new bytes is a new brand kit."""
+    from PIL import Image
+
+    data = yaml.safe_load((campaign_dir / "campaign.yaml").read_text())
+    data.setdefault("overlay", {})["logo"] = True
+    (campaign_dir / "campaign.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    logo = campaign_dir / "logo.png"
+    logo.unlink()  # the fixture's link to the example's logo: a file of our own instead
+    Image.new("RGBA", (400, 120), (24, 100, 236, 255)).save(logo)
+    spec, brand, jobs = _plan(campaign_dir, ["format"])
+    run_dir = tmp_path / "run"
+    first = pj.run_batch(jobs, spec, brand, run_dir)
+
+    Image.new("RGBA", (400, 120), (220, 20, 60, 255)).save(logo)  # the brand refresh: same name, new pixels
+    spec, brand, jobs = _plan(campaign_dir, ["format"])
+    done, todo = pj.split_resumed(jobs, spec, brand, run_dir)
+    assert done == {} and todo == jobs, "no creative with the old logo is reused"
+    again = pj.run_batch(todo, spec, brand, run_dir)
+    assert [a[-1].creative.sha256 for _, a in again] != [a[-1].creative.sha256 for _, a in first]
