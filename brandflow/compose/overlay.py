@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from itertools import product
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +42,7 @@ from brandflow.imageio import INPUT_MAX_SIDE, encode_within, hand_on, load_rgb_o
 from brandflow.glyphs import require_glyphs
 from brandflow.records import Box, Creative, GeneratedImage, Job, PlacedImage, TextPart, TextRegion, sha256_file
 from brandflow.spec import BrandKit, OverlaySpec
-from brandflow.compose.typeset import Face, FontChain, balanced_lines, script_of
+from brandflow.compose.typeset import Face, FontChain, balanced_lines, phrase_passes, script_of
 from brandflow.colour import contrast_ratio, rgb_to_hex
 from brandflow.compose.layout import FrameLayout, bottom_rows, frame_layout, safe_margin_px
 
@@ -263,10 +264,10 @@ class _Painter:
         max_w, max_h = x1 - x0 - reserve_right, y1 - y0
         if self.rtl:
             x0 += reserve_right
-        for max_lines in (2, 3):
+        for phrases, max_lines in product(phrase_passes(text), (2, 3)):  # whole phrases in 3 lines before split ones in 2
             for size in range(self.px(HEADLINE_PX), self.min_px - 1, -2):
                 font = self.face("headline", size)
-                lines = balanced_lines(font, text, max_w, max_lines)
+                lines = balanced_lines(font, text, max_w, max_lines, phrases=phrases)
                 if lines is None:
                     continue
                 block = _measure(self.draw, lines, font)
@@ -359,9 +360,9 @@ class _Painter:
         Raises ValueError naming the string and the box when it does not fit."""
         assert self.layout.legal is not None
         x0, y0, x1, y1 = self.layout.legal
-        for size in range(self.px(LEGAL_PX), self.min_px - 1, -2):
+        for phrases, size in product(phrase_passes(text), range(self.px(LEGAL_PX), self.min_px - 1, -2)):
             font = self.face("body", size)
-            lines = balanced_lines(font, text, x1 - x0, 2)
+            lines = balanced_lines(font, text, x1 - x0, 2, phrases=phrases)
             if lines is None:
                 continue
             block = _measure(self.draw, lines, font)

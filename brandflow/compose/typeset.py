@@ -18,11 +18,15 @@
   :func:`brandflow.glyphs.is_emoji`) is drawn with Noto Color Emoji (Debian ``fonts-noto-color-emoji``), a CBDT
   colour bitmap font FreeType loads only at its 109-px strike: drawn there with ``embedded_color`` and scaled by
   ``size / 109`` (Lanczos), advance and bitmap box scaled alike, on the line's baseline.
-* **Line breaks** — between words (spaces; Korean only there); in Chinese and Japanese between any two ideographs or kana, except
-  before closing punctuation and small kana and after opening brackets (JIS X 4051 *kinsoku*, the common
-  subset). Never inside a word: a word wider than the box is hyphenated at a pyphen (Hunspell patterns) point
-  only when the locale's language has patterns; otherwise the size shrinks, and if the minimum size does not
-  fit, the caller raises a job error naming the string and the box.
+* **Line breaks** — between words (spaces; Korean only there). Chinese, Japanese and Thai, written without spaces
+  between words, break between the phrases BudouX finds (Google's phrase segmenter, the models behind CSS
+  ``word-break: auto-phrase`` in Chrome; ``青い|パーカー``, ``เสื้อ|ฮู้ด``): never inside a word, as in spaced scripts.
+  Only where no size fits whole phrases do Chinese and Japanese break between any two ideographs or kana (the
+  caller's second pass, :func:`phrase_passes`), or inside one phrase wider than the box. Always with *kinsoku*: no line
+  starts with closing punctuation or small kana, none ends with an opening bracket (JIS X 4051, the common subset).
+  A word wider than the box is hyphenated at a pyphen (Hunspell patterns) point only when the locale's language
+  has patterns; otherwise the size shrinks, and if the minimum size does not fit, the caller raises a job error
+  naming the string and the box.
 * **Balance** — for a given size and line count, the break positions that minimise the widest line (exhaustive
   over break points for ≤ 4 lines; headlines are short), so two lines come out near equal, not one long and
   one orphan.
@@ -36,6 +40,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from itertools import combinations
 from pathlib import Path
+from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont, features
 
@@ -320,21 +325,84 @@ def _paste_bitmap_run(image: Image.Image, run: Run, origin: tuple[float, float],
 
 
 # --------------------------------------------------------------------------- line breaking
-def tokens(text: str) -> list[tuple[str, bool]]:
-    """``[(piece, space_before)]``: the units a line may break between. Words in spaced scripts; single
-    ideographs/kana in CJK, with kinsoku (no closing punctuation at a line start, no opening bracket at a line end)."""
+def tokens(text: str, lang: str | None = None, phrases: bool = True) -> list[tuple[str, bool]]:
+    """``[(piece, space_before)]``: the units a line may break between, with kinsoku (no closing punctuation or
+    small kana at a line start, no opening bracket at a line end). Words in spaced scripts; in Chinese, Japanese and
+    Thai the phrases of :func:`phrases_of` (``phrases=False``: single ideographs/kana, and a Thai word whole).
+
+    Args:
+        text: one string of overlay copy.
+        lang: the job's language (``"ja"``, ``"zh-TW"``; ``None``: told by the characters), choosing the BudouX model.
+        phrases: break Chinese and Japanese only between phrases (True) or between any two characters (False).
+    """
     out: list[tuple[str, bool]] = []
     for wi, word in enumerate(text.split()):
-        pieces: list[str] = []
-        for c in word:
-            if pieces and (not _is_cjk_breakable(c) and not _is_cjk_breakable(pieces[-1][-1]) or c in _NO_LINE_START
-                           or pieces[-1][-1] in _NO_LINE_END):
-                pieces[-1] += c
-            else:
-                pieces.append(c)
+        model = _phrase_model(word, lang) if phrases else None
+        pieces = _kinsoku(phrases_of(word, model)) if model else _char_pieces(word)
         for pi, p in enumerate(pieces):
             out.append((p, wi > 0 and pi == 0))
     return out
+
+
+def _char_pieces(word: str) -> list[str]:
+    """``word`` cut between any two ideographs or kana (kinsoku kept); other letters stay together."""
+    pieces: list[str] = []
+    for c in word:
+        if pieces and (not _is_cjk_breakable(c) and not _is_cjk_breakable(pieces[-1][-1]) or c in _NO_LINE_START
+                       or pieces[-1][-1] in _NO_LINE_END):
+            pieces[-1] += c
+        else:
+            pieces.append(c)
+    return pieces
+
+
+def _kinsoku(pieces: list[str]) -> list[str]:
+    """Join a piece that would start a line with closing punctuation or small kana to the one before, and a piece
+    ending with an opening bracket to the one after."""
+    out: list[str] = []
+    for p in pieces:
+        if out and (p[0] in _NO_LINE_START or out[-1][-1] in _NO_LINE_END):
+            out[-1] += p
+        else:
+            out.append(p)
+    return out
+
+
+def _phrase_model(word: str, lang: str | None) -> str | None:
+    """The BudouX model for ``word``: ``"th"`` for Thai letters; ``"ja"`` with kana or a Japanese ``lang``;
+    ``"zh-hant"`` for a Traditional-Chinese ``lang`` (``zh-TW``, ``zh-HK``, ``zh-Hant``), ``"zh-hans"`` for other
+    ideographs; ``None`` for a word of a spaced script (Korean included)."""
+    if any(script_of(c) == "thai" for c in word):
+        return "th"
+    if not any(_is_cjk_breakable(c) for c in word):
+        return None
+    code = (lang or "").lower().replace("_", "-")
+    if code.startswith("ja") or any(0x3040 <= ord(c) <= 0x30FF for c in word):
+        return "ja"
+    if code.startswith("zh") and any(tag in code.split("-") for tag in ("tw", "hk", "mo", "hant")):
+        return "zh-hant"
+    return "zh-hans"
+
+
+@lru_cache(maxsize=None)
+def _phrase_parser(model: str) -> Any:
+    import budoux
+
+    return {"ja": budoux.load_default_japanese_parser, "zh-hans": budoux.load_default_simplified_chinese_parser,
+            "zh-hant": budoux.load_default_traditional_chinese_parser, "th": budoux.load_default_thai_parser}[model]()
+
+
+def phrases_of(word: str, model: str) -> list[str]:
+    """``word`` (no spaces) cut into phrases by BudouX's ``model`` (``"ja"``, ``"zh-hans"``, ``"zh-hant"``, ``"th"``;
+    :func:`_phrase_model`); the pieces join back to ``word``. Source: Google's BudouX (Apache-2.0), the segmenter of
+    Chrome's ``word-break: auto-phrase``."""
+    return [p for p in _phrase_parser(model).parse(word) if p] or [word]
+
+
+def phrase_passes(text: str) -> tuple[bool, ...]:
+    """The ``phrases`` settings a caller tries in turn for ``text``: ``(True, False)`` when it has Chinese or Japanese
+    (whole phrases at every size first; between any two characters only if no size fits them), else ``(True,)``."""
+    return (True, False) if any(_is_cjk_breakable(c) for c in text) else (True,)
 
 
 def join(toks: list[tuple]) -> str:
@@ -369,16 +437,21 @@ def hyphenate(word: str, lang: str | None) -> list[str]:
     return [word[a:b] for a, b in zip(cuts, cuts[1:])]
 
 
-def balanced_lines(face: Face, text: str, max_w: float, max_lines: int, line_w=None) -> list[str] | None:
+def balanced_lines(face: Face, text: str, max_w: float, max_lines: int, line_w=None, phrases: bool = True) -> list[str] | None:
     """The fewest lines (≤ ``max_lines``) whose every line fits its width — ``line_w(i)`` pixels for line ``i``
     (e.g. short of a logo), else ``max_w`` — breaking where the widest line is narrowest; ``None`` when no
-    break fits. A word wider than a line is hyphenated when :func:`hyphenate` allows it."""
-    toks = tokens(text)
+    break fits. Breaks fall between the units of :func:`tokens` (``phrases`` as there); a word wider than a line
+    is hyphenated when :func:`hyphenate` allows it."""
+    toks = tokens(text, face.chain.lang, phrases)
     widths = line_w or (lambda i: max_w)
     # a word wider than a full line: split it at hyphenation points (never mid-word otherwise)
     fixed: list[tuple] = []
     for t, sp in toks:
         if face.length(t) > max_w:
+            pieces = _char_pieces(t)  # a Chinese or Japanese phrase wider than a line: between its characters
+            if len(pieces) > 1:
+                fixed += [(p, sp if k == 0 else False) for k, p in enumerate(pieces)]
+                continue
             parts = hyphenate(t, face.chain.lang)
             if len(parts) == 1:
                 return None
@@ -408,4 +481,5 @@ def balanced_lines(face: Face, text: str, max_w: float, max_lines: int, line_w=N
     return None
 
 
-__all__ = ["EMOJI_FONT", "Face", "FontChain", "Run", "balanced_lines", "has_raqm", "hyphenate", "script_of", "tokens"]
+__all__ = ["EMOJI_FONT", "Face", "FontChain", "Run", "balanced_lines", "has_raqm", "hyphenate", "phrase_passes", "phrases_of",
+           "script_of", "tokens"]

@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw
 from rapidfuzz.distance import Levenshtein
 
 from brandflow.compose.overlay import compose
-from brandflow.compose.typeset import CJK_INDEX, Face, FontChain, balanced_lines, has_raqm, hyphenate, tokens
+from brandflow.compose.typeset import CJK_INDEX, Face, FontChain, balanced_lines, has_raqm, hyphenate, phrase_passes, tokens
 from brandflow.glyphs import MissingGlyphsError, missing_glyphs
 from brandflow.records import GeneratedImage, Job, ReferenceImage, StructuredPrompt, Subject, sha256_file
 from brandflow.spec import FormatSpec, OverlaySpec, load_brand_kit
@@ -355,3 +355,56 @@ def test_a_price_in_an_arabic_line_records_its_parts_and_ocr_verifies_its_digits
     res = TextCheck().run(img, CheckContext(path=creative.path, brand=brand, regions=tuple(creative.regions), lang="ara+eng"))
     tess = next(m for m in res.metrics["regions"] if m["slot"] == "price")["engines"]["tesseract"]["tokens"]
     assert {"expected": "129.00", "read": "129.00", "status": "exact"} in tess, tess
+
+
+# --------------------------------------------------------------------------- phrases: Thai, Japanese, Chinese
+PHRASE_TITLES = [
+    ("th", "เสื้อฮู้ดสีน้ำเงินสำหรับวันฤดูใบไม้ร่วง"),
+    ("ja", "秋の日のための青いパーカー"),
+    ("zh-CN", "适合秋天的蓝色连帽衫"),
+]
+
+
+@pytest.mark.parametrize(("lang", "title"), PHRASE_TITLES)
+def test_scripts_without_spaces_break_between_phrases_never_inside_one(lang, title):
+    """Thai, Japanese and Chinese put no spaces between words: a line breaks where BudouX puts a phrase boundary
+    (Thai used to break nowhere, so a long Thai headline only shrank; CJK anywhere, inside words too)."""
+    from itertools import accumulate
+
+    face = Face(FontChain(BOLD, lang), 48)
+    toks = [t for t, _ in tokens(title, lang)]
+    assert "".join(toks) == title and len(toks) >= 4, toks
+    bounds = set(accumulate(len(t) for t in toks))
+    seen = set()
+    for max_w in range(int(max(map(face.length, toks))) + 1, int(face.length(title)) + 40, 23):
+        lines = balanced_lines(face, title, max_w, 3)
+        if lines is None:
+            continue
+        seen.add(len(lines))
+        assert "".join(lines) == title
+        assert set(accumulate(len(ln) for ln in lines)) <= bounds, ("a break inside a phrase", lines, toks)
+        assert all(face.length(ln) <= max_w for ln in lines)
+    assert {1, 2, 3} <= seen, seen
+
+
+def test_a_phrase_wider_than_the_line_breaks_between_characters():
+    ja = Face(FontChain(BOLD, "ja"), 48)
+    title = "秋の日のための青いパーカー限定セール"
+    assert "パーカー限定セール" in [t for t, _ in tokens(title, "ja")], "one phrase for BudouX"
+    narrow = int(ja.length("パーカー限定セール")) - 1
+    lines = balanced_lines(ja, title, narrow, 12)
+    assert lines is not None and "".join(lines) == title and all(ja.length(ln) <= narrow for ln in lines)
+    assert not any(ln[0] in "ー、。" for ln in lines), "kinsoku still holds"
+
+
+def test_whole_phrases_first_characters_only_when_no_size_fits():
+    assert phrase_passes("秋の青いパーカー") == (True, False)
+    assert phrase_passes("ลดราคาฤดูใบไม้ร่วง") == (True,) and phrase_passes("Blue hoodie") == (True,)
+    face = Face(FontChain(BOLD, "ja"), 48)
+    title = "毎日着たくなるパーカー"
+    toks = [t for t, _ in tokens(title, "ja")]
+    # a width two lines of whole phrases cannot fill but two lines of characters can: the caller's second pass
+    widths = [w for w in range(int(max(map(face.length, toks))) + 1, int(face.length(title)))
+              if balanced_lines(face, title, w, 2) is None and balanced_lines(face, title, w, 2, phrases=False) is not None]
+    assert widths, "such widths exist for this title"
+    assert "".join(balanced_lines(face, title, widths[0], 2, phrases=False)) == title
