@@ -52,7 +52,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "saleor"
 #: name → (feed repeats, formats, variants)
-SCALES = {"32": (1, "square", 1), "128": (1, "all", 2), "320": (10, "square", 1)}
+SCALES = {"32": (1, "square", 1), "128": (1, "all", 2), "320": (10, "square", 1), "photos": (1, "all", 1)}
+#: Real photos no one here made, for the held-out campaign ``photos`` (DreamBench subjects, CC-BY-4.0): nothing in the
+#: hot path was profiled or tuned on them (opaque 512-px JPEGs, segmented by GrabCut; no lettering on most).
+DREAMBENCH = next((p for p in (ROOT.parent / "shared" / "data" / "dreambench-dev",
+                               ROOT.parents[1] / "shared" / "data" / "dreambench-dev") if p.is_dir()), None)
 PROGRESS_EVERY = 3.0  # as the flow's progress artifact
 
 
@@ -64,6 +68,8 @@ def make_campaign(folder: Path, scale: str) -> Path:
     repeat, formats, variants = SCALES[scale]
     rows = list(csv.DictReader((EXAMPLE / "products.csv").open(encoding="utf-8")))
     folder.mkdir(parents=True, exist_ok=True)
+    if scale == "photos":
+        rows = _photo_rows(folder, rows[0])
     with (folder / "products.csv").open("w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
@@ -81,6 +87,22 @@ def make_campaign(folder: Path, scale: str) -> Path:
     path = folder / "campaign.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return path
+
+
+def _photo_rows(folder: Path, template: dict) -> list[dict]:
+    """The held-out feed: one product per DreamBench photo (copied into ``folder/photos``), priced 10–61 USD."""
+    if DREAMBENCH is None:
+        raise SystemExit("the photos scale needs ../shared/data/dreambench-dev beside the repository")
+    (folder / "photos").mkdir(exist_ok=True)
+    rows = []
+    for i, photo in enumerate(sorted(DREAMBENCH.glob("*/*.jpg"))):
+        subject = photo.parent.name
+        shutil.copy(photo, folder / "photos" / f"{subject}-{photo.stem}.jpg")
+        name = subject.replace("_", " ").rstrip("0123456789").strip().title()
+        rows.append({**{k: "" for k in template}, "id": f"{subject}-{photo.stem}", "title": f"{name} no. {photo.stem}",
+                     "description": f"A photo of {name.lower()} from DreamBench", "product_type": "Pets > Toys",
+                     "price": f"{10 + (i * 7) % 52}.00 USD", "image_link": f"photos/{subject}-{photo.stem}.jpg"})
+    return rows
 
 
 # --------------------------------------------------------------------------- one run (child process)
@@ -358,6 +380,7 @@ def table(results: list[dict], pairs: int) -> list[str]:
     for res in results:
         f, lp = res["runs"]["flow"], res["runs"]["loop"]
         name = {"32": "32 products, square, 1 variant", "128": "the example (square + story × 2)",
+                "photos": "held out: 52 DreamBench photos as products (square + story)",
                 "320": "320 products (feed ×10), square"}[res["scale"]] + (", no-op re-run" if res["noop"] else "")
         cpu_ratio = [a["cpu"] / b["cpu"] for a, b in zip(f, lp)]
         wall_ratio = [a["wall"] / b["wall"] for a, b in zip(f, lp)]
