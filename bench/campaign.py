@@ -16,7 +16,9 @@
   Both sides print every job's QA verdict; the driver checks they agree.
 
 Scales: ``32`` = the example's 32 products, square only, 1 variant (32 creatives); ``128`` = the example
-as shipped (square + story × 2 variants); ``320`` = the feed repeated 10× with new ids, square only.
+as shipped (square + story × 2 variants); ``320`` = the feed repeated 10× with new ids, square only; ``photos`` =
+held out, a campaign nothing was tuned on: the 52 DreamBench photos of ``../shared/data/dreambench-dev`` as products,
+square + story, 1 variant (104 creatives). Every run starts with an empty QA readings cache (a first campaign).
 ``--noop``: a re-run into a finished run folder (one finished folder per side, prepared before timing); there
 the flow side is ``brandflow run`` itself (it plans, finds the folder done and current, and finishes without
 starting Prefect: ``brandflow/pipeline/noop.py``), the loop side resumes every job as before. Full runs call the
