@@ -374,6 +374,14 @@ def alternate(scale: str, pairs: int, workers: int, base: Path, env: dict[str, s
             "same_creatives": len(creatives) == 1, "verdicts": runs["flow"][0]["verdicts"]}
 
 
+def _final_verdicts(verdicts: dict[str, list[str]]) -> dict[str, int]:
+    """How many jobs ended on each verdict (their last attempt's), most common first."""
+    counts: dict[str, int] = {}
+    for attempts in verdicts.values():
+        counts[attempts[-1]] = counts.get(attempts[-1], 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
 def table(results: list[dict], pairs: int) -> list[str]:
     lines = [
         "| run | creatives | side | CPU s (user+sys, server incl.) | wall s | peak RSS MB (flow + server) | flow/loop CPU | flow/loop wall |",
@@ -454,6 +462,9 @@ def main() -> None:
         + ", ".join(f"{r['scale']}{' no-op' if r['noop'] else ''} {'yes' if r['same_verdicts'] else 'NO'}" for r in results)
         + "; creatives byte-identical: "
         + ", ".join(f"{r['scale']}{' no-op' if r['noop'] else ''} {'yes' if r['same_creatives'] else 'NO'}" for r in results) + ".",
+        "Final QA verdicts (jobs; a job's last attempt): " + "; ".join(
+            f"{r['scale']}{' no-op' if r['noop'] else ''} " + ", ".join(f"{v} {n}" for v, n in _final_verdicts(r["verdicts"]).items())
+            for r in results) + ".",
     ]
     if ("32", False) in by and ("320", False) in by:
         small = statistics.median(r["rss_tree_mb"] for r in by[("32", False)]["runs"]["flow"])
