@@ -206,12 +206,15 @@ class TextRegion(_Record):
 
 class PlacedImage(_Record):
     """An input image pasted into a picture as it is (scaled, never re-drawn): a packshot the compositor placed, or
-    the logo compose pasted. ``box`` is where it lies in the picture, pixels (it may run past the frame when cropped)."""
+    the logo compose pasted. ``box`` is where it lies in the picture, pixels (it may run past the frame when cropped);
+    ``crop`` is the part of the input that box shows, as fractions of the input's width and height ``(x0, y0, x1, y1)``
+    (a cut-out trimmed to its product), or ``None`` when not recorded (the whole input, or a record from before)."""
 
     path: Path
     sha256: str
     role: Literal["primary_packshot", "alternate_view", "logo"]
     box: Box
+    crop: tuple[float, float, float, float] | None = None
 
 
 class GeneratedImage(_Record):

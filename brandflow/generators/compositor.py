@@ -77,11 +77,18 @@ _cache: OrderedDict[tuple[str, str], Image.Image] = OrderedDict()
 _cache_lock = Lock()
 
 
+#: Key of a cut-out's ``Image.info`` holding the part of its packshot it is (:func:`load_cutout`).
+CROP_INFO = "brandflow_crop"
+
+
 def load_cutout(path: str | Path, sha256: str) -> Image.Image:
     """The packshot at ``path`` as an RGBA cut-out trimmed to its alpha bounding box (alpha > 8).
 
     Cached in a process-wide LRU (32 entries) keyed by ``(path, sha256)`` — many jobs reuse one packshot;
     a changed file has a new sha256 and is decoded again. The returned image is shared: do not modify it.
+
+    ``info[CROP_INFO]`` holds the part of the packshot the cut-out is, as fractions ``(x0, y0, x1, y1)`` of its width
+    and height (recorded with each placement: ``PlacedImage.crop``).
 
     A soft shadow baked into the packshot *below* the product (rows under the lowest row with alpha > 160)
     is cut off, so the product can stand on a floor or plinth; the compositor draws its own shadow.
@@ -101,6 +108,7 @@ def load_cutout(path: str | Path, sha256: str) -> Image.Image:
             _cache.move_to_end(key)
             return _cache[key]
     rgba = load_rgba(path, max_side=INPUT_MAX_SIDE)  # a 62 MP packshot is cut down before any working copy
+    rgba_shape = rgba.shape  # the packshot's frame, for the crop recorded with every placement
     if int(rgba[..., 3].min()) == 255:
         rgba = _key_out_backdrop(rgba)
     solid_rows = np.flatnonzero((rgba[..., 3] > SOLID_ALPHA).any(axis=1))
@@ -110,6 +118,9 @@ def load_cutout(path: str | Path, sha256: str) -> Image.Image:
     box = im.getchannel("A").point(lambda a: 255 if a > TRIM_ALPHA else 0).getbbox()
     if box:
         im = im.crop(box)
+    x0, y0, x1, y1 = box or (0, 0, im.width, im.height)
+    h, w = int(rgba_shape[0]), int(rgba_shape[1])
+    im.info[CROP_INFO] = (round(x0 / w, 6), round(y0 / h, 6), round(x1 / w, 6), round(y1 / h, 6))
     with _cache_lock:
         _cache[key] = im
         while len(_cache) > _CACHE_SIZE:
@@ -281,6 +292,7 @@ class Placement:
     role: str
     box: tuple[int, int, int, int]
     scale: float = 1.0
+    crop: tuple[float, float, float, float] | None = None  # the part of the packshot pasted (load_cutout's CROP_INFO)
 
 
 @dataclass(frozen=True)
@@ -403,7 +415,7 @@ class CompositorGenerator(Generator):
         # every letter in these pixels comes from the pasted packshots (the backdrop, shadows, panel and leaves have
         # none): recorded so that text QA reads each packshot once per run instead of every whole image
         placed = [PlacedImage(path=job.references[p.ref].path, sha256=job.references[p.ref].sha256, role=p.role,  # type: ignore[arg-type]
-                              box=Box(x0=p.box[0], y0=p.box[1], x1=p.box[2], y1=p.box[3])) for p in scene.placements]
+                              box=Box(x0=p.box[0], y0=p.box[1], x1=p.box[2], y1=p.box[3]), crop=p.crop) for p in scene.placements]
         return GeneratedImage(
             path=Path(out_path), width=image.width, height=image.height, sha256=sha, seconds=round(time.perf_counter() - t0, 4),
             notes=list(scene.notes), placed=placed,
@@ -450,7 +462,8 @@ class CompositorGenerator(Generator):
             if self.shadow:
                 self._contact_shadow(canvas, prod, x, y, light_dx, look)
             canvas.paste(prod, (x, y), prod)
-            placements.append(Placement(refs[ref_i][0], refs[ref_i][1].role, (x, y, x + prod.width, y + prod.height), round(k, 4)))
+            placements.append(Placement(refs[ref_i][0], refs[ref_i][1].role, (x, y, x + prod.width, y + prod.height), round(k, 4),
+                                        cutouts[ref_i].info.get(CROP_INFO)))
         if panel is not None:  # after the shadows: the panel stays the exact primary
             ImageDraw.Draw(canvas).rectangle([panel[0], panel[1], panel[2] - 1, panel[3] - 1], fill=primary)
         if look.leaves:

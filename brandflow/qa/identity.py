@@ -82,7 +82,7 @@ from brandflow.imageio import INPUT_MAX_SIDE, load_rgba
 from brandflow.qa import label_text
 from brandflow.qa.base import CheckContext
 from brandflow.qa.segment import ALPHA_PRODUCT, grabcut_mask, product_mask
-from brandflow.records import CheckResult, sha256_file
+from brandflow.records import CheckResult, PlacedImage, sha256_file
 from brandflow.registry import PluginOptions
 
 #: Longest side of a reference packshot when its features are computed, px.
@@ -100,8 +100,9 @@ RATIO = 0.8
 #: RANSAC reprojection threshold as a share of the creative's longest side (6.5 px at 1080 px).
 RANSAC_REL = 0.006
 #: Inliers from which the matched outline (the reference mask mapped by the affine transform) is trusted as
-#: the product's region in the creative; below it the creative is segmented (GrabCut) instead. Different
-#: products reach ≤ 7 inliers (p95 4) on the pasted calibration pairs.
+#: the product's region in the creative; below it the packshot's placement compose recorded is used when there is
+#: one (:func:`placement_transform`), else the creative is segmented (GrabCut). Different products reach ≤ 7
+#: inliers (p95 4) on the pasted calibration pairs.
 REGION_INLIERS = 10
 #: Colour agreement of aligned pixels: Euclidean distance in OpenCV 8-bit Lab (L ×2.55, a/b +128).
 AGREE_DIST = 20.0
@@ -462,17 +463,36 @@ def recoloured(inliers: float, pixel_agreement: float) -> bool:
     return inliers >= FULL_INLIERS and pixel_agreement < RECOLOURED_AGREE
 
 
+def placement_transform(ref: RefFeatures, placed: PlacedImage) -> np.ndarray | None:
+    """The ``(2, 3) float64`` affine map from reference pixels to creative pixels that compose's record says the
+    packshot was pasted with (``placed.crop`` of the packshot scaled into ``placed.box``), or ``None`` when the record
+    has no crop (made before crops were recorded) or an empty box."""
+    if placed.crop is None:
+        return None
+    h, w = ref.mask.shape
+    cx0, cy0, cx1, cy1 = placed.crop
+    b = placed.box
+    if cx1 <= cx0 or cy1 <= cy0 or b.x1 <= b.x0 or b.y1 <= b.y0:
+        return None
+    sx, sy = (b.x1 - b.x0) / ((cx1 - cx0) * w), (b.y1 - b.y0) / ((cy1 - cy0) * h)
+    return np.array([[sx, 0.0, b.x0 - cx0 * w * sx], [0.0, sy, b.y0 - cy0 * h * sy]])
+
+
 def match_reference(ref: RefFeatures, cre: CreativeFeatures, read_label: bool = True,
-                    cache_dir: Path | None = None) -> dict[str, float | int | str]:
+                    cache_dir: Path | None = None, placed: PlacedImage | None = None) -> dict[str, float | int | str]:
     """Compare one reference with a creative's features.
 
     Args:
         read_label: compare the packshot's lettering (:mod:`brandflow.qa.label_text`).
         cache_dir: the folder where the packshot's lettering reading is kept across processes, or ``None``.
+        placed: where compose recorded pasting this packshot (``Creative.placed``), or ``None`` (a model drew the
+            pixels, an image from elsewhere). When keypoints give fewer than :data:`REGION_INLIERS` inliers (a small,
+            smooth product), the packshot's mask is mapped through this record instead of segmenting the creative,
+            as text QA reads recorded regions; the pixels there must still agree with the packshot's.
 
     Returns:
         ``{"matches": ratio-test matches, "inliers": affine-RANSAC inliers, "inlier_ratio",
-        "region": "matched outline" | "segmented" (where the creative's product pixels came from),
+        "region": "matched outline" | "recorded placement" | "segmented" (where the creative's product pixels came from),
         "product_area": share of the creative in that region, "colour_similarity": a*b* histogram
         intersection [0, 1], "palette_delta_e": dominant-colour EMD in ΔE00, "pixel_agreement": share of
         aligned pixels within :data:`AGREE_DIST` (0 without a trusted transform), "reference_colours" /
@@ -503,7 +523,10 @@ def match_reference(ref: RefFeatures, cre: CreativeFeatures, read_label: bool = 
     inliers = int(out["inliers"])
     agree = 0.0
     wmask = None
-    if A is not None and inliers >= REGION_INLIERS:
+    region = "matched outline"
+    if (A is None or inliers < REGION_INLIERS) and placed is not None and (At := placement_transform(ref, placed)) is not None:
+        A, region = At, "recorded placement"
+    if A is not None and (inliers >= REGION_INLIERS or region == "recorded placement"):
         As = A * cre.small_scale
         size = (cre.lab_small.shape[1], cre.lab_small.shape[0])
         wmask = cv2.warpAffine(ref.mask, As, size, flags=cv2.INTER_NEAREST)
@@ -515,7 +538,7 @@ def match_reference(ref: RefFeatures, cre: CreativeFeatures, read_label: bool = 
         else:
             wmask = None
     if wmask is not None:
-        region, hist, pal = "matched outline", ab_histogram(cre.lab_small, wmask), palette(cre.rgb_small, wmask)
+        hist, pal = ab_histogram(cre.lab_small, wmask), palette(cre.rgb_small, wmask)
         area, region_mask = float((wmask > 0).mean()), wmask
     else:
         region_mask, hist, pal = cre.segmented()
@@ -678,7 +701,8 @@ class IdentityCheck:
             except (ImageError, ValueError, OSError) as e:  # a bad packshot is a finding, not a crash
                 unusable.append(f"{Path(path).name}: {e}")
                 continue
-            m = match_reference(ref, cre, read_label=th.label_text, cache_dir=ctx.cache_dir)
+            placed = next((p for p in ctx.placed or () if p.sha256 == ref.sha256 and p.role in ("primary_packshot", "alternate_view")), None)
+            m = match_reference(ref, cre, read_label=th.label_text, cache_dir=ctx.cache_dir, placed=placed)
             per.append({"reference": Path(path).name, **m})
             if m["score"] >= th.pass_score:
                 break
