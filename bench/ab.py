@@ -36,7 +36,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--before", required=True, help="the commit to compare against (any git revision)")
     ap.add_argument("--mode", choices=["loop", "flow"], default="loop")
-    ap.add_argument("--scale", choices=["32", "128", "320"], default="128")
+    ap.add_argument("--scale", choices=["32", "128", "320", "photos"], default="128")
     ap.add_argument("--pairs", type=int, default=3)
     ap.add_argument("--workers", type=int, default=3)
     args = ap.parse_args()
