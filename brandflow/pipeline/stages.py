@@ -40,9 +40,6 @@ from brandflow.redact import redact
 from brandflow.safenames import slug
 
 R = TypeVar("R", bound=BaseModel)
-#: The folder of per-source QA results, in the user's cache (:mod:`brandflow.cachedir`) or, with that off, in the
-#: run (``run_dir/work/<this>``: a job folder's name always ends in ``-<20 hex>``, so no job folder can be it).
-SOURCE_CACHE = QA_READINGS
 log = logging.getLogger(__name__)
 
 
@@ -252,7 +249,7 @@ def readings_dir(run_dir: Path) -> Path:
     sha256): the user's shared cache (:func:`brandflow.cachedir.shared_folder`), so another campaign or run folder
     over the same catalogue reads no packshot again, or — cache off or unusable — ``run_dir/work/qa-sources``, so
     at least a resumed run does not."""
-    return shared_folder(SOURCE_CACHE) or run_dir / "work" / SOURCE_CACHE
+    return shared_folder(QA_READINGS) or run_dir / "work" / QA_READINGS  # a job folder's name ends in -<20 hex>: never this
 
 
 def cached_attempt(job: Job, spec: CampaignSpec, brand: BrandKit, run_dir: Path) -> Attempt | None:
