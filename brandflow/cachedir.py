@@ -17,10 +17,11 @@ import logging
 import os
 from pathlib import Path
 
-from brandflow.safenames import write_atomic
+from brandflow.safenames import remove_stale_temps, write_atomic
 
 log = logging.getLogger(__name__)
 _warned: set[Path] = set()  # each unusable folder is logged once per process, not once per creative
+_swept: set[Path] = set()  # folders whose killed writers' temporary files this process removed (once: keep() does not)
 
 ENV = "BRANDFLOW_CACHE_DIR"
 #: The sub-folder of QA's per-source readings (a packshot's lettering, a source's words), in the user's cache or a run's
@@ -44,7 +45,8 @@ def user_cache_dir() -> Path | None:
 def shared_folder(name: str) -> Path | None:
     """``<user cache>/<name>``, created (the cache folder itself private to the user: mode 0700), or ``None`` when the
     cache is off or cannot be created (a read-only home, a file in the way): the caller then keeps its results in
-    the run folder. Never raises; a folder that cannot be created is logged as a warning, once per process.
+    the run folder. The first call per process removes temporary files that killed writers left there. Never raises;
+    a folder that cannot be created is logged as a warning, once per process.
 
     Args:
         name: a fixed sub-folder name of brandflow's (``"qa-sources"``), never user input.
@@ -56,6 +58,9 @@ def shared_folder(name: str) -> Path | None:
         root.mkdir(mode=0o700, parents=True, exist_ok=True)
         folder = root / name
         folder.mkdir(exist_ok=True)
+        if folder not in _swept:  # the cache only grows: sweeping it on every write would cost a scandir of all of it
+            _swept.add(folder)
+            remove_stale_temps(folder)
     except OSError as e:
         if root in _warned:
             return None
@@ -67,11 +72,12 @@ def shared_folder(name: str) -> Path | None:
 
 
 def keep(path: Path, data: bytes) -> bool:
-    """Write a kept result atomically (:func:`brandflow.safenames.write_atomic`); returns whether it was written. A
-    full disk or a folder that became unwritable is logged as a warning and loses nothing but the keeping: the
-    result is computed again next time. Never raises ``OSError``."""
+    """Write a kept result atomically (:func:`brandflow.safenames.write_atomic`, without its per-write sweep of the
+    folder: :func:`shared_folder` sweeps once per process); returns whether it was written. A full disk or a folder
+    that became unwritable is logged as a warning and loses nothing but the keeping: the result is computed again
+    next time. Never raises ``OSError``."""
     try:
-        write_atomic(path, data)
+        write_atomic(path, data, sweep=False)
     except OSError as e:
         log.warning("could not keep %s (%s); it is computed again next time", path, e)
         return False

@@ -71,11 +71,13 @@ def atomic_temp(target: Path) -> Path:
     return Path(name)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes, sweep: bool = True) -> None:
     """Write ``data`` to ``path`` through a writer-private temporary file and a rename, so a crash never
-    leaves half a file and two writers never share a temporary file; temporary files that killed writers
-    left in that folder are removed first."""
-    remove_stale_temps(path.parent)
+    leaves half a file and two writers never share a temporary file; with ``sweep``, temporary files that killed
+    writers left in that folder are removed first (one ``scandir`` of the folder: a caller writing many files into
+    one large folder sweeps it once itself, :func:`remove_stale_temps`, and passes ``sweep=False``)."""
+    if sweep:
+        remove_stale_temps(path.parent)
     tmp = atomic_temp(path)
     try:
         tmp.write_bytes(data)

@@ -119,3 +119,21 @@ def test_an_unwritable_cache_loses_nothing(campaign_dir, tmp_path, monkeypatch):
     verdicts, scene1, _ = _run(spec, brand, jobs, tmp_path / "run", monkeypatch)
     assert len(verdicts) == len(jobs) and len(scene1) == len(PRODUCTS)
     assert any((tmp_path / "run" / "work" / "qa-sources").iterdir()), "kept in the run folder instead"
+
+
+def test_a_killed_writers_temporary_file_in_the_cache_is_removed_once_per_process(monkeypatch, tmp_path):
+    """Writes into the shared cache do not scan it (it only grows); the first use in a process sweeps it instead."""
+    import subprocess
+    import sys
+
+    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout)
+    folder = tmp_path / "cache" / "qa-sources"
+    folder.mkdir(parents=True)
+    stale = folder / f".{'a' * 64}-0123456789abcdef.json.{dead}.k3j2.tmp"
+    stale.write_bytes(b"x")
+    monkeypatch.setenv("BRANDFLOW_CACHE_DIR", str(tmp_path / "cache"))
+    assert cachedir.shared_folder("qa-sources") == folder and not stale.exists()
+    again = folder / f".{'b' * 64}-0123456789abcdef.json.{dead}.k3j2.tmp"
+    again.write_bytes(b"x")
+    assert cachedir.keep(folder / f"{'c' * 64}-0123456789abcdef.json", b"{}")
+    assert cachedir.shared_folder("qa-sources") == folder and again.exists(), "swept once per process, not per write"
