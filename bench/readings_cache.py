@@ -76,7 +76,7 @@ def main() -> None:
         f"# bench/readings_cache.py — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, shared with other work: "
-        f"1-min load average {min(loads):.1f}–{max(loads):.1f}. The {args.mode} on the example at scale {args.scale} "
+        f"1-min load average {min(loads):.1f}–{max(loads):.1f}. The {args.mode} on bench/campaign.py's scale {args.scale} "
         f"({runs['cold'][0]['jobs']} creatives), {args.workers} workers; cold and warm alternated, {args.pairs} pairs, each a fresh "
         "process and run folder; CPU = user + sys of the whole process tree (Prefect's server included). Median (min–max).",
         "",
