@@ -25,12 +25,20 @@ starting Prefect: ``brandflow/pipeline/noop.py``), the loop side resumes every j
 flow as ``brandflow run`` does after its checks: Prefect's temporary server is started first
 (``flows/ephemeral.py``), so it boots while the flow's modules load.
 
+``--server long-lived``: the deployment case instead of the laptop's. One ``prefect server start`` (UI and
+services as a user runs it) is started before the warm-up and serves every flow run (``PREFECT_API_URL``), so no
+run boots a server. Its CPU is still counted: the server's whole process tree's user + sys is read before and after
+each run and the difference is added to that flow run (its idle loops during the run included, so the figure errs
+against the flow); its RSS is added to the flow's sampled tree. Its boot is reported apart, not spread over runs.
+The loop's runs do not use it; the server's CPU during them is reported as its idle cost.
+
     python bench/campaign.py                                 # make bench: 32 and 128, no-op, RSS 32 vs 320
     python bench/campaign.py --scales 32 --pairs 3           # one scale
     python bench/campaign.py --scales 128 --noop --pairs 3   # no-op re-runs only
+    python bench/campaign.py --scales 32,128 --server long-lived   # against one long-lived Prefect server
 
-Writes ``bench/results/campaign.md`` and, with ``--readme``, the table between the README's
-``<!-- bench:campaign -->`` markers. Nothing here asserts a target.
+Writes ``bench/results/campaign.md`` (``campaign-long-lived.md``) and, with ``--readme``, the table between the
+README's ``<!-- bench:campaign -->`` (``<!-- bench:campaign-long-lived -->``) markers. Nothing here asserts a target.
 """
 
 from __future__ import annotations
@@ -235,12 +243,95 @@ def _become_subreaper() -> bool:
         return False
 
 
+class LongLivedServer:
+    """One ``prefect server start`` for the whole benchmark, as a deployment runs it (UI and services on).
+
+    ``cpu()`` is the user + sys CPU seconds of its process tree so far (live processes and those it reaped);
+    ``rss()`` the tree's summed RSS in bytes; ``pids()`` the processes that belong to it (the driver must not
+    count them as a run's orphans or end them)."""
+
+    def __init__(self, env: dict[str, str], log: Path):
+        import socket
+
+        import httpx
+        import psutil
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}/api"
+        t0 = time.perf_counter()
+        with log.open("ab") as logf:
+            self.process = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+                                             "--port", str(port)], env=env, stdout=logf, stderr=logf)
+        self._root = psutil.Process(self.process.pid)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(f"prefect server start exited {self.process.returncode}; see {log}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        else:
+            self.stop()
+            raise SystemExit(f"prefect server start did not answer within 300 s; see {log}")
+        self.boot_cpu, self.boot_wall = self.cpu(), time.perf_counter() - t0
+
+    def _tree(self) -> list:
+        import psutil
+
+        try:
+            return [self._root, *self._root.children(recursive=True)]
+        except psutil.Error:
+            return []
+
+    def pids(self) -> set[int]:
+        return {p.pid for p in self._tree()}
+
+    def cpu(self) -> float:
+        import psutil
+
+        total = 0.0
+        for p in self._tree():
+            try:
+                t = p.cpu_times()
+                total += t.user + t.system + t.children_user + t.children_system
+            except psutil.Error:
+                pass
+        return total
+
+    def rss(self) -> int:
+        import psutil
+
+        total = 0
+        for p in self._tree():
+            try:
+                total += p.memory_info().rss
+            except psutil.Error:
+                pass
+        return total
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
 def measure(mode: str, campaign: Path, out: Path, workers: int, env: dict[str, str], log: Path, cli: bool = False,
-            cache: Path | None = None) -> dict:
+            cache: Path | None = None, server: LongLivedServer | None = None) -> dict:
     """Run one child to the end and account for it and every process below it; returns the figures. ``cli``: the
     flow side runs ``brandflow run`` (preflight, no-op check, flow) instead of calling the flow. ``cache``: the
     user's shared cache of QA readings (``BRANDFLOW_CACHE_DIR``) the run finds; ``None`` = a new, empty one beside
-    ``out``, removed afterwards (a first campaign on a new machine: every packshot is read)."""
+    ``out``, removed afterwards (a first campaign on a new machine: every packshot is read). ``server``: the
+    long-lived Prefect server the flow talks to; its CPU during a flow run is added to the run's, its RSS to the
+    run's tree (a loop run does not use it: its CPU then is returned as ``server_idle``)."""
     import psutil
 
     fresh = cache is None
@@ -251,7 +342,10 @@ def measure(mode: str, campaign: Path, out: Path, workers: int, env: dict[str, s
     cmd += ["--cli"] if cli else []
     peak = {"tree": 0}
     stop = threading.Event()
+    keep = server.pids() if server else set()
+    counted = server is not None and mode == "flow"
     with log.open("ab") as logf, tempfile.TemporaryFile() as stdout:
+        server_cpu0 = server.cpu() if server else 0.0
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=stdout, stderr=logf, env=env)
 
@@ -269,7 +363,7 @@ def measure(mode: str, campaign: Path, out: Path, workers: int, env: dict[str, s
                             rss += p.memory_info().rss
                         except psutil.Error:
                             pass
-                    peak["tree"] = max(peak["tree"], rss)
+                    peak["tree"] = max(peak["tree"], rss + (server.rss() if counted else 0))
                 except psutil.Error:
                     return
 
@@ -285,26 +379,33 @@ def measure(mode: str, campaign: Path, out: Path, workers: int, env: dict[str, s
             else:
                 others += 1
         wall = time.perf_counter() - t0
+        server_cpu = server.cpu() - server_cpu0 if server else 0.0
         stop.set()
         sampler.join()
         proc.returncode = os.waitstatus_to_exitcode(status)
-        leftover = psutil.Process().children()
+        leftover = [p for p in psutil.Process().children() if p.pid not in keep]
         for p in leftover:  # an orphan still running after its run: end it, count it
             p.terminate()
-        deadline = time.time() + 5
-        for p in leftover:
-            try:
-                p.wait(max(0.1, deadline - time.time()))
-            except psutil.TimeoutExpired:
-                p.kill()
-        while True:
+        deadline, pending = time.time() + 5, {p.pid for p in leftover}
+        while pending:  # reaped by wait4 (not psutil's wait, which would drop their rusage)
+            for pid in list(pending):
+                got, st, ru = os.wait4(pid, os.WNOHANG)
+                if got:
+                    cpu += ru.ru_utime + ru.ru_stime
+                    others += 1
+                    pending.discard(pid)
+            if pending:
+                if time.time() > deadline:
+                    for pid in pending:
+                        os.kill(pid, 9)
+                time.sleep(0.05)
+        while True:  # orphans that ended meanwhile; never blocks (a long-lived server stays our child)
             try:
                 pid, st, ru = os.wait4(-1, os.WNOHANG)
             except ChildProcessError:
                 break
             if pid == 0:
-                time.sleep(0.05)
-                continue
+                break
             cpu += ru.ru_utime + ru.ru_stime
             others += 1
         stdout.seek(0)
@@ -314,8 +415,9 @@ def measure(mode: str, campaign: Path, out: Path, workers: int, env: dict[str, s
     if proc.returncode:
         raise SystemExit(f"{mode} run failed (exit {proc.returncode}); see {log}")
     result = json.loads(text.strip().splitlines()[-1])
-    result.update(cpu=cpu, wall=wall, rss_tree_mb=peak["tree"] / 2**20, rss_max1_mb=maxrss / 1024,
-                  orphans=others, leftover=len(leftover))
+    result.update(cpu=cpu + (server_cpu if counted else 0.0), wall=wall, rss_tree_mb=peak["tree"] / 2**20,
+                  rss_max1_mb=maxrss / 1024, orphans=others, leftover=len(leftover),
+                  server_cpu=server_cpu if counted else 0.0, server_idle=0.0 if counted else server_cpu)
     return result
 
 
@@ -342,7 +444,7 @@ _kept: dict[str, dict[str, Path]] = {}
 
 
 def alternate(scale: str, pairs: int, workers: int, base: Path, env: dict[str, str], log: Path, noop: bool,
-              sides: tuple[str, ...] = ("flow", "loop")) -> dict:
+              sides: tuple[str, ...] = ("flow", "loop"), server: LongLivedServer | None = None) -> dict:
     """``pairs`` × (flow, loop), alternated; with ``noop`` each side re-runs into its own finished folder (the
     last full run's folder of that scale, kept for this, or one made first)."""
     folder = base / f"campaign-{scale}"
@@ -352,13 +454,13 @@ def alternate(scale: str, pairs: int, workers: int, base: Path, env: dict[str, s
     if noop:
         for mode in sides:
             if not finished[mode].is_dir():
-                measure(mode, campaign, finished[mode], workers, env, log)
+                measure(mode, campaign, finished[mode], workers, env, log, server=server)
     runs: dict[str, list[dict]] = {mode: [] for mode in ("flow", "loop")}
     loads = [os.getloadavg()[0]]
     for i in range(pairs):
         for mode in sides if i % 2 == 0 else tuple(reversed(sides)):
             out = finished[mode] if noop else base / f"run-{scale}-{mode}-{i}"
-            r = measure(mode, campaign, out, workers, env, log, cli=noop)
+            r = measure(mode, campaign, out, workers, env, log, cli=noop, server=server)
             runs[mode].append(r)
             loads.append(os.getloadavg()[0])
             print(f"  {scale}{' no-op' if noop else ''} {mode} #{i + 1}: cpu {r['cpu']:.1f} s, wall {r['wall']:.1f} s, "
@@ -409,17 +511,22 @@ def main() -> None:
     ap.add_argument("--mode", choices=["flow", "loop"], help=argparse.SUPPRESS)
     ap.add_argument("--campaign", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--cli", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "campaign.md")
+    ap.add_argument("--out", type=Path, default=None, help="default bench/results/campaign.md (campaign-long-lived.md)")
     ap.add_argument("--workers", type=int, default=3, help="the flow's task threads (BRANDFLOW_TASK_WORKERS) = the loop's pool")
     ap.add_argument("--scales", default=None, help="comma-separated from 32, 128, 320, each optionally with -noop (re-runs into "
                     "a finished folder) or -flow (flow only, one run); default: 32,128,128-noop,320-flow")
     ap.add_argument("--pairs", type=int, default=3, help="flow/loop pairs per scale, alternated (>= 3 for a figure to quote)")
     ap.add_argument("--noop", action="store_true", help="measure re-runs into a finished run folder instead")
     ap.add_argument("--readme", action="store_true", help="also rewrite the README's table between its bench:campaign markers")
+    ap.add_argument("--server", choices=["temporary", "long-lived"], default="temporary",
+                    help="temporary: each flow run boots Prefect's server, as `brandflow run` on a laptop (default); long-lived: "
+                    "one `prefect server start` serves every run, its CPU during each flow run counted (module doc)")
     args = ap.parse_args()
     if args.child:
         return child(args)
 
+    long_lived = args.server == "long-lived"
+    args.out = args.out or ROOT / "bench" / "results" / ("campaign-long-lived.md" if long_lived else "campaign.md")
     subreaper = _become_subreaper()
     tokens = args.scales.split(",") if args.scales else ["32", "128", "128-noop", "320-flow"]
     plan = [(t.split("-")[0], args.noop or t.endswith("-noop"), ("flow",) if t.endswith("-flow") else ("flow", "loop")) for t in tokens]
@@ -433,16 +540,24 @@ def main() -> None:
         log = ROOT / "bench" / "results" / "campaign.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text("")
-        print("warm-up (not counted): one flow run and one loop run, 32 creatives", flush=True)
-        warm = make_campaign(base / "warm", "32")
-        for mode in ("flow", "loop"):
-            measure(mode, warm, base / f"warm-{mode}", args.workers, env, log)
-        results = []
-        for scale, noop, sides in plan:
-            # the default plan's 320-flow only shows how RSS grows with the campaign: one flow run, no loop
-            pairs = 1 if len(sides) == 1 else args.pairs
-            print(f"{scale}{' no-op re-run' if noop else ''}: {pairs} × {'/'.join(sides)}", flush=True)
-            results.append(alternate(scale, pairs, args.workers, base, env, log, noop, sides))
+        server = LongLivedServer(env, log) if long_lived else None
+        try:
+            if server:
+                env = {**env, "PREFECT_API_URL": server.url}
+                print(f"long-lived server at {server.url}: booted in {server.boot_wall:.1f} s wall, {server.boot_cpu:.1f} s CPU", flush=True)
+            print("warm-up (not counted): one flow run and one loop run, 32 creatives", flush=True)
+            warm = make_campaign(base / "warm", "32")
+            for mode in ("flow", "loop"):
+                measure(mode, warm, base / f"warm-{mode}", args.workers, env, log, server=server)
+            results = []
+            for scale, noop, sides in plan:
+                # the default plan's 320-flow only shows how RSS grows with the campaign: one flow run, no loop
+                pairs = 1 if len(sides) == 1 else args.pairs
+                print(f"{scale}{' no-op re-run' if noop else ''}: {pairs} × {'/'.join(sides)}", flush=True)
+                results.append(alternate(scale, pairs, args.workers, base, env, log, noop, sides, server))
+        finally:
+            if server:
+                server.stop()
 
     loads = [x for r in results for x in r["loads"]]
     by = {(r["scale"], r["noop"]): r for r in results}
@@ -452,9 +567,13 @@ def main() -> None:
         f"Machine: {platform.machine()}, {os.cpu_count()} cores ({_cpu_model()}), {_mem_gib():.0f} GiB, Python {platform.python_version()}, "
         f"shared with other work: 1-min load average {min(loads):.1f}–{max(loads):.1f} during the runs. "
         f"{args.workers} worker threads on both sides; flow and loop alternated (A B A B …), each a fresh process and run folder; "
-        "CPU = user + sys of the run's process and every process below it (the ephemeral Prefect server included, "
-        f"{'orphans reaped here too' if subreaper else 'no subreaper: orphans would be missed'}); "
-        "peak RSS = the process tree's summed RSS, sampled every 50 ms. Median (min–max).",
+        "CPU = user + sys of the run's process and every process below it ("
+        + ("each flow run's share of the long-lived Prefect server: its whole tree's CPU during the run, idle loops included; "
+           if long_lived else "the ephemeral Prefect server included, ")
+        + f"{'orphans reaped here too' if subreaper else 'no subreaper: orphans would be missed'}); "
+        + ("peak RSS = the process tree's summed RSS, the long-lived server's added on the flow side, " if long_lived else
+           "peak RSS = the process tree's summed RSS, ")
+        + "sampled every 50 ms. Median (min–max).",
         "",
         *table(results, args.pairs),
         "",
@@ -479,8 +598,9 @@ def main() -> None:
                if hi32 < lo128 or hi128 < lo32 else
                "ranges that overlap: at this noise no per-creative cost can be told apart from the fixed cost per run")
         lines.append(f"What Prefect adds, flow − loop CPU per pair: {mid32:.1f} s ({lo32:.1f}–{hi32:.1f}) at 32 creatives, "
-                     f"{mid128:.1f} s ({lo128:.1f}–{hi128:.1f}) at 128, {per} (importing Prefect, starting and stopping the "
-                     "ephemeral API server).")
+                     f"{mid128:.1f} s ({lo128:.1f}–{hi128:.1f}) at 128, {per} ("
+                     + ("importing Prefect's client, the flow and task runs' API calls, the server's work for them)." if long_lived else
+                        "importing Prefect, starting and stopping the ephemeral API server)."))
     if ("128", False) in by:
         flow128 = statistics.median(r["cpu"] for r in by[("128", False)]["runs"]["flow"])
         lines.append(f"Throughput per core on the example: {128 / flow128 * 60:.0f} creatives per CPU-minute (flow, server counted).")
@@ -491,6 +611,12 @@ def main() -> None:
             lines.append(f"No-op re-runs at {res['scale']} (the flow side is `brandflow run`: it plans, finds the run folder done and "
                          f"current, and starts no Prefect): every flow-side run finished without Prefect: {'yes' if shortcut else 'NO'}; "
                          f"the loop reused every attempt in every run: {'yes' if every else 'NO — not a no-op'}.")
+    if server:
+        during = [r["server_cpu"] for res in results for r in res["runs"]["flow"]]
+        idle = [r["server_idle"] / r["wall"] for res in results for r in res["runs"]["loop"]]
+        lines.append(f"The long-lived server (`prefect server start`, UI and services on): booted once in {server.boot_wall:.1f} s wall, "
+                     f"{server.boot_cpu:.1f} s CPU, not counted in any run; its CPU during each flow run, counted in the flow's: "
+                     f"{fmt(during)} s" + (f"; while idle (during the loop's runs): {fmt(idle, 3)} s of CPU per second of wall." if idle else "."))
     left = sum(r["leftover"] for res in results for side in res["runs"].values() for r in side)
     if left:
         lines.append(f"**{left} process(es) were still running after their run ended** (killed and counted).")
@@ -504,7 +630,8 @@ def main() -> None:
     if args.readme:
         readme = ROOT / "README.md"
         body = readme.read_text()
-        a, b = "<!-- bench:campaign -->", "<!-- /bench:campaign -->"
+        marker = "campaign-long-lived" if long_lived else "campaign"
+        a, b = f"<!-- bench:{marker} -->", f"<!-- /bench:{marker} -->"
         if a in body and b in body:
             head, rest = body.split(a, 1)
             readme.write_text(head + a + "\n" + "\n".join(lines[2:]) + "\n" + b + rest.split(b, 1)[1])
