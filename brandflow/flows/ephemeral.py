@@ -48,14 +48,20 @@ def bind_ephemeral_server() -> bool:
     """Make every ephemeral Prefect server this process starts die with it (Linux); idempotent.
 
     Returns:
-        ``True`` when the binding is in place, ``False`` on a system without ``prctl`` or a Prefect without
-        ``SubprocessASGIServer._run_uvicorn_command`` (then only Prefect's exit hook stops the server).
+        ``True`` when the binding is in place or nothing needs it (this process started its server itself, or a
+        Prefect API is configured — ``PREFECT_API_URL``, a profile — so Prefect starts none), ``False`` on a system
+        without ``prctl`` or a Prefect without ``SubprocessASGIServer._run_uvicorn_command`` (then only Prefect's
+        exit hook stops the server).
     """
     global _bound
     if not sys.platform.startswith("linux"):
         return False
     if _started is not None:  # the server of this process is ours, bound already: Prefect starts none
         return True
+    from prefect.settings import get_current_settings
+
+    if get_current_settings().api.url:  # a deployment's worker, a long-lived server: no temporary server to bind, and
+        return True  # importing the server's code (its ORM and routes) only to find the class would cost ~1.3 s of CPU
     try:
         from prefect.server.api import server as prefect_server
 

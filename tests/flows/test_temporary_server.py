@@ -53,3 +53,16 @@ def test_flows_run_on_the_temporary_server_which_dies_with_its_process(tmp_path)
     while psutil.pid_exists(answer["pid"]) and psutil.Process(answer["pid"]).status() != psutil.STATUS_ZOMBIE:
         assert time.monotonic() < deadline, "the server outlived the process that started it (kill -9)"
         time.sleep(0.05)
+
+
+def test_against_a_configured_server_the_flow_process_imports_no_server_code(tmp_path):
+    """A deployment's worker or a long-lived server (``PREFECT_API_URL``): Prefect starts no temporary server, so there
+    is nothing to bind to the process and the server's code (~1.3 s of CPU to import) stays unloaded; without a
+    configured API the flow module binds the temporary server Prefect would start, which needs that code."""
+    probe = "import sys, brandflow.flows.campaign; print(any(m.startswith('prefect.server.api') for m in sys.modules))"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false")
+    configured = subprocess.run([sys.executable, "-c", probe], env={**env, "PREFECT_API_URL": "http://127.0.0.1:9/api"},
+                                capture_output=True, text=True, timeout=120)
+    bare = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
+    assert (configured.stdout.strip(), bare.stdout.strip()) == ("False", "True"), configured.stderr + bare.stderr
