@@ -9,12 +9,21 @@ or campaign becomes part of a path.
 ``BRANDFLOW_CACHE_DIR`` chooses the folder; unset, it is ``$XDG_CACHE_HOME/brandflow`` (``~/.cache/brandflow``),
 the XDG Base Directory specification's place for non-essential data. Set it to ``off`` (or empty) to keep readings
 in each run folder only, as before. Keep it a folder only you can write: a reading found there is trusted.
+
+The cache only grows (a reading is a few KB; a catalogue of 100 000 packshots keeps a few hundred MB).
+:func:`usage` measures it and :func:`prune` empties it, whole or of readings written before a date
+(``brandflow cache info`` / ``brandflow cache clear --older-than DAYS``). A pruned reading is simply read again.
+Only files whose names brandflow writes there are counted or removed: a cache folder pointed at a folder that also
+holds other files (a mistyped ``BRANDFLOW_CACHE_DIR=~``) loses none of them.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from brandflow.safenames import remove_stale_temps, write_atomic
@@ -29,6 +38,10 @@ ENV = "BRANDFLOW_CACHE_DIR"
 QA_READINGS = "qa-sources"
 #: Values of :data:`ENV` that switch the shared cache off.
 OFF = frozenset({"", "0", "off", "no", "none", "false"})
+#: The sub-folders brandflow keeps results in, and the names of those results: ``<content sha256>-<16 hex of the
+#: reader and its settings>.json`` (``qa/label_text.py``, ``qa/source_text.py``).
+SUBFOLDERS = (QA_READINGS,)
+_KEPT_NAME = re.compile(r"[0-9a-f]{64}-[0-9a-f]{16}\.json")
 
 
 def user_cache_dir() -> Path | None:
@@ -82,3 +95,78 @@ def keep(path: Path, data: bytes) -> bool:
         log.warning("could not keep %s (%s); it is computed again next time", path, e)
         return False
     return True
+
+
+@dataclass(frozen=True)
+class CacheUsage:
+    """What the shared cache holds (or what :func:`prune` removed from it).
+
+    Attributes:
+        folder: the cache folder (:func:`user_cache_dir`).
+        files: kept results (files brandflow named; nothing else in the folder is counted).
+        bytes: their size on disk, bytes (file sizes, not blocks).
+    """
+
+    folder: Path
+    files: int
+    bytes: int
+
+
+def _kept_entries(root: Path):  # noqa: ANN202 - an iterator of os.DirEntry
+    for name in SUBFOLDERS:
+        try:
+            entries = list(os.scandir(root / name))
+        except OSError:  # not made yet, or unreadable: nothing of ours to count there
+            continue
+        for entry in entries:
+            if _KEPT_NAME.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                yield entry
+
+
+def usage() -> CacheUsage | None:
+    """How many results the shared cache keeps and their bytes; ``None`` when the cache is off (:data:`ENV`).
+    Creates nothing; a folder that does not exist yet holds 0 files."""
+    root = user_cache_dir()
+    if root is None:
+        return None
+    files = size = 0
+    for entry in _kept_entries(root):
+        try:
+            size += entry.stat(follow_symlinks=False).st_size
+            files += 1
+        except OSError:  # removed meanwhile (another process pruning)
+            pass
+    return CacheUsage(root, files, size)
+
+
+def prune(older_than_days: float | None = None, *, now: float | None = None) -> CacheUsage | None:
+    """Remove the shared cache's kept results: all of them, or those written more than ``older_than_days`` days
+    ago (by file modification time: a result is written once, when first computed). Each removed result is
+    computed again when next needed; a run reading one as it is removed reads it again. Returns what was removed
+    (``None`` when the cache is off). Files brandflow did not name are never touched.
+
+    Args:
+        older_than_days: age in days (≥ 0), ``None`` for all.
+        now: the reference time, seconds since the epoch (default: the current time; tests pass a fixed one).
+
+    Raises:
+        ValueError: ``older_than_days`` is negative.
+        PermissionError / OSError: a kept file cannot be removed (the folder is not yours to write).
+    """
+    if older_than_days is not None and older_than_days < 0:
+        raise ValueError(f"older_than_days must be ≥ 0, got {older_than_days}")
+    root = user_cache_dir()
+    if root is None:
+        return None
+    cutoff = None if older_than_days is None else (time.time() if now is None else now) - older_than_days * 86400
+    files = size = 0
+    for entry in _kept_entries(root):
+        try:
+            st = entry.stat(follow_symlinks=False)
+            if cutoff is not None and st.st_mtime >= cutoff:
+                continue
+            os.unlink(entry.path)
+        except FileNotFoundError:  # another process pruned it first
+            continue
+        files, size = files + 1, size + st.st_size
+    return CacheUsage(root, files, size)

@@ -494,5 +494,42 @@ def reviewer_list() -> None:
     out.print("\n".join(names) if names else f"no reviewers in {reviewers.keyfile()}: anyone who can reach the Prefect API can approve")
 
 
+cache_app = typer.Typer(no_args_is_help=True, help="The shared cache of QA readings (BRANDFLOW_CACHE_DIR; README, What a run produces).")
+app.add_typer(cache_app, name="cache")
+
+
+@cache_app.command("info")
+def cache_info(as_json: Annotated[bool, typer.Option("--json", help="print a JSON object instead")] = False) -> None:
+    """Where the cache is, how many readings it keeps and their size."""
+    from brandflow.cachedir import ENV, usage
+
+    found = usage()
+    if as_json:
+        out.print_json(data=None if found is None else {"folder": str(found.folder), "files": found.files, "bytes": found.bytes})
+    elif found is None:
+        out.print(f"the shared cache is off ({ENV}); readings are kept in each run folder")
+    else:
+        out.print(f"{found.folder}: {found.files} readings, {found.bytes / 1e6:.1f} MB", markup=False, highlight=False)
+
+
+@cache_app.command("clear")
+def cache_clear(
+    older_than: Annotated[Optional[float], typer.Option("--older-than", min=0, metavar="DAYS",
+                                                         help="only readings written more than DAYS days ago")] = None,
+) -> None:
+    """Remove kept readings (all, or the old ones); each is read again when next needed. Files that brandflow did
+    not write there are left alone."""
+    from brandflow.cachedir import ENV, prune
+
+    try:
+        removed = prune(older_than)
+    except OSError as e:
+        raise _fail(BrandflowError(f"cannot clear the cache: {e}; check the folder's owner and permissions")) from None
+    if removed is None:
+        out.print(f"the shared cache is off ({ENV}): nothing to clear")
+    else:
+        out.print(f"{removed.folder}: removed {removed.files} readings, {removed.bytes / 1e6:.1f} MB", markup=False, highlight=False)
+
+
 if __name__ == "__main__":
     app()

@@ -137,3 +137,58 @@ def test_a_killed_writers_temporary_file_in_the_cache_is_removed_once_per_proces
     again.write_bytes(b"x")
     assert cachedir.keep(folder / f"{'c' * 64}-0123456789abcdef.json", b"{}")
     assert cachedir.shared_folder("qa-sources") == folder and again.exists(), "swept once per process, not per write"
+
+
+def test_the_cache_is_measured_and_cleared_and_a_cleared_reading_is_read_again(campaign_dir, tmp_path, monkeypatch):
+    import json
+    import os
+
+    from typer.testing import CliRunner
+
+    from brandflow.cli import app
+
+    cache = tmp_path / "user-cache"
+    monkeypatch.setenv("BRANDFLOW_CACHE_DIR", str(cache))
+    spec, brand, jobs = _plan(campaign_dir)
+    first, scene1, _ = _run(spec, brand, jobs, tmp_path / "run-a", monkeypatch)
+    kept = sorted((cache / "qa-sources").iterdir())
+    # a cache folder pointed at a folder that holds other things: they are neither counted nor removed
+    foreign = [cache / "notes.txt", cache / "qa-sources" / "README.json", cache / "qa-sources" / f"{'a' * 64}.json"]
+    for path in foreign:
+        path.write_text("mine")
+
+    runner = CliRunner()
+    info = runner.invoke(app, ["cache", "info", "--json"])
+    assert info.exit_code == 0, info.output
+    assert json.loads(info.output) == {"folder": str(cache), "files": len(kept), "bytes": sum(p.stat().st_size for p in kept)}
+
+    old = kept[0]
+    os.utime(old, (old.stat().st_atime, old.stat().st_mtime - 10 * 86400))
+    cleared = runner.invoke(app, ["cache", "clear", "--older-than", "7"])
+    assert cleared.exit_code == 0 and "removed 1 readings" in cleared.output, cleared.output
+    assert not old.exists() and all(p.exists() for p in kept[1:])
+
+    cleared = runner.invoke(app, ["cache", "clear"])
+    assert cleared.exit_code == 0 and f"removed {len(kept) - 1} readings" in cleared.output, cleared.output
+    assert not any(p.exists() for p in kept) and all(p.read_text() == "mine" for p in foreign)
+    assert cachedir.usage() == cachedir.CacheUsage(cache, 0, 0)
+
+    again, scene2, _ = _run(spec, brand, jobs, tmp_path / "run-b", monkeypatch)
+    assert len(scene2) == len(scene1) == len(PRODUCTS), "a cleared reading is read again"
+    assert again == first
+
+
+def test_cache_commands_with_the_cache_off_or_a_bad_age(monkeypatch):
+    from typer.testing import CliRunner
+
+    from brandflow.cli import app
+
+    runner = CliRunner()
+    assert runner.invoke(app, ["cache", "clear", "--older-than", "-1"]).exit_code == 2, "a negative age is refused"
+    with pytest.raises(ValueError, match="older_than_days"):
+        cachedir.prune(-1)
+    monkeypatch.setenv("BRANDFLOW_CACHE_DIR", "off")
+    info = runner.invoke(app, ["cache", "info"])
+    assert info.exit_code == 0 and "off" in info.output
+    assert runner.invoke(app, ["cache", "info", "--json"]).output.strip() == "null"
+    assert cachedir.prune() is None and "nothing to clear" in runner.invoke(app, ["cache", "clear"]).output
