@@ -1,9 +1,11 @@
 """Benchmark helper: start Prefect's temporary API server as `brandflow run` does, wait until it answers, stop it.
 
-    farm-bench -n 5 --vs '.venv/bin/python -c "import prefect"' -- .venv/bin/python bench/prefect_boot.py
+    for i in 1 2 3 4 5; do /usr/bin/time -f '%U %S %e' .venv/bin/python bench/prefect_boot.py
+                         /usr/bin/time -f '%U %S %e' .venv/bin/python -c "import prefect"; done
 
-Timed from outside (``farm-bench``: whole process, the server child included), this is Prefect's fixed cost per run
-beyond the client import, which the ``--vs`` command measures alone. ``PREFECT_HOME`` should point at a home whose
+Timed from outside as whole processes, alternated (GNU time's user and sys include the server child, which the
+process waits for), this is Prefect's fixed cost per run beyond the client import, which the second command
+measures alone. ``PREFECT_HOME`` should point at a home whose
 database is already migrated (the first boot of a new home migrates it: run this once before timing).
 """
 
