@@ -60,6 +60,7 @@ test: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(call need,$(DEMO_TOOLS))
 	$(PY) bench/campaign.py --readme
+	$(PY) bench/campaign.py --scales 32,128 --server long-lived --readme
 
 clean:
 	rm -rf $(VENV) examples/saleor/runs .pytest_cache
