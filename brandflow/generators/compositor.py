@@ -31,10 +31,8 @@ from __future__ import annotations
 
 import re
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from threading import Lock
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
@@ -48,6 +46,7 @@ from brandflow.colour import contrast_ratio, hex_to_rgb, rgb_to_hex
 from brandflow.compose.layout import GAP, FrameLayout, bottom_rows, boxes_overlap, frame_layout
 from brandflow.generators.base import Capabilities, Generator, JobCost
 from brandflow.imageio import INPUT_MAX_SIDE, load_rgba, write_work_png
+from brandflow.once import OncePerKey
 from brandflow.records import Box, GeneratedImage, Job, ModelLicence, PlacedImage
 from brandflow.registry import PluginOptions
 
@@ -72,9 +71,8 @@ SOLID_ALPHA = 160
 DEFAULT_PRIMARY: RGB = (24, 100, 236)
 
 # --------------------------------------------------------------------------- packshot cache
-_CACHE_SIZE = 32
-_cache: OrderedDict[tuple[str, str], Image.Image] = OrderedDict()
-_cache_lock = Lock()
+#: ``(path, sha256)`` → cut-out, the last 32; threads asking for one packshot at once wait for one cut-out.
+_cutouts: OncePerKey[Image.Image] = OncePerKey(maxsize=32)
 
 
 #: Key of a cut-out's ``Image.info`` holding the part of its packshot it is (:func:`load_cutout`).
@@ -85,7 +83,8 @@ def load_cutout(path: str | Path, sha256: str) -> Image.Image:
     """The packshot at ``path`` as an RGBA cut-out trimmed to its alpha bounding box (alpha > 8).
 
     Cached in a process-wide LRU (32 entries) keyed by ``(path, sha256)`` — many jobs reuse one packshot;
-    a changed file has a new sha256 and is decoded again. The returned image is shared: do not modify it.
+    a changed file has a new sha256 and is decoded again; threads that ask for one packshot together wait for one
+    cut-out (:class:`brandflow.once.OncePerKey`). The returned image is shared: do not modify it.
 
     ``info[CROP_INFO]`` holds the part of the packshot the cut-out is, as fractions ``(x0, y0, x1, y1)`` of its width
     and height (recorded with each placement: ``PlacedImage.crop``).
@@ -102,11 +101,10 @@ def load_cutout(path: str | Path, sha256: str) -> Image.Image:
     Raises:
         ImageError: the file cannot be read (see :func:`brandflow.imageio.open_image`).
     """
-    key = (str(path), sha256)
-    with _cache_lock:
-        if key in _cache:
-            _cache.move_to_end(key)
-            return _cache[key]
+    return _cutouts.get((str(path), sha256), lambda: _cut_out(path))[0]
+
+
+def _cut_out(path: str | Path) -> Image.Image:
     rgba = load_rgba(path, max_side=INPUT_MAX_SIDE)  # a 62 MP packshot is cut down before any working copy
     rgba_shape = rgba.shape  # the packshot's frame, for the crop recorded with every placement
     if int(rgba[..., 3].min()) == 255:
@@ -121,17 +119,12 @@ def load_cutout(path: str | Path, sha256: str) -> Image.Image:
     x0, y0, x1, y1 = box or (0, 0, im.width, im.height)
     h, w = int(rgba_shape[0]), int(rgba_shape[1])
     im.info[CROP_INFO] = (round(x0 / w, 6), round(y0 / h, 6), round(x1 / w, 6), round(y1 / h, 6))
-    with _cache_lock:
-        _cache[key] = im
-        while len(_cache) > _CACHE_SIZE:
-            _cache.popitem(last=False)
     return im
 
 
 def clear_cutout_cache() -> None:
     """Forget every cached cut-out (tests; a long-lived worker never needs it: keys carry the sha256)."""
-    with _cache_lock:
-        _cache.clear()
+    _cutouts.clear()
 
 
 def _key_out_backdrop(rgba: np.ndarray, tol: float = 24.0) -> np.ndarray:
