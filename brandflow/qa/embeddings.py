@@ -21,7 +21,6 @@ folder), as the FLUX.2 backends do.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from threading import Lock
@@ -30,6 +29,7 @@ from typing import Any, Literal
 import numpy as np
 
 from brandflow.errors import BrandflowError, MissingDependencyError
+from brandflow.once import OncePerKey
 
 Method = Literal["dino", "clip"]
 #: The learned identity methods and the transformers model class each loads.
@@ -233,8 +233,7 @@ def cut_out(rgba: np.ndarray) -> np.ndarray:
 
 #: Reference embeddings kept in memory, keyed by (method, model folder, reference path, sha256).
 REF_CACHE_SIZE = 256
-_ref_cache: OrderedDict[tuple[str, str, str, str], np.ndarray] = OrderedDict()
-_ref_lock = Lock()
+_ref_cache: OncePerKey[np.ndarray] = OncePerKey(REF_CACHE_SIZE)
 
 
 def reference_embedding(model: EmbeddingModel, path: Path | str) -> np.ndarray:
@@ -251,13 +250,4 @@ def reference_embedding(model: EmbeddingModel, path: Path | str) -> np.ndarray:
 
     path = Path(path)
     key = (model.method, str(model.path), str(path.resolve()), sha256_file(path))
-    with _ref_lock:
-        if key in _ref_cache:
-            _ref_cache.move_to_end(key)
-            return _ref_cache[key]
-    emb = model.embed([reference_view(cut_out(load_rgba(path, max_side=INPUT_MAX_SIDE)))])[0]
-    with _ref_lock:
-        _ref_cache[key] = emb
-        while len(_ref_cache) > REF_CACHE_SIZE:
-            _ref_cache.popitem(last=False)
-    return emb
+    return _ref_cache.get(key, lambda: model.embed([reference_view(cut_out(load_rgba(path, max_side=INPUT_MAX_SIDE)))])[0])[0]

@@ -66,10 +66,8 @@ the held-out ROC and error rates): the keypoint defaults do not carry over.
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from threading import Lock
 from typing import Literal
 
 import cv2
@@ -84,6 +82,7 @@ from brandflow.qa.base import CheckContext
 from brandflow.qa.segment import ALPHA_PRODUCT, grabcut_mask, product_mask
 from brandflow.records import CheckResult, PlacedImage, sha256_file
 from brandflow.registry import PluginOptions
+from brandflow.once import OncePerKey
 
 #: Longest side of a reference packshot when its features are computed, px.
 REF_SIDE = 512
@@ -269,18 +268,18 @@ def features_of_reference_image(rgba: np.ndarray, path: Path = Path("<array>"), 
     return RefFeatures(path, sha, points, des, mask, how, lab, ab_histogram(lab, mask), palette(rgb, mask))
 
 
-_cache: OrderedDict[tuple[str, str], RefFeatures] = OrderedDict()
-_cache_lock = Lock()
+#: (resolved path, sha256) → a reference's features; threads asking for one reference together wait for one computation.
+_cache: OncePerKey[RefFeatures] = OncePerKey(CACHE_SIZE)
 
 
 def clear_cache() -> None:
     """Forget the reference features held in memory (tests and benchmarks; a new process starts with none)."""
-    with _cache_lock:
-        _cache.clear()
+    _cache.clear()
 
 
 def reference_features(path: str | Path) -> RefFeatures:
-    """Features of a reference packshot, from a process-wide LRU cache keyed by (path, sha256 of the bytes).
+    """Features of a reference packshot, from a process-wide LRU cache keyed by (path, sha256 of the bytes),
+    computed once however many threads ask (:class:`brandflow.once.OncePerKey`).
 
     Args:
         path: a packshot: RGBA PNG (alpha is the product mask) or an opaque PNG/JPEG (segmented:
@@ -291,17 +290,9 @@ def reference_features(path: str | Path) -> RefFeatures:
         ValueError: the packshot has no product pixel (fully transparent).
     """
     path = Path(path)
-    key = (str(path.resolve()), sha256_file(path))
-    with _cache_lock:
-        if key in _cache:
-            _cache.move_to_end(key)
-            return _cache[key]
-    feats = features_of_reference_image(load_rgba(path, max_side=INPUT_MAX_SIDE), path, key[1])
-    with _cache_lock:
-        _cache[key] = feats
-        while len(_cache) > CACHE_SIZE:
-            _cache.popitem(last=False)
-    return feats
+    sha = sha256_file(path)
+    return _cache.get((str(path.resolve()), sha),
+                      lambda: features_of_reference_image(load_rgba(path, max_side=INPUT_MAX_SIDE), path, sha))[0]
 
 
 def _resized(image: np.ndarray, side: int) -> tuple[np.ndarray, float]:

@@ -43,10 +43,8 @@ import json
 import re
 import time
 import unicodedata
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from threading import Lock
 
 import cv2
 import numpy as np
@@ -235,8 +233,8 @@ def _load_kept(path: Path) -> Reading | None:
         return None
 
 
-_cache: OrderedDict[str, PackshotLabel] = OrderedDict()
-_lock = Lock()
+#: sha256 → the packshot's label (its reading interpreted with its mask), made once however many threads ask.
+_labels: OncePerKey[PackshotLabel] = OncePerKey(CACHE_SIZE)
 #: sha256 → the packshot's reading, read once however many threads ask (:class:`brandflow.once.OncePerKey`).
 _readings: OncePerKey[Reading] = OncePerKey(CACHE_SIZE)
 
@@ -295,8 +293,7 @@ def _read_or_reuse(sha256: str, rgba: np.ndarray | None, path: Path | None, cach
 def clear_cache() -> None:
     """Forget the packshot readings and labels held in memory (tests; a new process starts with none). Readings kept in
     a run folder stay."""
-    with _lock:
-        _cache.clear()
+    _labels.clear()
     _readings.clear()
 
 
@@ -309,22 +306,15 @@ def packshot_label(sha256: str, rgba: np.ndarray | None = None, path: Path | Non
     Raises:
         ValueError: neither ``rgba`` nor ``path`` given; brandflow.errors.ImageError: ``path`` cannot be decoded.
     """
-    with _lock:
-        if sha256 in _cache:
-            _cache.move_to_end(sha256)
-            return _cache[sha256]
-    rgba = _pixels(rgba, path)
-    try:
-        reading = packshot_reading(sha256, rgba, path, cache_dir)
-    except MissingDependencyError as e:
-        label = PackshotLabel((), note=f"label text not read: {e}")
-    else:
-        label = read_packshot_label(rgba, mask, reading=reading)
-    with _lock:
-        _cache[sha256] = label
-        while len(_cache) > CACHE_SIZE:
-            _cache.popitem(last=False)
-    return label
+    def make() -> PackshotLabel:
+        pixels = _pixels(rgba, path)
+        try:
+            reading = packshot_reading(sha256, pixels, path, cache_dir)
+        except MissingDependencyError as e:
+            return PackshotLabel((), note=f"label text not read: {e}")
+        return read_packshot_label(pixels, mask, reading=reading)
+
+    return _labels.get(sha256, make)[0]
 
 
 @dataclass(frozen=True)
