@@ -70,3 +70,26 @@ def browser():
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
         b.close()
+
+
+@pytest.fixture
+def at_once():
+    """``at_once(fn, n=4)``: ``fn()`` called by ``n`` threads released together (a barrier), as the job pool's workers
+    start on one product's creatives; returns their results."""
+    import threading
+
+    def run(fn, n: int = 4) -> list:
+        start, results = threading.Barrier(n), []
+
+        def call() -> None:
+            start.wait()
+            results.append(fn())
+
+        threads = [threading.Thread(target=call) for _ in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return results
+
+    return run

@@ -209,9 +209,8 @@ def test_cutout_cache_and_baked_shadow_trimmed():
     assert a.height < 430
 
 
-def test_threads_asking_for_one_packshot_together_get_one_cut_out(monkeypatch):
+def test_threads_asking_for_one_packshot_together_get_one_cut_out(monkeypatch, at_once):
     """The pool's workers start on one product's creatives together: one decode and cut-out, shared, not one each."""
-    import threading
     import time
 
     from brandflow.generators import compositor
@@ -220,17 +219,7 @@ def test_threads_asking_for_one_packshot_together_get_one_cut_out(monkeypatch):
     decodes, load = [], compositor.load_rgba
     monkeypatch.setattr(compositor, "load_rgba", lambda *a, **k: decodes.append(a) or time.sleep(0.2) or load(*a, **k))
     r = ref("saleor-apple-drink.png")
-    start, cuts = threading.Barrier(4), []
-
-    def ask() -> None:
-        start.wait()
-        cuts.append(load_cutout(r.path, r.sha256))
-
-    threads = [threading.Thread(target=ask) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    cuts = at_once(lambda: load_cutout(r.path, r.sha256))
     assert len(decodes) == 1 and len(cuts) == 4 and all(c is cuts[0] for c in cuts)
 
 

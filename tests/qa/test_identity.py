@@ -172,24 +172,12 @@ def test_jpeg_and_scale_extremes_still_pass(packshots, make_ctx):
         assert res.verdict == "pass", (scale, res.metrics)
 
 
-def test_threads_asking_for_one_reference_together_compute_its_features_once(packshots, monkeypatch):
+def test_threads_asking_for_one_reference_together_compute_its_features_once(packshots, monkeypatch, at_once):
     """Segmentation and RootSIFT of a packshot (~0.1–1 s) are done by the first thread; the others wait for them."""
-    import threading
     import time
 
     identity.clear_cache()
     made, compute = [], identity.features_of_reference_image
     monkeypatch.setattr(identity, "features_of_reference_image", lambda *a: made.append(a[1]) or time.sleep(0.2) or compute(*a))
-    path = packshots / "saleor-apple-drink.png"
-    start, got = threading.Barrier(4), []
-
-    def ask() -> None:
-        start.wait()
-        got.append(reference_features(path))
-
-    threads = [threading.Thread(target=ask) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    got = at_once(lambda: reference_features(packshots / "saleor-apple-drink.png"))
     assert len(made) == 1 and len(got) == 4 and all(g is got[0] for g in got)
