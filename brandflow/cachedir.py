@@ -139,7 +139,7 @@ def usage() -> CacheUsage | None:
     return CacheUsage(root, files, size)
 
 
-def prune(older_than_days: float | None = None, *, now: float | None = None) -> CacheUsage | None:
+def prune(older_than_days: float | None = None) -> CacheUsage | None:
     """Remove the shared cache's kept results: all of them, or those written more than ``older_than_days`` days
     ago (by file modification time: a result is written once, when first computed). Each removed result is
     computed again when next needed; a run reading one as it is removed reads it again. Returns what was removed
@@ -147,7 +147,6 @@ def prune(older_than_days: float | None = None, *, now: float | None = None) -> 
 
     Args:
         older_than_days: age in days (≥ 0), ``None`` for all.
-        now: the reference time, seconds since the epoch (default: the current time; tests pass a fixed one).
 
     Raises:
         ValueError: ``older_than_days`` is negative.
@@ -158,7 +157,7 @@ def prune(older_than_days: float | None = None, *, now: float | None = None) -> 
     root = user_cache_dir()
     if root is None:
         return None
-    cutoff = None if older_than_days is None else (time.time() if now is None else now) - older_than_days * 86400
+    cutoff = None if older_than_days is None else time.time() - older_than_days * 86400
     files = size = 0
     for entry in _kept_entries(root):
         try:

@@ -61,7 +61,7 @@ def bind_ephemeral_server() -> bool:
     from prefect.settings import get_current_settings
 
     if get_current_settings().api.url:  # a deployment's worker, a long-lived server: no temporary server to bind, and
-        return True  # importing the server's code (its ORM and routes) only to find the class would cost ~1.3 s of CPU
+        return True  # importing the server's code (its ORM and routes) only to find the class would cost ~1.8 s of CPU
     try:
         from prefect.server.api import server as prefect_server
 

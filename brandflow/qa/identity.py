@@ -77,12 +77,12 @@ from pydantic import Field, model_validator
 
 from brandflow.errors import ImageError
 from brandflow.imageio import INPUT_MAX_SIDE, load_rgba
+from brandflow.once import OncePerKey
 from brandflow.qa import label_text
 from brandflow.qa.base import CheckContext
 from brandflow.qa.segment import ALPHA_PRODUCT, grabcut_mask, product_mask
 from brandflow.records import CheckResult, PlacedImage, sha256_file
 from brandflow.registry import PluginOptions
-from brandflow.once import OncePerKey
 
 #: Longest side of a reference packshot when its features are computed, px.
 REF_SIDE = 512
