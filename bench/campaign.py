@@ -243,6 +243,19 @@ def _become_subreaper() -> bool:
         return False
 
 
+def _summed_rss(processes: list) -> int:
+    """Summed RSS of ``processes`` (psutil), bytes; one that ended meanwhile counts 0."""
+    import psutil
+
+    total = 0
+    for p in processes:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
 class LongLivedServer:
     """One ``prefect server start`` for the whole benchmark, as a deployment runs it (UI and services on).
 
@@ -304,15 +317,7 @@ class LongLivedServer:
         return total
 
     def rss(self) -> int:
-        import psutil
-
-        total = 0
-        for p in self._tree():
-            try:
-                total += p.memory_info().rss
-            except psutil.Error:
-                pass
-        return total
+        return _summed_rss(self._tree())
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -356,16 +361,10 @@ def measure(mode: str, campaign: Path, out: Path, workers: int, env: dict[str, s
                 return
             while not stop.wait(0.05):
                 try:
-                    tree = [root, *root.children(recursive=True)]
-                    rss = 0
-                    for p in tree:
-                        try:
-                            rss += p.memory_info().rss
-                        except psutil.Error:
-                            pass
-                    peak["tree"] = max(peak["tree"], rss + (server.rss() if counted else 0))
+                    rss = _summed_rss([root, *root.children(recursive=True)])
                 except psutil.Error:
                     return
+                peak["tree"] = max(peak["tree"], rss + (server.rss() if counted else 0))
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
