@@ -23,12 +23,15 @@ import logging
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from brandflow.safenames import remove_stale_temps, write_atomic
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 _warned: set[Path] = set()  # each unusable folder is logged once per process, not once per creative
 _swept: set[Path] = set()  # folders whose killed writers' temporary files this process removed (once: keep() does not)
 
@@ -96,6 +99,22 @@ def keep(path: Path, data: bytes) -> bool:
         return False
     return True
 
+
+
+def kept_or_computed(path: Path | None, load: Callable[[Path], T | None], compute: Callable[[], T],
+                     dump: Callable[[T], bytes]) -> tuple[T, bool]:
+    """``(value, found)``: the result kept at ``path`` (``load`` returns ``None`` for a missing or unreadable file), else
+    ``compute()``'s, then kept there with :func:`keep` (``dump`` gives its bytes). ``path`` ``None``: nothing is kept.
+
+    Raises:
+        Whatever ``compute`` raises (nothing is kept then).
+    """
+    if path is not None and (found := load(path)) is not None:
+        return found, True
+    value = compute()
+    if path is not None:
+        keep(path, dump(value))
+    return value, False
 
 @dataclass(frozen=True)
 class CacheUsage:

@@ -51,7 +51,7 @@ import numpy as np
 from rapidfuzz import fuzz
 
 from brandflow.errors import MissingDependencyError
-from brandflow.cachedir import keep
+from brandflow.cachedir import kept_or_computed
 from brandflow.imageio import flatten_on_white, load_rgba
 from brandflow.once import OncePerKey
 from brandflow.records import sha256_file
@@ -273,21 +273,21 @@ def _pixels(rgba: np.ndarray | None, path: Path | None) -> np.ndarray:
 def _read_or_reuse(sha256: str, rgba: np.ndarray | None, path: Path | None, cache_dir: Path | None) -> Reading:
     from brandflow.qa import scene_text
 
+    def read() -> Reading:
+        if rgba is None and path is not None and sha256_file(path) != sha256:  # never file a reading under another content
+            raise ValueError(f"{path}: its bytes are no longer the packshot's (sha256 differs from the record)")
+        pixels = _pixels(rgba, path)
+        if min(pixels.shape[:2]) < scene_text.MIN_SIDE:
+            return ()
+        found = scene_text.read_scene_text(_at_label_side(pixels), det_max_side=LABEL_SIDE)
+        return tuple((ln.text, float(ln.conf), ln.box) for ln in found.lines)
+
+    def dump(reading: Reading) -> bytes:
+        return json.dumps({"sha256": sha256, "engine": _engine_label(), "label_side": LABEL_SIDE,
+                           "lines": [[t, c, list(b)] for t, c, b in reading]}).encode()
+
     disk = _kept_file(cache_dir, sha256) if cache_dir is not None else None  # MissingDependencyError: no engine
-    kept = _load_kept(disk) if disk is not None else None
-    if kept is not None:
-        return kept
-    if rgba is None and path is not None and sha256_file(path) != sha256:  # never file a reading under another content
-        raise ValueError(f"{path}: its bytes are no longer the packshot's (sha256 differs from the record)")
-    rgba = _pixels(rgba, path)
-    if min(rgba.shape[:2]) < scene_text.MIN_SIDE:
-        return ()
-    read = scene_text.read_scene_text(_at_label_side(rgba), det_max_side=LABEL_SIDE)
-    reading = tuple((ln.text, float(ln.conf), ln.box) for ln in read.lines)
-    if disk is not None:
-        keep(disk, json.dumps({"sha256": sha256, "engine": _engine_label(), "label_side": LABEL_SIDE,
-                               "lines": [[t, c, list(b)] for t, c, b in reading]}).encode())
-    return reading
+    return kept_or_computed(disk, _load_kept, read, dump)[0]
 
 
 def clear_cache() -> None:

@@ -29,7 +29,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from brandflow.cachedir import keep
+from brandflow.cachedir import kept_or_computed
 from brandflow.imageio import INPUT_MAX_SIDE, flatten_on_white, load_rgba
 from brandflow.once import OncePerKey
 from brandflow.qa.words import Word
@@ -117,25 +117,27 @@ def source_words(source: PlacedImage, reader: Callable[[np.ndarray], list[Word]]
 def _read_or_reuse(source: PlacedImage, reader: Callable[[np.ndarray], list[Word]], label: str, side: int,
                    cache_dir: Path | None) -> tuple[list[Word], bool]:
     path = Path(source.path)
+
+    def read() -> list[Word]:
+        if sha256_file(path) != source.sha256:
+            raise ValueError(f"{path}: its bytes changed since it was pasted (sha256 differs from the creative's record)")
+        rgba = load_rgba(path, max_side=INPUT_MAX_SIDE)
+        k = side / max(rgba.shape[:2])
+        if k < 1:
+            rgba = cv2.resize(rgba, (max(1, round(rgba.shape[1] * k)), max(1, round(rgba.shape[0] * k))), interpolation=cv2.INTER_AREA)
+        words = []
+        for i, view in enumerate(on_matte(rgba)):
+            if i:  # a phrase never spans two views
+                words.append(Word("|", 0.0, (0, 0, 0, 0)))
+            words += reader(np.ascontiguousarray(view))
+        return words
+
+    def dump(words: list[Word]) -> bytes:
+        return json.dumps({"sha256": source.sha256, "side": side, "reader": label,
+                           "words": [[w.text, w.conf, list(w.box)] for w in words]}).encode()
+
     disk = _file(cache_dir, source.sha256, side, label) if cache_dir is not None else None
-    words = _load(disk) if disk is not None else None
-    if words is not None:
-        return words, True
-    if sha256_file(path) != source.sha256:
-        raise ValueError(f"{path}: its bytes changed since it was pasted (sha256 differs from the creative's record)")
-    rgba = load_rgba(path, max_side=INPUT_MAX_SIDE)
-    k = side / max(rgba.shape[:2])
-    if k < 1:
-        rgba = cv2.resize(rgba, (max(1, round(rgba.shape[1] * k)), max(1, round(rgba.shape[0] * k))), interpolation=cv2.INTER_AREA)
-    words = []
-    for i, view in enumerate(on_matte(rgba)):
-        if i:  # a phrase never spans two views
-            words.append(Word("|", 0.0, (0, 0, 0, 0)))
-        words += reader(np.ascontiguousarray(view))
-    if disk is not None:
-        keep(disk, json.dumps({"sha256": source.sha256, "side": side, "reader": label,
-                               "words": [[w.text, w.conf, list(w.box)] for w in words]}).encode())
-    return words, False
+    return kept_or_computed(disk, _load, read, dump)
 
 
 def _load(path: Path) -> list[Word] | None:

@@ -192,3 +192,30 @@ def test_cache_commands_with_the_cache_off_or_a_bad_age(monkeypatch):
     assert info.exit_code == 0 and "off" in info.output
     assert runner.invoke(app, ["cache", "info", "--json"]).output.strip() == "null"
     assert cachedir.prune() is None and "nothing to clear" in runner.invoke(app, ["cache", "clear"]).output
+
+
+def test_kept_or_computed_reuses_what_loads_and_keeps_nothing_of_a_failure(tmp_path):
+    import json
+
+    path = tmp_path / f"{'a' * 64}-0123456789abcdef.json"
+    load = lambda p: (lambda d: d.get("v"))(json.loads(p.read_text())) if p.exists() else None  # noqa: E731
+    dump = lambda v: json.dumps({"v": v}).encode()  # noqa: E731
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return 42
+
+    assert cachedir.kept_or_computed(path, load, compute, dump) == (42, False) and path.exists()
+    assert cachedir.kept_or_computed(path, load, compute, dump) == (42, True) and len(calls) == 1
+    path.write_text('{"other": 1}')  # unreadable as a result: computed again and kept again
+    assert cachedir.kept_or_computed(path, load, compute, dump) == (42, False) and json.loads(path.read_text()) == {"v": 42}
+    assert cachedir.kept_or_computed(None, load, compute, dump) == (42, False), "no path: nothing kept, nothing read"
+
+    def broken():
+        raise ValueError("bytes changed")
+
+    other = tmp_path / f"{'b' * 64}-0123456789abcdef.json"
+    with pytest.raises(ValueError, match="bytes changed"):
+        cachedir.kept_or_computed(other, load, broken, dump)
+    assert not other.exists()
