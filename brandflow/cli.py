@@ -501,6 +501,8 @@ app.add_typer(cache_app, name="cache")
 @cache_app.command("info")
 def cache_info(as_json: Annotated[bool, typer.Option("--json", help="print a JSON object instead")] = False) -> None:
     """Where the cache is, how many readings it keeps and their size."""
+    from rich.filesize import decimal
+
     from brandflow.cachedir import ENV, usage
 
     found = usage()
@@ -509,7 +511,7 @@ def cache_info(as_json: Annotated[bool, typer.Option("--json", help="print a JSO
     elif found is None:
         out.print(f"the shared cache is off ({ENV}); readings are kept in each run folder")
     else:
-        out.print(f"{found.folder}: {found.files} readings, {found.bytes / 1e6:.1f} MB", markup=False, highlight=False)
+        out.print(f"{found.folder}: {found.files} readings, {decimal(found.bytes)}", markup=False, highlight=False)
 
 
 @cache_app.command("clear")
@@ -519,6 +521,8 @@ def cache_clear(
 ) -> None:
     """Remove kept readings (all, or the old ones); each is read again when next needed. Files that brandflow did
     not write there are left alone."""
+    from rich.filesize import decimal
+
     from brandflow.cachedir import ENV, prune
 
     try:
@@ -528,7 +532,7 @@ def cache_clear(
     if removed is None:
         out.print(f"the shared cache is off ({ENV}): nothing to clear")
     else:
-        out.print(f"{removed.folder}: removed {removed.files} readings, {removed.bytes / 1e6:.1f} MB", markup=False, highlight=False)
+        out.print(f"{removed.folder}: removed {removed.files} readings, {decimal(removed.bytes)}", markup=False, highlight=False)
 
 
 if __name__ == "__main__":
