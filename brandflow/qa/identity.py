@@ -514,10 +514,10 @@ def match_reference(ref: RefFeatures, cre: CreativeFeatures, read_label: bool = 
     inliers = int(out["inliers"])
     agree = 0.0
     wmask = None
-    region = "matched outline"
-    if (A is None or inliers < REGION_INLIERS) and placed is not None and (At := placement_transform(ref, placed)) is not None:
-        A, region = At, "recorded placement"
-    if A is not None and (inliers >= REGION_INLIERS or region == "recorded placement"):
+    region, trusted = "matched outline", A is not None and inliers >= REGION_INLIERS
+    if not trusted and placed is not None and (At := placement_transform(ref, placed)) is not None:
+        A, region, trusted = At, "recorded placement", True
+    if trusted:
         As = A * cre.small_scale
         size = (cre.lab_small.shape[1], cre.lab_small.shape[0])
         wmask = cv2.warpAffine(ref.mask, As, size, flags=cv2.INTER_NEAREST)
