@@ -105,11 +105,17 @@ def kept_or_computed(path: Path | None, load: Callable[[Path], T | None], comput
                      dump: Callable[[T], bytes]) -> tuple[T, bool]:
     """``(value, found)``: the result kept at ``path`` (``load`` returns ``None`` for a missing or unreadable file), else
     ``compute()``'s, then kept there with :func:`keep` (``dump`` gives its bytes). ``path`` ``None``: nothing is kept.
+    A result reused has its modification time set to now, so :func:`prune` removes what no run has used lately
+    rather than what was computed long ago and is read every day.
 
     Raises:
         Whatever ``compute`` raises (nothing is kept then).
     """
     if path is not None and (found := load(path)) is not None:
+        try:
+            os.utime(path)
+        except OSError:  # a read-only cache still serves; only pruning by age is less exact there
+            pass
         return found, True
     value = compute()
     if path is not None:
@@ -159,10 +165,11 @@ def usage() -> CacheUsage | None:
 
 
 def prune(older_than_days: float | None = None) -> CacheUsage | None:
-    """Remove the shared cache's kept results: all of them, or those written more than ``older_than_days`` days
-    ago (by file modification time: a result is written once, when first computed). Each removed result is
-    computed again when next needed; a run reading one as it is removed reads it again. Returns what was removed
-    (``None`` when the cache is off). Files brandflow did not name are never touched.
+    """Remove the shared cache's kept results: all of them, or those no run has used for more than
+    ``older_than_days`` days (by file modification time, which :func:`kept_or_computed` sets when it writes or
+    reuses a result). Each removed result is computed again when next needed; a run reading one as it is removed
+    reads it again. Returns what was removed (``None`` when the cache is off). Files brandflow did not name are
+    never touched.
 
     Args:
         older_than_days: age in days (≥ 0), ``None`` for all.

@@ -517,7 +517,7 @@ def cache_info(as_json: Annotated[bool, typer.Option("--json", help="print a JSO
 @cache_app.command("clear")
 def cache_clear(
     older_than: Annotated[Optional[float], typer.Option("--older-than", min=0, metavar="DAYS",
-                                                         help="only readings written more than DAYS days ago")] = None,
+                                                         help="only readings no run has used for more than DAYS days")] = None,
 ) -> None:
     """Remove kept readings (all, or the old ones); each is read again when next needed. Files that brandflow did
     not write there are left alone."""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -141,7 +143,6 @@ def test_a_killed_writers_temporary_file_in_the_cache_is_removed_once_per_proces
 
 def test_the_cache_is_measured_and_cleared_and_a_cleared_reading_is_read_again(campaign_dir, tmp_path, monkeypatch):
     import json
-    import os
 
     from typer.testing import CliRunner
 
@@ -207,7 +208,10 @@ def test_kept_or_computed_reuses_what_loads_and_keeps_nothing_of_a_failure(tmp_p
         return 42
 
     assert cachedir.kept_or_computed(path, load, compute, dump) == (42, False) and path.exists()
+    month_ago = time.time() - 30 * 86400
+    os.utime(path, (month_ago, month_ago))
     assert cachedir.kept_or_computed(path, load, compute, dump) == (42, True) and len(calls) == 1
+    assert path.stat().st_mtime > month_ago + 29 * 86400, "a reused result counts as used now, for prune's age"
     path.write_text('{"other": 1}')  # unreadable as a result: computed again and kept again
     assert cachedir.kept_or_computed(path, load, compute, dump) == (42, False) and json.loads(path.read_text()) == {"v": 42}
     assert cachedir.kept_or_computed(None, load, compute, dump) == (42, False), "no path: nothing kept, nothing read"
