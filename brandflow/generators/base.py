@@ -101,6 +101,15 @@ class Generator:
             return options
         return validate_options(cls.Options, options, cls.name, f"the {cls.name!r} backend's documentation")
 
+    @classmethod
+    def pixel_key(cls, options: Mapping[str, Any]) -> Any:
+        """``generator.options`` as they determine the pixels, for each job's content key (the work folder's name,
+        so resumption): default, the options as given. A backend whose options name files (model weights) puts
+        their content's fingerprint in place of the name, so that new weights saved over the old make new creatives
+        and a moved folder keeps its keys. Cheap (no model load, no network); never raises for options that
+        :meth:`parse_options` rejects (the run reports those itself)."""
+        return options
+
     @property
     def capabilities(self) -> Capabilities:
         """What this instance can do (may depend on its options); default: one image per call, no references."""

@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import functools
 import gc
+import hashlib
 import importlib
 import importlib.util
 import json
 import logging
+import os
 import re
 import threading
 import time
@@ -44,7 +46,7 @@ from PIL import Image
 
 from brandflow.errors import BrandflowError, ImageError, MissingDependencyError
 from brandflow.imageio import load_rgb, write_work_png
-from brandflow.records import ModelLicence, GeneratedImage, Job, ReferenceImage
+from brandflow.records import ModelLicence, GeneratedImage, Job, ReferenceImage, sha256_file
 from brandflow.generators.base import Capabilities, Generator, JobCost, gpu_cost, order_references
 from brandflow.generators.flux2_options import (
     GPU_SECONDS_PER_IMAGE,
@@ -130,6 +132,45 @@ def require_torch_stack() -> tuple[Any, Any]:
 
 
 # --------------------------------------------------------------------------- weights
+#: Files up to this size (configs, index files, small tokenizer files) are named by their sha256 in
+#: :func:`weights_fingerprint`; larger ones (the weights, GBs) by size and modification time.
+SMALL_FILE_BYTES = 1 << 20
+
+
+def weights_fingerprint(folder: Path) -> str:
+    """sha256 naming the weights in a diffusers-layout ``folder`` by what they are, not where they are.
+
+    Every file below ``folder`` counts (symbolic links followed; dot-folders such as ``.cache/huggingface`` that
+    ``hf download --local-dir`` writes are skipped) by its relative path and: for a Hugging Face cache snapshot's
+    link, the blob it points at (the cache names blobs by their content hash); for a file up to
+    :data:`SMALL_FILE_BYTES`, its sha256; for a larger one, its size and modification time in ns (hashing
+    gigabytes of weights on every run would cost minutes). So weights saved over the old ones give a new
+    fingerprint, and a folder moved, or copied with its times kept (``cp -a``, ``rsync -a``), keeps it.
+
+    Raises:
+        OSError: a file cannot be read.
+    """
+    entries = []
+    for path in sorted(p for p in folder.rglob("*") if not any(part.startswith(".") for part in p.relative_to(folder).parts)):
+        if not path.is_file():
+            continue
+        rel = path.relative_to(folder).as_posix()
+        if path.is_symlink() and "blobs" in Path(os.readlink(path)).parts:
+            entries.append((rel, "blob", Path(os.readlink(path)).name))
+            continue
+        st = path.stat()
+        if st.st_size <= SMALL_FILE_BYTES:
+            entries.append((rel, "sha256", _small_file_sha256(str(path), st.st_size, st.st_mtime_ns)))
+        else:
+            entries.append((rel, "stat", f"{st.st_size}:{st.st_mtime_ns}"))
+    return hashlib.sha256(json.dumps(entries).encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=256)
+def _small_file_sha256(path: str, size: int, mtime_ns: int) -> str:  # size and mtime key the memo: a rewrite is hashed again
+    return sha256_file(path)
+
+
 _REPO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -447,6 +488,18 @@ class Flux2Generator(Generator):
             GeneratorOptionsError: see :func:`~.flux2_options.parse_options`.
         """
         return parse_options(cls.name, options)
+
+    @classmethod
+    def pixel_key(cls, options: Mapping[str, Any]) -> Any:
+        """``options`` with ``model`` replaced by :func:`weights_fingerprint` of the folder it resolves to (no
+        network), so that resumption follows the weights, not their path. Options that do not parse or weights
+        not found: the options as given (the run then fails with that error, and nothing is resumed from)."""
+        try:
+            opts = cls.parse_options(options)
+            folder = resolve_model_path(str(opts.model), opts.info)
+            return {**options, "model": f"weights:{weights_fingerprint(folder)}"}
+        except (BrandflowError, ImportError, OSError):
+            return options
 
     @classmethod
     def model_licence(cls, options: Mapping[str, Any]) -> ModelLicence:

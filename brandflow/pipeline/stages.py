@@ -31,7 +31,7 @@ from brandflow.spec import BrandKit, CampaignSpec
 from brandflow.cachedir import QA_READINGS, shared_folder
 from brandflow.compose.overlay import compose
 from brandflow.pipeline.budget import BudgetExhaustedError, BudgetHold, BudgetMeter, generation_cost
-from brandflow.generators.base import get_generator
+from brandflow.generators.base import generator_class, get_generator
 from brandflow.publishers.base import UnsupportedFileError, labels_for, publish_labelled, publisher_for
 from brandflow.publishers.keys import sanitise_segment
 from brandflow.publishers.provenance import C2paSigning, mark, marking_reserve
@@ -51,7 +51,8 @@ def work_dir(job: Job, spec: CampaignSpec, brand: BrandKit, run_dir: Path) -> Pa
     """``run_dir/work/<slug>-<key>``: the job's folder, named by the hash of everything that determines its
     pixels (the brand kit's logo and fonts by their content, :func:`brand_key`); the product id gives only a
     slugged readable prefix (never a path component as it is)."""
-    key = job.content_key(spec.generator.options, brand_key(brand), spec.overlay.model_dump(mode="json"))
+    options = generator_class(spec.generator.backend).pixel_key(spec.generator.options)
+    key = job.content_key(options, brand_key(brand), spec.overlay.model_dump(mode="json"))
     return run_dir / "work" / f"{slug(job.product_id, 32) or 'job'}-{key[:20]}"  # the id is only a readable prefix
 
 
