@@ -49,8 +49,9 @@ def _digest(*parts: object) -> str:
 
 def work_dir(job: Job, spec: CampaignSpec, brand: BrandKit, run_dir: Path) -> Path:
     """``run_dir/work/<slug>-<key>``: the job's folder, named by the hash of everything that determines its
-    pixels (the brand kit's logo and fonts by their content, :func:`brand_key`); the product id gives only a
-    slugged readable prefix (never a path component as it is)."""
+    pixels (the brand kit's logo and fonts by their content, :func:`brand_key`; the generator's options as its
+    ``pixel_key`` gives them, so FLUX.2 weights by content too); the product id gives only a slugged readable
+    prefix (never a path component as it is)."""
     options = generator_class(spec.generator.backend).pixel_key(spec.generator.options)
     key = job.content_key(options, brand_key(brand), spec.overlay.model_dump(mode="json"))
     return run_dir / "work" / f"{slug(job.product_id, 32) or 'job'}-{key[:20]}"  # the id is only a readable prefix
