@@ -6,6 +6,7 @@ small (DESIGN.md: never pass image bytes through task results or cache keys).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from datetime import datetime
@@ -32,6 +33,22 @@ def sha256_file(path: str | Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def sha256_file_cached(path: str | Path) -> str:
+    """:func:`sha256_file`, remembered per process by the file's resolved path, size and modification time (ns), so
+    a file asked for again is stat-ed, not read, and a file rewritten is hashed again.
+
+    Raises:
+        OSError: the file cannot be stat-ed or read.
+    """
+    st = Path(path).stat()
+    return _sha256_by_stat(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _sha256_by_stat(path: str, size: int, mtime_ns: int) -> str:  # size and mtime key the memo only
+    return sha256_file(path)
 
 
 # --------------------------------------------------------------------------- catalogue

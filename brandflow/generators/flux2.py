@@ -46,7 +46,7 @@ from PIL import Image
 
 from brandflow.errors import BrandflowError, ImageError, MissingDependencyError
 from brandflow.imageio import load_rgb, write_work_png
-from brandflow.records import ModelLicence, GeneratedImage, Job, ReferenceImage, sha256_file
+from brandflow.records import ModelLicence, GeneratedImage, Job, ReferenceImage, sha256_file_cached
 from brandflow.generators.base import Capabilities, Generator, JobCost, gpu_cost, order_references
 from brandflow.generators.flux2_options import (
     GPU_SECONDS_PER_IMAGE,
@@ -155,20 +155,16 @@ def weights_fingerprint(folder: Path) -> str:
         if not path.is_file():
             continue
         rel = path.relative_to(folder).as_posix()
-        if path.is_symlink() and "blobs" in Path(os.readlink(path)).parts:
-            entries.append((rel, "blob", Path(os.readlink(path)).name))
+        link = Path(os.readlink(path)) if path.is_symlink() else None
+        if link is not None and "blobs" in link.parts:
+            entries.append((rel, "blob", link.name))
             continue
         st = path.stat()
         if st.st_size <= SMALL_FILE_BYTES:
-            entries.append((rel, "sha256", _small_file_sha256(str(path), st.st_size, st.st_mtime_ns)))
+            entries.append((rel, "sha256", sha256_file_cached(path)))
         else:
             entries.append((rel, "stat", f"{st.st_size}:{st.st_mtime_ns}"))
     return hashlib.sha256(json.dumps(entries).encode()).hexdigest()
-
-
-@functools.lru_cache(maxsize=256)
-def _small_file_sha256(path: str, size: int, mtime_ns: int) -> str:  # size and mtime key the memo: a rewrite is hashed again
-    return sha256_file(path)
 
 
 _REPO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")

@@ -9,7 +9,6 @@ folder rather than in Prefect's result store so that it can never point at a fil
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import logging
@@ -26,7 +25,8 @@ from brandflow.qa.base import CheckContext, run_checks
 from brandflow.qa.moderation import provider_refusal
 from brandflow import registry
 from brandflow.locales import tesseract_lang
-from brandflow.records import Attempt, Creative, FeedRecord, GeneratedImage, Job, JobRecord, PublishedAsset, QAResult, sha256_file
+from brandflow.records import (Attempt, Creative, FeedRecord, GeneratedImage, Job, JobRecord, PublishedAsset, QAResult,
+                               sha256_file, sha256_file_cached)
 from brandflow.spec import BrandKit, CampaignSpec
 from brandflow.cachedir import QA_READINGS, shared_folder
 from brandflow.compose.overlay import compose
@@ -68,15 +68,8 @@ def brand_key(brand: BrandKit) -> dict:
 
 
 def _file_key(path: Path | None) -> str | None:
-    if path is None:
-        return None
-    st = Path(path).stat()  # the brand kit was checked when it was loaded: a file gone since is an error to see
-    return _sha256_of(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
-
-
-@functools.lru_cache(maxsize=64)
-def _sha256_of(path: str, size: int, mtime_ns: int) -> str:  # size and mtime key the memo: a rewritten file is hashed again
-    return sha256_file(path)
+    # the brand kit was checked when it was loaded: a file gone since is an error to see
+    return None if path is None else sha256_file_cached(path)
 
 
 def _load_cached(record: Path, model: type[R], image_field: str = "path") -> R | None:
