@@ -55,8 +55,8 @@ bind_ephemeral_server()  # a killed run leaves no temporary Prefect server behin
 _task = dict(cache_policy=NO_CACHE, persist_result=False)
 # Large task arguments (the spec, the brand kit, jobs, records, the manifest) are passed as ``opaque(...)``: none holds a
 # future, and Prefect would otherwise walk every field of every one twice per task run, to find upstream futures and to
-# resolve them (``visit_collection``: ~1.5 s of py-spy samples in the example's 128-creative run against a long-lived
-# server, 0.03 s after; timed A/B the saving is below this machine's noise, README Benchmarks).
+# resolve them (``visit_collection``, seen in a py-spy profile of the example's run; timed A/B the saving is below this
+# machine's noise, README Benchmarks).
 
 
 @task(name="load-campaign", **_task)
