@@ -116,3 +116,26 @@ def test_colours_are_named_in_plain_words():
     assert colour_name(np.array([50.0, 60.0, 50.0])) == "red" and colour_name(np.array([55.0, -5.0, -45.0])) == "blue"
     pal = Palette(np.array([[96.0, 0, 0], [92.0, 1, 2], [40.0, -40, 30]], np.float32), np.array([0.3, 0.3, 0.4], np.float32))
     assert describe(pal) == "white 60 %, green 40 %"  # two shades of white are one colour in words
+
+
+@pytest.mark.parametrize("backdrop", [(250, 200, 160), (255, 220, 190), (30, 90, 200)])
+def test_translucent_product_on_a_backdrop_passes_its_packshot_and_fails_the_other_colourway(packshots, make_ctx, backdrop):
+    """Sunglasses are 74 % translucent (the lenses): pasted on a light peach backdrop, as in the example's story
+    creatives, the dark lenses show it. Aligned pixels are compared with the packshot composited over the backdrop
+    around it, so the right packshot agrees on any backdrop — compared straight, about half the pixels agreed on the
+    light backdrops and the example's own creative was held as "another colourway?" — while the same frame with
+    blue lenses still fails on colour."""
+    dark, blue = packshots / "saleor-sunnies-dark.png", packshots / "saleor-sunnies.png"
+    assert reference_features(dark).alpha is not None
+    assert reference_features(packshots / "saleor-apple-drink.png").alpha is None  # only a soft rim: compared as before
+    canvas = np.empty((1080, 1080, 3), np.float32)
+    canvas[:] = backdrop
+    piece = cv2.resize(load_rgba(dark).astype(np.float32), (800, 800), interpolation=cv2.INTER_AREA)
+    a = piece[..., 3:] / 255.0
+    canvas[100:900, 60:860] = piece[..., :3] * a + canvas[100:900, 60:860] * (1 - a)
+    creative = canvas.round().astype(np.uint8)
+    right = IdentityCheck().run(creative, make_ctx(references=(dark,)))
+    assert right.verdict == "pass" and right.metrics["pixel_agreement"] >= 0.8, right.metrics
+    wrong = IdentityCheck().run(creative, make_ctx(references=(blue,)))
+    assert wrong.verdict == "fail", wrong.metrics
+    assert any(p.startswith("colour:") for p in wrong.metrics["disagrees"]), wrong.metrics["disagrees"]
