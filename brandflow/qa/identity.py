@@ -26,7 +26,8 @@ product's references, compared in order and stopping at the first that passes):
    pasted packshots of half A (150 / 150), each (set, class) weighted equally. The squared colour term was
    chosen on A alone, by leave-one-subject-out over A's five DreamBench subjects (pooled out-of-fold ROC AUC
    0.875 → 0.891; tried and not kept: ratio-test and mutual-nearest-neighbour match counts, an L*a*b*
-   histogram, local-binary-pattern texture, eroded "core" masks — none above 0.891). A recoloured design (≥ 20
+   histogram, local-binary-pattern texture, eroded "core" masks — none above 0.891; later silhouette, HOG and ASIFT
+   cues, bench/results/identity.md). A recoloured design (≥ 20
    inliers, < 55 % of aligned pixels agreeing: :func:`recoloured`) is capped at :data:`RECOLOURED_CAP`.
 
 Thresholds (``qa.identity``, :class:`brandflow.spec.IdentityThresholds`), from split A: **pass ≥ 0.83** — the
