@@ -233,9 +233,11 @@ def split_words(text: str, conf: float, quad: np.ndarray, pieces: list[tuple[str
 def reading_order(lines: list[Line]) -> list[Line]:
     """Sort detected lines into reading order: rows top to bottom, each row left to right.
 
-    Two boxes share a row when they overlap vertically by at least half the smaller height. rapidocr's own
-    order (top edge, then a single swap pass) misorders the separately detected words of one large, widely
-    spaced headline when their top edges differ by a few pixels ("Gift 50 card" for "Gift card 50").
+    A box joins a row when it overlaps the row's vertical span by at least half the smaller of its height and
+    the span. rapidocr's own order (top edge, then a single swap pass) misorders the separately detected words of
+    one large, widely spaced headline when their top edges differ by a few pixels ("Gift 50 card" for "Gift card
+    50"). The span, not the row's smallest box, sets the bar: measured against a small logo beside a headline's
+    first line, the tightly led second line joined the row and read first ("Mug Mighty").
     """
     rows: list[list[Line]] = []
     for ln in sorted(lines, key=lambda ln: (ln.box[1] + ln.box[3]) / 2):
@@ -243,7 +245,7 @@ def reading_order(lines: list[Line]) -> list[Line]:
             row = rows[-1]
             top, bottom = min(r.box[1] for r in row), max(r.box[3] for r in row)
             overlap = min(ln.box[3], bottom) - max(ln.box[1], top)
-            if overlap >= 0.5 * min(ln.box[3] - ln.box[1], min(r.box[3] - r.box[1] for r in row)):
+            if overlap >= 0.5 * min(ln.box[3] - ln.box[1], bottom - top):
                 row.append(ln)
                 continue
         rows.append([ln])

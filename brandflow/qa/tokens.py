@@ -450,9 +450,9 @@ class TokenReading:
     recall: float
 
 
-def _best_window(read: list[Token], n: int, expected_key: str) -> list[Token]:
-    """The run of consecutive read tokens (n−2 … n+2 of them) whose joined text is closest to ``expected_key``
-    (Levenshtein normalised similarity); the first on ties."""
+def _best_window(read: list[Token], n: int, expected_key: str) -> tuple[float, list[Token]]:
+    """The run of consecutive read tokens (n−2 … n+2 of them) whose joined text is closest to ``expected_key``, and
+    its Levenshtein normalised similarity (0–1); the first on ties."""
     best: tuple[float, list[Token]] = (-1.0, [])
     for size in range(max(1, n - 2), n + 3):
         for i in range(0, max(0, len(read) - size) + 1):
@@ -460,7 +460,63 @@ def _best_window(read: list[Token], n: int, expected_key: str) -> list[Token]:
             score = Levenshtein.normalized_similarity(" ".join(t.key for t in cand), expected_key)
             if score > best[0]:
                 best = (score, cand)
-    return best[1]
+    return best
+
+
+#: Words on one row belong to one line segment while the gap between them is at most this many word heights. No
+#: single value separates words from what stands beside them: in the example's creatives RapidOCR's word gaps reach
+#: 0.67 of the height ("Team Shirt") and the logo beside a headline starts 0.70–1.4 heights away, so the text-block
+#: order is tried at each of these and the window closest to the expected text is kept.
+SEGMENT_GAPS = (0.6, 0.9, 1.5)
+#: A line segment continues a text block when its top is at most this many line heights below the block's last
+#: segment and the two overlap horizontally (a headline broken over lines, left-aligned or centred).
+BLOCK_LEADING = 0.8
+
+
+def block_order(words: list[Word], segment_gap: float = SEGMENT_GAPS[0]) -> list[Word]:
+    """``words`` (in row-major reading order) regrouped by text block: each block's words in order, blocks in
+    the order of their first word. Row-major order interleaves columns — a two-line headline with the logo beside
+    its first line reads "Blue ‹logo› Plimsolls" — which puts other text inside the expected one; blocks keep
+    "Blue Plimsolls" together. A block is a column of line segments (words of one row at most ``segment_gap`` word
+    heights apart, :data:`SEGMENT_GAPS`; each segment starting at most :data:`BLOCK_LEADING` line heights below the
+    last and overlapping it horizontally), the way layout analysis groups text (Tesseract's page segmentation does
+    this for its own reading).
+
+    Args:
+        words: OCR words with ``box`` ``(x0, y0, x1, y1)`` in image pixels, in row-major reading order.
+        segment_gap: the largest gap between words of one segment, in word heights.
+
+    Returns:
+        The same words, reordered; unchanged when there are fewer than three.
+    """
+    if len(words) < 3:
+        return words
+    segments: list[list[Word]] = []
+    for w in words:
+        if segments:
+            last = segments[-1][-1]
+            h = max(1, last.box[3] - last.box[1], w.box[3] - w.box[1])
+            centre = (w.box[1] + w.box[3]) / 2
+            if last.box[1] <= centre <= last.box[3] and 0 <= w.box[0] - last.box[2] + h // 4 and \
+                    w.box[0] - last.box[2] <= segment_gap * h:
+                segments[-1].append(w)
+                continue
+        segments.append([w])
+    blocks: list[list[list[Word]]] = []
+    for seg in segments:
+        x0, y0 = min(w.box[0] for w in seg), min(w.box[1] for w in seg)
+        x1, y1 = max(w.box[2] for w in seg), max(w.box[3] for w in seg)
+        for block in blocks:
+            prev = block[-1]
+            px0, px1 = min(w.box[0] for w in prev), max(w.box[2] for w in prev)
+            py1 = max(w.box[3] for w in prev)
+            ph = max(1, py1 - min(w.box[1] for w in prev))
+            if min(x1, px1) > max(x0, px0) and -ph / 2 <= y0 - py1 <= BLOCK_LEADING * ph:
+                block.append(seg)
+                break
+        else:
+            blocks.append([seg])
+    return [w for block in blocks for seg in block for w in seg]
 
 
 def _is_stray(t: Token) -> bool:
@@ -508,15 +564,8 @@ def compare_reading(expected: str, words: list[Word], engine: str = "tesseract",
         :class:`TokenReading` with one :class:`Finding` per expected token in order, then the extras.
     """
     exp_all = tokenise(expected)
-    read = []
-    for t in tokens_of_words(reading_order(words, is_rtl(expected))):  # characters the engine cannot read are dropped on both sides (tofu boxes kept)
-        bad = [c for c in unreadable_chars(t.raw, engine, lang) if c not in TOFU_CHARS]
-        if bad:
-            raw = "".join(c for c in t.raw if c not in bad)
-            if not raw:
-                continue
-            t = Token(raw, raw.casefold(), t.conf, t.piece)
-        read.append(t)
+    rtl = is_rtl(expected)
+    read = _readable_tokens(reading_order(words, rtl), engine, lang)
     findings: list[Finding] = []
     exp: list[tuple[int, Token]] = []
     for i, t in enumerate(exp_all):
@@ -535,8 +584,16 @@ def compare_reading(expected: str, words: list[Word], engine: str = "tesseract",
         exp.append((i, t))
     unreadable = len(findings) > sum(f.index is None for f in findings)  # a whole token cannot be read
     price_signs = {i for i in range(len(exp_all)) if _is_price_currency(exp_all, i)}  # currency rule: compare_currency
-    if window:
-        read = _best_window(read, len(exp), " ".join(t.key for _, t in exp))
+    if window:  # the closest run in row-major order or, when columns interleave there, in text-block order
+        key = " ".join(t.key for _, t in exp)
+        score, read_rows = _best_window(read, len(exp), key)
+        read = read_rows
+        for gap in SEGMENT_GAPS if not rtl else ():
+            if score >= 1.0:
+                break
+            score_blocks, read_blocks = _best_window(_readable_tokens(block_order(words, gap), engine, lang), len(exp), key)
+            if score_blocks > score:
+                score, read = score_blocks, read_blocks
     ek, rk = [_canon_word(t.key) for _, t in exp], [_canon_word(t.key) for t in read]
     ops = list(Levenshtein.opcodes(ek, rk))
     k = 0
@@ -590,6 +647,21 @@ def compare_reading(expected: str, words: list[Word], engine: str = "tesseract",
     read_text = " ".join(t.piece or t.raw for t in read)
     p, r = word_precision_recall(read_text, expected)
     return TokenReading(engine, read_text, tuple(findings), ned(read_text, expected), p, r)
+
+
+def _readable_tokens(words: list[Word], engine: str, lang: str) -> list[Token]:
+    """The tokens of ``words`` with the characters ``engine`` cannot read dropped (tofu boxes kept), as the expected
+    text's are; tokens left empty are dropped."""
+    read = []
+    for t in tokens_of_words(words):
+        bad = [c for c in unreadable_chars(t.raw, engine, lang) if c not in TOFU_CHARS]
+        if bad:
+            raw = "".join(c for c in t.raw if c not in bad)
+            if not raw:
+                continue
+            t = Token(raw, raw.casefold(), t.conf, t.piece)
+        read.append(t)
+    return read
 
 
 # --------------------------------------------------------------------------- several engines → one decision

@@ -142,3 +142,15 @@ def test_engine_threads_do_not_depend_on_which_reader_ran_first(monkeypatch, env
     else:
         monkeypatch.setenv("OMP_THREAD_LIMIT", env)
     assert scene_text.default_threads() == threads
+
+
+def test_reading_order_keeps_a_tightly_led_second_line_below_a_logo_beside_the_first():
+    """The example's story headline "Mighty / Mug" with the logo beside "Mighty": boxes as RapidOCR gave them. The
+    lines overlap by a quarter of their height (tight leading); measured against the small logo's height the second
+    line joined the first row and read first ("Mug Mighty")."""
+    def line(text, box):
+        return Line(text, 99.0, box, (), ())
+
+    lines = [line("Mug", (41, 352, 324, 500)), line("Mighty", (42, 237, 464, 391)), line("口", (705, 260, 788, 338)),
+             line("saleor", (774, 262, 1028, 338))]
+    assert [ln.text for ln in reading_order(lines)] == ["Mighty", "口", "saleor", "Mug"]
