@@ -63,3 +63,38 @@ def test_cli_reads_recorded_regions_and_whole_image_on_request(tmp_path, gradien
                               "--whole-image", "--expect-text", "$34.00"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)[str(path)]["checks"][0]["metrics"]["regions"] == []
+
+
+def test_whole_image_reading_agrees_with_the_run_on_a_story_with_the_logo_beside_a_wrapped_headline(tmp_path, example_dir):
+    """The example's story layout: a headline wrapped over two lines with the logo beside its first line. Read row by
+    row, the logo landed inside the headline ("Monokai ‹logo› saleor Dimmed Sunnies": a tofu box and an extra word,
+    a fail) and `brandflow qa --whole-image` disagreed with the run on 80 of the example's 128 creatives; read by
+    text block it passes what the run passed, and a near-miss of the headline or the price still fails."""
+    from brandflow.compose.overlay import compose
+    from brandflow.generators.compositor import CompositorGenerator
+    from brandflow.records import Job, ReferenceImage, StructuredPrompt, Subject
+    from brandflow.spec import FormatSpec, OverlaySpec, load_brand_kit
+
+    packshot = example_dir / "packshots" / "saleor-sunnies-dark.webp"
+    job = Job(campaign="t", product_id="sunnies", product_title="Monokai Dimmed Sunnies",
+              format=FormatSpec(name="story", width=1080, height=1920), variant=1, seed=7, backend="compositor",
+              references=[ReferenceImage(path=packshot, role="primary_packshot", sha256=sha256_file(packshot))],
+              prompt=StructuredPrompt(scene="autumn", subjects=[Subject(description="sunglasses")],
+                                      color_palette=["#1864EC", "#EEEEEC"]),
+              overlay={"headline": "Monokai Dimmed Sunnies", "price": "$17.00", "cta": "Shop now"})
+    generated = CompositorGenerator({}).generate(job, tmp_path / "gen.png")
+    creative = compose(generated, job, load_brand_kit(example_dir / "brand.yaml"), OverlaySpec(logo=True), tmp_path / "c.png")
+    headline = next(r.box for r in creative.regions if r.slot == "headline")
+    logo = next(p.box for p in creative.placed if p.role == "logo")
+    assert logo.y0 < headline.y1 and logo.x0 > headline.x1 - 40  # the layout under test: the logo beside the headline
+
+    def whole_image(*expected):
+        args = ["qa", str(creative.path), "--brand", str(example_dir / "brand.yaml"), "--checks", "text", "--json",
+                "--whole-image"] + [a for e in expected for a in ("--expect-text", e)]
+        res = CliRunner().invoke(app, args)
+        return json.loads(res.output)[str(creative.path)]["checks"][0]
+
+    right = whole_image("Monokai Dimmed Sunnies", "$17.00", "Shop now")
+    assert right["verdict"] == "pass", right["reasons"]
+    assert whole_image("Monokai Dimmed Sunglasses")["verdict"] == "fail"
+    assert whole_image("$19.00")["verdict"] == "fail"
