@@ -2,19 +2,21 @@
 
 OCR is Tesseract 5 (LSTM, English) through pytesseract, always with Sauvola binarisation
 (``-c thresholding_method=2``; the default global Otsu drops whole lines on gradients and coloured panels).
-Tesseract costs ~0.13 s per process start (it loads its model on each call), so the check makes **one**
+Tesseract costs ~0.13 s per process start (it loads its model on each call), so the regions are read in **one**
 call per image:
 
 * every region of ``ctx.regions`` (where compose drew text) is cropped, turned into dark text on white by
   its distance to the known text colour (see :func:`_normalise`), scaled to a common cap height
-  (:data:`TARGET_CAP_PX`) and stacked on a white strip;
+  (:data:`TARGET_CAP_PX`) and stacked on a white strip, read as one block (``--psm 6``, measured slightly more
+  accurate on strips); words are mapped back to their region by position;
 * when ``ctx.expected_text`` or ``brand.forbidden_words`` need a full-image reading (forbidden words do not when
-  the creative records its pasted sources: they are read once per run instead, :mod:`brandflow.qa.source_text`), the whole image is
-  appended below the strip and the canvas is read as sparse text (``--psm 11``); otherwise the strip alone
-  is read as one block (``--psm 6``, measured slightly more accurate on strips);
-* words are mapped back to their region (or to the full image) by position. In the full image the region
-  boxes are blanked (filled with their median colour): they were read in the strip, and the full-image
-  results (expected strings, forbidden words) are searched in the region readings as well.
+  the creative records its pasted sources: they are read once per run instead, :mod:`brandflow.qa.source_text`),
+  the whole image is read in a second call as sparse text (``--psm 11``), its region boxes blanked (filled with
+  their median colour): they were read in the strip, and the full-image results (expected strings, forbidden
+  words) are searched in the region readings as well. It used to be appended below the strip in the same call,
+  which read the strip as sparse text too: a region then read differently depending on whether forbidden words
+  needed the whole image (``brandflow qa`` without the run's record of pasted sources read a headline's "01" as
+  "O01" where the run, reading the strip alone, read "01").
 
 In-process Tesseract: when tesserocr is installed **and** links the same Tesseract major.minor.patch as the
 ``tesseract`` CLI, the same call runs in-process (one ``PyTessBaseAPI`` per thread, the CLI's tessdata, the same
@@ -397,54 +399,47 @@ class Reading:
 
 
 def read_image(image: np.ndarray, regions: list[TextRegion], full: bool, lang: str = "eng") -> Reading:
-    """OCR the ``regions`` of an ``(H, W, 3) uint8`` RGB image — and the whole image when ``full`` — in one
-    Tesseract call (see the module notes for the canvas layout).
+    """OCR the ``regions`` of an ``(H, W, 3) uint8`` RGB image in one Tesseract call (the strip, ``--psm 6``) — and
+    the whole image when ``full``, in a second call (``--psm 11``, the regions blanked): module notes. The regions
+    read the same whether or not the whole image is read.
 
     Raises:
         MissingDependencyError: see :func:`ocr_words`.
     """
     prepared = [prepare_region(image, r) for r in regions]
     live = [p for p in prepared if p is not None]
+    if not live and not full:
+        return Reading([None] * len(regions), None)
     pad, gap = TARGET_CAP_PX // 2, TARGET_CAP_PX
     bands: list[tuple[int, int]] = []
     y = pad
     for p in live:
         bands.append((y, y + p.crop.shape[0]))
         y += p.crop.shape[0] + gap
-    strip_h = y - gap + pad if live else 0
-    full_y0 = strip_h + (gap if live else 0)
-    width = max([p.crop.shape[1] + 2 * pad for p in live] + ([image.shape[1]] if full else [1]))
-    height = full_y0 + image.shape[0] if full else strip_h
-    if height == 0:
-        return Reading([None] * len(regions), None)
-    canvas = np.full((height, width, 3), 255, np.uint8)
-    for p, (a, b) in zip(live, bands):
-        canvas[a:b, pad : pad + p.crop.shape[1]] = p.crop
+    per: list[list[Word]] = [[] for _ in live]
+    if live:
+        strip = np.full((y - gap + pad, max(p.crop.shape[1] + 2 * pad for p in live), 3), 255, np.uint8)
+        for p, (a, b) in zip(live, bands):
+            strip[a:b, pad : pad + p.crop.shape[1]] = p.crop
+        for word in ocr_words(strip, psm=6, lang=lang):
+            x0, y0, x1, y1 = word.box
+            cy = (y0 + y1) / 2
+            i = next((i for i, (a, b) in enumerate(bands) if a - gap / 2 <= cy < b + gap / 2), None)
+            if i is None:
+                continue
+            p, a = live[i], bands[i][0]
+            ox, oy = p.origin
+            box = (round((x0 - pad) / p.scale) + ox, round((y0 - a) / p.scale) + oy,
+                   round((x1 - pad) / p.scale) + ox, round((y1 - a) / p.scale) + oy)
+            per[i].append(Word(word.text, word.conf, box))
+    full_words: list[Word] = []
     if full:
-        rest = canvas[full_y0:, : image.shape[1]]
-        rest[:] = image
+        rest = np.array(image, dtype=np.uint8, copy=True)
         for p in live:  # already read in the strip: blank them (median colour) so Tesseract skips them
             ph, pw = round(p.crop.shape[0] / p.scale), round(p.crop.shape[1] / p.scale)
             box = rest[p.origin[1] : p.origin[1] + ph, p.origin[0] : p.origin[0] + pw]
             box[:] = np.median(box.reshape(-1, 3), axis=0).astype(np.uint8)
-    words = ocr_words(canvas, psm=11 if full else 6, lang=lang)
-
-    per: list[list[Word]] = [[] for _ in live]
-    full_words: list[Word] = []
-    for word in words:
-        x0, y0, x1, y1 = word.box
-        cy = (y0 + y1) / 2
-        if full and cy >= full_y0:
-            full_words.append(Word(word.text, word.conf, (x0, y0 - full_y0, x1, y1 - full_y0)))
-            continue
-        i = next((i for i, (a, b) in enumerate(bands) if a - gap / 2 <= cy < b + gap / 2), None)
-        if i is None:
-            continue
-        p, a = live[i], bands[i][0]
-        ox, oy = p.origin
-        box = (round((x0 - pad) / p.scale) + ox, round((y0 - a) / p.scale) + oy,
-               round((x1 - pad) / p.scale) + ox, round((y1 - a) / p.scale) + oy)
-        per[i].append(Word(word.text, word.conf, box))
+        full_words = ocr_words(rest, psm=11, lang=lang)
     it = iter(per)
     out = [None if p is None else (p, reading_order(next(it))) for p in prepared]
     return Reading(out, full_words if full else None)  # full image: Tesseract's block order
@@ -552,7 +547,7 @@ class TextCheck:
       found. When the generator recorded what it pasted (``ctx.placed``: the compositor's packshots, compose's logo),
       those and the regions are the only letters in the image: each source is read once per run
       (:mod:`brandflow.qa.source_text`, metric ``forbidden_sources``) instead of the whole image. Otherwise the whole
-      image is read (Tesseract's full-image reading rides along the region strip in one call).
+      image is read (Tesseract's full-image reading, a second call beside the region strip's).
 
     Metrics per region: ``read``, ``ned``, ``precision``/``recall``, mean Tesseract ``conf`` (0–100), ``words`` with
     boxes (image pixels), ``verdict``, ``reasons``, per-engine ``engines`` token statuses. Per expected string:
@@ -596,7 +591,7 @@ class TextCheck:
             notes.append("the scene-text engine (rapidocr) is not installed: Tesseract alone read the text "
                          "(pip install 'brandflow[scene-text]')")
         tess_regions = bool(regions)
-        # Tesseract's full-image reading rides along the region strip (one call): always for engines tesseract/both,
+        # Tesseract's full-image reading (a second call beside the region strip's): always for engines tesseract/both,
         # for auto only when forbidden words must be searched in a creative whose overlay regions are known (the
         # run: the scene-text engine would cost ~0.4 s more per creative), or when no scene-text engine exists.
         # A creative whose pasted inputs are recorded (ctx.placed: the compositor's packshots, the logo) has no other
