@@ -11,12 +11,14 @@ call per image:
   accurate on strips); words are mapped back to their region by position;
 * when ``ctx.expected_text`` or ``brand.forbidden_words`` need a full-image reading (forbidden words do not when
   the creative records its pasted sources: they are read once per run instead, :mod:`brandflow.qa.source_text`),
-  the whole image is read in a second call as sparse text (``--psm 11``), its region boxes blanked (filled with
-  their median colour): they were read in the strip, and the full-image results (expected strings, forbidden
-  words) are searched in the region readings as well. It used to be appended below the strip in the same call,
-  which read the strip as sparse text too: a region then read differently depending on whether forbidden words
-  needed the whole image (``brandflow qa`` without the run's record of pasted sources read a headline's "01" as
-  "O01" where the run, reading the strip alone, read "01").
+  the whole image is appended below the strip and that canvas is read in a second call as sparse text
+  (``--psm 11``), its region boxes blanked (filled with their median colour): they were read in the strip, and the
+  full-image results (expected strings, forbidden words) are searched in the region readings as well. Only the
+  whole image's words are taken from that call. The regions used to be taken from it too, read as sparse text: a
+  region then read differently depending on whether forbidden words needed the whole image (``brandflow qa``
+  without the run's record of pasted sources read a headline's "01" as "O01" where the run, reading the strip
+  alone, read "01"). The canvas stays as it was because the whole image's detection power was measured on it: read
+  alone, it caught fewer forbidden words (bench/qa.py part (d): 65 of 128 against 74).
 
 In-process Tesseract: when tesserocr is installed **and** links the same Tesseract major.minor.patch as the
 ``tesseract`` CLI, the same call runs in-process (one ``PyTessBaseAPI`` per thread, the CLI's tessdata, the same
@@ -400,8 +402,9 @@ class Reading:
 
 def read_image(image: np.ndarray, regions: list[TextRegion], full: bool, lang: str = "eng") -> Reading:
     """OCR the ``regions`` of an ``(H, W, 3) uint8`` RGB image in one Tesseract call (the strip, ``--psm 6``) — and
-    the whole image when ``full``, in a second call (``--psm 11``, the regions blanked): module notes. The regions
-    read the same whether or not the whole image is read.
+    the whole image when ``full``, in a second call (the strip with the image below it, ``--psm 11``, the regions
+    blanked; only the image's words are taken): module notes. The regions read the same whether or not the whole
+    image is read.
 
     Raises:
         MissingDependencyError: see :func:`ocr_words`.
@@ -433,13 +436,24 @@ def read_image(image: np.ndarray, regions: list[TextRegion], full: bool, lang: s
                    round((x1 - pad) / p.scale) + ox, round((y1 - a) / p.scale) + oy)
             per[i].append(Word(word.text, word.conf, box))
     full_words: list[Word] = []
-    if full:
-        rest = np.array(image, dtype=np.uint8, copy=True)
+    if full:  # the canvas the whole image has always been read on (the strip above it): its detection power is
+        # measured that way (bench/qa.py part (d)); read alone, it caught 65 of 128 forbidden words instead of 74
+        strip_h = y - gap + pad if live else 0
+        full_y0 = strip_h + (gap if live else 0)
+        canvas = np.full((full_y0 + image.shape[0], max([p.crop.shape[1] + 2 * pad for p in live] + [image.shape[1]]), 3),
+                         255, np.uint8)
+        for p, (a, b) in zip(live, bands):
+            canvas[a:b, pad : pad + p.crop.shape[1]] = p.crop
+        rest = canvas[full_y0:, : image.shape[1]]
+        rest[:] = image
         for p in live:  # already read in the strip: blank them (median colour) so Tesseract skips them
             ph, pw = round(p.crop.shape[0] / p.scale), round(p.crop.shape[1] / p.scale)
             box = rest[p.origin[1] : p.origin[1] + ph, p.origin[0] : p.origin[0] + pw]
             box[:] = np.median(box.reshape(-1, 3), axis=0).astype(np.uint8)
-        full_words = ocr_words(rest, psm=11, lang=lang)
+        for word in ocr_words(canvas, psm=11, lang=lang):
+            x0, y0, x1, y1 = word.box
+            if (y0 + y1) / 2 >= full_y0:  # the strip's words come from its own reading above
+                full_words.append(Word(word.text, word.conf, (x0, y0 - full_y0, x1, y1 - full_y0)))
     it = iter(per)
     out = [None if p is None else (p, reading_order(next(it))) for p in prepared]
     return Reading(out, full_words if full else None)  # full image: Tesseract's block order
