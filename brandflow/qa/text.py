@@ -420,10 +420,10 @@ def read_image(image: np.ndarray, regions: list[TextRegion], full: bool, lang: s
         bands.append((y, y + p.crop.shape[0]))
         y += p.crop.shape[0] + gap
     per: list[list[Word]] = [[] for _ in live]
+    strip = np.full((y - gap + pad if live else 0, max([p.crop.shape[1] + 2 * pad for p in live] + [1]), 3), 255, np.uint8)
+    for p, (a, b) in zip(live, bands):
+        strip[a:b, pad : pad + p.crop.shape[1]] = p.crop
     if live:
-        strip = np.full((y - gap + pad, max(p.crop.shape[1] + 2 * pad for p in live), 3), 255, np.uint8)
-        for p, (a, b) in zip(live, bands):
-            strip[a:b, pad : pad + p.crop.shape[1]] = p.crop
         for word in ocr_words(strip, psm=6, lang=lang):
             x0, y0, x1, y1 = word.box
             cy = (y0 + y1) / 2
@@ -438,12 +438,9 @@ def read_image(image: np.ndarray, regions: list[TextRegion], full: bool, lang: s
     full_words: list[Word] = []
     if full:  # the canvas the whole image has always been read on (the strip above it): its detection power is
         # measured that way (bench/qa.py part (d)); read alone, it caught 65 of 128 forbidden words instead of 74
-        strip_h = y - gap + pad if live else 0
-        full_y0 = strip_h + (gap if live else 0)
-        canvas = np.full((full_y0 + image.shape[0], max([p.crop.shape[1] + 2 * pad for p in live] + [image.shape[1]]), 3),
-                         255, np.uint8)
-        for p, (a, b) in zip(live, bands):
-            canvas[a:b, pad : pad + p.crop.shape[1]] = p.crop
+        full_y0 = strip.shape[0] + (gap if live else 0)
+        canvas = np.full((full_y0 + image.shape[0], max(strip.shape[1], image.shape[1]), 3), 255, np.uint8)
+        canvas[: strip.shape[0], : strip.shape[1]] = strip
         rest = canvas[full_y0:, : image.shape[1]]
         rest[:] = image
         for p in live:  # already read in the strip: blank them (median colour) so Tesseract skips them
