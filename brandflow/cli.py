@@ -278,14 +278,21 @@ def qa(
     as_json: Annotated[bool, typer.Option("--json", help="print every number as JSON")] = False,
     recorded: Annotated[bool, typer.Option("--recorded/--whole-image", help="read text where compose recorded it "
                                            "(run folder or published manifest found by the file's sha256), as the run does")] = True,
+    palette: Annotated[Optional[list[str]], typer.Option("--palette", help="'#RRGGBB' colours the image was asked for "
+                                                        "besides the brand kit's (repeatable or comma-separated); a "
+                                                        "creative's record adds its prompt's own")] = None,
 ) -> None:
     """QA any images (yours, an agency's) against a brand kit, expected text and reference packshots.
+
+    The colour check's off-palette share counts the brand kit's colours, the ``--palette`` colours and, for a
+    brandflow creative, the colours its structured prompt asked for (found in its record, as for the text regions).
 
     Exit status: 0 all pass or warn, 1 some fail, 2 bad input.
     """
     from rich.markup import escape
 
     from brandflow.cachedir import QA_READINGS, shared_folder
+    from brandflow.colour import HEX_RE
     from brandflow.imageio import load_rgb
     from brandflow.qa.base import CheckContext, run_checks
     from brandflow.qa.recorded import recorded_regions
@@ -299,13 +306,17 @@ def qa(
     names = [c.strip() for c in checks.split(",") if c.strip()] or (
         ["format", "text", "colour"] + (["identity"] if reference else [])
     )
+    asked = tuple(_ids(palette))
+    if bad := [h for h in asked if not HEX_RE.match(h)]:
+        raise _fail(BrandflowError(f"--palette: {', '.join(bad)} is not a '#RRGGBB' colour; write it as #B4532A"))
     results: dict[str, QAResult] = {}
     readings = shared_folder(QA_READINGS)  # a reference packshot read by an earlier run or call is not read again
     for image in images:
-        found = recorded_regions(image) if recorded else None
+        found = recorded_regions(image)  # also with --whole-image: the colours the creative was asked for
         ctx = CheckContext(path=image, brand=kit, expected_text=tuple(expect_text or ()), references=tuple(reference or ()),
-                           regions=found.regions if found else (), cache_dir=readings)
-        if found and not as_json:
+                           regions=found.regions if found and recorded else (), cache_dir=readings,
+                           palette=asked + (found.palette if found else ()))
+        if found and recorded and not as_json:
             out.print(f"{image}: text regions recorded by compose, from {found.source}")
         try:
             results[str(image)] = run_checks(load_rgb(image), ctx, names)

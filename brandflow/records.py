@@ -271,6 +271,17 @@ class Creative(_Record):
         default=None, description="GeneratedImage.placed in the creative's pixels, plus the logo compose pasted; with "
         "``regions`` every source of letters in the creative. None = unknown: text QA reads the whole image",
     )
+    palette: list[str] | None = Field(
+        default=None, description="the structured prompt's color_palette the image was made for ('#RRGGBB' sRGB, brand "
+        "colours first); the colour check counts these as on-palette. None = unknown (records made before it was kept)",
+    )
+
+    @field_validator("palette")
+    @classmethod
+    def _hex_palette(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None and (bad := [c for c in v if not HEX_RE.match(c)]):
+            raise ValueError(f"palette entries must be '#RRGGBB'; got {bad}")
+        return v
 
 
 # --------------------------------------------------------------------------- model licence

@@ -231,12 +231,21 @@ def compose_stage(generated: GeneratedImage, job: Job, spec: CampaignSpec, brand
     creative = compose(generated, job, brand, spec.overlay, folder / f"creative.{_ext(job)}", byte_reserve=reserve)
     if generated.moderation is not None:  # the generator's own moderation travels with the pixels to QA
         creative = creative.model_copy(update={"moderation": generated.moderation})
+    # the colours the image was asked for travel with it, so `brandflow qa` on the file measures as the run does
+    creative = creative.model_copy(update={"palette": list(job.prompt.color_palette)})
     _save(record, creative)
     return creative, False
 
 
-def _qa_record(creative: Creative, spec: CampaignSpec, brand: BrandKit, folder: Path) -> Path:
-    return folder / f"qa-{_digest(creative.sha256, spec.qa.model_dump(mode='json'), brand_key(brand))[:16]}.json"
+def _qa_record(creative: Creative, spec: CampaignSpec, brand: BrandKit, folder: Path, job: Job) -> Path:
+    asked = _prompt_colours(job, brand)  # a QA input too; left out when empty, so brand-only palettes keep their keys
+    return folder / f"qa-{_digest(creative.sha256, spec.qa.model_dump(mode='json'), brand_key(brand), *([asked] if asked else []))[:16]}.json"
+
+
+def _prompt_colours(job: Job, brand: BrandKit) -> list[str]:
+    """The structured prompt's ``color_palette`` colours that are not the brand kit's (``'#RRGGBB'``, upper case)."""
+    kit = {c.hex.upper() for c in brand.colours}
+    return [h.upper() for h in job.prompt.color_palette if h.upper() not in kit]
 
 
 def readings_dir(run_dir: Path) -> Path:
@@ -254,7 +263,7 @@ def cached_attempt(job: Job, spec: CampaignSpec, brand: BrandKit, run_dir: Path)
     folder = work_dir(job, spec, brand, run_dir)
     generated = _load_cached(folder / "generated.json", GeneratedImage)
     creative = generated and _load_cached(_creative_record(generated, job, spec, folder)[0], Creative)
-    qa = creative and _load_cached(_qa_record(creative, spec, brand, folder), QAResult, image_field="")
+    qa = creative and _load_cached(_qa_record(creative, spec, brand, folder, job), QAResult, image_field="")
     if qa is None:
         return None
     return Attempt(attempt=job.attempt, seed=job.seed, creative=creative, qa=qa, cached=True, cost=0.0, notes=generated.notes)
@@ -263,7 +272,7 @@ def cached_attempt(job: Job, spec: CampaignSpec, brand: BrandKit, run_dir: Path)
 def qa_stage(creative: Creative, job: Job, spec: CampaignSpec, brand: BrandKit, run_dir: Path) -> QAResult:
     """Run the campaign's QA checks on one creative (result cached by creative sha and QA settings)."""
     folder = work_dir(job, spec, brand, run_dir)
-    record = _qa_record(creative, spec, brand, folder)
+    record = _qa_record(creative, spec, brand, folder, job)
     if (hit := _load_cached(record, QAResult, image_field="")) is not None:
         return hit
     ctx = CheckContext(
@@ -276,6 +285,7 @@ def qa_stage(creative: Creative, job: Job, spec: CampaignSpec, brand: BrandKit, 
         moderation=creative.moderation,
         lang=tesseract_lang(job.locale),
         placed=None if creative.placed is None else tuple(creative.placed),
+        palette=tuple(job.prompt.color_palette),
         cache_dir=readings_dir(run_dir),
     )
     result = run_checks(load_rgb_of(creative.path, creative.sha256), ctx, spec.qa.checks)

@@ -32,6 +32,9 @@ class CheckContext:
         placed: the inputs pasted into the image and their boxes (``Creative.placed``); with ``regions`` every source
             of letters, so text QA reads each source once per run instead of the whole image. ``None`` = unknown
             (a model drew the pixels; ``brandflow qa`` on any file): the whole image is read.
+        palette: ``'#RRGGBB'`` sRGB colours the creative's structured prompt asked for (``color_palette``: brand
+            colours first, then a template's own, e.g. autumn's rust), or ``()`` when unknown. The colour check
+            counts them as on-palette besides the brand kit's; they are never required.
         cache_dir: a folder where checks keep per-source results across processes, named by content sha256 (the
             user's shared cache or the run's ``work/qa-sources``: ``pipeline.stages.readings_dir``), or ``None``.
     """
@@ -46,6 +49,7 @@ class CheckContext:
     moderation: dict[str, Any] | None = None
     lang: str = "eng"
     placed: tuple[PlacedImage, ...] | None = None
+    palette: tuple[str, ...] = ()
     cache_dir: Path | None = None
 
 

@@ -74,8 +74,12 @@ class ColourCheck:
 
     Verdict per colour: pass if ``delta_e ≤ pass`` (⇔ ``coverage ≥ min_coverage``), warn if
     ``delta_e ≤ warn``, fail otherwise; the check's verdict is the worst. ``off_palette`` (fraction of
-    pixels with chroma ≥ :data:`NEUTRAL_CHROMA` and ΔE00 > :data:`OFF_PALETTE_DELTA_E` to every brand
-    colour) warns above :data:`OFF_PALETTE_WARN`, never fails.
+    pixels with chroma ≥ :data:`NEUTRAL_CHROMA` and ΔE00 > :data:`OFF_PALETTE_DELTA_E` to every colour of the
+    palette) warns above :data:`OFF_PALETTE_WARN`, never fails. The palette is the brand kit's colours plus
+    ``ctx.palette``, the colours the creative's structured prompt asked for (its ``color_palette``: the autumn
+    template adds rust, ochre and chestnut for the tabletop and leaves). Without them a creative drawn as asked
+    was held for its own template's floor (a held-out campaign's story creative, 51 % off-palette, all of it
+    rust tabletop and the product photo's lawn). Only brand colours can be ``required``.
 
     ``run(image, ctx)``: ``image`` is ``(H, W, 3) uint8`` sRGB; raises ValueError on another shape/dtype.
     """
@@ -91,8 +95,10 @@ class ColourCheck:
         lab = srgb_to_lab(rgb_u)
         weights = counts / counts.sum()
         dom = dominant_colours(image, k=self.k)
-        brand_lab = np.stack([hex_to_lab(c.hex) for c in ctx.brand.colours])
-        # (n_colours, U) ΔE00 of every distinct sampled colour to every brand colour
+        brand_hex = [c.hex.upper() for c in ctx.brand.colours]
+        asked = list(dict.fromkeys(h.upper() for h in ctx.palette if h.upper() not in brand_hex))
+        brand_lab = np.stack([hex_to_lab(h) for h in brand_hex + asked])
+        # (n_colours, U) ΔE00 of every distinct sampled colour to every palette colour (brand kit's first)
         de_px = delta_e_ciede2000(lab[None, :, :], brand_lab[:, None, :])
 
         verdicts: list[Verdict] = []
@@ -143,8 +149,8 @@ class ColourCheck:
         if off > OFF_PALETTE_WARN:
             verdicts.append("warn")
             reasons.append(
-                f"{off:.0%} of the image is off-palette (ΔE00 > {OFF_PALETTE_DELTA_E:g} from every brand colour, "
-                f"not neutral); warn above {OFF_PALETTE_WARN:.0%}"
+                f"{off:.0%} of the image is off-palette (ΔE00 > {OFF_PALETTE_DELTA_E:g} from every brand colour"
+                + (f" and the prompt's {', '.join(asked)}" if asked else "") + f", not neutral); warn above {OFF_PALETTE_WARN:.0%}"
             )
         verdict = max(verdicts, key=VERDICT_ORDER.__getitem__, default="pass")
         return CheckResult(
@@ -153,6 +159,7 @@ class ColourCheck:
             metrics={
                 "colours": per_colour,
                 "off_palette": round(off, 4),
+                "prompt_palette": asked,
                 "dominant": [{"hex": h, "coverage": round(float(c), 4)} for h, c in zip(dom.hex, dom.coverage)],
                 "samples": int(len(px)),
             },

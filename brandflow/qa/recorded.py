@@ -9,6 +9,9 @@ the file's sha256 (a renamed or edited file matches nothing and is read as any i
 * published with the ``file://`` target: the audit record ``<campaign>/_runs/<run>/manifest.json`` published beside
   the creatives; its job whose ``published.sha256`` is the file's (the marked file) holds the regions of its last
   attempt. The folders above the file are searched up to :data:`MAX_LEVELS` levels.
+
+The same record gives the colours the creative's structured prompt asked for (``Creative.palette``; in a manifest
+made before it was kept, the job's ``prompt.color_palette``), which the colour check counts as on-palette in the run.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from brandflow.colour import HEX_RE
 from brandflow.records import Creative, TextRegion, sha256_file
 
 #: How many folders above a published file are searched for ``_runs/*/manifest.json``.
@@ -27,13 +31,20 @@ _log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Recorded:
-    """The regions recorded for a file and the record they came from (a path, for the report)."""
+    """What was recorded for a file: its text regions, the ``'#RRGGBB'`` colours its structured prompt asked for
+    (``()`` when not recorded) and the record they came from (a path, for the report)."""
 
     regions: tuple[TextRegion, ...]
     source: Path
+    palette: tuple[str, ...] = ()
 
 
-def _from_manifest(manifest: Path, sha: str) -> tuple[TextRegion, ...] | None:
+def _hexes(values: object) -> tuple[str, ...]:
+    """The well-formed ``'#RRGGBB'`` strings of a record's list (a record is a file someone may have edited)."""
+    return tuple(v for v in values if isinstance(v, str) and HEX_RE.match(v)) if isinstance(values, list) else ()
+
+
+def _from_manifest(manifest: Path, sha: str) -> Recorded | None:
     try:
         data = json.loads(manifest.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -43,7 +54,11 @@ def _from_manifest(manifest: Path, sha: str) -> tuple[TextRegion, ...] | None:
         if isinstance(published, dict) and published.get("sha256") == sha:
             attempts = [a for a in job.get("attempts") or [] if isinstance(a, dict) and a.get("creative")]
             if attempts:
-                return tuple(TextRegion.model_validate(r) for r in attempts[-1]["creative"].get("regions") or [])
+                creative = attempts[-1]["creative"]
+                prompt = job.get("prompt") if isinstance(job.get("prompt"), dict) else {}
+                palette = creative.get("palette")
+                return Recorded(tuple(TextRegion.model_validate(r) for r in creative.get("regions") or []), manifest,
+                                _hexes(palette if palette is not None else prompt.get("color_palette")))
     return None
 
 
@@ -58,7 +73,8 @@ def recorded_regions(image: Path) -> Recorded | None:
     record = image.with_name(f"creative-{sha[:12]}.json")
     if record.is_file():
         try:
-            return Recorded(tuple(Creative.model_validate_json(record.read_text(encoding="utf-8")).regions), record)
+            creative = Creative.model_validate_json(record.read_text(encoding="utf-8"))
+            return Recorded(tuple(creative.regions), record, tuple(creative.palette or ()))
         except (OSError, ValueError) as e:
             _log.debug("skipping %s: %s", record, e)
     folder = image.resolve().parent
@@ -70,9 +86,9 @@ def recorded_regions(image: Path) -> Recorded | None:
             continue
         manifests = sorted(runs.glob("*/manifest.json"), key=lambda p: p.stat().st_mtime, reverse=True)
         for manifest in manifests:
-            regions = _from_manifest(manifest, sha)
-            if regions is not None:
-                return Recorded(regions, manifest)
+            found = _from_manifest(manifest, sha)
+            if found is not None:
+                return found
     return None
 
 

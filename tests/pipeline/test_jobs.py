@@ -170,3 +170,15 @@ def test_a_new_logo_saved_over_the_old_file_makes_new_creatives(campaign_dir, tm
     assert done == {} and todo == jobs, "no creative with the old logo is reused"
     again = pj.run_batch(todo, spec, brand, run_dir)
     assert [a[-1].creative.sha256 for _, a in again] != [a[-1].creative.sha256 for _, a in first]
+
+
+def test_qa_measures_colour_against_the_palette_the_prompt_asked_for(campaign_dir, tmp_path):
+    """The example's autumn template asks for rust, ochre and chestnut besides the brand kit: the run hands them to the
+    colour check and keeps them on the creative's record, so `brandflow qa` on the file measures the same."""
+    spec, brand, jobs = _plan(campaign_dir, ["colour"])
+    asked = jobs[0].prompt.color_palette
+    extra = [h for h in asked if h not in {c.hex.upper() for c in brand.colours}]
+    assert extra, "the example's template asks for colours of its own"
+    [(_, attempts)] = pj.run_batch(jobs[:1], spec, brand, tmp_path / "run", BudgetMeter.from_spec(spec))
+    assert attempts[-1].creative.palette == asked
+    assert attempts[-1].qa.checks[0].metrics["prompt_palette"] == extra

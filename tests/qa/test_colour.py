@@ -220,6 +220,25 @@ def test_off_palette_is_measured_and_warns_above_threshold(make_ctx):
     assert res.metrics["off_palette"] == 0.0 and res.verdict == "pass"
 
 
+def test_colours_the_prompt_asked_for_are_on_palette_and_no_others(make_ctx):
+    """The autumn template asks for a rust tabletop (#B4532A) besides the brand's blues: a creative drawn as asked is
+    not held for it, while a colour neither the kit nor the prompt names still counts, and is never required."""
+    img = np.empty((800, 800, 3), np.uint8)
+    img[:100] = (0x1A, 0x63, 0xEC)  # the brand's blue and white
+    img[100:200] = 255
+    img[200:] = (197, 106, 58)  # the tabletop as the compositor lights it (ΔE00 ≈ 7 from #B4532A)
+    assert ColourCheck().run(img, make_ctx()).verdict == "warn"  # 75 % off the kit's palette
+    res = ColourCheck().run(img, make_ctx(palette=("#1A63EC", "#b4532a", "#D9962B")))
+    assert res.verdict == "pass", res.reasons
+    assert res.metrics["off_palette"] == 0.0 and res.metrics["prompt_palette"] == ["#B4532A", "#D9962B"]
+    assert [c["hex"] for c in res.metrics["colours"]] == ["#1A63EC", "#FFFFFF"]  # rust and ochre asked for, not required
+
+    img[200:] = (30, 200, 60)  # a green floor nobody asked for
+    res = ColourCheck().run(img, make_ctx(palette=("#B4532A",)))
+    assert res.verdict == "warn" and res.metrics["off_palette"] == pytest.approx(0.75, abs=0.01)
+    assert "and the prompt's #B4532A" in res.reasons[0]
+
+
 def test_rejects_non_uint8_rgb(make_ctx):
     with pytest.raises(ValueError, match=r"\(H, W, 3\) uint8"):
         ColourCheck().run(np.zeros((10, 10, 3), np.float32), make_ctx())

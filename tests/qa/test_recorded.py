@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -128,3 +129,43 @@ def test_regions_read_the_same_whether_or_not_the_whole_image_is_read(tmp_path, 
     assert with_full.full is not None and alone.full is None
     for a, b in zip(alone.regions, with_full.regions):  # on this creative the shared call read "01" and "O01" alone
         assert [w.text for w in a[1]] == [w.text for w in b[1]]
+
+
+def test_the_colours_the_prompt_asked_for_come_with_the_record(tmp_path, example_dir):
+    """A creative whose floor is the autumn template's rust: held for it when only the brand kit counts, passed as in
+    the run when its record (run folder, or a published manifest written before Creative.palette) or --palette says
+    the prompt asked for rust; a malformed colour in a record is skipped, a malformed --palette is bad input."""
+    img = np.empty((600, 600, 3), np.uint8)
+    img[:150] = (0x18, 0x64, 0xEC)  # Saleor Blue, the kit's required primary
+    img[150:] = (197, 106, 58)  # the tabletop as the compositor lights it
+    path = tmp_path / "creative.png"
+    Image.fromarray(img).save(path)
+    sha = sha256_file(path)
+    runner = CliRunner()
+    brand = str(example_dir / "brand.yaml")
+
+    def colour(*extra):
+        res = runner.invoke(app, ["qa", str(path), "--brand", brand, "--checks", "colour", "--json", *extra])
+        return res.exit_code, json.loads(res.output)[str(path)]["checks"][0] if res.exit_code in (0, 1) else res.output
+
+    code, check = colour()
+    assert code == 0 and check["verdict"] == "warn" and check["metrics"]["off_palette"] > 0.7
+    code, check = colour("--palette", "#B4532A,#D9962B")
+    assert check["verdict"] == "pass" and check["metrics"]["prompt_palette"] == ["#B4532A", "#D9962B"]
+    code, message = colour("--palette", "rust")
+    assert code == 2 and "rust" in message and "#RRGGBB" in message
+
+    record = tmp_path / f"creative-{sha[:12]}.json"
+    record.write_text(Creative(path=path, sha256=sha, width=600, height=600, file_type="png", bytes=1,
+                               palette=["#1864EC", "#B4532A"]).model_dump_json())
+    assert recorded_regions(path).palette == ("#1864EC", "#B4532A")
+    assert colour()[1]["verdict"] == "pass"
+    assert colour("--whole-image")[1]["verdict"] == "pass"  # text read as any image; the colours still the prompt's
+
+    record.unlink()
+    manifest = tmp_path / "_runs" / "r1" / "manifest.json"
+    manifest.parent.mkdir(parents=True)
+    manifest.write_text(json.dumps({"jobs": [{"published": {"sha256": sha}, "prompt": {"color_palette": ["#B4532A", "rust"]},
+                                              "attempts": [{"creative": {"regions": []}}]}]}))
+    assert recorded_regions(path).palette == ("#B4532A",)
+    assert colour()[1]["verdict"] == "pass"
