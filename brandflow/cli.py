@@ -276,16 +276,20 @@ def qa(
     reference: Annotated[Optional[list[Path]], typer.Option("--reference", help="reference packshot (repeatable)")] = None,
     checks: Annotated[str, typer.Option("--checks", help="comma-separated checks")] = "",
     as_json: Annotated[bool, typer.Option("--json", help="print every number as JSON")] = False,
-    recorded: Annotated[bool, typer.Option("--recorded/--whole-image", help="read text where compose recorded it "
-                                           "(run folder or published manifest found by the file's sha256), as the run does")] = True,
+    recorded: Annotated[bool, typer.Option("--recorded/--whole-image", help="check as the run did, from the creative's "
+                                           "record (run folder or published manifest found by the file's sha256): text "
+                                           "where compose drew it, packshots where it pasted them")] = True,
     palette: Annotated[Optional[list[str]], typer.Option("--palette", help="'#RRGGBB' colours the image was asked for "
                                                         "besides the brand kit's (repeatable or comma-separated); a "
                                                         "creative's record adds its prompt's own")] = None,
 ) -> None:
     """QA any images (yours, an agency's) against a brand kit, expected text and reference packshots.
 
-    The colour check's off-palette share counts the brand kit's colours, the ``--palette`` colours and, for a
-    brandflow creative, the colours its structured prompt asked for (found in its record, as for the text regions).
+    On a creative brandflow made, its record (run folder or published manifest, found by the file's sha256) gives
+    what the run used: the text regions, the inputs compose pasted and where (identity places a ``--reference`` with
+    the recorded sha256 there; text reads each pasted source for forbidden words) and the colours the structured
+    prompt asked for, which the colour check's off-palette share counts besides the brand kit's and ``--palette``'s.
+    ``--whole-image`` reads it as any image (the prompt's colours still count).
 
     Exit status: 0 all pass or warn, 1 some fail, 2 bad input.
     """
@@ -315,7 +319,8 @@ def qa(
         found = recorded_regions(image)  # also with --whole-image: the colours the creative was asked for
         ctx = CheckContext(path=image, brand=kit, expected_text=tuple(expect_text or ()), references=tuple(reference or ()),
                            regions=found.regions if found and recorded else (), cache_dir=readings,
-                           palette=asked + (found.palette if found else ()))
+                           palette=asked + (found.palette if found else ()),
+                           placed=found.placed if found and recorded else None)
         if found and recorded and not as_json:
             out.print(f"{image}: text regions recorded by compose, from {found.source}")
         try:

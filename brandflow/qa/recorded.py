@@ -11,7 +11,12 @@ the file's sha256 (a renamed or edited file matches nothing and is read as any i
   attempt. The folders above the file are searched up to :data:`MAX_LEVELS` levels.
 
 The same record gives the colours the creative's structured prompt asked for (``Creative.palette``; in a manifest
-made before it was kept, the job's ``prompt.color_palette``), which the colour check counts as on-palette in the run.
+made before it was kept, the job's ``prompt.color_palette``), which the colour check counts as on-palette in the run,
+and the inputs compose pasted with their boxes (``Creative.placed``): the identity check places a packshot the
+keypoints cannot (held out: 3 of 104 photo creatives failed ``brandflow qa`` that the run had passed, a lawn photo
+matched on 4–9 points), and the text check reads each pasted source for forbidden words, as in the run. A placement
+counts only for a ``--reference`` with the recorded packshot's sha256, and a source is read only when its file still
+has the recorded sha256, so a record cannot vouch for other pixels.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from brandflow.colour import HEX_RE
-from brandflow.records import Creative, TextRegion, sha256_file
+from brandflow.records import Creative, PlacedImage, TextRegion, sha256_file
 
 #: How many folders above a published file are searched for ``_runs/*/manifest.json``.
 MAX_LEVELS = 6
@@ -32,11 +37,13 @@ _log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Recorded:
     """What was recorded for a file: its text regions, the ``'#RRGGBB'`` colours its structured prompt asked for
-    (``()`` when not recorded) and the record they came from (a path, for the report)."""
+    (``()`` when not recorded), the inputs pasted into it with their boxes in its pixels (``Creative.placed``) and the
+    record they came from (a path, for the report)."""
 
     regions: tuple[TextRegion, ...]
     source: Path
     palette: tuple[str, ...] = ()
+    placed: tuple[PlacedImage, ...] | None = None  # None: not recorded (a model drew the pixels, or an older record)
 
 
 def _hexes(values: object) -> tuple[str, ...]:
@@ -57,8 +64,10 @@ def _from_manifest(manifest: Path, sha: str) -> Recorded | None:
                 creative = attempts[-1]["creative"]
                 prompt = job.get("prompt") if isinstance(job.get("prompt"), dict) else {}
                 palette = creative.get("palette")
+                placed = creative.get("placed")
                 return Recorded(tuple(TextRegion.model_validate(r) for r in creative.get("regions") or []), manifest,
-                                _hexes(palette if palette is not None else prompt.get("color_palette")))
+                                _hexes(palette if palette is not None else prompt.get("color_palette")),
+                                None if placed is None else tuple(PlacedImage.model_validate(p) for p in placed))
     return None
 
 
@@ -74,7 +83,8 @@ def recorded_regions(image: Path) -> Recorded | None:
     if record.is_file():
         try:
             creative = Creative.model_validate_json(record.read_text(encoding="utf-8"))
-            return Recorded(tuple(creative.regions), record, tuple(creative.palette or ()))
+            return Recorded(tuple(creative.regions), record, tuple(creative.palette or ()),
+                            None if creative.placed is None else tuple(creative.placed))
         except (OSError, ValueError) as e:
             _log.debug("skipping %s: %s", record, e)
     folder = image.resolve().parent
@@ -86,7 +96,11 @@ def recorded_regions(image: Path) -> Recorded | None:
             continue
         manifests = sorted(runs.glob("*/manifest.json"), key=lambda p: p.stat().st_mtime, reverse=True)
         for manifest in manifests:
-            found = _from_manifest(manifest, sha)
+            try:
+                found = _from_manifest(manifest, sha)
+            except (ValueError, TypeError, AttributeError) as e:  # a malformed job: skipped, like an unreadable file
+                _log.debug("skipping %s: %s", manifest, e)
+                continue
             if found is not None:
                 return found
     return None

@@ -81,3 +81,26 @@ def test_the_record_is_not_trusted_blindly_a_covered_product_fails(creative, bra
     res = _check(creative, brand, image=image)
     assert res.metrics["region"] == "recorded placement" and res.metrics["pixel_agreement"] < 0.2
     assert res.verdict == "fail", res.metrics
+
+
+def test_brandflow_qa_places_the_packshot_from_the_creatives_record_as_the_run_does(creative, brand):
+    """`brandflow qa` on the run's file finds its record by sha256 and passes it as the run did; read as any image
+    (`--whole-image`) the photo's ground is taken for the product again. On the held-out photos campaign this was
+    3 of 104 creatives where `brandflow qa` failed identity that the run had passed (bench/qa_agreement.py)."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from brandflow.cli import app
+
+    record = creative.path.with_name(f"creative-{creative.sha256[:12]}.json")
+    record.write_text(creative.model_dump_json())
+    args = ["qa", str(creative.path), "--brand", str(EXAMPLE / "brand.yaml"), "--reference", str(PHOTO),
+            "--checks", "identity", "--json"]
+    try:
+        runs = [CliRunner().invoke(app, args + flag) for flag in ([], ["--whole-image"])]
+    finally:
+        record.unlink()
+    recorded, whole = (json.loads(r.output)[str(creative.path)]["checks"][0] for r in runs)
+    assert recorded["verdict"] == "pass" and recorded["metrics"]["region"] == "recorded placement", recorded["metrics"]
+    assert whole["verdict"] != "pass" and whole["metrics"]["region"] == "segmented", whole["metrics"]

@@ -44,6 +44,15 @@ def test_run_folder_record_and_published_manifest_are_found_by_sha(tmp_path, gra
     manifest.write_text(json.dumps({"jobs": [{"published": {"sha256": "0" * 64}, "attempts": []}, job]}))
     found = recorded_regions(published)
     assert found is not None and found.regions == tuple(regions) and found.source == manifest
+    assert found.placed is None  # nothing recorded as pasted: a model drew the pixels
+    pasted = {"path": str(path), "sha256": sha, "role": "primary_packshot", "box": {"x0": 10, "y0": 20, "x1": 110, "y1": 220}}
+    job["attempts"][0]["creative"]["placed"] = [pasted]
+    manifest.write_text(json.dumps({"jobs": [job]}))
+    found = recorded_regions(published)
+    assert [(p.role, p.box.x1, p.sha256) for p in found.placed] == [("primary_packshot", 110, sha)]
+    job["attempts"][0]["creative"]["placed"] = [{**pasted, "box": "everywhere"}]
+    manifest.write_text(json.dumps({"jobs": [job]}))
+    assert recorded_regions(published) is None  # a malformed record is skipped, not raised
     (pub / "other.png").write_bytes(b"not the same file")
     assert recorded_regions(pub / "other.png") is None
     manifest.write_text("{broken")
