@@ -2,6 +2,7 @@
 
     python bench/identity_calibration.py            # held-out figures of the shipped constants (split B)
     python bench/identity_calibration.py --fit      # re-fit FUSION and the thresholds on split A, then report B
+    python bench/identity_calibration.py --thresholds   # the shipped FUSION; the thresholds' rules re-applied on A, then B
     python bench/identity_calibration.py --campaign examples/saleor/campaign.yaml   # the rendered campaign
     python bench/identity_calibration.py --cost 12  # CPU per creative with label text on vs off (alternated)
     python bench/identity_calibration.py --fit --only-a --cache /tmp/idcal   # model selection on A alone
@@ -181,7 +182,7 @@ def threshold_at_fpr(neg: list[float], fpr: float) -> float:
 def table(scores: dict[str, tuple[list[float], list[float]]], pass_t: float, warn_t: float) -> list[str]:
     """Markdown rows: set, n, ROC AUC, TPR at 1 % FPR, TPR / FPR at pass and warn."""
     rows = ["| set | same / different pairs | ROC AUC | TPR at 1 % FPR | TPR / FPR at pass "
-            f"{pass_t:.2f} | TPR / FPR at warn {warn_t:.2f} |", "|---|---|---|---|---|---|"]
+            f"{pass_t:.3f} | TPR / FPR at warn {warn_t:.3f} |", "|---|---|---|---|---|---|"]
     for name, (p, n) in scores.items():
         p_, n_ = np.asarray(p), np.asarray(n)
         rows.append(f"| {name} | {len(p)} / {len(n)} | {roc_auc(p, n):.3f} | {100 * tpr_at_fpr(p, n):.1f} % | "
@@ -334,6 +335,8 @@ def cached(cache: Path | None, split: str, trials: int) -> dict:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fit", action="store_true", help="re-fit FUSION and thresholds on split A (prints them)")
+    ap.add_argument("--thresholds", action="store_true", help="keep FUSION; re-apply the thresholds' rules on split A "
+                    "(the code's scores drift as other parts change) and report B at them")
     ap.add_argument("--trials", type=int, default=150, help="pasted pairs per split")
     ap.add_argument("--campaign", type=Path, help="score this campaign's rendered creatives instead")
     ap.add_argument("--cost", type=int, metavar="N", help="time the check with label text on vs off on N example creatives")
@@ -353,9 +356,10 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.perf_counter()
     a = cached(args.cache, "A", args.trials)
     b = None if args.only_a else cached(args.cache, "B", args.trials)
-    if args.fit:
-        identity.FUSION.update(fit(a))
-        print("FUSION =", identity.FUSION)
+    if args.fit or args.thresholds:
+        if args.fit:
+            identity.FUSION.update(fit(a))
+            print("FUSION =", identity.FUSION)
         sa = {k: v for k, v in rescore(a).items() if k in a}  # the pair sets only, as fitted
         neg_all = [x for _, n in sa.values() for x in n]
         pass_t = max(threshold_at_fpr(n, 0.01) for _, n in sa.values())
