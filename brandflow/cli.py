@@ -286,8 +286,8 @@ def qa(
     """QA any images (yours, an agency's) against a brand kit, expected text and reference packshots.
 
     On a creative brandflow made, its record (run folder or published manifest, found by the file's sha256) gives
-    what the run used: the text regions, the inputs compose pasted and where (identity places a ``--reference`` with
-    the recorded sha256 there; text reads each pasted source for forbidden words) and the colours the structured
+    what the run used: the text regions, where compose pasted each packshot (identity places a ``--reference`` with the
+    recorded sha256 there, and its pixels must still agree) and the colours the structured
     prompt asked for, which the colour check's off-palette share counts besides the brand kit's and ``--palette``'s.
     ``--whole-image`` reads it as any image (the prompt's colours still count).
 
@@ -320,7 +320,7 @@ def qa(
         ctx = CheckContext(path=image, brand=kit, expected_text=tuple(expect_text or ()), references=tuple(reference or ()),
                            regions=found.regions if found and recorded else (), cache_dir=readings,
                            palette=asked + (found.palette if found else ()),
-                           placed=found.placed if found and recorded else None)
+                           placed=found.placed if found and recorded else None, placed_is_own=False)
         if found and recorded and not as_json:
             out.print(f"{image}: text regions recorded by compose, from {found.source}")
         try:

@@ -32,6 +32,10 @@ class CheckContext:
         placed: the inputs pasted into the image and their boxes (``Creative.placed``); with ``regions`` every source
             of letters, so text QA reads each source once per run instead of the whole image. ``None`` = unknown
             (a model drew the pixels; ``brandflow qa`` on any file): the whole image is read.
+        placed_is_own: ``placed`` was recorded by this run's compose (``True``), or taken from a record found beside
+            the file (``False``: ``brandflow qa``). A record is a file anyone can write, so text QA then still reads
+            the whole image for forbidden words rather than trusting each pasted source's kept reading; identity uses
+            a recorded placement either way, since the pixels there must still agree with the packshot.
         palette: ``'#RRGGBB'`` sRGB colours the creative's structured prompt asked for (``color_palette``: brand
             colours first, then a template's own, e.g. autumn's rust), or ``()`` when unknown. The colour check
             counts them as on-palette besides the brand kit's; they are never required.
@@ -49,6 +53,7 @@ class CheckContext:
     moderation: dict[str, Any] | None = None
     lang: str = "eng"
     placed: tuple[PlacedImage, ...] | None = None
+    placed_is_own: bool = True
     palette: tuple[str, ...] = ()
     cache_dir: Path | None = None
 

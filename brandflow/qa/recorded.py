@@ -12,11 +12,12 @@ the file's sha256 (a renamed or edited file matches nothing and is read as any i
 
 The same record gives the colours the creative's structured prompt asked for (``Creative.palette``; in a manifest
 made before it was kept, the job's ``prompt.color_palette``), which the colour check counts as on-palette in the run,
-and the inputs compose pasted with their boxes (``Creative.placed``): the identity check places a packshot the
-keypoints cannot (held out: 3 of 104 photo creatives failed ``brandflow qa`` that the run had passed, a lawn photo
-matched on 4–9 points), and the text check reads each pasted source for forbidden words, as in the run. A placement
-counts only for a ``--reference`` with the recorded packshot's sha256, and a source is read only when its file still
-has the recorded sha256, so a record cannot vouch for other pixels.
+and the inputs compose pasted with their boxes (``Creative.placed``), with which the identity check places a
+packshot the keypoints cannot (held out: 3 of 104 photo creatives failed ``brandflow qa`` that the run had passed, a
+lawn photo matched on 4–9 points). A placement counts only for a ``--reference`` with the recorded packshot's sha256,
+and the pixels at the placement must still agree with it. A record is a file anyone can write, so nothing in it
+replaces reading the pixels: the text check still reads the whole image for forbidden words
+(:attr:`~brandflow.qa.base.CheckContext.placed_is_own`), where the run reads each pasted source once.
 """
 
 from __future__ import annotations

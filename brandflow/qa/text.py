@@ -607,8 +607,9 @@ class TextCheck:
         # run: the scene-text engine would cost ~0.4 s more per creative), or when no scene-text engine exists.
         # A creative whose pasted inputs are recorded (ctx.placed: the compositor's packshots, the logo) has no other
         # letters than those and the regions: forbidden words are then searched in each source, read once per run
-        # (brandflow.qa.source_text), not in a whole-image reading.
-        by_source = ctx.placed is not None
+        # (brandflow.qa.source_text), not in a whole-image reading — when this run recorded them (ctx.placed_is_own),
+        # not a record found beside a file, which could name sources other than the pixels hold.
+        by_source = ctx.placed is not None and ctx.placed_is_own
         tess_full = bool(expected or (forbidden and not by_source)) and (engine in ("tesseract", "both") or not scene_ok) or bool(
             forbidden and engine == "auto" and regions and not by_source)
         reading = read_image(image, regions, full=tess_full, lang=ctx.lang) if (tess_regions or tess_full) else Reading([], None)

@@ -178,3 +178,31 @@ def test_the_colours_the_prompt_asked_for_come_with_the_record(tmp_path, example
                                               "attempts": [{"creative": {"regions": []}}]}]}))
     assert recorded_regions(path).palette == ("#B4532A",)
     assert colour()[1]["verdict"] == "pass"
+
+
+def test_a_record_found_beside_a_file_never_replaces_reading_its_pixels(tmp_path, gradient, draw_text, example_dir, make_ctx):
+    """A record can name pasted sources whose kept readings are clean while the pixels say a forbidden word elsewhere:
+    the run trusts its own record and reads each source; `brandflow qa` reads the whole image and finds the word."""
+    from brandflow.qa.text import TextCheck
+    from brandflow.records import Box, PlacedImage
+    from brandflow.spec import load_brand_kit
+
+    clean = tmp_path / "packshot.png"
+    Image.fromarray(np.full((200, 200, 3), 230, np.uint8)).save(clean)
+    img, regions = draw_text(gradient(600), [("price", "$34.00", (40, 480), 48, WHITE),
+                                             ("extra", "Miracle cure", (40, 120), 56, WHITE)])
+    path = tmp_path / "creative.png"
+    Image.fromarray(img).save(path)
+    sha = sha256_file(path)
+    placed = [PlacedImage(path=clean, sha256=sha256_file(clean), role="primary_packshot", box=Box(x0=200, y0=200, x1=400, y1=400))]
+    record = Creative(path=path, sha256=sha, width=600, height=600, file_type="png", bytes=1, regions=regions[:1], placed=placed)
+    (tmp_path / f"creative-{sha[:12]}.json").write_text(record.model_dump_json())
+    brand = load_brand_kit(example_dir / "brand.yaml")
+
+    own = TextCheck().run(img, make_ctx(path=path, brand=brand, regions=tuple(regions[:1]), placed=tuple(placed)))
+    assert own.verdict == "pass", own.reasons  # the run's view: its own record says nothing else was drawn
+
+    res = CliRunner().invoke(app, ["qa", str(path), "--brand", str(example_dir / "brand.yaml"), "--checks", "text", "--json"])
+    text = json.loads(res.output)[str(path)]["checks"][0]
+    assert res.exit_code == 1 and text["verdict"] == "fail", text
+    assert any("miracle" in r.lower() for r in text["reasons"]), text["reasons"]
