@@ -10,7 +10,11 @@ each check the campaign ran (``qa.checks``), with the command a user types:
 creative at a time. ``format`` is left out: the command knows no channel format, so its format check measures
 something else by design. Counts only; nothing here is timed or asserted.
 
-    python bench/qa_agreement.py RUN_DIR [RUN_DIR …]   # after brandflow run … --out RUN_DIR
+    python bench/qa_agreement.py RUN_DIR[=LABEL] …   # after brandflow run … --out RUN_DIR
+
+The README's figures: the example (``brandflow run examples/saleor/campaign.yaml --out A``) and the held-out photos
+campaign (``make_campaign(folder, "photos")`` of bench/campaign.py, then ``brandflow run folder/campaign.yaml --out B``):
+``python bench/qa_agreement.py "A=the example" "B=held out: the photos campaign"``.
 
 Writes ``bench/results/qa-agreement.md`` (``--out``; ``--no-write`` prints only).
 """
@@ -62,7 +66,8 @@ def compare(run_dir: Path, limit: int | None = None) -> tuple[Counter, Counter, 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("runs", type=Path, nargs="+", help="finished run folders (published with the file:// target)")
+    ap.add_argument("runs", nargs="+", help="finished run folders (published with the file:// target), each optionally "
+                    "=LABEL for the heading")
     ap.add_argument("--limit", type=int, default=None, help="the first N published creatives of each run")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "qa-agreement.md")
     ap.add_argument("--no-write", action="store_true", help="print only")
@@ -70,11 +75,13 @@ def main(argv: list[str] | None = None) -> None:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=Path(__file__).parent).stdout.strip()
     lines = [f"# bench/qa_agreement.py — {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, code at {commit}", ""]
-    for run_dir in args.runs:
+    for arg in args.runs:
+        folder, _, label = arg.partition("=")
+        run_dir = Path(folder)
         n, same, differ = compare(run_dir, args.limit)
         manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
-        block = [f"## {manifest['campaign']} ({Path(manifest['spec_path']).parent.name}/), run by brandflow "
-                 f"{manifest['brandflow_version']}: `brandflow qa` (every check but format) vs the run", "",
+        block = [f"## {label or manifest['campaign']} ({sum(n.values()) // max(1, len(n))} published creatives): "
+                 "`brandflow qa` (every check but format) vs the run", "",
                  "| check | agrees with the run |", "|---|---|",
                  *(f"| {check} | {same[check]}/{n[check]} |" for check in n), "",
                  *(differ or ["No disagreement."]), ""]
