@@ -534,6 +534,7 @@ def match_reference(ref: RefFeatures, cre: CreativeFeatures, read_label: bool = 
     region, trusted = "matched outline", A is not None and inliers >= REGION_INLIERS
     if not trusted and placed is not None and (At := placement_transform(ref, placed)) is not None:
         A, region, trusted = At, "recorded placement", True
+    cre_rgb, cre_lab, gains = cre.rgb_small, cre.lab_small, None
     if trusted:
         As = A * cre.small_scale
         size = (cre.lab_small.shape[1], cre.lab_small.shape[0])
@@ -544,12 +545,16 @@ def match_reference(ref: RefFeatures, cre: CreativeFeatures, read_label: bool = 
                 wlab = composited_lab(ref.rgb, ref.alpha, As, cre.rgb_small, wmask)
             else:
                 wlab = cv2.warpAffine(ref.lab, As, size, flags=cv2.INTER_LINEAR)
-            dist = np.linalg.norm(wlab[sel].astype(np.float32) - cre.lab_small[sel].astype(np.float32), axis=1)
+            gains = illuminant_gains(wlab, cre.rgb_small, sel)
+            if gains is not None:  # the creative's colours as under the packshot's light
+                cre_rgb = _apply_gains(cre.rgb_small, 1.0 / gains)
+                cre_lab = cv2.cvtColor(cre_rgb, cv2.COLOR_RGB2LAB)
+            dist = np.linalg.norm(wlab[sel].astype(np.float32) - cre_lab[sel].astype(np.float32), axis=1)
             agree = float(np.mean(dist < AGREE_DIST))
         else:
             wmask = None
     if wmask is not None:
-        hist, pal = ab_histogram(cre.lab_small, wmask), palette(cre.rgb_small, wmask)
+        hist, pal = ab_histogram(cre_lab, wmask), palette(cre_rgb, wmask)
         area, region_mask = float((wmask > 0).mean()), wmask
     else:
         region_mask, hist, pal = cre.segmented()
@@ -564,12 +569,87 @@ def match_reference(ref: RefFeatures, cre: CreativeFeatures, read_label: bool = 
                                       (ref.mask.shape[1], ref.mask.shape[0]), _full_box(region_mask, cre.small_scale), occluders)
     else:
         lab = label_text.LabelAgreement("not read", note="label text not compared")
+    if gains is not None:
+        out["illuminant_gains"] = [round(float(g), 3) for g in gains]
     out |= {"region": region, "product_area": round(area, 4), "colour_similarity": round(colour, 4),
             "palette_delta_e": round(de, 2), "pixel_agreement": round(agree, 4),
             "reference_colours": describe(ref.palette), "creative_colours": describe(pal),
             "label_text": lab.as_metrics(),
             "score": round(fused_score(inliers, colour, de, agree, bool(lab.different)), 4)}
     return out
+
+
+#: A packshot pixel is neutral (white, grey, black print) below this OpenCV 8-bit Lab chroma (≈ CIELAB C*ab).
+NEUTRAL_CHROMA = 8.0
+#: Neutral pixels needed to measure the light: this share of the aligned product pixels, and at least
+#: :data:`NEUTRAL_MIN_PIXELS` (at :data:`COLOUR_SIDE`).
+NEUTRAL_MIN_SHARE = 0.05
+NEUTRAL_MIN_PIXELS = 100
+#: Per-channel gains outside this range are no change of light but another colour: not corrected.
+GAIN_RANGE = (0.5, 2.0)
+#: Width of a cell of per-channel log gain in which the light's mode is sought (0.05 ≈ a 5 % gain step).
+GAIN_BIN = 0.05
+#: Share of the neutral pixels that must lie within a cell of the mode: a light the print agrees on.
+GAIN_SUPPORT = 0.25
+
+
+def _linear(srgb: np.ndarray) -> np.ndarray:
+    """``uint8`` sRGB → ``float32`` linear RGB in [0, 1] (IEC 61966-2-1 decoding)."""
+    c = srgb.astype(np.float32) / 255.0
+    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+
+
+def _apply_gains(srgb: np.ndarray, gains: np.ndarray) -> np.ndarray:
+    """``(h, w, 3) uint8`` sRGB with each linear-RGB channel multiplied by ``gains`` ``(3,)``, clipped, re-encoded."""
+    lin = np.clip(_linear(srgb) * gains.astype(np.float32), 0.0, 1.0)
+    enc = np.where(lin <= 0.0031308, 12.92 * lin, 1.055 * lin ** (1 / 2.4) - 0.055)
+    return np.clip(np.rint(enc * 255.0), 0, 255).astype(np.uint8)
+
+
+def illuminant_gains(ref_lab: np.ndarray, creative_rgb: np.ndarray, region: np.ndarray) -> np.ndarray | None:
+    """The light the creative shows the product under, relative to the packshot's: per-channel gains ``(3,)
+    float32`` of linear RGB (a von Kries diagonal transform, the classic model of a change of illuminant), or
+    ``None`` when it cannot be measured.
+
+    Measured on what is neutral in the packshot (white, grey and black print: OpenCV Lab chroma below
+    :data:`NEUTRAL_CHROMA`, lightness 10–95 %), where any colour in the creative is the light's, not the product's
+    — a white-patch / grey-world estimate restricted to aligned pixels. The gains are the mode of the per-pixel
+    ratios creative / packshot over those pixels (an occluder's ratios scatter with the grey under it), which at
+    least :data:`GAIN_SUPPORT` of them must share. A golden-hour render tints a white label amber, and without this the aligned pixels
+    and the region's colours "disagree" with the packshot although the design lines up (a book with 145 inliers fell
+    from 0.98 to 0.73). Colours of the product itself are not used, so another flavour or colourway (whose white and
+    black print stay neutral) is not corrected away; ratios outside :data:`GAIN_RANGE` are taken as another colour or
+    an occluder, not another light, and are left out of the mode.
+
+    Args:
+        ref_lab: ``(h, w, 3) uint8`` OpenCV 8-bit Lab of the packshot warped into the creative (``creative_rgb``'s size).
+        creative_rgb: ``(h, w, 3) uint8`` sRGB creative.
+        region: ``(h, w) bool`` the aligned product pixels.
+    """
+    L, a, b = (ref_lab[..., i].astype(np.float32) for i in range(3))
+    neutral = region & (np.hypot(a - 128.0, b - 128.0) < NEUTRAL_CHROMA) & (L > 0.10 * 255) & (L < 0.95 * 255)
+    n = int(neutral.sum())
+    if n < max(NEUTRAL_MIN_PIXELS, NEUTRAL_MIN_SHARE * int(region.sum())):
+        return None
+    ref_lin = _linear(cv2.cvtColor(ref_lab, cv2.COLOR_LAB2RGB)[neutral])
+    cre_lin = _linear(creative_rgb[neutral])
+    ok = (ref_lin.min(axis=1) > 0.01) & (cre_lin.min(axis=1) > 0.002)
+    if int(ok.sum()) < NEUTRAL_MIN_PIXELS:
+        return None
+    # One light gives one ratio everywhere; an occluder or a reflection gives ratios that vary with the packshot's
+    # grey under it. So the gains are the mode of the per-pixel log ratios (the densest cell of width GAIN_BIN in
+    # each channel), refined by the median of the pixels within a cell of it.
+    lr = np.log(cre_lin[ok] / ref_lin[ok])
+    lo, hi = np.log(GAIN_RANGE[0]), np.log(GAIN_RANGE[1])
+    plausible = lr[np.all((lr >= lo) & (lr <= hi), axis=1)]  # pixels a light could explain (not an occluder's)
+    if not len(plausible):
+        return None
+    cells, counts = np.unique(np.floor(plausible / GAIN_BIN).astype(np.int32), axis=0, return_counts=True)
+    mode = (cells[int(np.argmax(counts))] + 0.5) * GAIN_BIN
+    near = np.all(np.abs(lr - mode) <= GAIN_BIN, axis=1)
+    if int(near.sum()) < max(NEUTRAL_MIN_PIXELS, GAIN_SUPPORT * len(lr)):
+        return None
+    return np.exp(np.median(lr[near], axis=0)).astype(np.float32)
 
 
 def composited_lab(rgb: np.ndarray, alpha: np.ndarray, transform: np.ndarray, creative_rgb: np.ndarray,
