@@ -3,6 +3,7 @@
     python bench/identity_calibration.py            # held-out figures of the shipped constants (split B)
     python bench/identity_calibration.py --fit      # re-fit FUSION and the thresholds on split A, then report B
     python bench/identity_calibration.py --thresholds   # the shipped FUSION; the thresholds' rules re-applied on A, then B
+    python bench/identity_calibration.py --relit 150    # B's pasted pairs turned and re-lit (another light), reported only
     python bench/identity_calibration.py --campaign examples/saleor/campaign.yaml   # the rendered campaign
     python bench/identity_calibration.py --cost 12  # CPU per creative with label text on vs off (alternated)
     python bench/identity_calibration.py --fit --only-a --cache /tmp/idcal   # model selection on A alone
@@ -128,6 +129,46 @@ def collect(split: str, trials: int) -> dict[str, tuple[list[dict], list[dict]]]
     ids, subjects, seed = (a_ids, db_a, 101) if split == "A" else (b_ids, db_b, 202)
     return {"dreambench": dreambench_pairs(subjects), "multiview": multiview_pairs(products, ids, seed),
             "pasted": pasted(products, ids, trials, seed)}
+
+
+def relight(rgba: np.ndarray, rng: random.Random) -> np.ndarray:
+    """``(h, w, 4) uint8`` RGBA packshot as a render might show it: turned 0–30° about its vertical axis (pinhole,
+    focal length 1.2 × width) and under another light — linear-RGB gains of a warm or a cool illuminant (red 1.05–1.2
+    and blue 0.8–0.95, or the reverse), an exposure of 0.85–1.15 and a tone curve (gamma 0.9–1.15)."""
+    h, w = rgba.shape[:2]
+    f, t = 1.2 * w, math.radians(rng.uniform(0, 30) * rng.choice((-1, 1)))
+    corners = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    seen = [[f * (x - w / 2) * math.cos(t) / ((x - w / 2) * math.sin(t) + f) + w / 2,
+             f * (y - h / 2) / ((x - w / 2) * math.sin(t) + f) + h / 2] for x, y in corners]
+    out = cv2.warpPerspective(rgba, cv2.getPerspectiveTransform(corners, np.float32(seen)), (w, h))
+    warm, cool = rng.uniform(1.05, 1.2), rng.uniform(0.8, 0.95)
+    gains = np.array([warm, 1.0, cool] if rng.random() < 0.5 else [cool, 1.0, warm], np.float32) * rng.uniform(0.85, 1.15)
+    c = out[..., :3].astype(np.float32) / 255.0
+    lin = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4) * gains
+    enc = np.clip(np.where(lin <= 0.0031308, 12.92 * lin, 1.055 * np.clip(lin, 0, None) ** (1 / 2.4) - 0.055), 0, 1)
+    out[..., :3] = np.rint(255 * enc ** rng.uniform(0.9, 1.15)).astype(np.uint8)
+    return out
+
+
+def relit_pairs(trials: int, seed: int = 303) -> tuple[list[float], list[float]]:
+    """Split B's pasted pairs (:func:`brandflow.qa.calibrate_identity.pasted_pairs`' protocol) with the shown
+    packshot passed through :func:`relight` first: positive and negative scores. A seed no other set uses."""
+    from brandflow.qa.calibrate_identity import paste, score
+
+    products = load_products(FEED)
+    _, ids = split_products(products)
+    rng = random.Random(seed)
+    pos, neg = [], []
+    for _ in range(trials):
+        pid = rng.choice(ids)
+        ptype, paths = products[pid]
+        boxes: list[tuple[int, int, int, int]] = []
+        img = paste(relight(load_rgba(rng.choice(paths)), rng), rng, text_boxes=boxes)
+        same_type = [i for i in ids if i != pid and products[i][0] == ptype]
+        other = rng.choice(same_type) if same_type and rng.random() < 0.5 else rng.choice([i for i in ids if i != pid])
+        pos.append(score(img, paths, tuple(boxes)))
+        neg.append(score(img, products[other][1], tuple(boxes)))
+    return pos, neg
 
 
 def fit(sets: dict[str, tuple[list[dict], list[dict]]], l2: float = 1e-2) -> dict[str, float]:
@@ -335,6 +376,7 @@ def cached(cache: Path | None, split: str, trials: int) -> dict:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fit", action="store_true", help="re-fit FUSION and thresholds on split A (prints them)")
+    ap.add_argument("--relit", type=int, metavar="N", help="instead: N pasted pairs of split B turned and re-lit")
     ap.add_argument("--thresholds", action="store_true", help="keep FUSION; re-apply the thresholds' rules on split A "
                     "(the code's scores drift as other parts change) and report B at them")
     ap.add_argument("--trials", type=int, default=150, help="pasted pairs per split")
@@ -346,6 +388,12 @@ def main(argv: list[str] | None = None) -> None:
     cv2.setNumThreads(1)
     if args.cost:
         print("\n".join(label_cost(args.cost)))
+        return
+    if args.relit:
+        from brandflow.qa.identity import IdentityThresholds
+
+        t = IdentityThresholds()
+        print("\n".join(table({"pasted, turned and re-lit (B)": relit_pairs(args.relit)}, t.pass_score, t.warn_score)))
         return
     if args.campaign:
         import tempfile

@@ -16,7 +16,10 @@ product's references, compared in order and stopping at the first that passes):
 3. **Colour of the product region** — a*b* histogram intersection (CIELAB, 17 × 17 bins, ``colour_similarity``);
    earth mover's distance between the two regions' six dominant CIELAB colours with CIEDE2000 as ground
    distance (``palette_delta_e``, ΔE00); and, when the transform holds, the share of aligned pixels within
-   Lab distance 20 (``pixel_agreement``: the same label design in another flavour differs here).
+   Lab distance 20 (``pixel_agreement``: the same label design in another flavour differs here). When the transform
+   holds, the creative's colours are first brought back to the packshot's light: per-channel linear-RGB gains (von
+   Kries) measured on the packshot's neutral print (:func:`illuminant_gains`, ``illuminant_gains`` in the metrics),
+   so a render in golden-hour light is not "another colourway"; a product with no neutral print is not corrected.
 4. **Score** — logistic fusion ``σ(b + Σ wᵢ·cueᵢ)`` ∈ [0, 1] of the cues :data:`CUES` (``geometry_colour`` =
    clip((inliers − 8) / 12, 0, 1) × (colour_similarity + pixel_agreement) / 2, ln(1 + inliers),
    colour_similarity and its square, palette_delta_e, pixel_agreement) with the weights :data:`FUSION`, fitted by logistic
