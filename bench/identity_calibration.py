@@ -153,22 +153,10 @@ def relight(rgba: np.ndarray, rng: random.Random) -> np.ndarray:
 def relit_pairs(trials: int, seed: int = 303) -> tuple[list[float], list[float]]:
     """Split B's pasted pairs (:func:`brandflow.qa.calibrate_identity.pasted_pairs`' protocol) with the shown
     packshot passed through :func:`relight` first: positive and negative scores. A seed no other set uses."""
-    from brandflow.qa.calibrate_identity import paste, score
-
     products = load_products(FEED)
     _, ids = split_products(products)
-    rng = random.Random(seed)
-    pos, neg = [], []
-    for _ in range(trials):
-        pid = rng.choice(ids)
-        ptype, paths = products[pid]
-        boxes: list[tuple[int, int, int, int]] = []
-        img = paste(relight(load_rgba(rng.choice(paths)), rng), rng, text_boxes=boxes)
-        same_type = [i for i in ids if i != pid and products[i][0] == ptype]
-        other = rng.choice(same_type) if same_type and rng.random() < 0.5 else rng.choice([i for i in ids if i != pid])
-        pos.append(score(img, paths, tuple(boxes)))
-        neg.append(score(img, products[other][1], tuple(boxes)))
-    return pos, neg
+    pos, neg = pasted_pairs(products, ids, trials, seed, shown=relight)
+    return pos, [n for n, _, _ in neg]
 
 
 def fit(sets: dict[str, tuple[list[dict], list[dict]]], l2: float = 1e-2) -> dict[str, float]:

@@ -97,10 +97,12 @@ def score(image: np.ndarray, refs: list[Path], text_boxes: tuple[tuple[int, int,
     return max(float(match_reference(reference_features(r), cre)["score"]) for r in refs)
 
 
-def pasted_pairs(products: dict, ids: list[str], trials: int, seed: int, scorer=None) -> tuple[list[float], list[tuple[float, str, str]]]:
+def pasted_pairs(products: dict, ids: list[str], trials: int, seed: int, scorer=None,
+                 shown=None) -> tuple[list[float], list[tuple[float, str, str]]]:
     """Pasted packshots of the products ``ids`` (module notes): positive scores, and ``(score, shown id,
     reference id)`` negatives (half of them another product of the same type where one exists).
-    ``scorer(image, reference_paths, text_boxes)`` defaults to :func:`score`."""
+    ``scorer(image, reference_paths, text_boxes)`` defaults to :func:`score`; ``shown(rgba, rng)`` → rgba, when given,
+    changes the packshot before it is pasted (turned, re-lit: ``bench/identity_calibration.py --relit``)."""
     scorer = scorer or score
     rng = random.Random(seed)
     pos, neg = [], []
@@ -108,7 +110,8 @@ def pasted_pairs(products: dict, ids: list[str], trials: int, seed: int, scorer=
         pid = rng.choice(ids)
         ptype, paths = products[pid]
         boxes: list[tuple[int, int, int, int]] = []
-        img = paste(load_rgba(rng.choice(paths)), rng, text_boxes=boxes)
+        packshot = load_rgba(rng.choice(paths))
+        img = paste(packshot if shown is None else shown(packshot, rng), rng, text_boxes=boxes)
         same_type = [i for i in ids if i != pid and products[i][0] == ptype]
         other = rng.choice(same_type) if same_type and rng.random() < 0.5 else rng.choice([i for i in ids if i != pid])
         pos.append(scorer(img, paths, tuple(boxes)))
