@@ -634,7 +634,7 @@ def illuminant_gains(ref_lab: np.ndarray, creative_rgb: np.ndarray, region: np.n
     n = int(neutral.sum())
     if n < max(NEUTRAL_MIN_PIXELS, NEUTRAL_MIN_SHARE * int(region.sum())):
         return None
-    ref_lin = _linear(cv2.cvtColor(ref_lab, cv2.COLOR_LAB2RGB)[neutral])
+    ref_lin = _linear(cv2.cvtColor(np.ascontiguousarray(ref_lab[neutral][:, None, :]), cv2.COLOR_LAB2RGB)[:, 0, :])
     cre_lin = _linear(creative_rgb[neutral])
     ok = (ref_lin.min(axis=1) > 0.01) & (cre_lin.min(axis=1) > 0.002)
     if int(ok.sum()) < NEUTRAL_MIN_PIXELS:
@@ -647,8 +647,10 @@ def illuminant_gains(ref_lab: np.ndarray, creative_rgb: np.ndarray, region: np.n
     plausible = lr[np.all((lr >= lo) & (lr <= hi), axis=1)]  # pixels a light could explain (not an occluder's)
     if not len(plausible):
         return None
-    cells, counts = np.unique(np.floor(plausible / GAIN_BIN).astype(np.int32), axis=0, return_counts=True)
-    mode = (cells[int(np.argmax(counts))] + 0.5) * GAIN_BIN
+    cells = np.floor(plausible / GAIN_BIN).astype(np.int64) + 64  # ≥ 0: |log 0.5| / 0.05 < 14
+    key = (cells[:, 0] * 128 + cells[:, 1]) * 128 + cells[:, 2]
+    best = int(np.argmax(np.bincount(key)))
+    mode = (np.array([best // 16384, best // 128 % 128, best % 128]) - 64 + 0.5) * GAIN_BIN
     near = np.all(np.abs(lr - mode) <= GAIN_BIN, axis=1)
     if int(near.sum()) < max(NEUTRAL_MIN_PIXELS, GAIN_SUPPORT * len(lr)):
         return None
