@@ -616,11 +616,11 @@ def illuminant_gains(ref_lab: np.ndarray, creative_rgb: np.ndarray, region: np.n
 
     Measured on what is neutral in the packshot (white, grey and black print: OpenCV Lab chroma below
     :data:`NEUTRAL_CHROMA`, lightness 10–95 %), where any colour in the creative is the light's, not the product's
-    — a white-patch / grey-world estimate restricted to aligned pixels. The gains are the mode of the per-pixel
-    ratios creative / packshot over those pixels (an occluder's ratios scatter with the grey under it), which at
-    least :data:`GAIN_SUPPORT` of them must share. A golden-hour render tints a white label amber, and without this the aligned pixels
-    and the region's colours "disagree" with the packshot although the design lines up (a book with 145 inliers fell
-    from 0.98 to 0.73). Colours of the product itself are not used, so another flavour or colourway (whose white and
+    — a white-patch / grey-world estimate (Land & McCann 1971; Buchsbaum 1980) restricted to aligned pixels. The
+    gains are the mode of the per-pixel ratios creative / packshot over those pixels (an occluder's ratios scatter
+    with the grey under it), which at least :data:`GAIN_SUPPORT` of them must share. A golden-hour render tints a
+    white label amber, and without this the aligned pixels and the region's colours "disagree" with the packshot
+    although the design lines up (a book with 145 inliers fell from 0.98 to 0.73). Colours of the product itself are not used, so another flavour or colourway (whose white and
     black print stay neutral) is not corrected away; ratios outside :data:`GAIN_RANGE` are taken as another colour or
     an occluder, not another light, and are left out of the mode.
 
@@ -628,11 +628,12 @@ def illuminant_gains(ref_lab: np.ndarray, creative_rgb: np.ndarray, region: np.n
         ref_lab: ``(h, w, 3) uint8`` OpenCV 8-bit Lab of the packshot warped into the creative (``creative_rgb``'s size).
         creative_rgb: ``(h, w, 3) uint8`` sRGB creative.
         region: ``(h, w) bool`` the aligned product pixels.
+
+    Raises nothing for image content: too few neutral pixels, or no light most of them agree on, gives ``None``.
     """
     L, a, b = (ref_lab[..., i].astype(np.float32) for i in range(3))
     neutral = region & (np.hypot(a - 128.0, b - 128.0) < NEUTRAL_CHROMA) & (L > 0.10 * 255) & (L < 0.95 * 255)
-    n = int(neutral.sum())
-    if n < max(NEUTRAL_MIN_PIXELS, NEUTRAL_MIN_SHARE * int(region.sum())):
+    if int(neutral.sum()) < max(NEUTRAL_MIN_PIXELS, NEUTRAL_MIN_SHARE * int(region.sum())):
         return None
     ref_lin = _linear(cv2.cvtColor(np.ascontiguousarray(ref_lab[neutral][:, None, :]), cv2.COLOR_LAB2RGB)[:, 0, :])
     cre_lin = _linear(creative_rgb[neutral])
