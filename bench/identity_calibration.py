@@ -46,6 +46,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from brandflow.cielab import linear_to_srgb, srgb_to_linear  # noqa: E402
 from brandflow.imageio import load_rgb, load_rgba  # noqa: E402
 from brandflow.qa import identity  # noqa: E402
 from brandflow.qa.calibrate_identity import load_products, paste, pasted_pairs, roc_auc, split_products  # noqa: E402
@@ -143,9 +144,7 @@ def relight(rgba: np.ndarray, rng: random.Random) -> np.ndarray:
     out = cv2.warpPerspective(rgba, cv2.getPerspectiveTransform(corners, np.float32(seen)), (w, h))
     warm, cool = rng.uniform(1.05, 1.2), rng.uniform(0.8, 0.95)
     gains = np.array([warm, 1.0, cool] if rng.random() < 0.5 else [cool, 1.0, warm], np.float32) * rng.uniform(0.85, 1.15)
-    c = out[..., :3].astype(np.float32) / 255.0
-    lin = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4) * gains
-    enc = np.clip(np.where(lin <= 0.0031308, 12.92 * lin, 1.055 * np.clip(lin, 0, None) ** (1 / 2.4) - 0.055), 0, 1)
+    enc = linear_to_srgb(srgb_to_linear(out[..., :3]) * gains).astype(np.float32) / 255.0
     out[..., :3] = np.rint(255 * enc ** rng.uniform(0.9, 1.15)).astype(np.uint8)
     return out
 

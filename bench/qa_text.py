@@ -326,7 +326,7 @@ def agreement(run_dir: Path, brand_path: Path) -> list[str]:
 
     from brandflow.imageio import load_rgb
     from brandflow.qa.base import CheckContext, run_checks
-    from brandflow.qa.recorded import recorded_regions
+    from brandflow.qa.recorded import find_record
     from brandflow.spec import load_brand_kit
 
     kit = load_brand_kit(brand_path)
@@ -340,7 +340,7 @@ def agreement(run_dir: Path, brand_path: Path) -> list[str]:
             continue
         path = Path(pub["uri"][len("file://"):])
         run_verdict = next(c["verdict"] for c in job["attempts"][-1]["qa"]["checks"] if c["check"] == "text")
-        rec = recorded_regions(path)
+        rec = find_record(path)
         found += rec is not None
         ctx = CheckContext(path=path, brand=kit, regions=rec.regions if rec else ())
         v1 = run_checks(load_rgb(path), ctx, ["text"]).verdict

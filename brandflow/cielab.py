@@ -47,6 +47,19 @@ def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
     return rgb2lab(rgb)
 
 
+def srgb_to_linear(srgb: np.ndarray) -> np.ndarray:
+    """``(..., 3) uint8`` sRGB → ``float32`` linear RGB in [0, 1] (IEC 61966-2-1 decoding)."""
+    c = np.asarray(srgb).astype(np.float32) / 255.0
+    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+
+
+def linear_to_srgb(linear: np.ndarray) -> np.ndarray:
+    """``(..., 3)`` linear RGB (clipped to [0, 1]) → ``uint8`` sRGB (IEC 61966-2-1 encoding), rounded."""
+    lin = np.clip(np.asarray(linear, dtype=np.float32), 0.0, 1.0)
+    enc = np.where(lin <= 0.0031308, 12.92 * lin, 1.055 * lin ** (1 / 2.4) - 0.055)
+    return np.clip(np.rint(enc * 255.0), 0, 255).astype(np.uint8)
+
+
 def hex_to_lab(hex_colour: str) -> np.ndarray:
     """``'#RRGGBB'`` sRGB → ``(3,) float64`` CIELAB (D65). Raises ValueError on a malformed hex."""
     return srgb_to_lab(np.array(hex_to_rgb(hex_colour), dtype=np.uint8))

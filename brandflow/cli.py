@@ -299,7 +299,7 @@ def qa(
     from brandflow.colour import HEX_RE
     from brandflow.imageio import load_rgb
     from brandflow.qa.base import CheckContext, run_checks
-    from brandflow.qa.recorded import recorded_regions
+    from brandflow.qa.recorded import find_record
     from brandflow.records import CheckResult, QAResult
     from brandflow.spec import load_brand_kit
 
@@ -316,7 +316,7 @@ def qa(
     results: dict[str, QAResult] = {}
     readings = shared_folder(QA_READINGS)  # a reference packshot read by an earlier run or call is not read again
     for image in images:
-        found = recorded_regions(image)  # also with --whole-image: the colours the creative was asked for
+        found = find_record(image)  # also with --whole-image: the colours the creative was asked for
         ctx = CheckContext(path=image, brand=kit, expected_text=tuple(expect_text or ()), references=tuple(reference or ()),
                            regions=found.regions if found and recorded else (), cache_dir=readings,
                            palette=asked + (found.palette if found else ()),

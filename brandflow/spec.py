@@ -82,6 +82,12 @@ class BrandKit(_Model):
         """The first colour with ``role``, or ``None``."""
         return next((c for c in self.colours if c.role == role), None)
 
+    def beyond(self, palette: list[str] | tuple[str, ...]) -> list[str]:
+        """The ``'#RRGGBB'`` colours of ``palette`` (a structured prompt's ``color_palette``) that are not the kit's,
+        upper case, in order, each once: what a template asks for besides the brand (autumn's rust, ochre, chestnut)."""
+        kit = {c.hex.upper() for c in self.colours}
+        return list(dict.fromkeys(h.upper() for h in palette if h.upper() not in kit))
+
     @property
     def palette(self) -> list[str]:
         """All brand hex colours, primary first, as ``'#RRGGBB'`` strings."""

@@ -229,23 +229,17 @@ def compose_stage(generated: GeneratedImage, job: Job, spec: CampaignSpec, brand
     if (hit := _load_cached(record, Creative)) is not None:
         return hit, True
     creative = compose(generated, job, brand, spec.overlay, folder / f"creative.{_ext(job)}", byte_reserve=reserve)
-    if generated.moderation is not None:  # the generator's own moderation travels with the pixels to QA
-        creative = creative.model_copy(update={"moderation": generated.moderation})
-    # the colours the image was asked for travel with it, so `brandflow qa` on the file measures as the run does
-    creative = creative.model_copy(update={"palette": list(job.prompt.color_palette)})
+    # the generator's own moderation travels with the pixels to QA, and the colours the image was asked for travel
+    # with it, so `brandflow qa` on the file measures as the run does
+    creative = creative.model_copy(update={"palette": list(job.prompt.color_palette),
+                                           **({"moderation": generated.moderation} if generated.moderation is not None else {})})
     _save(record, creative)
     return creative, False
 
 
 def _qa_record(creative: Creative, spec: CampaignSpec, brand: BrandKit, folder: Path, job: Job) -> Path:
-    asked = _prompt_colours(job, brand)  # a QA input too; left out when empty, so brand-only palettes keep their keys
+    asked = brand.beyond(job.prompt.color_palette)  # a QA input too; left out when empty: brand-only palettes keep their keys
     return folder / f"qa-{_digest(creative.sha256, spec.qa.model_dump(mode='json'), brand_key(brand), *([asked] if asked else []))[:16]}.json"
-
-
-def _prompt_colours(job: Job, brand: BrandKit) -> list[str]:
-    """The structured prompt's ``color_palette`` colours that are not the brand kit's (``'#RRGGBB'``, upper case)."""
-    kit = {c.hex.upper() for c in brand.colours}
-    return [h.upper() for h in job.prompt.color_palette if h.upper() not in kit]
 
 
 def readings_dir(run_dir: Path) -> Path:

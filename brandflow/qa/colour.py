@@ -95,9 +95,8 @@ class ColourCheck:
         lab = srgb_to_lab(rgb_u)
         weights = counts / counts.sum()
         dom = dominant_colours(image, k=self.k)
-        brand_hex = [c.hex.upper() for c in ctx.brand.colours]
-        asked = list(dict.fromkeys(h.upper() for h in ctx.palette if h.upper() not in brand_hex))
-        brand_lab = np.stack([hex_to_lab(h) for h in brand_hex + asked])
+        asked = ctx.brand.beyond(ctx.palette)
+        brand_lab = np.stack([hex_to_lab(h) for h in [c.hex for c in ctx.brand.colours] + asked])
         # (n_colours, U) ΔE00 of every distinct sampled colour to every palette colour (brand kit's first)
         de_px = delta_e_ciede2000(lab[None, :, :], brand_lab[:, None, :])
 

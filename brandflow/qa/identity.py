@@ -79,6 +79,7 @@ import numpy as np
 from skimage.color import deltaE_ciede2000
 from pydantic import Field, model_validator
 
+from brandflow.cielab import linear_to_srgb, srgb_to_linear
 from brandflow.errors import ImageError
 from brandflow.imageio import INPUT_MAX_SIDE, load_rgba
 from brandflow.once import OncePerKey
@@ -550,7 +551,7 @@ def match_reference(ref: RefFeatures, cre: CreativeFeatures, read_label: bool = 
                 wlab = cv2.warpAffine(ref.lab, As, size, flags=cv2.INTER_LINEAR)
             gains = illuminant_gains(wlab, cre.rgb_small, sel)
             if gains is not None:  # the creative's colours as under the packshot's light
-                cre_rgb = _apply_gains(cre.rgb_small, 1.0 / gains)
+                cre_rgb = linear_to_srgb(srgb_to_linear(cre.rgb_small) * (1.0 / gains))
                 cre_lab = cv2.cvtColor(cre_rgb, cv2.COLOR_RGB2LAB)
             dist = np.linalg.norm(wlab[sel].astype(np.float32) - cre_lab[sel].astype(np.float32), axis=1)
             agree = float(np.mean(dist < AGREE_DIST))
@@ -596,19 +597,6 @@ GAIN_BIN = 0.05
 GAIN_SUPPORT = 0.25
 
 
-def _linear(srgb: np.ndarray) -> np.ndarray:
-    """``uint8`` sRGB → ``float32`` linear RGB in [0, 1] (IEC 61966-2-1 decoding)."""
-    c = srgb.astype(np.float32) / 255.0
-    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
-
-
-def _apply_gains(srgb: np.ndarray, gains: np.ndarray) -> np.ndarray:
-    """``(h, w, 3) uint8`` sRGB with each linear-RGB channel multiplied by ``gains`` ``(3,)``, clipped, re-encoded."""
-    lin = np.clip(_linear(srgb) * gains.astype(np.float32), 0.0, 1.0)
-    enc = np.where(lin <= 0.0031308, 12.92 * lin, 1.055 * lin ** (1 / 2.4) - 0.055)
-    return np.clip(np.rint(enc * 255.0), 0, 255).astype(np.uint8)
-
-
 def illuminant_gains(ref_lab: np.ndarray, creative_rgb: np.ndarray, region: np.ndarray) -> np.ndarray | None:
     """The light the creative shows the product under, relative to the packshot's: per-channel gains ``(3,)
     float32`` of linear RGB (a von Kries diagonal transform, the classic model of a change of illuminant), or
@@ -635,8 +623,8 @@ def illuminant_gains(ref_lab: np.ndarray, creative_rgb: np.ndarray, region: np.n
     neutral = region & (np.hypot(a - 128.0, b - 128.0) < NEUTRAL_CHROMA) & (L > 0.10 * 255) & (L < 0.95 * 255)
     if int(neutral.sum()) < max(NEUTRAL_MIN_PIXELS, NEUTRAL_MIN_SHARE * int(region.sum())):
         return None
-    ref_lin = _linear(cv2.cvtColor(np.ascontiguousarray(ref_lab[neutral][:, None, :]), cv2.COLOR_LAB2RGB)[:, 0, :])
-    cre_lin = _linear(creative_rgb[neutral])
+    ref_lin = srgb_to_linear(cv2.cvtColor(np.ascontiguousarray(ref_lab[neutral][:, None, :]), cv2.COLOR_LAB2RGB)[:, 0, :])
+    cre_lin = srgb_to_linear(creative_rgb[neutral])
     ok = (ref_lin.min(axis=1) > 0.01) & (cre_lin.min(axis=1) > 0.002)
     if int(ok.sum()) < NEUTRAL_MIN_PIXELS:
         return None

@@ -72,9 +72,10 @@ def _from_manifest(manifest: Path, sha: str) -> Recorded | None:
     return None
 
 
-def recorded_regions(image: Path) -> Recorded | None:
-    """The regions compose recorded for ``image`` (see the module notes), or ``None`` when no record matches its
-    sha256. Unreadable or malformed records are skipped (logged at debug level), never raised."""
+def find_record(image: Path) -> Recorded | None:
+    """What the run recorded for ``image`` (text regions, prompt palette, placements: the module notes), or ``None``
+    when no record matches its sha256. Unreadable or malformed records are skipped (logged at debug level), never
+    raised."""
     image = Path(image)
     try:
         sha = sha256_file(image)
@@ -107,4 +108,4 @@ def recorded_regions(image: Path) -> Recorded | None:
     return None
 
 
-__all__ = ["MAX_LEVELS", "Recorded", "recorded_regions"]
+__all__ = ["MAX_LEVELS", "Recorded", "find_record"]

@@ -503,19 +503,19 @@ def block_order(words: list[Word], segment_gap: float = SEGMENT_GAPS[0]) -> list
                 continue
         segments.append([w])
     blocks: list[list[list[Word]]] = []
+    last_box: list[tuple[int, int, int, int]] = []  # per block, the box of its last segment
     for seg in segments:
         x0, y0 = min(w.box[0] for w in seg), min(w.box[1] for w in seg)
         x1, y1 = max(w.box[2] for w in seg), max(w.box[3] for w in seg)
-        for block in blocks:
-            prev = block[-1]
-            px0, px1 = min(w.box[0] for w in prev), max(w.box[2] for w in prev)
-            py1 = max(w.box[3] for w in prev)
-            ph = max(1, py1 - min(w.box[1] for w in prev))
+        for i, (px0, py0, px1, py1) in enumerate(last_box):
+            ph = max(1, py1 - py0)
             if min(x1, px1) > max(x0, px0) and -ph / 2 <= y0 - py1 <= BLOCK_LEADING * ph:
-                block.append(seg)
+                blocks[i].append(seg)
+                last_box[i] = (x0, y0, x1, y1)
                 break
         else:
             blocks.append([seg])
+            last_box.append((x0, y0, x1, y1))
     return [w for block in blocks for seg in block for w in seg]
 
 

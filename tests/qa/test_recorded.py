@@ -10,7 +10,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from brandflow.cli import app
-from brandflow.qa.recorded import recorded_regions
+from brandflow.qa.recorded import find_record
 from brandflow.records import Creative, sha256_file
 
 WHITE = (255, 255, 255)
@@ -26,11 +26,11 @@ def _creative(tmp_path, gradient, draw_text):
 def test_run_folder_record_and_published_manifest_are_found_by_sha(tmp_path, gradient, draw_text):
     path, regions = _creative(tmp_path, gradient, draw_text)
     sha = sha256_file(path)
-    assert recorded_regions(path) is None  # no record yet
+    assert find_record(path) is None  # no record yet
     record = tmp_path / f"creative-{sha[:12]}.json"
     record.write_text(Creative(path=path, sha256=sha, width=400, height=400, file_type="png", bytes=1,
                                regions=regions).model_dump_json())
-    found = recorded_regions(path)
+    found = find_record(path)
     assert found is not None and found.regions == tuple(regions) and found.source == record
 
     pub = tmp_path / "pub" / "camp" / "tee" / "square"
@@ -42,21 +42,21 @@ def test_run_folder_record_and_published_manifest_are_found_by_sha(tmp_path, gra
     job = {"published": {"sha256": sha256_file(published)},
            "attempts": [{"creative": {"regions": [r.model_dump(mode="json") for r in regions]}}]}
     manifest.write_text(json.dumps({"jobs": [{"published": {"sha256": "0" * 64}, "attempts": []}, job]}))
-    found = recorded_regions(published)
+    found = find_record(published)
     assert found is not None and found.regions == tuple(regions) and found.source == manifest
     assert found.placed is None  # nothing recorded as pasted: a model drew the pixels
     pasted = {"path": str(path), "sha256": sha, "role": "primary_packshot", "box": {"x0": 10, "y0": 20, "x1": 110, "y1": 220}}
     job["attempts"][0]["creative"]["placed"] = [pasted]
     manifest.write_text(json.dumps({"jobs": [job]}))
-    found = recorded_regions(published)
+    found = find_record(published)
     assert [(p.role, p.box.x1, p.sha256) for p in found.placed] == [("primary_packshot", 110, sha)]
     job["attempts"][0]["creative"]["placed"] = [{**pasted, "box": "everywhere"}]
     manifest.write_text(json.dumps({"jobs": [job]}))
-    assert recorded_regions(published) is None  # a malformed record is skipped, not raised
+    assert find_record(published) is None  # a malformed record is skipped, not raised
     (pub / "other.png").write_bytes(b"not the same file")
-    assert recorded_regions(pub / "other.png") is None
+    assert find_record(pub / "other.png") is None
     manifest.write_text("{broken")
-    assert recorded_regions(published) is None  # a broken record is skipped, not raised
+    assert find_record(published) is None  # a broken record is skipped, not raised
 
 
 def test_cli_reads_recorded_regions_and_whole_image_on_request(tmp_path, gradient, draw_text, example_dir):
@@ -167,7 +167,7 @@ def test_the_colours_the_prompt_asked_for_come_with_the_record(tmp_path, example
     record = tmp_path / f"creative-{sha[:12]}.json"
     record.write_text(Creative(path=path, sha256=sha, width=600, height=600, file_type="png", bytes=1,
                                palette=["#1864EC", "#B4532A"]).model_dump_json())
-    assert recorded_regions(path).palette == ("#1864EC", "#B4532A")
+    assert find_record(path).palette == ("#1864EC", "#B4532A")
     assert colour()[1]["verdict"] == "pass"
     assert colour("--whole-image")[1]["verdict"] == "pass"  # text read as any image; the colours still the prompt's
 
@@ -176,7 +176,7 @@ def test_the_colours_the_prompt_asked_for_come_with_the_record(tmp_path, example
     manifest.parent.mkdir(parents=True)
     manifest.write_text(json.dumps({"jobs": [{"published": {"sha256": sha}, "prompt": {"color_palette": ["#B4532A", "rust"]},
                                               "attempts": [{"creative": {"regions": []}}]}]}))
-    assert recorded_regions(path).palette == ("#B4532A",)
+    assert find_record(path).palette == ("#B4532A",)
     assert colour()[1]["verdict"] == "pass"
 
 
