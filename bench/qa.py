@@ -247,7 +247,7 @@ def bench_work(tmp: Path, limit: int | None) -> tuple[list[str], dict]:
         c1 = cpu_seconds()
         creative, _ = stages.compose_stage(generated, job, spec, brand, run_dir)
         c2 = cpu_seconds()
-        qa = stages.qa_stage(creative, job, spec, brand, run_dir)
+        qa, _ = stages.qa_stage(creative, job, spec, brand, run_dir)
         c3 = cpu_seconds()
         per["generate"].append(c1 - c0)
         per["compose"].append(c2 - c1)

@@ -30,7 +30,7 @@ class RunSummary(BaseModel):
     warned: int
     rejected_rows: int
     attempts: int
-    reused: int = Field(description="attempts whose generate + compose results were reused from an earlier run")
+    reused: int = Field(description="attempts reused whole from an earlier run: image, creative and QA result (an attempt whose QA ran again, e.g. after a QA setting changed, is not counted)")
     seconds: float
     cost: float = Field(default=0.0, description="spent by this run's attempts, in cost_currency (attempts of unknown cost excluded)")
     cost_currency: str = "USD"

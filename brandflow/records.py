@@ -371,7 +371,7 @@ class Attempt(_Record):
     stopped: Literal["budget"] | None = Field(
         default=None, description="why the attempt was not made: 'budget' = refused by budget.max_cost (nothing generated)"
     )
-    cached: bool = False
+    cached: bool = Field(default=False, description="reused whole from an earlier run: image, creative and QA result")
     notes: list[str] = Field(default_factory=list, description="the generator's notes, e.g. a packshot with too few pixels for its box")
     timings: dict[str, float] = {}
     cost: float | None = Field(default=None, description="spent on this attempt in cost_currency (0 when reused); None = unknown")

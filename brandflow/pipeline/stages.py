@@ -263,12 +263,13 @@ def cached_attempt(job: Job, spec: CampaignSpec, brand: BrandKit, run_dir: Path)
     return Attempt(attempt=job.attempt, seed=job.seed, creative=creative, qa=qa, cached=True, cost=0.0, notes=generated.notes)
 
 
-def qa_stage(creative: Creative, job: Job, spec: CampaignSpec, brand: BrandKit, run_dir: Path) -> QAResult:
-    """Run the campaign's QA checks on one creative (result cached by creative sha and QA settings)."""
+def qa_stage(creative: Creative, job: Job, spec: CampaignSpec, brand: BrandKit, run_dir: Path) -> tuple[QAResult, bool]:
+    """Run the campaign's QA checks on one creative; returns ``(result, reused)``: a result recorded by an earlier
+    run for the same creative sha256, QA settings, brand kit and prompt colours is reused, not computed again."""
     folder = work_dir(job, spec, brand, run_dir)
     record = _qa_record(creative, spec, brand, folder, job)
     if (hit := _load_cached(record, QAResult, image_field="")) is not None:
-        return hit
+        return hit, True
     ctx = CheckContext(
         path=creative.path,
         brand=brand,
@@ -284,7 +285,7 @@ def qa_stage(creative: Creative, job: Job, spec: CampaignSpec, brand: BrandKit, 
     )
     result = run_checks(load_rgb_of(creative.path, creative.sha256), ctx, spec.qa.checks)
     _save(record, result)
-    return result
+    return result, False
 
 
 def publish_stage(creative: Creative, job: Job, qa: QAResult, spec: CampaignSpec, target: str) -> PublishedAsset:
@@ -428,7 +429,7 @@ def run_attempt(
         with Timer(timings, "compose"):
             creative, comp_cached = compose_stage(generated, job, spec, brand, run_dir)
         with Timer(timings, "qa"):
-            qa = qa_stage(creative, job, spec, brand, run_dir)
+            qa, qa_cached = qa_stage(creative, job, spec, brand, run_dir)
     except Exception as e:  # noqa: BLE001 — recorded per job, shown in the report
         spent = cost if "compose" in timings or "qa" in timings else getattr(e, "cost", 0.0)
         if getattr(e, "moderation", None) and "moderation" in spec.qa.checks:
@@ -439,7 +440,7 @@ def run_attempt(
         return Attempt(attempt=job.attempt, seed=job.seed, error=redact(f"{type(e).__name__}: {e}"), timings=timings, cost=spent,
                        stopped="budget" if isinstance(e, BudgetExhaustedError) else None)
     return Attempt(
-        attempt=job.attempt, seed=job.seed, creative=creative, qa=qa, cached=gen_cached and comp_cached, timings=timings, cost=cost,
+        attempt=job.attempt, seed=job.seed, creative=creative, qa=qa, cached=gen_cached and comp_cached and qa_cached, timings=timings, cost=cost,
         notes=generated.notes,
     )
 

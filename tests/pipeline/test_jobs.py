@@ -76,6 +76,31 @@ def test_resumption_runs_each_job_exactly_once(campaign_dir, tmp_path, monkeypat
     assert not redo[-1].cached, "the lost creative was composed again"
 
 
+def test_an_attempt_whose_qa_ran_again_is_not_counted_as_reused(campaign_dir, tmp_path):
+    """After a QA setting changes, the image and creative are reused but QA runs again: the attempt is not
+    "reused" (the run summary and the report would otherwise say nothing was recomputed)."""
+    from brandflow.manifest import RunSummary
+    from brandflow.pipeline.outcome import record_of
+
+    spec, brand, jobs = _plan(campaign_dir, ["format", "colour"])
+    run_dir = tmp_path / "run"
+    pj.run_batch(jobs, spec, brand, run_dir)
+    images = {p: p.stat().st_mtime_ns for p in run_dir.rglob("*.png")}
+
+    spec, brand, jobs = _plan(campaign_dir, ["format"])  # another QA setting: new QA records, the same pixels
+    done, todo = pj.split_resumed(jobs, spec, brand, run_dir)
+    assert done == {} and todo == jobs
+    again = pj.run_batch(todo, spec, brand, run_dir)
+    assert {p: p.stat().st_mtime_ns for p in run_dir.rglob("*.png")} == images, "nothing generated or composed again"
+    assert not any(a.cached for _, attempts in again for a in attempts), "QA ran again: not reused"
+    records = [record_of(job, attempts, spec) for job, attempts in again]
+    assert RunSummary.of(records, [], len(PRODUCTS), 0.0).reused == 0
+
+    done, todo = pj.split_resumed(jobs, spec, brand, run_dir)  # now everything is recorded: reused whole
+    records = [record_of(job, attempts, spec) for job, attempts in done.values()]
+    assert todo == [] and RunSummary.of(records, [], len(PRODUCTS), 0.0).reused == len(jobs)
+
+
 def test_same_inputs_give_the_same_bytes(campaign_dir, tmp_path):
     """Determinism, not today's pixels: the compositor's look may change, a creative's bytes for the same
     inputs may not (resumption and idempotent publishing rely on it)."""
