@@ -47,6 +47,7 @@ from urllib.request import url2pathname
 
 from brandflow.errors import ImageError, SpecError
 from brandflow.imageio import verify_image
+from brandflow.once import OncePerKey
 from brandflow.records import Money, Product, Rejection, sha256_file
 from brandflow.spec import FeedFilter, FeedSpec
 
@@ -436,9 +437,33 @@ def _image_refs(value: Any) -> list[str]:
     return [s.strip() for s in items if s.strip()]
 
 
+#: ``(absolute path, sha256)`` of images this process has checked: ``brandflow run`` checks the feed before Prefect
+#: starts (preflight) and the flow loads it again; those very bytes are hashed (~0.3 ms), not decoded again (the
+#: example's 47 WebP packshots: ~1.1 s of CPU). Bounded: a long-lived worker sees many catalogues.
+_verified: OncePerKey[bool] = OncePerKey(4096, keep=bool)
+
+
+def _verify_once(path: Path) -> None:
+    """:func:`check_image` of ``path`` unless this process already checked the same bytes (:data:`_verified`).
+
+    Raises:
+        ImageError: see :func:`brandflow.imageio.verify_image`.
+    """
+    if not path.is_file():
+        check_image(path)  # raises: missing, or not a file
+    sha = sha256_file(path)
+
+    def verify() -> bool:
+        check_image(path)
+        return sha256_file(path) == sha  # kept only if the bytes checked are the bytes hashed
+
+    _verified.get((str(path), sha), verify)
+
+
 class _ImageChecker:
     """Checks each distinct image file once per load; a file whose sha256 is the one ``trusted`` gives for its
-    path was checked by an earlier run (the same bytes): it is hashed, not decoded again."""
+    path was checked by an earlier run (the same bytes), and one this process already checked (:data:`_verified`):
+    it is hashed, not decoded again."""
 
     def __init__(self, trusted: Mapping[str, str] | None = None) -> None:
         self.seen: dict[Path, str | None] = {}
@@ -449,7 +474,7 @@ class _ImageChecker:
             try:
                 known = self.trusted.get(str(path))
                 if known is None or not path.is_file() or sha256_file(path) != known:
-                    check_image(path)
+                    _verify_once(path)
                 self.seen[path] = None
             except ImageError as e:
                 self.seen[path] = str(e)
@@ -522,7 +547,8 @@ def load_feed(feed: FeedSpec, trusted: Mapping[str, str] | None = None) -> tuple
             images_dir, filter).
         trusted: ``absolute image path → sha256`` of images an earlier run already checked (a run folder's
             manifest references): an image with those very bytes is not decoded again (``brandflow run``'s
-            no-op check, :mod:`brandflow.pipeline.noop`). Any other image is checked in full.
+            no-op check, :mod:`brandflow.pipeline.noop`). Nor is one this process already checked with the same
+            bytes (``brandflow run`` checks the feed before the flow loads it). Any other image is checked in full.
 
     Returns:
         ``(products, rejections)`` in feed order. ``Product.images`` are absolute paths, primary

@@ -339,3 +339,33 @@ def test_trusted_images_are_hashed_not_decoded_and_only_those_very_bytes(tmp_pat
     assert [p.id for p in products] == ["g", "t"], "the very bytes an earlier run checked are not decoded again"
     assert [r.product_id for r in rejections] == ["c"] and rejections[0].field == "image_link", \
         "a file whose bytes changed since it was checked is checked again, and a truncated one is rejected"
+
+
+def test_an_image_this_process_checked_is_hashed_not_decoded_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """brandflow run checks the feed before the flow loads it again: the second load decodes nothing it already
+    checked with the same bytes; a file changed in between (here truncated) is checked again and rejected."""
+    from brandflow.feed import catalog
+
+    d = tmp_path / "img"
+    d.mkdir()
+    Image.new("RGB", (64, 64), (10, 120, 200)).save(d / "a.webp")
+    Image.new("RGB", (64, 64), (200, 120, 10)).save(d / "b.webp")
+    feed = write(tmp_path, "f.csv", HEADER + "a,A,,,1 USD,img/a.webp,\nb,B,,,1 USD,img/b.webp,\n")
+    decoded: list[str] = []
+    real = catalog.check_image
+    monkeypatch.setattr(catalog, "check_image", lambda p: decoded.append(Path(p).name) or real(p))
+
+    assert [p.id for p in load_feed(FeedSpec(path=feed))[0]] == ["a", "b"]
+    assert sorted(decoded) == ["a.webp", "b.webp"]
+    decoded.clear()
+    assert [p.id for p in load_feed(FeedSpec(path=feed))[0]] == ["a", "b"]
+    assert decoded == [], "the same bytes are not decoded twice in one process"
+
+    data = (d / "b.webp").read_bytes()
+    (d / "b.webp").write_bytes(data[: len(data) // 2])
+    products, rejections = load_feed(FeedSpec(path=feed))
+    assert decoded == ["b.webp"], "changed bytes are checked again"
+    assert [p.id for p in products] == ["a"] and [r.product_id for r in rejections] == ["b"]
+    decoded.clear()
+    load_feed(FeedSpec(path=feed))
+    assert decoded == ["b.webp"], "a file that failed its check is never remembered as checked"
