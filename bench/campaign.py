@@ -21,9 +21,10 @@ held out, a campaign nothing was tuned on: the 52 DreamBench photos of ``../shar
 square + story, 1 variant (104 creatives). Every run starts with an empty QA readings cache (a first campaign).
 ``--noop``: a re-run into a finished run folder (one finished folder per side, prepared before timing); there
 the flow side is ``brandflow run`` itself (it plans, finds the folder done and current, and finishes without
-starting Prefect: ``brandflow/pipeline/noop.py``), the loop side resumes every job as before. Full runs call the
-flow as ``brandflow run`` does after its checks: Prefect's temporary server is started first
-(``flows/ephemeral.py``), so it boots while the flow's modules load.
+starting Prefect: ``brandflow/pipeline/noop.py``), the loop side resumes every job as before. Full runs are
+``brandflow run`` too, as a user types it: its checks (the campaign and feed, before Prefect starts), the no-op
+check, Prefect's temporary server (booting while the flow's modules load, ``flows/ephemeral.py``), the flow. The
+loop makes none of those checks; they count against the flow.
 
 ``--server long-lived``: the deployment case instead of the laptop's. One ``prefect server start`` (UI and
 services as a user runs it) is started before the warm-up and serves every flow run (``PREFECT_API_URL``), so no
@@ -196,15 +197,22 @@ def _cli_run(campaign: Path, out: Path, workers: int) -> tuple[list, bool]:
     from brandflow.cli import app
     from brandflow.manifest import RunManifest
 
+    import inspect
+
+    from brandflow import cli
+
+    # a brandflow older than `run --json` (bench/ab.py --mode cli runs the code issue 16 measured) writes the same
+    # manifest.json into --out; it has no no-op path
+    as_json = "as_json" in inspect.signature(cli.run).parameters
     buf, code = io.StringIO(), 0
     with contextlib.redirect_stdout(buf):
         try:
-            app(["run", str(campaign), "--out", str(out), "--json", "--workers", str(workers)])
+            app(["run", str(campaign), "--out", str(out), *(["--json"] if as_json else []), "--workers", str(workers)])
         except SystemExit as e:
             code = e.code or 0
     if code not in (0, 1):
         raise SystemExit(f"brandflow run exited {code}")
-    answer = json.loads(buf.getvalue())
+    answer = json.loads(buf.getvalue()) if as_json else {"manifest": str(out / "manifest.json"), "noop": False}
     return RunManifest.read(Path(answer["manifest"])).jobs, answer["noop"]
 
 
@@ -329,10 +337,11 @@ class LongLivedServer:
                 self.process.wait()
 
 
-def measure(mode: str, campaign: Path, out: Path, workers: int, env: dict[str, str], log: Path, cli: bool = False,
+def measure(mode: str, campaign: Path, out: Path, workers: int, env: dict[str, str], log: Path, cli: bool = True,
             cache: Path | None = None, server: LongLivedServer | None = None) -> dict:
     """Run one child to the end and account for it and every process below it; returns the figures. ``cli``: the
-    flow side runs ``brandflow run`` (preflight, no-op check, flow) instead of calling the flow. ``cache``: the
+    flow side runs ``brandflow run`` (its checks, the no-op check, the flow; the default), else it calls the flow as
+    ``brandflow run`` does after its checks (``bench/ab.py --mode flow``: an old tree's CLI may lack ``--json``). ``cache``: the
     user's shared cache of QA readings (``BRANDFLOW_CACHE_DIR``) the run finds; ``None`` = a new, empty one beside
     ``out``, removed afterwards (a first campaign on a new machine: every packshot is read). ``server``: the
     long-lived Prefect server the flow talks to; its CPU during a flow run is added to the run's, its RSS to the
@@ -459,7 +468,7 @@ def alternate(scale: str, pairs: int, workers: int, base: Path, env: dict[str, s
     for i in range(pairs):
         for mode in sides if i % 2 == 0 else tuple(reversed(sides)):
             out = finished[mode] if noop else base / f"run-{scale}-{mode}-{i}"
-            r = measure(mode, campaign, out, workers, env, log, cli=noop, server=server)
+            r = measure(mode, campaign, out, workers, env, log, server=server)
             runs[mode].append(r)
             loads.append(os.getloadavg()[0])
             print(f"  {scale}{' no-op' if noop else ''} {mode} #{i + 1}: cpu {r['cpu']:.1f} s, wall {r['wall']:.1f} s, "
