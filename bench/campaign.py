@@ -605,10 +605,10 @@ def main() -> None:
         per = (f"so {1000 * (mid128 - mid32) / 96:.0f} ms per further creative beyond a fixed cost per run"
                if hi32 < lo128 or hi128 < lo32 else
                "ranges that overlap: at this noise no per-creative cost can be told apart from the fixed cost per run")
-        lines.append(f"What Prefect adds, flow − loop CPU per pair: {mid32:.1f} s ({lo32:.1f}–{hi32:.1f}) at 32 creatives, "
+        lines.append(f"What Prefect and `brandflow run` add, flow − loop CPU per pair: {mid32:.1f} s ({lo32:.1f}–{hi32:.1f}) at 32 creatives, "
                      f"{mid128:.1f} s ({lo128:.1f}–{hi128:.1f}) at 128, {per} ("
-                     + ("importing Prefect's client, the flow and task runs' API calls, the server's work for them)." if long_lived else
-                        "importing Prefect, starting and stopping the ephemeral API server)."))
+                     + ("the command's checks, importing Prefect's client, the flow and task runs' API calls, the server's work for them)." if long_lived else
+                        "the command's checks, importing Prefect, starting and stopping the ephemeral API server)."))
     if ("128", False) in by:
         flow128 = statistics.median(r["cpu"] for r in by[("128", False)]["runs"]["flow"])
         lines.append(f"Throughput per core on the example: {128 / flow128 * 60:.0f} creatives per CPU-minute (flow, server counted).")
