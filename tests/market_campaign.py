@@ -20,9 +20,9 @@ def write_markets(folder: Path, **overrides) -> Path:
     (folder / "products.ja-JP.csv").write_text(  # no mug: that market skips it
         f"id,title,price,image_link\nhoodie,青いパーカー,1250 JPY,{images / 'saleor-blue-hoodie.png'}\n", encoding="utf-8")
     spec = {
-        "name": "markets", "brand_kit": str(EXAMPLE / "brand.yaml"), "feed": {"path": "products.csv"},
+        "name": "markets", "brand_kit": str(EXAMPLE / "brand.yaml"), "feed": {"path": "products.csv", "images_dir": str(images)},
         "locales": ["en-US", {"code": "de-DE", "strings": {"cta": "Jetzt kaufen"}},
-                    {"code": "ja-JP", "feed": "products.ja-JP.csv", "strings": {"cta": "今すぐ購入"}}],
+                    {"code": "ja-JP", "feed": {"path": "products.ja-JP.csv", "images_dir": str(images)}, "strings": {"cta": "今すぐ購入"}}],
         "strings": {"cta": "Shop now"},
         "overlay": {"cta": "{{ strings.cta }}"},
         "formats": [{"name": "sq", "width": 64, "height": 64}],

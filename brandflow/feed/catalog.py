@@ -21,8 +21,9 @@ Conventions:
 * **Ids** are used as written (surrounding whitespace stripped); object-store keys are sanitised at
   publish time, not here. An id with control characters is rejected.
 * **Prices** must name a currency (ISO 4217 code or one of ``$ € £ ¥``); see :func:`parse_price`.
-* **Images** are local files: relative paths resolve against ``feed.images_dir`` (default: the feed's
-  folder); ``http(s)://`` URLs are rejected (no network access). Each image is checked cheaply
+* **Images** are local files inside one folder, ``feed.images_dir`` (default: the feed's folder): relative paths
+  resolve against it; ``../``, absolute paths and ``file://`` URLs that leave it are rejected (:class:`ImageRoot`:
+  a feed names packshots, not places on the worker); ``http(s)://`` URLs are rejected (no network access). Each image is checked cheaply
   (header, pixel limit, and for PNG a full chunk/CRC walk that catches truncation) without decoding
   pixels. A row whose primary image is unusable is rejected; an unusable *additional* image is
   dropped from the product and logged as a warning on the ``brandflow.feed.catalog`` logger.
@@ -34,6 +35,7 @@ import csv
 import io
 import json
 import logging
+import os
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -247,17 +249,53 @@ def parse_price(value: Any) -> Money:
 check_image = verify_image
 
 
-def _resolve_image(ref: str, base: Path, field: str) -> Path:
-    """An image reference from the feed → an absolute local path (no existence check)."""
+@dataclass(frozen=True)
+class ImageRoot:
+    """The one folder a feed's image references may name files in: ``feed.images_dir`` (the campaign file's
+    choice) or else the feed's own folder. A feed comes from another party (a PIM, a marketing system): it names
+    packshots, it does not choose folders, so ``../``, an absolute path or a ``file://`` URL elsewhere on the worker
+    is refused instead of being read and pasted into a published creative (anything the worker can read, another
+    client's assets included). The check is on the reference as written (lexical, after normalising ``..``), so
+    symlinks that whoever owns the folder put *inside* it still work.
+
+    Attributes:
+        path: the folder as given, made absolute (not resolved); ``real``: the same with symlinks resolved (an
+            absolute reference may name either).
+    """
+
+    path: Path
+    real: Path
+
+    @classmethod
+    def of(cls, folder: Path) -> ImageRoot:
+        """The root for ``folder`` (``feed.images_dir``, or the feed file's folder)."""
+        path = Path(os.path.abspath(folder))
+        return cls(path, path.resolve())
+
+    def holds(self, candidate: Path) -> bool:
+        """Whether the absolute, normalised ``candidate`` lies inside this folder (either spelling)."""
+        return any(candidate == root or root in candidate.parents for root in (self.path, self.real))
+
+
+def _resolve_image(ref: str, root: ImageRoot, field: str) -> Path:
+    """An image reference from the feed → an absolute local path with symlinks resolved (no existence check).
+
+    Raises:
+        RowError: a remote or unsupported URL, or a reference outside ``root`` (:class:`ImageRoot`).
+    """
     scheme = urlsplit(ref).scheme.lower()
     if scheme in ("http", "https"):
         raise RowError(field, _REMOTE_IMAGE)
     if scheme == "file":
-        return Path(url2pathname(urlsplit(ref).path)).resolve()
-    if "://" in ref:
+        ref = url2pathname(urlsplit(ref).path)
+    elif "://" in ref:
         raise RowError(field, f"unsupported image URL {ref!r}; point {field} at a local file")
-    p = Path(ref)
-    return (p if p.is_absolute() else base / p).resolve()
+    candidate = Path(os.path.normpath(root.path / ref))  # an absolute ref replaces the root (pathlib join)
+    if not root.holds(candidate):
+        raise RowError(field, f"{ref!r} is outside the feed's image folder {root.path}: a feed names files in that folder, "
+                              "never elsewhere on the machine. Fix: copy the image into that folder, or set feed.images_dir "
+                              "in the campaign to a folder that holds the catalogue's images")
+    return candidate.resolve()
 
 
 # --------------------------------------------------------------------------- reading
@@ -481,7 +519,7 @@ class _ImageChecker:
         return self.seen[path]
 
 
-def _product(n: int, record: dict[str, Any], cols: dict[str, str | None], base: Path, check: _ImageChecker, source: str) -> Product:
+def _product(n: int, record: dict[str, Any], cols: dict[str, str | None], root: ImageRoot, check: _ImageChecker, source: str) -> Product:
     raw_id = _text(record, cols["id"], "id").strip()
     if not raw_id:
         raise RowError("id", "id is missing or blank; every product needs a unique id")
@@ -503,7 +541,7 @@ def _product(n: int, record: dict[str, Any], cols: dict[str, str | None], base: 
     primary_ref = _text(record, cols["image_link"], "image_link").strip()
     if not primary_ref:
         raise RowError("image_link", "image_link is missing or blank; point it at the product's packshot file")
-    primary = _resolve_image(primary_ref, base, "image_link")
+    primary = _resolve_image(primary_ref, root, "image_link")
     problem = check(primary)
     if problem:
         raise RowError("image_link", f"primary image unusable: {problem}")
@@ -512,7 +550,7 @@ def _product(n: int, record: dict[str, Any], cols: dict[str, str | None], base: 
     extra = _image_refs(record.get(cols["additional_image_link"])) if cols["additional_image_link"] else []
     for ref in extra:
         try:
-            p = _resolve_image(ref, base, "additional_image_link")
+            p = _resolve_image(ref, root, "additional_image_link")
         except RowError as e:
             log.warning("%s row %d (id %r): additional image %r dropped: %s", source, n, raw_id, ref, e.reason)
             continue
@@ -567,7 +605,7 @@ def load_feed(feed: FeedSpec, trusted: Mapping[str, str] | None = None) -> tuple
     for fld, default in DEFAULT_COLUMNS.items():
         col = feed.columns.get(fld, default)
         cols[fld] = col if col in found else None
-    base = (feed.images_dir or feed.path.parent).resolve()
+    root = ImageRoot.of(feed.images_dir or feed.path.parent)
     source = str(feed.path)
     check = _ImageChecker(trusted)
 
@@ -587,7 +625,7 @@ def load_feed(feed: FeedSpec, trusted: Mapping[str, str] | None = None) -> tuple
                 raise RowError("id", f"duplicate id {pid!r}: first used in row {first_row[pid]}; ids must be unique")
             if pid is not None:
                 first_row[pid] = n
-            product = _product(n, record, cols, base, check, source)
+            product = _product(n, record, cols, root, check, source)
         except RowError as e:
             if _keep(feed.filter, pid, ptype):
                 rejections.append(Rejection(source=source, row=n, product_id=pid, field=e.field, reason=e.reason))

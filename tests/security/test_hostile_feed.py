@@ -150,3 +150,43 @@ def test_planning_nothing_from_a_feed_of_bad_rows_is_bad_input(prefect_harness, 
     res = runner.invoke(app, ["run", str(campaign), "--out", str(campaign.parent / "runs" / "r")])
     assert res.exit_code == 2, res.output
     assert Path(campaign.parent / "runs" / "r" / "manifest.json").is_file()
+
+
+def test_a_feed_names_images_in_its_folder_never_elsewhere_on_the_machine(tmp_path: Path):
+    """A feed that points image_link at ../, an absolute path or a file:// URL outside its image folder would have the
+    worker read any image it can (another client's unreleased packshot) and paste it into a published creative: the
+    row is rejected, naming the folder and the fix; an additional image out there is dropped. Inside the folder —
+    relative, absolute, file://, or through a symlink whoever owns the folder put there — images still load."""
+    from PIL import Image
+
+    from brandflow.feed.catalog import load_feed
+    from brandflow.spec import FeedSpec
+
+    secret, shop, shared = tmp_path / "secret", tmp_path / "shop", tmp_path / "shared-assets"
+    for folder in (secret, shop / "img", shared):
+        folder.mkdir(parents=True)
+    for path in (secret / "private.png", shop / "img" / "ok.png", shared / "linked.png"):
+        Image.new("RGB", (32, 32), (10, 120, 200)).save(path)
+    (shop / "assets").symlink_to(shared)  # put there by whoever owns the folder, not by the feed
+    outside = [("dotdot", "../secret/private.png"), ("abs", str(secret / "private.png")),
+               ("uri", (secret / "private.png").as_uri()), ("sneaky", "img/../../secret/private.png")]
+    inside = [("rel", "img/ok.png"), ("absin", str(shop / "img" / "ok.png")), ("uriin", (shop / "img" / "ok.png").as_uri()),
+              ("link", "assets/linked.png")]
+    header = "id,title,description,product_type,price,image_link,additional_image_link\n"
+    rows = [f"{pid},T,,,1 USD,{ref}," for pid, ref in outside + inside]
+    rows.append(f"extra,T,,,1 USD,img/ok.png,{secret / 'private.png'}")
+    feed = shop / "feed.csv"
+    feed.write_text(header + "\n".join(rows) + "\n", encoding="utf-8")
+
+    products, rejections = load_feed(FeedSpec(path=feed))
+    assert {r.product_id for r in rejections} == {pid for pid, _ in outside}
+    for r in rejections:
+        assert r.field == "image_link" and "outside the feed's image folder" in r.reason and "feed.images_dir" in r.reason
+    assert {p.id for p in products} == {pid for pid, _ in inside} | {"extra"}
+    assert all(secret not in img.parents for p in products for img in p.images), "nothing outside is ever read"
+    assert next(p for p in products if p.id == "extra").images == [(shop / "img" / "ok.png").resolve()]
+
+    # the campaign file (a colleague) may choose another folder, feed.images_dir: relative paths start there
+    products, _ = load_feed(FeedSpec(path=feed, images_dir=tmp_path))
+    assert {"abs", "uri", "absin", "uriin"} <= {p.id for p in products}
+    assert not {"dotdot", "sneaky"} & {p.id for p in products}, "still nothing above the folder"
