@@ -85,9 +85,9 @@ def validate(
         raise _fail(e, as_json=as_json) from None
     if as_json:
         out.print_json(json.dumps(checked.as_dict()))
-        raise typer.Exit(2 if checked.feed_problems else 0)
+        raise typer.Exit(2 if checked.problems() else 0)
     spec, brand, licence, cost, rejections = checked.spec, checked.brand, checked.licence, checked.cost, checked.rejections
-    products, jobs, feed_problems = checked.products, checked.jobs, checked.feed_problems
+    products, jobs = checked.products, checked.jobs
     out.print(f"[bold]{escape(spec.name)}[/] · brand {escape(brand.name)} · backend [cyan]{escape(spec.generator.backend)}[/] · template {escape(spec.template)}")
     out.print(
         f"{len(products)} products · {len(rejections)} rejected rows · "
@@ -107,8 +107,8 @@ def validate(
     out.print(escape(cost.summary()))
     if cost.over_budget:
         out.print("[yellow]warning:[/] the estimate is over budget.max_cost: the run stops generating once the budget is reached")
-    if feed_problems:
-        for problem in feed_problems:
+    if checked.problems():
+        for problem in checked.problems():
             console.print(f"[bold red]error:[/] {escape(problem)}")
         raise typer.Exit(2)
     out.print("[green]valid[/]")

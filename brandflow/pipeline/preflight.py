@@ -30,11 +30,21 @@ class Preflight:
     licence: Any
     feed_problems: list[str]
 
+    def problems(self) -> list[str]:
+        """Why the campaign is not valid (``[]`` when it is): each ``publish.feeds`` plugin's problems, and a plan
+        with no creative at all (every row rejected, or a filter that matches nothing) — which ``brandflow run``
+        also refuses, with exit status 2, after recording it."""
+        nothing = [] if self.jobs else [
+            f"no creative can be planned ({len(self.products)} products, {len(self.rejections)} rejected rows). "
+            "Fix the rejected rows listed above (each names its field and the fix), or widen feed.filter"]
+        return [*self.feed_problems, *nothing]
+
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready summary (``brandflow validate --json``)."""
         spec, cost, licence = self.spec, self.cost, self.licence
         return {
-            "valid": not self.feed_problems,
+            "valid": not self.problems(),
+            "problems": self.problems(),
             "feed_problems": self.feed_problems,
             "campaign": spec.name,
             "brand": self.brand.name,

@@ -217,7 +217,9 @@ def test_templates_that_would_hang_or_eat_memory_are_stopped(hostile_campaign, h
     res = runner.invoke(app, ["validate", str(campaign)])
     # the reason may wrap inside its table cell: read the cells' words in order, without the table's rules
     words = " ".join(re.sub(r"[│┃]", " ", res.output).split())
-    assert res.exit_code == 0 and "1 rejected rows" in res.output and limit in words, res.output
+    # the one product is rejected, so nothing can be planned: not valid (exit 2), as `run` says too
+    assert res.exit_code == 2 and "1 rejected rows" in res.output and limit in words, res.output
+    assert "no creative can be planned" in words
 
 
 def test_a_campaign_target_on_a_host_nobody_allowed_fails_validation_before_anything_runs(hostile_campaign, monkeypatch):

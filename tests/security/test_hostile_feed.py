@@ -152,6 +152,24 @@ def test_planning_nothing_from_a_feed_of_bad_rows_is_bad_input(prefect_harness, 
     assert Path(campaign.parent / "runs" / "r" / "manifest.json").is_file()
 
 
+def test_validate_agrees_that_planning_nothing_is_not_valid(hostile_campaign):
+    """`validate` said "valid" (exit 0) for a feed whose every row was rejected, which `run` refuses with exit 2."""
+    import json
+
+    rows = [{"id": "p", "title": "t", "description": "", "product_type": "", "price": "1.00 USD", "image_link": "images/none.png"}]
+    campaign = hostile_campaign([], rows=rows)
+    res = runner.invoke(app, ["validate", str(campaign), "--json"])
+    assert res.exit_code == 2, res.output
+    answer = json.loads(res.output)
+    assert answer["valid"] is False and answer["creatives"] == 0
+    assert any("no creative can be planned" in p and "Fix" in p for p in answer["problems"])
+    res = runner.invoke(app, ["validate", str(campaign)])
+    assert res.exit_code == 2 and "no creative can be planned" in res.output
+
+    res = runner.invoke(app, ["validate", str(hostile_campaign(["ok"])), "--json"])  # one good row: valid
+    assert res.exit_code == 0 and json.loads(res.output)["problems"] == []
+
+
 def test_a_feed_names_images_in_its_folder_never_elsewhere_on_the_machine(tmp_path: Path):
     """A feed that points image_link at ../, an absolute path or a file:// URL outside its image folder would have the
     worker read any image it can (another client's unreleased packshot) and paste it into a published creative: the
