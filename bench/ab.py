@@ -97,11 +97,8 @@ def main() -> None:
     def mmm(values: list[float]) -> str:
         return " / ".join(f"{v:.1f}" for v in sides["after"].stats(values))
 
-    def final(r: dict) -> str:  # a job's last attempt
-        counts: dict[str, int] = {}
-        for attempts in r["verdicts"].values():
-            counts[attempts[-1]] = counts.get(attempts[-1], 0) + 1
-        return ", ".join(f"{v} {n}" for v, n in sorted(counts.items()))
+    def final(r: dict) -> str:  # jobs by their last attempt's verdict
+        return ", ".join(f"{v} {n}" for v, n in sides["after"]._final_verdicts(r["verdicts"]).items())
 
     same = all(a["verdicts"] == b["verdicts"] for a in runs["before"] for b in runs["after"])
     steady = {name: all(r["verdicts"] == runs[name][0]["verdicts"] for r in runs[name]) for name in runs}

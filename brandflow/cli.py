@@ -107,8 +107,8 @@ def validate(
     out.print(escape(cost.summary()))
     if cost.over_budget:
         out.print("[yellow]warning:[/] the estimate is over budget.max_cost: the run stops generating once the budget is reached")
-    if checked.problems():
-        for problem in checked.problems():
+    if problems := checked.problems():
+        for problem in problems:
             console.print(f"[bold red]error:[/] {escape(problem)}")
         raise typer.Exit(2)
     out.print("[green]valid[/]")

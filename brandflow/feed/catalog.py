@@ -481,15 +481,18 @@ def _image_refs(value: Any) -> list[str]:
 _verified: OncePerKey[bool] = OncePerKey(4096, keep=bool)
 
 
-def _verify_once(path: Path) -> None:
-    """:func:`check_image` of ``path`` unless this process already checked the same bytes (:data:`_verified`).
+def _check_once(path: Path, trusted: str | None = None) -> None:
+    """:func:`check_image` of ``path`` unless its bytes were checked already: their sha256 is ``trusted`` (an earlier
+    run's record) or this process checked them (:data:`_verified`). The file is hashed once either way.
 
     Raises:
         ImageError: see :func:`brandflow.imageio.verify_image`.
     """
     if not path.is_file():
-        check_image(path)  # raises: missing, or not a file
+        check_image(path)  # raises: missing, a folder, a FIFO or device (refused from its stat alone)
     sha = sha256_file(path)
+    if sha == trusted:
+        return
 
     def verify() -> bool:
         check_image(path)
@@ -499,9 +502,8 @@ def _verify_once(path: Path) -> None:
 
 
 class _ImageChecker:
-    """Checks each distinct image file once per load; a file whose sha256 is the one ``trusted`` gives for its
-    path was checked by an earlier run (the same bytes), and one this process already checked (:data:`_verified`):
-    it is hashed, not decoded again."""
+    """Checks each distinct image file once per load (:func:`_check_once`: bytes an earlier run or this process
+    already checked are hashed, not decoded again)."""
 
     def __init__(self, trusted: Mapping[str, str] | None = None) -> None:
         self.seen: dict[Path, str | None] = {}
@@ -510,9 +512,7 @@ class _ImageChecker:
     def __call__(self, path: Path) -> str | None:
         if path not in self.seen:
             try:
-                known = self.trusted.get(str(path))
-                if known is None or not path.is_file() or sha256_file(path) != known:
-                    _verify_once(path)
+                _check_once(path, self.trusted.get(str(path)))
                 self.seen[path] = None
             except ImageError as e:
                 self.seen[path] = str(e)

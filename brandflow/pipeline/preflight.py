@@ -42,9 +42,10 @@ class Preflight:
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready summary (``brandflow validate --json``)."""
         spec, cost, licence = self.spec, self.cost, self.licence
+        problems = self.problems()
         return {
-            "valid": not self.problems(),
-            "problems": self.problems(),
+            "valid": not problems,
+            "problems": problems,
             "feed_problems": self.feed_problems,
             "campaign": spec.name,
             "brand": self.brand.name,
