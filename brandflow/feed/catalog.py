@@ -477,7 +477,7 @@ def _image_refs(value: Any) -> list[str]:
 
 #: ``(absolute path, sha256)`` of images this process has checked: ``brandflow run`` checks the feed before Prefect
 #: starts (preflight) and the flow loads it again; those very bytes are hashed (~0.3 ms), not decoded again (the
-#: example's 47 WebP packshots: ~1.1 s of CPU). Bounded: a long-lived worker sees many catalogues.
+#: example's 47 WebP packshots: ~0.9 s of CPU, README "Benchmarks"). Bounded: a long-lived worker sees many catalogues.
 _verified: OncePerKey[bool] = OncePerKey(4096, keep=bool)
 
 
