@@ -4,6 +4,7 @@
     python bench/identity_calibration.py --fit      # re-fit FUSION and the thresholds on split A, then report B
     python bench/identity_calibration.py --thresholds   # the shipped FUSION; the thresholds' rules re-applied on A, then B
     python bench/identity_calibration.py --relit 150    # B's pasted pairs turned and re-lit (another light), reported only
+    python bench/identity_calibration.py --recoloured   # products pasted in another colourway (grey, hue turned), A and B
     python bench/identity_calibration.py --campaign examples/saleor/campaign.yaml   # the rendered campaign
     python bench/identity_calibration.py --cost 12  # CPU per creative with label text on vs off (alternated)
     python bench/identity_calibration.py --fit --only-a --cache /tmp/idcal   # model selection on A alone
@@ -22,6 +23,9 @@ Data sets (every figure is reported per set and per split):
   different). A second protocol on the same data, not a different data set.
 * **pasted** — the pasted-packshot pairs of :func:`brandflow.qa.calibrate_identity.pasted_pairs` (the
   compositor's case: same view pasted; negatives half of the same product type).
+* **recoloured** (``--recoloured``, reported apart) — each view of the split's products with a colourway (≥ 15 % of
+  the product chromatic) pasted as shot (same) and grey or with its CIELAB hue turned 90° / 180° (different: the
+  design lines up, the colourway does not), against its own packshot.
 
 **Fixed split** (stated here, never changed after looking at results): DreamBench subjects in sorted order,
 even positions → A (calibration: cat, dog, dog3, dog6, dog8), odd → B (held out: cat2, dog2, dog5, dog7,
@@ -156,6 +160,78 @@ def relit_pairs(trials: int, seed: int = 303) -> tuple[list[float], list[float]]
     _, ids = split_products(products)
     pos, neg = pasted_pairs(products, ids, trials, seed, shown=relight)
     return pos, [n for n, _, _ in neg]
+
+
+#: A packshot has a colourway to lose when at least this share of its product pixels is chromatic (CIELAB C*ab ≥
+#: ``identity.CHROMATIC_CHROMA``); a white tee "recoloured" is the same tee, not a negative.
+COLOURWAY_SHARE = 0.15
+RECOLOURINGS = ("grey", "hue 90°", "hue 180°")
+
+
+def recolour(rgba: np.ndarray, kind: str) -> np.ndarray:
+    """``(h, w, 4) uint8`` RGBA packshot in another colourway, lightness and print kept: ``"grey"`` (chroma 0) or its
+    CIELAB a*b* plane turned by 90° / 180° (``"hue 90°"``, ``"hue 180°"``; skimage's CIELAB, D65), as a model asked
+    for "the red one" might draw it."""
+    from skimage import color
+
+    out = rgba.copy()
+    lab = color.rgb2lab(rgba[..., :3])
+    if kind == "grey":
+        lab[..., 1:] = 0.0
+    else:
+        t = math.radians(float(kind.split()[1].rstrip("°")))
+        a, b = lab[..., 1].copy(), lab[..., 2].copy()
+        lab[..., 1], lab[..., 2] = a * math.cos(t) - b * math.sin(t), a * math.sin(t) + b * math.cos(t)
+    out[..., :3] = np.clip(color.lab2rgb(lab) * 255 + 0.5, 0, 255).astype(np.uint8)
+    return out
+
+
+def colourway_share(rgba: np.ndarray) -> float:
+    """Share of the packshot's opaque pixels (alpha > 200) with OpenCV 8-bit Lab chroma ≥ ``identity.CHROMATIC_CHROMA``."""
+    lab = cv2.cvtColor(np.ascontiguousarray(rgba[..., :3]), cv2.COLOR_RGB2LAB)[rgba[..., 3] > 200].astype(np.float32)
+    return float(np.mean(np.hypot(lab[:, 1] - 128, lab[:, 2] - 128) >= identity.CHROMATIC_CHROMA)) if len(lab) else 0.0
+
+
+def recoloured_pairs(split: str, seed: int = 404) -> tuple[list[dict], list[dict]]:
+    """Every view of the split's products with a colourway (:data:`COLOURWAY_SHARE`) pasted as it is (same) and in
+    each of :data:`RECOLOURINGS` (different: the design lines up, the colourway does not), each against its own
+    packshot; the same background and place for all four (module notes: :func:`brandflow.qa.calibrate_identity.paste`
+    without text bar or JPEG). A seed no other set uses."""
+    products = load_products(FEED)
+    ids = split_products(products)[0 if split == "A" else 1]
+    pos, neg = [], []
+    for i, view in enumerate(v for pid in ids for v in products[pid][1]):
+        rgba = load_rgba(view)
+        if colourway_share(rgba) < COLOURWAY_SHARE:
+            continue
+        ref = identity.reference_features(view)
+        for kind in ("as shot", *RECOLOURINGS):
+            shown = rgba if kind == "as shot" else recolour(rgba, kind)
+            m = identity.match_reference(ref, identity.creative_features(paste(shown, random.Random(seed + i), augment=False)))
+            (pos if kind == "as shot" else neg).append(m | {"_product": view.name, "_kind": kind})
+    return pos, neg
+
+
+def recoloured_rows(pairs: tuple[list[dict], list[dict]], pass_t: float, warn_t: float) -> list[str]:
+    """Verdict counts of :func:`recoloured_pairs` — as shot, and per recolouring — with the chromatic rule
+    (:data:`brandflow.qa.identity.RECOLOURED_CHROMATIC_AGREE`) and without it (before)."""
+    def verdicts(ms: list[dict]) -> str:
+        s = [identity.score_of_match(m) for m in ms]
+        return (f"{sum(x >= pass_t for x in s)} / {sum(warn_t <= x < pass_t for x in s)} / "
+                f"{sum(x < warn_t for x in s)}")
+
+    pos, neg = pairs
+    rule = identity.RECOLOURED_CHROMATIC_AGREE
+    rows = ["| shown | n | pass / warn / fail | before: without the chromatic rule |", "| --- | --- | --- | --- |"]
+    for kind, ms in [("as shot (the right colourway)", pos), *((k, [m for m in neg if m["_kind"] == k]) for k in RECOLOURINGS)]:
+        now = verdicts(ms)
+        identity.RECOLOURED_CHROMATIC_AGREE = 0.0
+        try:
+            before = verdicts(ms)
+        finally:
+            identity.RECOLOURED_CHROMATIC_AGREE = rule
+        rows.append(f"| {kind} | {len(ms)} | {now} | {before} |")
+    return rows
 
 
 def fit(sets: dict[str, tuple[list[dict], list[dict]]], l2: float = 1e-2) -> dict[str, float]:
@@ -364,6 +440,8 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fit", action="store_true", help="re-fit FUSION and thresholds on split A (prints them)")
     ap.add_argument("--relit", type=int, metavar="N", help="instead: N pasted pairs of split B turned and re-lit")
+    ap.add_argument("--recoloured", action="store_true", help="instead: each split's products with a colourway pasted "
+                    "as shot and grey / hue-turned (another colourway), verdicts with and without the chromatic rule")
     ap.add_argument("--thresholds", action="store_true", help="keep FUSION; re-apply the thresholds' rules on split A "
                     "(the code's scores drift as other parts change) and report B at them")
     ap.add_argument("--trials", type=int, default=150, help="pasted pairs per split")
@@ -375,6 +453,15 @@ def main(argv: list[str] | None = None) -> None:
     cv2.setNumThreads(1)
     if args.cost:
         print("\n".join(label_cost(args.cost)))
+        return
+    if args.recoloured:
+        from brandflow.qa.identity import IdentityThresholds
+
+        t = IdentityThresholds()
+        for split in ("A", "B"):
+            print(f"## {split} ({'calibration' if split == 'A' else 'held out'}): products with a colourway, pasted as "
+                  f"shot and recoloured, against their own packshot")
+            print("\n".join(recoloured_rows(recoloured_pairs(split), t.pass_score, t.warn_score)))
         return
     if args.relit:
         from brandflow.qa.identity import IdentityThresholds

@@ -119,6 +119,49 @@ def test_recoloured_product_loses_the_colour_term(packshots, make_ctx):
     assert res.metrics["colour_similarity"] < 0.5
 
 
+def _in_colourway(rgba: np.ndarray, kind: str) -> np.ndarray:
+    """The packshot grey, or with its CIELAB hue turned by ``kind`` degrees; lightness and print kept."""
+    from skimage import color
+
+    out = rgba.copy()
+    lab = color.rgb2lab(rgba[..., :3])
+    if kind == "grey":
+        lab[..., 1:] = 0.0
+    else:
+        t = np.deg2rad(float(kind))
+        a, b = lab[..., 1].copy(), lab[..., 2].copy()
+        lab[..., 1], lab[..., 2] = a * np.cos(t) - b * np.sin(t), a * np.sin(t) + b * np.cos(t)
+    out[..., :3] = np.clip(color.lab2rgb(lab) * 255 + 0.5, 0, 255).astype(np.uint8)
+    return out
+
+
+@pytest.mark.parametrize("name", ["saleor-bean-drink.png", "saleor-dash-force-2.png", "saleor-monospace-white-tee-front.png"])
+@pytest.mark.parametrize("kind", ["grey", "180"])
+def test_a_product_in_another_colourway_does_not_pass_even_when_colour_is_a_small_part_of_it(packshots, make_ctx, name, kind):
+    """A white can with a coloured label, a shoe with coloured trim: most pixels keep their colour in any colourway,
+    so the share of all aligned pixels that agree stayed high (56–81 %) and these passed. Their coloured pixels do
+    not agree, and the colour part says so; the right colourway still passes."""
+    rgba = load_rgba(packshots / name)
+    ref = make_ctx(references=(packshots / name,))
+    right = IdentityCheck().run(paste(rgba, random.Random(5), augment=False), ref)
+    other = IdentityCheck().run(paste(_in_colourway(rgba, kind), random.Random(5), augment=False), ref)
+    assert right.verdict == "pass" and right.metrics["chromatic_agreement"] > 0.5
+    assert other.metrics["inliers"] >= 20  # the premise: the design lines up
+    assert other.metrics["chromatic_agreement"] < 0.1
+    assert other.verdict != "pass"
+    assert other.metrics["parts"]["colour"]["agrees"] is False and other.metrics["parts"]["shape"]["agrees"] is True
+    assert any("colourway" in p for p in other.metrics["disagrees"]), other.metrics["disagrees"]
+
+
+def test_a_product_without_colour_has_no_colourway_to_lose(packshots, make_ctx):
+    """A white hoodie is no evidence either way for the chromatic rule: it passes as before."""
+    rgba = load_rgba(packshots / "saleor-grey-hoodie.png")
+    res = IdentityCheck().run(paste(_in_colourway(rgba, "180"), random.Random(6), augment=False),
+                              make_ctx(references=(packshots / "saleor-grey-hoodie.png",)))
+    assert res.metrics["chromatic_agreement"] is None
+    assert res.verdict == "pass"
+
+
 def test_score_separates_same_from_different_products(packshots):
     """A small version of ``python -m brandflow.qa.calibrate_identity``: AUC on 12 positive/negative pairs."""
     names = ["saleor-blue-plimsolls-1.png", "saleor-apple-drink.png", "saleor-blue-hoodie.png",
