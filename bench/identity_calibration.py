@@ -40,6 +40,7 @@ import argparse
 import itertools
 import math
 import random
+import warnings
 import sys
 import time
 from pathlib import Path
@@ -182,7 +183,9 @@ def recolour(rgba: np.ndarray, kind: str) -> np.ndarray:
         t = math.radians(float(kind.split()[1].rstrip("°")))
         a, b = lab[..., 1].copy(), lab[..., 2].copy()
         lab[..., 1], lab[..., 2] = a * math.cos(t) - b * math.sin(t), a * math.sin(t) + b * math.cos(t)
-    out[..., :3] = np.clip(color.lab2rgb(lab) * 255 + 0.5, 0, 255).astype(np.uint8)
+    with warnings.catch_warnings():  # colours outside sRGB after the turn are clipped, as intended
+        warnings.simplefilter("ignore", UserWarning)
+        out[..., :3] = np.clip(color.lab2rgb(lab) * 255 + 0.5, 0, 255).astype(np.uint8)
     return out
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import shutil
+import warnings
 
 import cv2
 import numpy as np
@@ -131,7 +132,9 @@ def _in_colourway(rgba: np.ndarray, kind: str) -> np.ndarray:
         t = np.deg2rad(float(kind))
         a, b = lab[..., 1].copy(), lab[..., 2].copy()
         lab[..., 1], lab[..., 2] = a * np.cos(t) - b * np.sin(t), a * np.sin(t) + b * np.cos(t)
-    out[..., :3] = np.clip(color.lab2rgb(lab) * 255 + 0.5, 0, 255).astype(np.uint8)
+    with warnings.catch_warnings():  # colours outside sRGB after the turn are clipped, as intended
+        warnings.simplefilter("ignore", UserWarning)
+        out[..., :3] = np.clip(color.lab2rgb(lab) * 255 + 0.5, 0, 255).astype(np.uint8)
     return out
 
 
